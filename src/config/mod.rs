@@ -1,0 +1,1 @@
+//! Configuration: TOML file → serde mirror (`raw`) → validation → typed model.

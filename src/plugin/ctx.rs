@@ -1,0 +1,97 @@
+//! Per-request context handed to every plugin phase.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pingora::http::RequestHeader;
+
+/// Which cache level answered a content lookup (reported as `X-Cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLevel {
+    /// In-process cache.
+    L1,
+    /// Redis.
+    L2,
+    /// The origin service.
+    Origin,
+    /// An expired value served because Redis and the origin both failed.
+    Stale,
+}
+
+impl CacheLevel {
+    /// The name used in `X-Cache`, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheLevel::L1 => "L1",
+            CacheLevel::L2 => "L2",
+            CacheLevel::Origin => "ORIGIN",
+            CacheLevel::Stale => "STALE",
+        }
+    }
+}
+
+/// Typed framework fields plus typed extensions for plugin-private data.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Unique id of this request (also sent as `X-Request-Id`).
+    pub request_id: String,
+    /// The client's address, when known.
+    pub client_addr: Option<SocketAddr>,
+    /// The name of the server block that accepted the request.
+    pub server: Arc<str>,
+    /// The name of the matched route, if any.
+    pub route: Option<Arc<str>>,
+    /// The consistent-hash key used to pick the upstream, if any.
+    pub hash_key: Option<String>,
+    /// The cache level that answered, if a content plugin used the cache.
+    pub cache_level: Option<CacheLevel>,
+    /// The upstream peer the request was sent to, if proxied.
+    pub upstream_addr: Option<SocketAddr>,
+    /// When the request started.
+    pub started: Instant,
+    /// Plugin-private data, keyed by type.
+    pub extensions: http::Extensions,
+}
+
+impl RequestCtx {
+    /// A fresh context for a request accepted by `server`.
+    pub fn new(server: Arc<str>, request_id: String, client_addr: Option<SocketAddr>) -> Self {
+        RequestCtx {
+            request_id,
+            client_addr,
+            server,
+            route: None,
+            hash_key: None,
+            cache_level: None,
+            upstream_addr: None,
+            started: Instant::now(),
+            extensions: http::Extensions::new(),
+        }
+    }
+
+    /// A context for unit tests of plugins.
+    pub fn for_test() -> Self {
+        Self::new(Arc::from("test"), "test-request".to_string(), None)
+    }
+
+    /// Time since the request started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// What the log phase sees about a finished request.
+#[derive(Debug)]
+pub struct LogEntry<'a> {
+    /// The request header as it was after the rewrite phase.
+    pub request: &'a RequestHeader,
+    /// The response status sent (0 when nothing could be sent).
+    pub status: u16,
+    /// Response body bytes sent to the client.
+    pub body_bytes: usize,
+    /// Total time spent on the request.
+    pub duration: Duration,
+    /// The error that ended the request, if any.
+    pub error: Option<String>,
+}

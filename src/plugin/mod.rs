@@ -1,0 +1,83 @@
+//! The plugin API: one async method per request phase, each defaulting to "do nothing".
+//!
+//! Plugins see the request header and a [`RequestCtx`], never the Pingora session, so they
+//! can be unit-tested without I/O. Expected denials are [`Flow::Respond`], not errors; an
+//! error from a plugin becomes a 500 carrying the request id, logged with the plugin's name.
+
+mod ctx;
+mod registry;
+mod response;
+
+pub use ctx::{CacheLevel, LogEntry, RequestCtx};
+pub use registry::{BuildError, PluginFactory, Registry, Shared};
+pub use response::Response;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+
+/// The error type plugins return: anything that implements `std::error::Error`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a request phase decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on with the next plugin, then the next phase.
+    Continue,
+    /// Answer now with this response; later request phases are skipped, but the
+    /// header filter, body filter and log phases still run for it.
+    Respond(Response),
+}
+
+/// A request-phase plugin. Implement only the phases you need.
+///
+/// Phase order for each request: `rewrite` → `access` → `content` → (proxy to upstream) →
+/// `header_filter` → `body_filter` (per chunk) → `log` (exactly once, always).
+#[async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// Rewrite phase: change the URI or request headers before routing decisions downstream.
+    async fn rewrite(
+        &self,
+        _req: &mut RequestHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Flow, BoxError> {
+        Ok(Flow::Continue)
+    }
+
+    /// Access phase: allow (`Continue`) or deny (`Respond` with e.g. 401/403).
+    async fn access(&self, _req: &RequestHeader, _ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        Ok(Flow::Continue)
+    }
+
+    /// Content phase: produce the response locally (`Some`), or let the next plugin or
+    /// the upstream answer (`None`).
+    async fn content(
+        &self,
+        _req: &RequestHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Option<Response>, BoxError> {
+        Ok(None)
+    }
+
+    /// Header filter: edit the response header, for proxied and local responses alike.
+    fn header_filter(
+        &self,
+        _resp: &mut ResponseHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Body filter: called per body chunk; `eos` marks the last call.
+    fn body_filter(
+        &self,
+        _body: &mut Option<Bytes>,
+        _eos: bool,
+        _ctx: &mut RequestCtx,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Log phase: runs exactly once per request, after the response is done.
+    async fn log(&self, _entry: &LogEntry<'_>, _ctx: &RequestCtx) {}
+}

@@ -1,0 +1,142 @@
+//! Plugin factories and the explicit registry that maps config names to them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::{BoxError, Plugin};
+use crate::upstream::Upstreams;
+
+/// Long-lived handles a plugin may keep: config location, upstream groups, and
+/// shared resources other plugins registered.
+#[derive(Clone)]
+pub struct Shared {
+    /// Directory of the main config file; relative paths in plugin configs resolve here.
+    pub config_dir: PathBuf,
+    /// All upstream groups, by name.
+    pub upstreams: Upstreams,
+    /// True under `edgeproxy -t`: build and check, but start nothing.
+    pub check_only: bool,
+}
+
+impl Shared {
+    /// Resolves a path from a plugin config against the config directory.
+    pub fn resolve_path(&self, path: &str) -> PathBuf {
+        let p = PathBuf::from(path);
+        if p.is_absolute() {
+            p
+        } else {
+            self.config_dir.join(p)
+        }
+    }
+}
+
+/// Builds one kind of plugin from its typed config table.
+///
+/// ```ignore
+/// struct Hello;
+/// #[derive(serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct HelloConfig { greeting: String }
+/// impl PluginFactory for Hello {
+///     const NAME: &'static str = "hello";
+///     type Config = HelloConfig;
+///     fn build(cfg: HelloConfig, _: &Shared) -> Result<Arc<dyn Plugin>, BoxError> { ... }
+/// }
+/// ```
+pub trait PluginFactory: 'static {
+    /// The name used in config files (`{ name = "…", config = { … } }`).
+    const NAME: &'static str;
+    /// The plugin's typed config; use `#[serde(deny_unknown_fields)]`.
+    type Config: DeserializeOwned;
+    /// Builds a plugin instance. Must not open sockets (it also runs under `-t`).
+    fn build(cfg: Self::Config, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError>;
+}
+
+/// Why a plugin could not be built from its config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No plugin of that name is registered.
+    #[error("unknown plugin `{name}`")]
+    Unknown {
+        /// The name that was asked for.
+        name: String,
+        /// Registered names, for the hint.
+        known: Vec<&'static str>,
+    },
+    /// The config table does not match the plugin's typed config.
+    #[error("invalid config for plugin `{plugin}`: {message}")]
+    Config {
+        /// Plugin name.
+        plugin: String,
+        /// The deserializer's message (names the field).
+        message: String,
+    },
+    /// The plugin rejected its config (bad regex, missing file, ...).
+    #[error("plugin `{plugin}`: {source}")]
+    Build {
+        /// Plugin name.
+        plugin: String,
+        /// The plugin's error.
+        source: BoxError,
+    },
+}
+
+type BuildFn =
+    Box<dyn Fn(toml::Value, &Shared) -> Result<Arc<dyn Plugin>, BuildError> + Send + Sync>;
+
+/// The one list of plugins a binary knows. Register explicitly:
+/// `registry.register::<MyPlugin>()`.
+#[derive(Default)]
+pub struct Registry {
+    factories: BTreeMap<&'static str, BuildFn>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a plugin factory under `F::NAME` (a later registration replaces an earlier one).
+    pub fn register<F: PluginFactory>(&mut self) -> &mut Self {
+        let build: BuildFn = Box::new(|value, shared| {
+            let cfg: F::Config =
+                value
+                    .try_into()
+                    .map_err(|e: toml::de::Error| BuildError::Config {
+                        plugin: F::NAME.to_string(),
+                        message: e.message().trim().to_string(),
+                    })?;
+            F::build(cfg, shared).map_err(|source| BuildError::Build {
+                plugin: F::NAME.to_string(),
+                source,
+            })
+        });
+        self.factories.insert(F::NAME, build);
+        self
+    }
+
+    /// Names of all registered plugins, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.factories.keys().copied().collect()
+    }
+
+    /// Builds the plugin `name` from its config table.
+    pub fn build(
+        &self,
+        name: &str,
+        config: toml::Value,
+        shared: &Shared,
+    ) -> Result<Arc<dyn Plugin>, BuildError> {
+        match self.factories.get(name) {
+            Some(build) => build(config, shared),
+            None => Err(BuildError::Unknown {
+                name: name.to_string(),
+                known: self.names(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Locally produced responses (content phase, denials, errors).
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+
+use super::BoxError;
+
+/// A complete response produced by a plugin or the framework.
+///
+/// The framework always sets `Content-Length` from the body when it writes one.
+#[derive(Debug)]
+pub struct Response {
+    /// Status line and headers.
+    pub header: ResponseHeader,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// A response with `status` and an empty body.
+    pub fn new(status: u16) -> Result<Self, BoxError> {
+        Ok(Response {
+            header: ResponseHeader::build(status, Some(4))?,
+            body: Bytes::new(),
+        })
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, body: impl Into<Bytes>) -> Result<Self, BoxError> {
+        Self::new(status)?
+            .with_header("content-type", "text/plain; charset=utf-8")
+            .map(|r| r.with_body(body))
+    }
+
+    /// A `text/html` response.
+    pub fn html(status: u16, body: impl Into<Bytes>) -> Result<Self, BoxError> {
+        Self::new(status)?
+            .with_header("content-type", "text/html; charset=utf-8")
+            .map(|r| r.with_body(body))
+    }
+
+    /// Adds (appends) a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, BoxError> {
+        self.header
+            .append_header(name.to_string(), value.to_string())?;
+        Ok(self)
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.header.status.as_u16()
+    }
+}

@@ -1,0 +1,1 @@
+//! Building and running the Pingora server from a validated config.

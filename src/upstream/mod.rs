@@ -1,0 +1,14 @@
+//! Upstream groups: members, balancing (weighted round robin, consistent hash), passive
+//! health, and live membership from Consul KV.
+
+mod group;
+mod spec;
+
+pub use group::UpstreamGroup;
+pub use spec::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// All upstream groups of a config, by name.
+pub type Upstreams = Arc<BTreeMap<String, Arc<UpstreamGroup>>>;

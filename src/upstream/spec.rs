@@ -1,0 +1,91 @@
+//! Validated, typed description of an upstream group (built by `config::validate`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One upstream group as configured.
+#[derive(Debug, Clone)]
+pub struct GroupSpec {
+    /// Group name (referenced by routes and plugins).
+    pub name: String,
+    /// Static servers: the whole set, or the seed set when Consul is configured.
+    pub servers: Vec<ServerSpec>,
+    /// How a peer is chosen.
+    pub balance: BalanceSpec,
+    /// Connection timeouts and keep-alive.
+    pub timeouts: Timeouts,
+    /// How many other peers to try after a connect failure.
+    pub retries: usize,
+    /// Live membership from Consul KV, if configured.
+    pub consul: Option<ConsulSpec>,
+    /// Whether an empty member set from discovery may be applied.
+    pub allow_empty: bool,
+}
+
+/// One upstream server and its nginx-upsync-style attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSpec {
+    /// Address (IP literal and port).
+    pub addr: SocketAddr,
+    /// Relative weight, at least 1.
+    pub weight: u32,
+    /// Failures within `fail_timeout` that take the server out (0 = never).
+    pub max_fails: u32,
+    /// Window for counting failures, and how long the server stays out.
+    pub fail_timeout: Duration,
+    /// Marked down by the operator: never selected.
+    pub down: bool,
+    /// Only used when every non-backup server is unavailable.
+    pub backup: bool,
+}
+
+/// Peer selection strategy.
+#[derive(Debug, Clone)]
+pub enum BalanceSpec {
+    /// Weighted round robin.
+    RoundRobin,
+    /// Consistent hash (ketama) on a request key.
+    Hash(HashSpec),
+}
+
+/// Consistent-hash key and fallback, as written in the config.
+#[derive(Debug, Clone)]
+pub struct HashSpec {
+    /// Key template using nginx-style variables, e.g. `$arg_productId`.
+    pub key: String,
+    /// Key template used when `key` evaluates to empty; `None` = round robin.
+    pub fallback: Option<String>,
+}
+
+/// Upstream connection timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP connect timeout.
+    pub connect: Duration,
+    /// Read timeout (per read).
+    pub read: Duration,
+    /// Write timeout (per write).
+    pub write: Duration,
+    /// How long an idle keep-alive connection is kept in the pool.
+    pub idle: Duration,
+}
+
+/// Where and how to watch Consul KV for a group's members.
+#[derive(Debug, Clone)]
+pub struct ConsulSpec {
+    /// Consul HTTP address, e.g. `http://127.0.0.1:8500`.
+    pub address: String,
+    /// KV prefix; keys are `<prefix><host>:<port>`.
+    pub prefix: String,
+    /// ACL token (read from the env var named in the config).
+    pub token: Option<String>,
+    /// Blocking-query wait.
+    pub wait: Duration,
+    /// Cap for the error backoff.
+    pub max_backoff: Duration,
+    /// File the last known member set is written to, and loaded from when Consul is down.
+    pub dump_file: Option<PathBuf>,
+    /// Refuse to start when Consul cannot be read.
+    pub strong_dependency: bool,
+}

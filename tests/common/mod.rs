@@ -1,0 +1,2 @@
+//! Test harness: real servers and doubles on free ports, cleaned up on `Drop`.
+#![allow(dead_code)]
