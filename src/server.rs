@@ -1,1 +1,59 @@
 //! Building and running the Pingora server from a validated config.
+
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+
+use crate::config::Config;
+use crate::proxy::EdgeProxy;
+
+/// Command-line switches that affect how the process runs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunOptions {
+    /// Take over the listeners of a running instance (graceful upgrade).
+    pub upgrade: bool,
+    /// Run in the background.
+    pub daemon: bool,
+}
+
+/// Builds the Pingora server for `config` (one proxy service per server block).
+pub fn build(config: &Config, opts: RunOptions) -> Server {
+    let p = &config.process;
+    let conf = ServerConf {
+        threads: p.threads,
+        daemon: opts.daemon,
+        pid_file: p.pid_file.display().to_string(),
+        upgrade_sock: p.upgrade_sock.display().to_string(),
+        error_log: p.error_log.as_ref().map(|e| e.display().to_string()),
+        grace_period_seconds: Some(p.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(p.graceful_shutdown_timeout.as_secs()),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        daemon: opts.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+    for block in &config.servers {
+        let proxy = EdgeProxy::new(block, config.upstreams.clone());
+        let mut svc = http_proxy_service_with_name(&server.configuration, proxy, &block.name);
+        for addr in &block.listen {
+            svc.add_tcp(&addr.to_string());
+        }
+        server.add_service(svc);
+    }
+    server
+}
+
+/// Builds and runs the server until it is told to stop; never returns.
+pub fn run(config: Config, opts: RunOptions) -> ! {
+    let server = build(&config, opts);
+    tracing::info!(
+        config = %config.path.display(),
+        servers = config.servers.len(),
+        "edgeproxy starting"
+    );
+    server.run_forever()
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned};
 
 use super::{BoxError, Plugin};
 use crate::upstream::Upstreams;
@@ -73,6 +73,8 @@ pub enum BuildError {
         plugin: String,
         /// The deserializer's message (names the field).
         message: String,
+        /// Where in the config fragment the problem is, when known.
+        span: Option<std::ops::Range<usize>>,
     },
     /// The plugin rejected its config (bad regex, missing file, ...).
     #[error("plugin `{plugin}`: {source}")]
@@ -84,8 +86,7 @@ pub enum BuildError {
     },
 }
 
-type BuildFn =
-    Box<dyn Fn(toml::Value, &Shared) -> Result<Arc<dyn Plugin>, BuildError> + Send + Sync>;
+type BuildFn = Box<dyn Fn(&str, &Shared) -> Result<Arc<dyn Plugin>, BuildError> + Send + Sync>;
 
 /// The one list of plugins a binary knows. Register explicitly:
 /// `registry.register::<MyPlugin>()`.
@@ -102,14 +103,13 @@ impl Registry {
 
     /// Registers a plugin factory under `F::NAME` (a later registration replaces an earlier one).
     pub fn register<F: PluginFactory>(&mut self) -> &mut Self {
-        let build: BuildFn = Box::new(|value, shared| {
-            let cfg: F::Config =
-                value
-                    .try_into()
-                    .map_err(|e: toml::de::Error| BuildError::Config {
-                        plugin: F::NAME.to_string(),
-                        message: e.message().trim().to_string(),
-                    })?;
+        let build: BuildFn = Box::new(|fragment, shared| {
+            let de = toml::de::ValueDeserializer::new(fragment);
+            let cfg = F::Config::deserialize(de).map_err(|e| BuildError::Config {
+                plugin: F::NAME.to_string(),
+                message: e.message().trim().to_string(),
+                span: e.span(),
+            })?;
             F::build(cfg, shared).map_err(|source| BuildError::Build {
                 plugin: F::NAME.to_string(),
                 source,
@@ -124,15 +124,16 @@ impl Registry {
         self.factories.keys().copied().collect()
     }
 
-    /// Builds the plugin `name` from its config table.
+    /// Builds the plugin `name` from its config table, given as TOML text of an inline
+    /// table (e.g. `{ status = 200 }`); error spans are relative to that text.
     pub fn build(
         &self,
         name: &str,
-        config: toml::Value,
+        config_toml: &str,
         shared: &Shared,
     ) -> Result<Arc<dyn Plugin>, BuildError> {
         match self.factories.get(name) {
-            Some(build) => build(config, shared),
+            Some(build) => build(config_toml, shared),
             None => Err(BuildError::Unknown {
                 name: name.to_string(),
                 known: self.names(),

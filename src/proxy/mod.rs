@@ -1,1 +1,310 @@
 //! The Pingora `ProxyHttp` implementation: a thin map from Pingora callbacks to phase chains.
+//!
+//! | phase | callback |
+//! |---|---|
+//! | limits, routing, rewrite, access, content | `request_filter` |
+//! | balance (+ retries) | `upstream_peer`, `fail_to_connect` |
+//! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; [`local::write_local`] for local ones |
+//! | log | `logging` (exactly once per request) |
+
+mod ctx;
+mod errors;
+mod forward;
+mod limits;
+mod local;
+mod phases;
+
+pub use ctx::{next_request_id, ProxyCtx};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+use tracing::warn;
+
+use crate::config::model::{PluginInstance, Route};
+use crate::config::{Limits, ServerBlock};
+use crate::plugin::{LogEntry, Response};
+use crate::upstream::{UpstreamGroup, Upstreams};
+use phases::error_response;
+
+/// One server block's request handler.
+pub struct EdgeProxy {
+    name: Arc<str>,
+    limits: Limits,
+    plugins: Vec<PluginInstance>,
+    routes: Vec<Arc<Route>>,
+    upstreams: Upstreams,
+}
+
+impl EdgeProxy {
+    /// A handler for `block`, proxying to `upstreams`.
+    pub fn new(block: &ServerBlock, upstreams: Upstreams) -> Self {
+        EdgeProxy {
+            name: block.name.clone(),
+            limits: block.limits,
+            plugins: block.plugins.clone(),
+            routes: block.routes.clone(),
+            upstreams,
+        }
+    }
+
+    fn find_route(&self, session: &Session) -> Option<Arc<Route>> {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.host())
+            .unwrap_or("");
+        let host = strip_port(host).to_ascii_lowercase();
+        let path = req.uri.path();
+        self.routes.iter().find(|r| r.matches(&host, path)).cloned()
+    }
+
+    fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
+        let name = ctx.route.as_ref()?.upstream.as_ref()?;
+        self.upstreams.get(name)
+    }
+
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        resp: Response,
+    ) -> Result<bool> {
+        let chain = ctx.chain(&self.plugins).to_vec();
+        let status = local::write_local(session, &chain, &mut ctx.req, resp).await?;
+        ctx.local_status = Some(status);
+        Ok(true)
+    }
+
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        status: u16,
+        why: &str,
+    ) -> Result<bool> {
+        ctx.error = Some(why.to_string());
+        let resp = error_response(status, why, &ctx.req.request_id);
+        self.respond(session, ctx, resp).await
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..h.len() + 1])
+            .unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = ProxyCtx;
+
+    fn new_ctx(&self) -> ProxyCtx {
+        ProxyCtx::new(self.name.clone())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut ProxyCtx) -> Result<bool> {
+        ctx.req.client_addr = session.client_addr().and_then(|a| a.as_inet()).copied();
+        if let Some(id) = ctx::inbound_request_id(session.req_header()) {
+            ctx.req.request_id = id;
+        }
+        if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
+            return self.refuse(session, ctx, r.status, r.reason).await;
+        }
+        let Some(route) = self.find_route(session) else {
+            return self
+                .refuse(session, ctx, 404, "no route for this host and path")
+                .await;
+        };
+        ctx.req.route = Some(route.name.clone());
+        ctx.body_limit = route.max_body_bytes;
+        ctx.route = Some(route.clone());
+        if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
+            return self.refuse(session, ctx, r.status, r.reason).await;
+        }
+        let req = session.req_header_mut();
+        if let Some(resp) = phases::run_request_phases(&route.plugins, req, &mut ctx.req).await {
+            return self.respond(session, ctx, resp).await;
+        }
+        if route.upstream.is_none() {
+            return self
+                .refuse(session, ctx, 404, "no content for this route")
+                .await;
+        }
+        Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _eos: bool,
+        ctx: &mut ProxyCtx,
+    ) -> Result<()> {
+        if let Some(b) = body {
+            ctx.body_seen += b.len() as u64;
+            if ctx.body_seen > ctx.body_limit {
+                ctx.error = Some("request body too large".into());
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(group) = self.group(ctx) else {
+            return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
+        };
+        let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
+        let _ = session;
+        let Some(addr) = group.select(key, &ctx.tried) else {
+            let why = format!("no live upstream in group `{}`", group.name());
+            ctx.error = Some(why.clone());
+            return Error::e_explain(ErrorType::HTTPStatus(502), why);
+        };
+        ctx.tried.push(addr);
+        ctx.req.upstream_addr = Some(addr);
+        let t = group.spec().timeouts;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(t.connect);
+        peer.options.read_timeout = Some(t.read);
+        peer.options.write_timeout = Some(t.write);
+        peer.options.idle_timeout = Some(t.idle);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut pingora::http::RequestHeader,
+        ctx: &mut ProxyCtx,
+    ) -> Result<()> {
+        forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut ProxyCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(group) = self.group(ctx) {
+            if let Some(addr) = ctx.req.upstream_addr {
+                group.report_failure(addr);
+            }
+            let retries_left = ctx.tried.len() <= group.spec().retries;
+            warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
+            e.set_retry(retries_left);
+        }
+        e
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut ProxyCtx,
+    ) -> Result<()> {
+        if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
+            group.report_success(addr);
+        }
+        if let Some(route) = ctx.route.clone() {
+            for p in &route.plugins {
+                if let Err(e) = p.plugin.header_filter(resp, &mut ctx.req) {
+                    tracing::error!(plugin = %p.name, request_id = %ctx.req.request_id, "header_filter failed: {e}");
+                    return Error::e_explain(ErrorType::HTTPStatus(500), "header_filter failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        eos: bool,
+        ctx: &mut ProxyCtx,
+    ) -> Result<Option<Duration>> {
+        if let Some(route) = ctx.route.clone() {
+            for p in &route.plugins {
+                if let Err(e) = p.plugin.body_filter(body, eos, &mut ctx.req) {
+                    tracing::error!(plugin = %p.name, request_id = %ctx.req.request_id, "body_filter failed: {e}");
+                    return Error::e_explain(ErrorType::InternalError, "body_filter failed");
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut ProxyCtx,
+    ) -> FailToProxy {
+        if ctx.error.is_none() {
+            ctx.error = Some(e.to_string());
+        }
+        let Some((status, what)) = errors::classify(e) else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        if session.response_written().is_some() {
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
+        let resp = error_response(status, what, &ctx.req.request_id);
+        let chain = ctx.chain(&self.plugins).to_vec();
+        match local::write_local(session, &chain, &mut ctx.req, resp).await {
+            Ok(s) => ctx.local_status = Some(s),
+            Err(we) => {
+                warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut ProxyCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .unwrap_or(0);
+        let error = ctx.error.clone().or_else(|| e.map(|e| e.to_string()));
+        let entry = LogEntry {
+            request: session.req_header(),
+            status,
+            body_bytes: session.body_bytes_sent(),
+            duration: ctx.req.elapsed(),
+            error,
+        };
+        for p in ctx.chain(&self.plugins) {
+            p.plugin.log(&entry, &ctx.req).await;
+        }
+    }
+}

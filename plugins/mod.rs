@@ -1,0 +1,31 @@
+//! Built-in and example plugins, compiled into the binary with
+//! `#[path = "../plugins/mod.rs"] mod plugins;`. They use only the public API, exactly as a
+//! user's plugin would. [`register`] is the one list the binary knows.
+
+pub mod access_log;
+pub mod key_auth;
+pub mod respond;
+pub mod response_headers;
+pub mod rewrite;
+
+use edgeproxy::plugin::Registry;
+
+/// Registers every built-in plugin.
+pub fn register(registry: &mut Registry) {
+    registry
+        .register::<rewrite::Rewrite>()
+        .register::<respond::Respond>()
+        .register::<response_headers::ResponseHeaders>()
+        .register::<access_log::AccessLog>()
+        .register::<key_auth::KeyAuth>();
+}
+
+/// A `Shared` with no upstreams, for plugin unit tests.
+#[cfg(test)]
+pub fn test_shared() -> edgeproxy::plugin::Shared {
+    edgeproxy::plugin::Shared {
+        config_dir: std::path::PathBuf::from("."),
+        upstreams: Default::default(),
+        check_only: true,
+    }
+}

@@ -1,0 +1,71 @@
+//! The per-request state the proxy keeps beside the plugin-visible [`RequestCtx`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+
+use crate::config::model::{PluginInstance, Route};
+use crate::plugin::RequestCtx;
+
+/// Pingora's `CTX` for edgeproxy.
+pub struct ProxyCtx {
+    /// What plugins see.
+    pub req: RequestCtx,
+    /// The matched route.
+    pub route: Option<Arc<Route>>,
+    /// Peers already tried for this request (skipped on retry).
+    pub tried: Vec<SocketAddr>,
+    /// Request body bytes seen so far (for the streaming 413 check).
+    pub body_seen: u64,
+    /// Body limit in force for this request.
+    pub body_limit: u64,
+    /// Status of a locally written response.
+    pub local_status: Option<u16>,
+    /// Error text recorded for the log phase.
+    pub error: Option<String>,
+}
+
+impl ProxyCtx {
+    /// A fresh context for a request on server block `server`.
+    pub fn new(server: Arc<str>) -> Self {
+        ProxyCtx {
+            req: RequestCtx::new(server, next_request_id(), None),
+            route: None,
+            tried: Vec::new(),
+            body_seen: 0,
+            body_limit: u64::MAX,
+            local_status: None,
+            error: None,
+        }
+    }
+
+    /// The plugin chain in force: the route's (which includes server-level plugins), or
+    /// `server_plugins` when no route matched.
+    pub fn chain<'a>(&'a self, server_plugins: &'a [PluginInstance]) -> &'a [PluginInstance] {
+        match &self.route {
+            Some(r) => &r.plugins,
+            None => server_plugins,
+        }
+    }
+}
+
+static PROCESS_NONCE: Lazy<u32> = Lazy::new(rand::random);
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A process-unique request id: 8 hex digits of per-process nonce, then a counter.
+pub fn next_request_id() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:08x}{:012x}", *PROCESS_NONCE, n)
+}
+
+/// A request id sent by a trusted previous hop (`X-Request-Id`), kept when it is 1–64
+/// characters of `[A-Za-z0-9_-]`, so one id follows a request through both tiers.
+pub fn inbound_request_id(req: &pingora::http::RequestHeader) -> Option<String> {
+    let v = req.headers.get("x-request-id")?.to_str().ok()?;
+    let ok = (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| v.to_string())
+}
