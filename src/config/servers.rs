@@ -235,6 +235,35 @@ fn first_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_string()
 }
 
+/// Folds a multi-line message (e.g. a regex error with a caret diagram) into one line.
+fn one_line(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if lines.len() > 1 => format!(
+            "{}: {}",
+            first.trim_end_matches(':'),
+            last.trim_start_matches("error: ")
+        ),
+        _ => s.trim().to_string(),
+    }
+}
+
+/// serde reports an unknown field at the whole table; point at the key itself instead.
+fn field_span(text: &str, message: &str) -> Option<std::ops::Range<usize>> {
+    let field = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let mut from = 0;
+    while let Some(i) = text.get(from..)?.find(field) {
+        let at = from + i;
+        let before = text[..at].trim_end().chars().last();
+        let after = text[at + field.len()..].trim_start().chars().next();
+        if matches!(before, Some('{') | Some(',') | Some('"') | None) && after == Some('=') {
+            return Some(at..at + field.len());
+        }
+        from = at + field.len();
+    }
+    None
+}
+
 fn read_plugin(d: &mut Diagnostics, item: &Item, cx: &BuildCx) -> Option<PluginInstance> {
     let t = Tbl::of(d, item, "plugin")?;
     let name = t.req_str(d, "name");
@@ -277,6 +306,7 @@ fn read_plugin(d: &mut Diagnostics, item: &Item, cx: &BuildCx) -> Option<PluginI
             message,
             span,
         }) => {
+            let span = field_span(&text, &message).or(span);
             let span = match (base, span) {
                 (Some(b), Some(s)) => Some(b.start + s.start..b.start + s.end),
                 _ => fallback_span,
@@ -285,7 +315,7 @@ fn read_plugin(d: &mut Diagnostics, item: &Item, cx: &BuildCx) -> Option<PluginI
             None
         }
         Err(e @ BuildError::Build { .. }) => {
-            d.error(fallback_span, e.to_string());
+            d.error(fallback_span, one_line(&e.to_string()));
             None
         }
     }

@@ -1,0 +1,83 @@
+//! The real `edgeproxy` binary, started on a config written to a temp dir.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{port_open, wait_until};
+
+/// Path of the binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_edgeproxy"))
+}
+
+/// Runs `edgeproxy -t -c path` and returns its output.
+pub fn check(path: &Path) -> Output {
+    Command::new(binary())
+        .args(["-t", "-c"])
+        .arg(path)
+        .output()
+        .expect("run edgeproxy -t")
+}
+
+/// A running edgeproxy process; killed on drop.
+pub struct Edge {
+    /// The process.
+    pub child: Child,
+    /// Temp dir holding the config and logs.
+    pub dir: tempfile::TempDir,
+}
+
+impl Edge {
+    /// Writes `config` (with `{dir}` replaced by the temp dir) and starts the binary, then
+    /// waits until every address in `wait_for` accepts connections.
+    pub fn start(config: &str, wait_for: &[SocketAddr]) -> Edge {
+        Self::start_with(config, wait_for, &[])
+    }
+
+    /// Like [`Edge::start`] with extra environment variables.
+    pub fn start_with(config: &str, wait_for: &[SocketAddr], env: &[(&str, &str)]) -> Edge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config.replace("{dir}", &dir.path().display().to_string());
+        let path = dir.path().join("edgeproxy.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut cmd = Command::new(binary());
+        cmd.arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("stderr.log")).expect("log"),
+            ));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn edgeproxy");
+        let mut edge = Edge { child, dir };
+        let up = wait_until(Duration::from_secs(15), || {
+            wait_for.iter().all(|a| port_open(*a))
+        });
+        if !up {
+            let _ = edge.child.kill();
+            panic!("edgeproxy did not start:\n{}", edge.stderr());
+        }
+        edge
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// A file in the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
