@@ -2,9 +2,11 @@
 //! health, and live membership from Consul KV.
 
 mod group;
+mod key;
 mod spec;
 
 pub use group::UpstreamGroup;
+pub use key::KeyTemplate;
 pub use spec::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
 
 use std::collections::BTreeMap;
