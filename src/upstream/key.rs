@@ -57,14 +57,11 @@ impl KeyTemplate {
     }
 
     /// Parses a template; `$1`..`$9` refer to capture groups of `path_regex` applied to the path.
-    pub fn parse_with_path_regex(
-        s: &str,
-        path_regex: Option<&str>,
-    ) -> Result<KeyTemplate, String> {
+    pub fn parse_with_path_regex(s: &str, path_regex: Option<&str>) -> Result<KeyTemplate, String> {
         let path_regex = match path_regex {
-            Some(re) => Some(
-                Regex::new(re).map_err(|e| format!("invalid path_regex `{re}`: {e}"))?,
-            ),
+            Some(re) => {
+                Some(Regex::new(re).map_err(|e| format!("invalid path_regex `{re}`: {e}"))?)
+            }
             None => None,
         };
         let parts = parse_parts(s)?;
@@ -247,7 +244,9 @@ fn parse_parts(s: &str) -> Result<Vec<Part>, String> {
 fn variable(name: &str, s: &str) -> Result<Part, String> {
     let nonempty = |v: &str, what: &str| {
         if v.is_empty() {
-            Err(format!("`${what}` needs a name in key `{s}`, e.g. `${what}id`"))
+            Err(format!(
+                "`${what}` needs a name in key `{s}`, e.g. `${what}id`"
+            ))
         } else {
             Ok(v.to_string())
         }
@@ -276,7 +275,11 @@ fn variable(name: &str, s: &str) -> Result<Part, String> {
         "args" | "query_string" => Part::Args,
         "remote_addr" => Part::RemoteAddr,
         "host" => Part::Host,
-        _ => return Err(format!("unknown variable `${name}` in key `{s}`; {SUPPORTED}")),
+        _ => {
+            return Err(format!(
+                "unknown variable `${name}` in key `{s}`; {SUPPORTED}"
+            ))
+        }
     })
 }
 

@@ -30,7 +30,10 @@ fn args_are_found_decoded_and_case_insensitive() {
     assert_eq!(eval("$arg_productId:$arg_missing", &r), None);
     assert_eq!(eval("$arg_x", &req("/p", &[])), None);
     assert_eq!(eval("$arg_x", &req("/p?x=", &[])), None, "empty = missing");
-    assert_eq!(eval("$arg_x", &req("/p?x=a+b", &[])).as_deref(), Some("a b"));
+    assert_eq!(
+        eval("$arg_x", &req("/p?x=a+b", &[])).as_deref(),
+        Some("a b")
+    );
 }
 
 #[test]
@@ -77,8 +80,8 @@ fn uri_request_uri_args_remote_addr() {
 
 #[test]
 fn regex_captures() {
-    let t = KeyTemplate::parse_with_path_regex("p$1-${2}", Some(r"^/item/(\d+)/shop/(\w+)"))
-        .unwrap();
+    let t =
+        KeyTemplate::parse_with_path_regex("p$1-${2}", Some(r"^/item/(\d+)/shop/(\w+)")).unwrap();
     let mut out = String::new();
     assert!(t.eval(&req("/item/123/shop/ab?x=1", &[]), None, &mut out));
     assert_eq!(out, "p123-ab");

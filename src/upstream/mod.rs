@@ -1,11 +1,13 @@
 //! Upstream groups: members, balancing (weighted round robin, consistent hash), passive
 //! health, and live membership from Consul KV.
 
+mod balancer;
 mod group;
+mod health;
 mod key;
 mod spec;
 
-pub use group::UpstreamGroup;
+pub use group::{parse_hash_keys, UpstreamGroup};
 pub use key::KeyTemplate;
 pub use spec::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
 
