@@ -2,27 +2,60 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use pingora::http::RequestHeader;
 
-use super::spec::{GroupSpec, ServerSpec};
+use super::balancer::Balancer;
+use super::health::now_ms;
+use super::key::KeyTemplate;
+use super::spec::{BalanceSpec, GroupSpec, HashSpec, ServerSpec};
 
 /// A live upstream group. Members can be replaced at run time (Consul).
 pub struct UpstreamGroup {
     spec: GroupSpec,
-    members: ArcSwap<Vec<ServerSpec>>,
+    state: ArcSwap<Balancer>,
     next: AtomicUsize,
+    keys: Option<(KeyTemplate, Option<KeyTemplate>)>,
+    /// Serializes `set_members` so health counters carry over consistently.
+    update: Mutex<()>,
+}
+
+/// Parses a hash spec's key and fallback templates (for config validation and the group).
+pub fn parse_hash_keys(h: &HashSpec) -> Result<(KeyTemplate, Option<KeyTemplate>), String> {
+    let re = h.path_regex.as_deref();
+    let key = KeyTemplate::parse_with_path_regex(&h.key, re).map_err(|e| format!("key: {e}"))?;
+    let fallback = match &h.fallback {
+        Some(f) => {
+            Some(KeyTemplate::parse_with_path_regex(f, re).map_err(|e| format!("fallback: {e}"))?)
+        }
+        None => None,
+    };
+    Ok((key, fallback))
 }
 
 impl UpstreamGroup {
     /// A group seeded with the spec's static servers.
     pub fn new(spec: GroupSpec) -> Self {
-        let members = ArcSwap::from_pointee(spec.servers.clone());
+        let keys = match &spec.balance {
+            BalanceSpec::Hash(h) => match parse_hash_keys(h) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::error!(group = %spec.name, "invalid hash key, using round robin: {e}");
+                    None
+                }
+            },
+            BalanceSpec::RoundRobin => None,
+        };
+        let hash = matches!(spec.balance, BalanceSpec::Hash(_));
+        let state = ArcSwap::from_pointee(Balancer::new(spec.servers.clone(), None, hash));
         UpstreamGroup {
             spec,
-            members,
+            state,
             next: AtomicUsize::new(0),
+            keys,
+            update: Mutex::new(()),
         }
     }
 
@@ -38,38 +71,79 @@ impl UpstreamGroup {
 
     /// Current members.
     pub fn members(&self) -> Arc<Vec<ServerSpec>> {
-        self.members.load_full()
+        self.state.load().members.clone()
     }
 
-    /// Replaces the member set.
+    /// Replaces the member set atomically; the ring is rebuilt here, not per request.
+    /// Passive-health state is kept for addresses that stay.
     pub fn set_members(&self, servers: Vec<ServerSpec>) {
-        self.members.store(Arc::new(servers));
+        let _guard = self.update.lock().unwrap_or_else(|p| p.into_inner());
+        let hash = matches!(self.spec.balance, BalanceSpec::Hash(_));
+        let old = self.state.load_full();
+        self.state
+            .store(Arc::new(Balancer::new(servers, Some(&old), hash)));
     }
 
-    /// Picks a peer, skipping `tried`. `key` is the consistent-hash key, if any.
-    pub fn select(&self, _key: Option<&[u8]>, tried: &[SocketAddr]) -> Option<SocketAddr> {
-        let members = self.members.load();
-        let usable: Vec<&ServerSpec> = members
-            .iter()
-            .filter(|s| !s.down && !tried.contains(&s.addr))
-            .collect();
-        let total: usize = usable.iter().map(|s| s.weight as usize).sum();
-        if total == 0 {
-            return None;
-        }
-        let mut n = self.next.fetch_add(1, Ordering::Relaxed) % total;
-        for s in usable {
-            if n < s.weight as usize {
-                return Some(s.addr);
+    /// Evaluates the hash key (or, when it is missing, the fallback template) into `out`.
+    /// Returns false when the group does not hash or neither template yields a key: the
+    /// caller then passes `None` to [`select`](Self::select) (round robin).
+    pub fn hash_key(
+        &self,
+        req: &RequestHeader,
+        client: Option<SocketAddr>,
+        out: &mut String,
+    ) -> bool {
+        let Some((key, fallback)) = &self.keys else {
+            out.clear();
+            return false;
+        };
+        key.eval(req, client, out) || fallback.as_ref().is_some_and(|f| f.eval(req, client, out))
+    }
+
+    /// Picks a peer, skipping `tried`, down, weight-0 and passively failed peers.
+    /// With a hash group and `Some(key)`, walks the ketama ring from the key's point (nginx
+    /// `hash … consistent`); otherwise smooth weighted round robin. Backup servers are used
+    /// only when no primary is available.
+    pub fn select(&self, key: Option<&[u8]>, tried: &[SocketAddr]) -> Option<SocketAddr> {
+        let state = self.state.load();
+        let now = now_ms();
+        let i = match key {
+            Some(k) if matches!(self.spec.balance, BalanceSpec::Hash(_)) => {
+                state.select_hash(k, tried, now)
             }
-            n -= s.weight as usize;
-        }
-        None
+            _ => {
+                let n = self.next.fetch_add(1, Ordering::Relaxed);
+                state.select_rr(n, tried, now)
+            }
+        }?;
+        Some(state.members[i].addr)
     }
 
     /// Records a failed attempt on `addr` (passive health).
-    pub fn report_failure(&self, _addr: SocketAddr) {}
+    pub fn report_failure(&self, addr: SocketAddr) {
+        let state = self.state.load();
+        let Some(i) = state.position(addr) else {
+            return;
+        };
+        let m = &state.members[i];
+        if state.health[i].failure(now_ms(), m.max_fails, m.fail_timeout) {
+            tracing::warn!(
+                group = %self.spec.name, %addr,
+                "upstream server temporarily disabled for {:?} after {} failure(s)",
+                m.fail_timeout, m.max_fails
+            );
+        }
+    }
 
     /// Records a successful attempt on `addr`.
-    pub fn report_success(&self, _addr: SocketAddr) {}
+    pub fn report_success(&self, addr: SocketAddr) {
+        let state = self.state.load();
+        if let Some(i) = state.position(addr) {
+            state.health[i].success();
+        }
+    }
 }
+
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;

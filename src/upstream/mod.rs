@@ -1,11 +1,26 @@
 //! Upstream groups: members, balancing (weighted round robin, consistent hash), passive
 //! health, and live membership from Consul KV.
+//!
+//! Start-up for a group with Consul: `initial_members(&spec)` → `group.set_members(..)` →
+//! spawn `ConsulWatcher::new(group, index)?.run()` in a background service.
 
+mod balancer;
+pub mod consul;
+pub mod dump;
 mod group;
+mod health;
+mod key;
 mod spec;
+mod status;
+pub mod upsync;
+mod watcher;
 
-pub use group::UpstreamGroup;
+pub use consul::ConsulError;
+pub use group::{parse_hash_keys, UpstreamGroup};
+pub use key::KeyTemplate;
 pub use spec::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+pub use status::{WatchSnapshot, WatchStatus};
+pub use watcher::{initial_members, ConsulWatcher};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -56,6 +56,8 @@ pub struct HashSpec {
     pub key: String,
     /// Key template used when `key` evaluates to empty; `None` = round robin.
     pub fallback: Option<String>,
+    /// Regex matched against the decoded path; its groups are `$1`..`$9` in the key templates.
+    pub path_regex: Option<String>,
 }
 
 /// Upstream connection timeouts.

@@ -1,6 +1,7 @@
 //! Test harness: real servers and doubles on free ports, cleaned up on `Drop`.
 #![allow(dead_code)]
 
+pub mod consul;
 pub mod edge;
 pub mod origin;
 

@@ -1,0 +1,119 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::*;
+use crate::upstream::spec::Timeouts;
+
+pub(crate) fn server(port: u16, weight: u32) -> ServerSpec {
+    ServerSpec {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        weight,
+        max_fails: 1,
+        fail_timeout: Duration::from_secs(30),
+        down: false,
+        backup: false,
+    }
+}
+
+fn group(servers: Vec<ServerSpec>, hash: bool) -> UpstreamGroup {
+    let balance = if hash {
+        BalanceSpec::Hash(HashSpec {
+            key: "$arg_id".into(),
+            fallback: None,
+            path_regex: None,
+        })
+    } else {
+        BalanceSpec::RoundRobin
+    };
+    let t = Duration::from_secs(1);
+    UpstreamGroup::new(GroupSpec {
+        name: "g".into(),
+        servers,
+        balance,
+        timeouts: Timeouts {
+            connect: t,
+            read: t,
+            write: t,
+            idle: t,
+        },
+        retries: 1,
+        consul: None,
+        allow_empty: false,
+    })
+}
+
+fn port(a: Option<SocketAddr>) -> u16 {
+    a.map(|a| a.port()).unwrap_or(0)
+}
+
+#[test]
+fn round_robin_respects_weights_and_skips() {
+    let g = group(vec![server(1, 3), server(2, 1), server(3, 0)], false);
+    let mut counts = HashMap::new();
+    for _ in 0..400 {
+        *counts.entry(port(g.select(None, &[]))).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get(&1), Some(&300));
+    assert_eq!(counts.get(&2), Some(&100));
+    assert_eq!(counts.get(&3), None, "weight 0 never selected");
+    let tried = [SocketAddr::from(([127, 0, 0, 1], 1))];
+    for _ in 0..10 {
+        assert_eq!(port(g.select(None, &tried)), 2);
+    }
+}
+
+#[test]
+fn backup_only_when_primaries_unavailable() {
+    let mut b = server(9, 1);
+    b.backup = true;
+    let mut d = server(2, 1);
+    d.down = true;
+    for hash in [false, true] {
+        let g = group(vec![server(1, 1), d.clone(), b.clone()], hash);
+        for i in 0..50 {
+            let k = format!("k{i}");
+            assert_eq!(port(g.select(Some(k.as_bytes()), &[])), 1);
+        }
+        let tried = [server(1, 1).addr];
+        assert_eq!(port(g.select(Some(b"x"), &tried)), 9);
+        assert_eq!(port(g.select(None, &tried)), 9);
+        let all = [server(1, 1).addr, b.addr];
+        assert_eq!(g.select(Some(b"x"), &all), None);
+    }
+}
+
+#[test]
+fn passive_health_takes_peer_out_and_success_brings_back() {
+    let g = group(vec![server(1, 1), server(2, 1)], true);
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| port(g.select(Some(k.as_bytes()), &[])) == 1)
+        .unwrap();
+    g.report_failure(server(1, 1).addr); // max_fails = 1
+    assert_eq!(port(g.select(Some(key.as_bytes()), &[])), 2);
+    assert_eq!(port(g.select(None, &[])), 2);
+    assert_eq!(port(g.select(None, &[])), 2);
+    // health survives a membership swap that keeps the address
+    g.set_members(vec![server(1, 1), server(2, 1), server(3, 1)]);
+    assert_ne!(port(g.select(Some(key.as_bytes()), &[])), 1);
+    g.report_success(server(1, 1).addr);
+    assert_eq!(port(g.select(Some(key.as_bytes()), &[])), 1);
+    // unknown addresses are ignored
+    g.report_failure(server(77, 1).addr);
+}
+
+#[test]
+fn empty_group_and_hash_key_fallback() {
+    let g = group(vec![], true);
+    assert_eq!(g.select(Some(b"x"), &[]), None);
+    assert_eq!(g.select(None, &[]), None);
+    let mut out = String::new();
+    let req = RequestHeader::build("GET", b"/?id=7", None).unwrap();
+    assert!(g.hash_key(&req, None, &mut out));
+    assert_eq!(out, "7");
+    let req = RequestHeader::build("GET", b"/", None).unwrap();
+    assert!(!g.hash_key(&req, None, &mut out));
+    let rr = group(vec![server(1, 1)], false);
+    assert!(!rr.hash_key(&req, None, &mut out));
+    assert_eq!(port(rr.select(Some(b"ignored"), &[])), 1);
+}

@@ -1,0 +1,103 @@
+//! Passive health, nginx style: `max_fails` failures within `fail_timeout` take a peer out
+//! for `fail_timeout`. Lock-free: a few relaxed atomics per peer.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Milliseconds on a process-wide monotonic clock (never 0, so 0 can mean "unset").
+pub(crate) fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    epoch.elapsed().as_millis() as u64 + 1
+}
+
+/// Failure counters of one peer. Shared across member-set swaps for the same address.
+#[derive(Debug, Default)]
+pub(crate) struct PeerHealth {
+    fails: AtomicU32,
+    window_start: AtomicU64,
+    down_until: AtomicU64,
+}
+
+impl PeerHealth {
+    /// Whether the peer may be selected at `now`.
+    pub(crate) fn available(&self, now: u64) -> bool {
+        now >= self.down_until.load(Relaxed)
+    }
+
+    /// Records a failure at `now`; returns true when this failure took the peer out.
+    pub(crate) fn failure(&self, now: u64, max_fails: u32, fail_timeout: Duration) -> bool {
+        if max_fails == 0 {
+            return false;
+        }
+        let timeout = fail_timeout.as_millis() as u64;
+        let start = self.window_start.load(Relaxed);
+        let fails = if start == 0 || now.saturating_sub(start) > timeout {
+            self.window_start.store(now, Relaxed);
+            self.fails.store(1, Relaxed);
+            1
+        } else {
+            self.fails.fetch_add(1, Relaxed) + 1
+        };
+        if fails >= max_fails {
+            self.down_until.store(now + timeout, Relaxed);
+            self.fails.store(0, Relaxed);
+            self.window_start.store(0, Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Records a success: the failure count starts over and the peer is back in.
+    pub(crate) fn success(&self) {
+        if self.fails.load(Relaxed) != 0 {
+            self.fails.store(0, Relaxed);
+        }
+        if self.down_until.load(Relaxed) != 0 {
+            self.down_until.store(0, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn max_fails_within_window_takes_peer_out_for_fail_timeout() {
+        let h = PeerHealth::default();
+        assert!(h.available(1000));
+        assert!(!h.failure(1000, 2, T));
+        assert!(h.available(1001));
+        assert!(h.failure(5000, 2, T));
+        assert!(!h.available(5001));
+        assert!(!h.available(14_999));
+        assert!(h.available(15_000));
+    }
+
+    #[test]
+    fn failures_outside_window_do_not_add_up() {
+        let h = PeerHealth::default();
+        assert!(!h.failure(1000, 2, T));
+        assert!(!h.failure(11_001, 2, T), "first failure expired");
+        assert!(h.failure(11_002, 2, T));
+    }
+
+    #[test]
+    fn max_fails_zero_never_takes_out_and_success_resets() {
+        let h = PeerHealth::default();
+        for t in 0..100 {
+            assert!(!h.failure(1000 + t, 0, T));
+        }
+        assert!(h.available(2000));
+        assert!(!h.failure(1000, 2, T));
+        h.success();
+        assert!(!h.failure(1001, 2, T), "count restarted after success");
+        assert!(h.failure(1002, 1, T));
+        h.success();
+        assert!(h.available(1003));
+    }
+}

@@ -1,0 +1,220 @@
+//! nginx-upsync-module conventions: KV keys `<prefix><ip>:<port>` whose base64 value is JSON
+//! `{"weight":1,"max_fails":2,"fail_timeout":10,"down":0,"backup":0}` (empty = defaults).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::spec::ServerSpec;
+
+/// Defaults of nginx-upsync-module for a node with an empty value.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Default `max_fails`.
+pub const DEFAULT_MAX_FAILS: u32 = 2;
+/// Default `fail_timeout`.
+pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One entry of a Consul `GET /v1/kv/<prefix>?recurse` answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KvEntry {
+    /// Full key.
+    pub key: String,
+    /// Base64 value; `null` for an empty value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Index of the last change of this key.
+    #[serde(default)]
+    pub modify_index: u64,
+}
+
+/// Turns KV entries into a sorted member list. The folder key itself and keys below
+/// sub-folders are ignored; a bad key or value is logged and skips that node only.
+pub fn parse_nodes(group: &str, prefix: &str, entries: &[KvEntry]) -> Vec<ServerSpec> {
+    let mut out: Vec<ServerSpec> = Vec::with_capacity(entries.len());
+    for e in entries {
+        let Some(name) = e.key.strip_prefix(prefix) else {
+            continue;
+        };
+        if name.is_empty() || name.contains('/') {
+            continue;
+        }
+        match parse_node(name, e.value.as_deref()) {
+            Ok(s) if out.iter().any(|o| o.addr == s.addr) => {
+                tracing::warn!(group, key = %e.key, "duplicate upstream address in Consul, skipped");
+            }
+            Ok(s) => out.push(s),
+            Err(err) => tracing::warn!(group, key = %e.key, "skipping Consul node: {err}"),
+        }
+    }
+    out.sort_by_key(|s| s.addr);
+    out
+}
+
+/// Parses one node: `name` is `<ip>:<port>`, `value` the base64 value.
+pub fn parse_node(name: &str, value: Option<&str>) -> Result<ServerSpec, String> {
+    let addr: SocketAddr = name
+        .parse()
+        .map_err(|_| format!("`{name}` is not `<ip>:<port>` (host names are not resolved)"))?;
+    let mut s = ServerSpec {
+        addr,
+        weight: DEFAULT_WEIGHT,
+        max_fails: DEFAULT_MAX_FAILS,
+        fail_timeout: DEFAULT_FAIL_TIMEOUT,
+        down: false,
+        backup: false,
+    };
+    let raw = base64_decode(value.unwrap_or_default().trim())
+        .ok_or_else(|| "value is not valid base64".to_string())?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(s);
+    }
+    let json: Value =
+        serde_json::from_slice(&raw).map_err(|e| format!("value is not JSON: {e}"))?;
+    let Value::Object(obj) = json else {
+        return Err("value is not a JSON object".into());
+    };
+    for (k, v) in &obj {
+        match k.as_str() {
+            "weight" => s.weight = uint(k, v)?,
+            "max_fails" => s.max_fails = uint(k, v)?,
+            "fail_timeout" => s.fail_timeout = duration(v)?,
+            "down" => s.down = flag(k, v)?,
+            "backup" => s.backup = flag(k, v)?,
+            _ => {} // upsync ignores other attributes (e.g. max_conns)
+        }
+    }
+    if s.weight == 0 {
+        tracing::warn!(node = name, "weight 0: the node will not be selected");
+    }
+    Ok(s)
+}
+
+fn uint(k: &str, v: &Value) -> Result<u32, String> {
+    let n = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("`{k}` must be a non-negative integer, got {v}"))
+}
+
+fn flag(k: &str, v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        _ => uint(k, v).map(|n| n != 0),
+    }
+}
+
+fn duration(v: &Value) -> Result<Duration, String> {
+    if let Value::String(s) = v {
+        if let Ok(d) = humantime::parse_duration(s.trim()) {
+            return Ok(d);
+        }
+    }
+    uint("fail_timeout", v).map(|n| Duration::from_secs(n.into()))
+}
+
+/// Standard base64 (padding optional); `None` on invalid input.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        // test-only encoder
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in s.as_bytes().chunks(3) {
+            let n = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (i, &b)| a | (b as u32) << (16 - 8 * i));
+            for i in 0..=c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        while !out.len().is_multiple_of(4) {
+            out.push('=');
+        }
+        out
+    }
+
+    #[test]
+    fn base64_round_trip() {
+        for s in ["", "a", "ab", "abc", "abcd", "{\"weight\":2}"] {
+            assert_eq!(base64_decode(&b64(s)).unwrap(), s.as_bytes(), "{s}");
+        }
+        assert_eq!(base64_decode("a"), None);
+        assert_eq!(base64_decode("a*=="), None);
+    }
+
+    #[test]
+    fn values_and_defaults() {
+        let v = b64(r#"{"weight":3,"max_fails":0,"fail_timeout":5,"down":1,"backup":"1"}"#);
+        let s = parse_node("10.0.0.1:80", Some(&v)).unwrap();
+        assert_eq!(
+            (s.weight, s.max_fails, s.down, s.backup),
+            (3, 0, true, true)
+        );
+        assert_eq!(s.fail_timeout, Duration::from_secs(5));
+        let d = parse_node("[::1]:8080", None).unwrap();
+        assert_eq!((d.weight, d.max_fails, d.down), (1, 2, false));
+        assert_eq!(d.fail_timeout, DEFAULT_FAIL_TIMEOUT);
+        let s = parse_node("10.0.0.1:80", Some(&b64(r#"{"fail_timeout":"3s"}"#))).unwrap();
+        assert_eq!(s.fail_timeout, Duration::from_secs(3));
+        for bad in [r#"{"weight":-1}"#, "not json", "[1]", r#"{"down":"x"}"#] {
+            assert!(parse_node("10.0.0.1:80", Some(&b64(bad))).is_err(), "{bad}");
+        }
+        assert!(parse_node("example.com:80", None).is_err());
+    }
+
+    #[test]
+    fn nodes_skip_folder_subkeys_and_bad_values() {
+        let e = |k: &str, v: Option<String>| KvEntry {
+            key: k.into(),
+            value: v,
+            modify_index: 1,
+        };
+        let entries = vec![
+            e("up/g/", None),
+            e("up/g/10.0.0.2:80", Some(b64(r#"{"weight":2}"#))),
+            e("up/g/10.0.0.1:80", None),
+            e("up/g/10.0.0.3:80", Some(b64("{bad"))),
+            e("up/g/sub/10.0.0.4:80", None),
+        ];
+        let nodes = parse_nodes("g", "up/g/", &entries);
+        let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.1:80", "10.0.0.2:80"]);
+        assert_eq!(nodes[1].weight, 2);
+    }
+}
