@@ -10,6 +10,8 @@
 
 pub mod cache;
 pub mod config;
+pub mod discovery;
+pub mod metrics;
 pub mod plugin;
 pub mod proxy;
 pub mod server;

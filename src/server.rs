@@ -4,8 +4,14 @@ use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 
+use std::time::Duration;
+
+use pingora::services::background::background_service;
+
 use crate::config::Config;
+use crate::discovery::{self, DiscoveryService};
 use crate::proxy::EdgeProxy;
+use crate::upstream::ConsulError;
 
 /// Command-line switches that affect how the process runs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -16,8 +22,11 @@ pub struct RunOptions {
     pub daemon: bool,
 }
 
-/// Builds the Pingora server for `config` (one proxy service per server block).
-pub fn build(config: &Config, opts: RunOptions) -> Server {
+/// Builds the Pingora server for `config`: one proxy service per server block, plus the
+/// discovery service when any upstream group follows Consul. Fails when a
+/// `strong_dependency` Consul cannot be read.
+pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
+    let watchers = discovery::prepare(&config.upstreams)?;
     let p = &config.process;
     let conf = ServerConf {
         threads: p.threads,
@@ -44,12 +53,23 @@ pub fn build(config: &Config, opts: RunOptions) -> Server {
         }
         server.add_service(svc);
     }
-    server
+    if !watchers.is_empty() {
+        let svc =
+            DiscoveryService::new(watchers, config.upstreams.clone(), Duration::from_secs(60));
+        server.add_service(background_service("consul discovery", svc));
+    }
+    Ok(server)
 }
 
 /// Builds and runs the server until it is told to stop; never returns.
 pub fn run(config: Config, opts: RunOptions) -> ! {
-    let server = build(&config, opts);
+    let server = match build(&config, opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("edgeproxy: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
     tracing::info!(
         config = %config.path.display(),
         servers = config.servers.len(),

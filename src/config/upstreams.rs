@@ -7,7 +7,9 @@ use toml_edit::Item;
 
 use super::diag::Diagnostics;
 use super::reader::{item_span, table_items, Tbl};
-use crate::upstream::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+use crate::upstream::{
+    parse_hash_keys, BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts,
+};
 
 /// Reads every upstream group of the document.
 pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>) -> Vec<GroupSpec> {
@@ -59,6 +61,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         Some(b) if b.value == "hash" => BalanceSpec::Hash(HashSpec {
             key: String::new(),
             fallback: None,
+            path_regex: None,
         }),
         Some(b) => {
             d.push(
@@ -71,16 +74,22 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
     };
     let key = t.opt_str(d, "hash_key");
     let fallback = t.opt_str(d, "hash_fallback");
+    let path_regex = t.opt_str(d, "hash_path_regex");
     let balance = match (balance, key) {
         (BalanceSpec::Hash(_), Some(k)) => {
-            check_key(d, &k.value, k.span.clone());
-            if let Some(f) = &fallback {
-                check_key(d, &f.value, f.span.clone());
-            }
-            BalanceSpec::Hash(HashSpec {
+            let spec = HashSpec {
                 key: k.value,
                 fallback: fallback.map(|f| f.value),
-            })
+                path_regex: path_regex.map(|r| r.value),
+            };
+            if let Err(e) = parse_hash_keys(&spec) {
+                d.push(
+                    k.span,
+                    format!("upstream `{name}`: {e}"),
+                    Some("nginx variables: $arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, $remote_addr, $host, $1..$9 (with hash_path_regex)"),
+                );
+            }
+            BalanceSpec::Hash(spec)
         }
         (BalanceSpec::Hash(_), None) => {
             d.push(
@@ -139,16 +148,6 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         consul,
         allow_empty,
     })
-}
-
-fn check_key(d: &mut Diagnostics, key: &str, span: Option<std::ops::Range<usize>>) {
-    if !key.contains('$') {
-        d.push(
-            span,
-            format!("hash key {key:?} uses no variable, so every request would hash alike"),
-            Some("use nginx variables such as $arg_productId, $http_x_user, $cookie_sid, $uri, $remote_addr"),
-        );
-    }
 }
 
 fn read_server(

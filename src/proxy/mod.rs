@@ -29,8 +29,9 @@ use tracing::warn;
 
 use crate::config::model::{PluginInstance, Route};
 use crate::config::{Limits, ServerBlock};
+use crate::metrics;
 use crate::plugin::{LogEntry, Response};
-use crate::upstream::{UpstreamGroup, Upstreams};
+use crate::upstream::{KeySource, UpstreamGroup, Upstreams};
 use phases::error_response;
 
 /// One server block's request handler.
@@ -94,6 +95,27 @@ impl EdgeProxy {
         ctx.error = Some(why.to_string());
         let resp = error_response(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
+    }
+}
+
+/// The request's hash key for `group`, counting requests that lack the primary key.
+fn hash_key(
+    group: &UpstreamGroup,
+    session: &Session,
+    client: Option<std::net::SocketAddr>,
+) -> Option<String> {
+    let mut key = String::new();
+    match group.hash_key(session.req_header(), client, &mut key) {
+        KeySource::NotHashed => None,
+        KeySource::Primary => Some(key),
+        KeySource::Fallback => {
+            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "fallback"]);
+            Some(key)
+        }
+        KeySource::Missing => {
+            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "round_robin"]);
+            None
+        }
     }
 }
 
@@ -171,8 +193,10 @@ impl ProxyHttp for EdgeProxy {
         let Some(group) = self.group(ctx) else {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
+        if ctx.tried.is_empty() {
+            ctx.req.hash_key = hash_key(group, session, ctx.req.client_addr);
+        }
         let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
-        let _ = session;
         let Some(addr) = group.select(key, &ctx.tried) else {
             let why = format!("no live upstream in group `{}`", group.name());
             ctx.error = Some(why.clone());
@@ -209,6 +233,7 @@ impl ProxyHttp for EdgeProxy {
             if let Some(addr) = ctx.req.upstream_addr {
                 group.report_failure(addr);
             }
+            metrics::inc(&metrics::UPSTREAM_CONNECT_FAILURES, &[group.name()]);
             let retries_left = ctx.tried.len() <= group.spec().retries;
             warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
             e.set_retry(retries_left);
@@ -303,6 +328,10 @@ impl ProxyHttp for EdgeProxy {
             duration: ctx.req.elapsed(),
             error,
         };
+        metrics::inc(
+            &metrics::REQUESTS,
+            &[&self.name, metrics::status_class(status)],
+        );
         for p in ctx.chain(&self.plugins) {
             p.plugin.log(&entry, &ctx.req).await;
         }

@@ -12,6 +12,19 @@ use super::health::now_ms;
 use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, HashSpec, ServerSpec};
 
+/// Where a request's hash key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// The group does not hash.
+    NotHashed,
+    /// The configured `hash_key`.
+    Primary,
+    /// The `hash_fallback` template (the primary key was missing).
+    Fallback,
+    /// Neither produced a key: round robin.
+    Missing,
+}
+
 /// A live upstream group. Members can be replaced at run time (Consul).
 pub struct UpstreamGroup {
     spec: GroupSpec,
@@ -84,20 +97,27 @@ impl UpstreamGroup {
             .store(Arc::new(Balancer::new(servers, Some(&old), hash)));
     }
 
-    /// Evaluates the hash key (or, when it is missing, the fallback template) into `out`.
-    /// Returns false when the group does not hash or neither template yields a key: the
-    /// caller then passes `None` to [`select`](Self::select) (round robin).
+    /// Evaluates the hash key (or, when it is missing, the fallback template) into `out`
+    /// and says which one produced it. On [`KeySource::Missing`] the caller passes `None`
+    /// to [`select`](Self::select) (round robin) and should count it: a missing key must
+    /// never be a silent hot spot.
     pub fn hash_key(
         &self,
         req: &RequestHeader,
         client: Option<SocketAddr>,
         out: &mut String,
-    ) -> bool {
+    ) -> KeySource {
         let Some((key, fallback)) = &self.keys else {
             out.clear();
-            return false;
+            return KeySource::NotHashed;
         };
-        key.eval(req, client, out) || fallback.as_ref().is_some_and(|f| f.eval(req, client, out))
+        if key.eval(req, client, out) {
+            KeySource::Primary
+        } else if fallback.as_ref().is_some_and(|f| f.eval(req, client, out)) {
+            KeySource::Fallback
+        } else {
+            KeySource::Missing
+        }
     }
 
     /// Picks a peer, skipping `tried`, down, weight-0 and passively failed peers.

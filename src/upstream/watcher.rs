@@ -133,6 +133,11 @@ impl ConsulWatcher {
         })
     }
 
+    /// The name of the watched group.
+    pub fn group_name(&self) -> &str {
+        self.group.name()
+    }
+
     /// The watcher's live status.
     pub fn status(&self) -> Arc<WatchStatus> {
         self.status.clone()
