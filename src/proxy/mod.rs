@@ -145,6 +145,11 @@ impl ProxyHttp for EdgeProxy {
         if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
             return self.refuse(session, ctx, r.status, r.reason).await;
         }
+        // Server-level rewrite runs before routing (nginx: server rewrite, then location).
+        let req = session.req_header_mut();
+        if let Some(resp) = phases::run_rewrite(&self.plugins, req, &mut ctx.req).await {
+            return self.respond(session, ctx, resp).await;
+        }
         let Some(route) = self.find_route(session) else {
             return self
                 .refuse(session, ctx, 404, "no route for this host and path")
@@ -157,7 +162,12 @@ impl ProxyHttp for EdgeProxy {
             return self.refuse(session, ctx, r.status, r.reason).await;
         }
         let req = session.req_header_mut();
-        if let Some(resp) = phases::run_request_phases(&route.plugins, req, &mut ctx.req).await {
+        let own = route.plugins.get(self.plugins.len()..).unwrap_or(&[]);
+        if let Some(resp) = phases::run_rewrite(own, req, &mut ctx.req).await {
+            return self.respond(session, ctx, resp).await;
+        }
+        let req = session.req_header();
+        if let Some(resp) = phases::run_access_content(&route.plugins, req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
         if route.upstream.is_none() {

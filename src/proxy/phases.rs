@@ -7,9 +7,8 @@ use tracing::error;
 use crate::config::model::PluginInstance;
 use crate::plugin::{BoxError, Flow, RequestCtx, Response};
 
-/// Runs rewrite, then access, then content over `chain`. Returns the response to send
-/// locally, or `None` to proxy.
-pub async fn run_request_phases(
+/// Runs the rewrite phase over `chain`. Returns a response to send locally, if any.
+pub async fn run_rewrite(
     chain: &[PluginInstance],
     req: &mut RequestHeader,
     ctx: &mut RequestCtx,
@@ -21,6 +20,16 @@ pub async fn run_request_phases(
             Err(e) => return Some(plugin_failed(&p.name, "rewrite", e, ctx)),
         }
     }
+    None
+}
+
+/// Runs access, then content over `chain`. Returns the response to send locally, or
+/// `None` to proxy.
+pub async fn run_access_content(
+    chain: &[PluginInstance],
+    req: &RequestHeader,
+    ctx: &mut RequestCtx,
+) -> Option<Response> {
     for p in chain {
         match p.plugin.access(req, ctx).await {
             Ok(Flow::Continue) => {}

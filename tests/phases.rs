@@ -1,0 +1,317 @@
+//! Phase semantics, in-process with recording plugins on the library server:
+//! order rewrite → access → content → proxy; a `Respond` stops later request phases but
+//! header_filter, body_filter and log still run; log runs exactly once for every request.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::origin::Origin;
+use common::{client, free_port, port_open, wait_until};
+use edgeproxy::plugin::{
+    BoxError, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx, Response, Shared,
+};
+use pingora::http::{RequestHeader, ResponseHeader};
+use serde::Deserialize;
+
+/// Events per test id (`x-test-id` header).
+static EVENTS: OnceLock<Mutex<BTreeMap<String, Vec<String>>>> = OnceLock::new();
+
+fn record(ctx: &RequestCtx, event: String) {
+    let id = ctx
+        .extensions
+        .get::<TestId>()
+        .map(|t| t.0.clone())
+        .unwrap_or_else(|| "?".into());
+    EVENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(id)
+        .or_default()
+        .push(event);
+}
+
+fn events(id: &str) -> Vec<String> {
+    EVENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .get(id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[derive(Clone)]
+struct TestId(String);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceConfig {
+    tag: String,
+    #[serde(default)]
+    respond_in: Option<String>,
+    #[serde(default)]
+    fail_in: Option<String>,
+}
+
+struct Trace(TraceConfig);
+
+impl PluginFactory for Trace {
+    const NAME: &'static str = "trace";
+    type Config = TraceConfig;
+    fn build(cfg: TraceConfig, _: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
+        Ok(Arc::new(Trace(cfg)))
+    }
+}
+
+impl Trace {
+    fn step(&self, phase: &str, ctx: &RequestCtx) -> Result<Option<Response>, BoxError> {
+        record(ctx, format!("{phase}:{}", self.0.tag));
+        if self.0.fail_in.as_deref() == Some(phase) {
+            return Err(format!("{} failed on purpose", self.0.tag).into());
+        }
+        if self.0.respond_in.as_deref() == Some(phase) {
+            return Ok(Some(Response::text(
+                403,
+                format!("denied by {}\n", self.0.tag),
+            )?));
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl Plugin for Trace {
+    async fn rewrite(
+        &self,
+        req: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<Flow, BoxError> {
+        if ctx.extensions.get::<TestId>().is_none() {
+            if let Some(id) = req.headers.get("x-test-id").and_then(|v| v.to_str().ok()) {
+                ctx.extensions.insert(TestId(id.to_string()));
+            }
+        }
+        Ok(self
+            .step("rewrite", ctx)?
+            .map_or(Flow::Continue, Flow::Respond))
+    }
+    async fn access(&self, _req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        Ok(self
+            .step("access", ctx)?
+            .map_or(Flow::Continue, Flow::Respond))
+    }
+    async fn content(
+        &self,
+        _req: &RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Response>, BoxError> {
+        self.step("content", ctx)
+    }
+    fn header_filter(
+        &self,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), BoxError> {
+        record(ctx, format!("header_filter:{}", self.0.tag));
+        resp.append_header("x-trace", self.0.tag.as_str())?;
+        Ok(())
+    }
+    fn body_filter(
+        &self,
+        body: &mut Option<Bytes>,
+        eos: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), BoxError> {
+        if eos {
+            record(ctx, format!("body_filter_eos:{}", self.0.tag));
+        }
+        let _ = body;
+        Ok(())
+    }
+    async fn log(&self, entry: &LogEntry<'_>, ctx: &RequestCtx) {
+        record(ctx, format!("log:{}:{}", self.0.tag, entry.status));
+    }
+}
+
+struct Env {
+    addr: SocketAddr,
+    _origin: Origin,
+}
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let origin = Origin::start();
+        let port = free_port();
+        let dead = free_port();
+        let cfg = format!(
+            r#"
+[upstreams.origin]
+servers = [{{ addr = "{origin}" }}]
+[upstreams.dead]
+servers = [{{ addr = "127.0.0.1:{dead}" }}]
+retries = 0
+
+[[servers]]
+name = "phases"
+listen = ["127.0.0.1:{port}"]
+plugins = [{{ name = "trace", config = {{ tag = "S" }} }}]
+
+[[servers.routes]]
+path = "/proxy"
+upstream = "origin"
+plugins = [{{ name = "trace", config = {{ tag = "A" }} }}, {{ name = "trace", config = {{ tag = "B" }} }}]
+
+[[servers.routes]]
+path = "/deny"
+upstream = "origin"
+plugins = [{{ name = "trace", config = {{ tag = "A", respond_in = "access" }} }}, {{ name = "trace", config = {{ tag = "B" }} }}]
+
+[[servers.routes]]
+path = "/fail"
+plugins = [{{ name = "trace", config = {{ tag = "A", fail_in = "content" }} }}]
+
+[[servers.routes]]
+path = "/down"
+upstream = "dead"
+plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
+"#,
+            origin = origin.addr
+        );
+        let mut registry = Registry::new();
+        registry.register::<Trace>();
+        let config = edgeproxy::config::load_str(Path::new("phases.toml"), cfg, &registry, false)
+            .unwrap_or_else(|d| panic!("{d}"));
+        std::thread::spawn(move || {
+            let server = edgeproxy::server::build(&config, Default::default()).unwrap();
+            server.run(Default::default());
+        });
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(wait_until(Duration::from_secs(10), || port_open(addr)));
+        Env { addr, _origin: origin }
+    })
+}
+
+fn get(path: &str, id: &str) -> reqwest::blocking::Response {
+    client()
+        .get(format!("http://{}{path}", env().addr))
+        .header("x-test-id", id)
+        .send()
+        .unwrap()
+}
+
+/// Log runs asynchronously after the response is sent: wait for it, then check it ran once.
+fn wait_logged(id: &str, expect: usize) -> Vec<String> {
+    wait_until(Duration::from_secs(5), || {
+        events(id).iter().filter(|e| e.starts_with("log:")).count() >= expect
+    });
+    events(id)
+}
+
+#[test]
+fn proxied_request_runs_every_phase_in_order_and_logs_once() {
+    let resp = get("/proxy", "t1");
+    assert_eq!(resp.status(), 200);
+    let trace: Vec<_> = resp
+        .headers()
+        .get_all("x-trace")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(trace, ["S", "A", "B"]);
+    assert!(resp.text().unwrap().starts_with("origin "));
+    let ev = wait_logged("t1", 3);
+    assert_eq!(
+        ev,
+        [
+            "rewrite:S",
+            "rewrite:A",
+            "rewrite:B",
+            "access:S",
+            "access:A",
+            "access:B",
+            "content:S",
+            "content:A",
+            "content:B",
+            "header_filter:S",
+            "header_filter:A",
+            "header_filter:B",
+            "body_filter_eos:S",
+            "body_filter_eos:A",
+            "body_filter_eos:B",
+            "log:S:200",
+            "log:A:200",
+            "log:B:200"
+        ]
+    );
+}
+
+#[test]
+fn respond_in_access_skips_content_but_filters_and_log_still_run() {
+    let resp = get("/deny", "t2");
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers().get_all("x-trace").iter().count(), 3);
+    assert_eq!(resp.text().unwrap(), "denied by A\n");
+    let ev = wait_logged("t2", 3);
+    assert!(!ev.iter().any(|e| e.starts_with("content:")), "{ev:?}");
+    assert!(!ev.contains(&"access:B".to_string()), "{ev:?}");
+    for e in [
+        "header_filter:B",
+        "body_filter_eos:B",
+        "log:S:403",
+        "log:A:403",
+        "log:B:403",
+    ] {
+        assert!(ev.contains(&e.to_string()), "missing {e}: {ev:?}");
+    }
+}
+
+#[test]
+fn plugin_error_is_a_500_with_request_id_and_logs_once() {
+    let resp = get("/fail", "t3");
+    assert_eq!(resp.status(), 500);
+    let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body = resp.text().unwrap();
+    assert!(body.contains(&format!("request id: {rid}")), "{body}");
+    let ev = wait_logged("t3", 2);
+    assert_eq!(ev.iter().filter(|e| *e == "log:A:500").count(), 1, "{ev:?}");
+    assert_eq!(ev.iter().filter(|e| *e == "log:S:500").count(), 1, "{ev:?}");
+    assert!(ev.contains(&"header_filter:A".to_string()), "{ev:?}");
+}
+
+#[test]
+fn upstream_down_is_a_502_that_runs_filters_and_logs_once() {
+    let resp = get("/down", "t4");
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers().get_all("x-trace").iter().count(), 2);
+    assert!(resp.text().unwrap().contains("502"));
+    let ev = wait_logged("t4", 2);
+    assert_eq!(
+        ev.iter().filter(|e| e.starts_with("log:")).count(),
+        2,
+        "{ev:?}"
+    );
+    assert!(ev.contains(&"log:A:502".to_string()), "{ev:?}");
+}
+
+#[test]
+fn unrouted_request_runs_server_plugins_and_logs_once() {
+    let resp = get("/nowhere", "t5");
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers().get_all("x-trace").iter().count(), 1);
+    let ev = wait_logged("t5", 1);
+    assert_eq!(
+        ev.iter().filter(|e| e.starts_with("log:")).count(),
+        1,
+        "{ev:?}"
+    );
+    assert!(ev.contains(&"log:S:404".to_string()), "{ev:?}");
+}
