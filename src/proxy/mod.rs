@@ -208,7 +208,14 @@ impl ProxyHttp for EdgeProxy {
         }
         let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
         let Some(addr) = group.select(key, &ctx.tried) else {
-            let why = format!("no live upstream in group `{}`", group.name());
+            let why = match ctx.error.take() {
+                Some(last) => format!(
+                    "no live upstream left in group `{}` after {} attempts (last: {last})",
+                    group.name(),
+                    ctx.tried.len()
+                ),
+                None => format!("no live upstream in group `{}`", group.name()),
+            };
             ctx.error = Some(why.clone());
             return Error::e_explain(ErrorType::HTTPStatus(502), why);
         };
@@ -244,6 +251,7 @@ impl ProxyHttp for EdgeProxy {
                 group.report_failure(addr);
             }
             metrics::inc(&metrics::UPSTREAM_CONNECT_FAILURES, &[group.name()]);
+            ctx.error = Some(format!("connect to {peer} failed: {e}"));
             let retries_left = ctx.tried.len() <= group.spec().retries;
             warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
             e.set_retry(retries_left);
@@ -311,6 +319,8 @@ impl ProxyHttp for EdgeProxy {
             };
         }
         let resp = error_response(status, what, &ctx.req.request_id);
+        // The connection is not reused after a failure: say so, so clients don't race us.
+        session.set_keepalive(None);
         let chain = ctx.chain(&self.plugins).to_vec();
         match local::write_local(session, &chain, &mut ctx.req, resp).await {
             Ok(s) => ctx.local_status = Some(s),

@@ -1,0 +1,63 @@
+# edgeproxy — two commands do all set-up on a fresh Debian machine:
+#   make run    install what is missing, build (release), start the quickstart
+#   make test   install what is missing, run the whole test suite
+#
+# Builds go to a target dir outside the clone so fresh clones (CI) reuse earlier builds.
+
+CARGO ?= cargo
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/edgeproxy/target
+CONF ?= conf/edgeproxy.toml
+
+BUILD_PKGS := cmake pkg-config libssl-dev build-essential
+TEST_PKGS  := redis-server nginx libnginx-mod-http-lua
+BENCH_PKGS := nginx libnginx-mod-http-lua wrk
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test build release deps-build deps-test deps-bench check fmt bench clean-target
+
+define install_missing
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+endef
+
+deps-build:
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup) first"; exit 1; }
+	$(call install_missing,$(BUILD_PKGS))
+
+deps-test: deps-build
+	$(call install_missing,$(TEST_PKGS))
+	@# the test harness starts its own redis/nginx processes; the distro services are not needed
+	@$(SUDO) systemctl disable --now redis-server nginx >/dev/null 2>&1 || true
+
+deps-bench: deps-build
+	$(call install_missing,$(BENCH_PKGS))
+
+release: deps-build
+	$(CARGO) build --release
+
+build: deps-build
+	$(CARGO) build
+
+## Start the quickstart (Ctrl-C to stop).
+run: release
+	$(CARGO_TARGET_DIR)/release/edgeproxy -t -c $(CONF)
+	$(CARGO_TARGET_DIR)/release/edgeproxy -c $(CONF)
+
+## Run every test (unit, integration with real redis-server/nginx/origins).
+test: deps-test
+	$(CARGO) build --tests
+	$(CARGO) test --no-fail-fast
+
+## Validate a config: make check CONF=path
+check: build
+	$(CARGO_TARGET_DIR)/debug/edgeproxy -t -c $(CONF)
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: deps-bench
+	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench/run.sh not present yet"; exit 1; fi
