@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cache_origin::Origin;
-use common::redis::{wait_until, RedisCluster};
+use common::redis::{eventually, RedisCluster};
 use edgeproxy::cache::{
     CacheLevel, CacheSpec, HttpOrigin, HttpOriginLimits, RedisMode, RedisSpec, TieredCache, Ttls,
 };
@@ -32,6 +32,21 @@ fn spec(urls: Vec<String>) -> CacheSpec {
     }
 }
 
+/// An engine whose purge subscriber is already listening.
+async fn node(urls: Vec<String>) -> TieredCache {
+    let c = TieredCache::new(spec(urls));
+    assert!(c.start_background());
+    let start = Instant::now();
+    while !c.is_subscribed() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "subscriber never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c
+}
+
 fn loader(o: &Origin) -> HttpOrigin {
     let a = o.addr;
     HttpOrigin::new(move || Some(a), HttpOriginLimits::default()).unwrap()
@@ -43,15 +58,10 @@ async fn cluster_levels_lock_and_purge() {
     let origin = Origin::start().await;
     origin.set_delay(Duration::from_millis(100));
     let http = Arc::new(loader(&origin));
-    let nodes: Vec<_> = (0..3)
-        .map(|_| TieredCache::new(spec(cluster.urls())))
-        .collect();
+    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(cluster.urls()))).await;
     for n in &nodes {
         n.start_background();
     }
-    wait_until("subscribed", Duration::from_secs(5), || {
-        nodes.iter().all(TieredCache::is_subscribed)
-    });
 
     // Keys spread over the slots of all three masters.
     let keys: Vec<String> = (0..12).map(|i| format!("/p/{i}")).collect();
@@ -73,7 +83,7 @@ async fn cluster_levels_lock_and_purge() {
         let hits = origin.hits_for(key);
         assert!((1..=2).contains(&hits), "{key}: {hits} origin hits");
     }
-    let fresh = TieredCache::new(spec(cluster.urls()));
+    let fresh = node(cluster.urls()).await;
     for key in &keys {
         assert_eq!(
             fresh.get(key, &TTLS, &*http).await.unwrap().level,
@@ -84,10 +94,18 @@ async fn cluster_levels_lock_and_purge() {
     // Prefix purge scans every master.
     let deleted = nodes[0].purge_prefix("/p/").await.unwrap();
     assert_eq!(deleted, keys.len() as u64);
-    wait_until("prefix purge broadcast", Duration::from_secs(5), || {
-        nodes.iter().all(|n| keys.iter().all(|k| !n.l1_contains(k)))
-    });
-    let other = TieredCache::new(spec(cluster.urls()));
+    eventually("prefix purge broadcast", Duration::from_secs(5), || async {
+        for n in &nodes {
+            for k in &keys {
+                if n.l1_fresh(k).await {
+                    return false;
+                }
+            }
+        }
+        true
+    })
+    .await;
+    let other = node(cluster.urls()).await;
     assert_eq!(
         other.get("/p/3", &TTLS, &*http).await.unwrap().level,
         CacheLevel::Origin
@@ -104,9 +122,7 @@ async fn master_failover_under_load_yields_no_errors() {
         fresh: Duration::from_millis(200),
         ..TTLS
     };
-    let nodes: Vec<_> = (0..2)
-        .map(|_| TieredCache::new(spec(cluster.urls())))
-        .collect();
+    let nodes: Vec<_> = futures::future::join_all((0..2).map(|_| node(cluster.urls()))).await;
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, errors) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut workers = Vec::new();
@@ -128,17 +144,19 @@ async fn master_failover_under_load_yields_no_errors() {
             }
         }));
     }
-    wait_until("load running", Duration::from_secs(5), || {
+    eventually("load running", Duration::from_secs(5), || async {
         ok.load(Ordering::SeqCst) > 100
-    });
+    })
+    .await;
     let victim = cluster.masters()[0];
     let before = ok.load(Ordering::SeqCst);
     let started = Instant::now();
     tokio::task::block_in_place(|| cluster.fail_over_master(victim));
     let failover = started.elapsed();
-    wait_until("load after failover", Duration::from_secs(10), || {
+    eventually("load after failover", Duration::from_secs(10), || async {
         ok.load(Ordering::SeqCst) > before + 100
-    });
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     for w in workers {
         w.await.unwrap();
@@ -155,7 +173,7 @@ async fn master_failover_under_load_yields_no_errors() {
     );
 
     // The healed cluster serves L2 again.
-    let fresh = TieredCache::new(spec(cluster.urls()));
+    let fresh = node(cluster.urls()).await;
     let start = Instant::now();
     loop {
         nodes[0].get("/healed", &TTLS, &*http).await.unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cache_origin::{Mode, Origin};
-use common::redis::RedisServer;
+use common::redis::{eventually, RedisServer};
 use edgeproxy::cache::{
     CacheLevel, CacheSpec, HttpOrigin, HttpOriginLimits, Lookup, RedisMode, RedisSpec, TieredCache,
     Ttls,
@@ -31,6 +31,22 @@ fn spec(url: &str) -> CacheSpec {
         l1_capacity_bytes: 16 << 20,
         redis: Some(r),
     }
+}
+
+/// An engine whose purge subscriber is already listening (its first subscription clears
+/// L1, which would otherwise race with the level assertions).
+async fn node(url: &str) -> TieredCache {
+    let c = TieredCache::new(spec(url));
+    assert!(c.start_background());
+    let start = Instant::now();
+    while !c.is_subscribed() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "subscriber never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c
 }
 
 fn loader(o: &Origin) -> HttpOrigin {
@@ -62,10 +78,7 @@ async fn levels_and_write_backs() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let http = loader(&origin);
-    let (a, b) = (
-        TieredCache::new(spec(&redis.url())),
-        TieredCache::new(spec(&redis.url())),
-    );
+    let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
 
     let r = a.get("/p/1", &TTLS, &http).await.unwrap();
     assert_eq!(
@@ -96,7 +109,7 @@ async fn ttl_expiry_reloads_from_origin() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let http = loader(&origin);
-    let cache = TieredCache::new(spec(&redis.url()));
+    let cache = node(&redis.url()).await;
     let ttls = Ttls {
         fresh: Duration::from_millis(300),
         ..TTLS
@@ -132,10 +145,7 @@ async fn negative_caching_of_404() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let http = loader(&origin);
-    let (a, b) = (
-        TieredCache::new(spec(&redis.url())),
-        TieredCache::new(spec(&redis.url())),
-    );
+    let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
     let ttls = Ttls {
         negative: Duration::from_millis(400),
         ..TTLS
@@ -173,7 +183,7 @@ async fn concurrent_cold_gets_on_one_engine_hit_origin_once() {
     let origin = Origin::start().await;
     origin.set_delay(Duration::from_millis(100));
     let http = Arc::new(loader(&origin));
-    let cache = TieredCache::new(spec(&redis.url()));
+    let cache = node(&redis.url()).await;
     let mut tasks = Vec::new();
     for _ in 0..500 {
         let (cache, http) = (cache.clone(), http.clone());
@@ -194,9 +204,8 @@ async fn three_nodes_share_the_rebuild_lock() {
     let origin = Origin::start().await;
     origin.set_delay(Duration::from_millis(150));
     let http = Arc::new(loader(&origin));
-    let nodes: Vec<_> = (0..3)
-        .map(|_| TieredCache::new(spec(&redis.url())))
-        .collect();
+    let url = redis.url();
+    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(&url))).await;
     for key in ["/k/1", "/k/2", "/k/3"] {
         let mut tasks = Vec::new();
         for node in &nodes {
@@ -225,7 +234,7 @@ async fn redis_frozen_or_killed_gets_still_answered_and_breaker_cycles() {
     let mut redis = RedisServer::start();
     let origin = Origin::start().await;
     let http = Arc::new(loader(&origin));
-    let cache = TieredCache::new(spec(&redis.url()));
+    let cache = node(&redis.url()).await;
     within(cache.get("/warm", &TTLS, &*http)).await.unwrap();
 
     // Freeze Redis while loads are in flight (their L2 write-back will time out).
@@ -293,7 +302,7 @@ async fn stale_served_when_origin_and_redis_fail() {
         fresh: Duration::from_millis(200),
         ..TTLS
     };
-    let a = TieredCache::new(spec(&redis.url()));
+    let a = node(&redis.url()).await;
     assert_eq!(
         a.get("/s", &ttls, &http).await.unwrap().level,
         CacheLevel::Origin
@@ -302,7 +311,7 @@ async fn stale_served_when_origin_and_redis_fail() {
     // Origin failing, Redis up: a node with an empty L1 serves L2's stale copy.
     origin.set_mode(Mode::Error);
     tokio::time::sleep(Duration::from_millis(300)).await; // let the value expire
-    let b = TieredCache::new(spec(&redis.url()));
+    let b = node(&redis.url()).await;
     let r = b.get("/s", &ttls, &http).await.unwrap();
     assert_eq!(
         (r.level, found(&r)),
@@ -332,15 +341,11 @@ async fn purge_reaches_every_node() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let http = loader(&origin);
-    let nodes: Vec<_> = (0..3)
-        .map(|_| TieredCache::new(spec(&redis.url())))
-        .collect();
+    let url = redis.url();
+    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(&url))).await;
     for n in &nodes {
         assert!(n.start_background());
     }
-    common::redis::wait_until("subscribed", Duration::from_secs(5), || {
-        nodes.iter().all(TieredCache::is_subscribed)
-    });
     for key in ["/a/1", "/a/2", "/b/1"] {
         for n in &nodes {
             n.get(key, &TTLS, &http).await.unwrap();
@@ -349,11 +354,12 @@ async fn purge_reaches_every_node() {
     assert_eq!(origin.hits(), 3);
 
     nodes[0].purge("/b/1").await.unwrap();
-    assert!(!nodes[0].l1_contains("/b/1"));
-    common::redis::wait_until("purge broadcast", Duration::from_secs(5), || {
-        nodes.iter().all(|n| !n.l1_contains("/b/1"))
-    });
-    assert!(nodes[1].l1_contains("/a/1"));
+    assert!(!nodes[0].l1_fresh("/b/1").await);
+    eventually("purge broadcast", Duration::from_secs(5), || async {
+        !nodes[1].l1_fresh("/b/1").await && !nodes[2].l1_fresh("/b/1").await
+    })
+    .await;
+    assert!(nodes[1].l1_fresh("/a/1").await);
     assert_eq!(
         nodes[1].get("/b/1", &TTLS, &http).await.unwrap().level,
         CacheLevel::Origin
@@ -365,12 +371,16 @@ async fn purge_reaches_every_node() {
 
     let deleted = nodes[2].purge_prefix("/a/").await.unwrap();
     assert_eq!(deleted, 2);
-    common::redis::wait_until("prefix purge broadcast", Duration::from_secs(5), || {
-        nodes
-            .iter()
-            .all(|n| !n.l1_contains("/a/1") && !n.l1_contains("/a/2"))
-    });
-    assert!(nodes[0].l1_contains("/b/1") || nodes[1].l1_contains("/b/1"));
+    eventually("prefix purge broadcast", Duration::from_secs(5), || async {
+        for n in &nodes {
+            if n.l1_fresh("/a/1").await || n.l1_fresh("/a/2").await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(nodes[1].l1_fresh("/b/1").await && nodes[2].l1_fresh("/b/1").await);
     for n in &nodes {
         assert_ne!(
             n.get("/a/1", &TTLS, &http).await.unwrap().level,
@@ -381,26 +391,32 @@ async fn purge_reaches_every_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_subscription_clears_l1() {
+async fn lost_subscription_demotes_l1_to_stale() {
     let mut redis = RedisServer::start();
     let origin = Origin::start().await;
     let http = loader(&origin);
-    let cache = TieredCache::new(spec(&redis.url()));
-    cache.start_background();
-    common::redis::wait_until("subscribed", Duration::from_secs(5), || {
-        cache.is_subscribed()
-    });
+    let cache = node(&redis.url()).await;
     cache.get("/x", &TTLS, &http).await.unwrap();
-    assert!(cache.l1_contains("/x"));
+    assert!(cache.l1_fresh("/x").await);
     redis.node.kill();
-    common::redis::wait_until("L1 cleared", Duration::from_secs(5), || {
-        !cache.l1_contains("/x")
-    });
+    eventually("L1 demoted", Duration::from_secs(5), || async {
+        !cache.l1_fresh("/x").await
+    })
+    .await;
     assert!(!cache.is_subscribed());
+    // Demoted, not dropped: with Redis and the origin down the old value is still served,
+    // marked stale; never as fresh from L1.
+    origin.set_mode(Mode::Error);
+    let r = within(cache.get("/x", &TTLS, &http)).await.unwrap();
+    assert_eq!(
+        (r.level, found(&r)),
+        (CacheLevel::Stale, "v0:/x".to_string())
+    );
     redis.node.restart();
-    common::redis::wait_until("resubscribed", Duration::from_secs(10), || {
+    eventually("resubscribed", Duration::from_secs(10), || async {
         cache.is_subscribed()
-    });
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! The tiered cache engine: the public entry point of this module.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -45,6 +45,7 @@ struct Inner {
     token_seq: AtomicU64,
     sub: Arc<SubState>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    started: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -89,6 +90,7 @@ impl TieredCache {
                 token_seq: AtomicU64::new(0),
                 sub: Arc::new(SubState::default()),
                 background: Mutex::new(None),
+                started: AtomicBool::new(false),
             }),
         }
     }
@@ -104,6 +106,9 @@ impl TieredCache {
         loader: &dyn Loader,
     ) -> Result<Lookup, CacheError> {
         let inner = &self.inner;
+        if inner.redis.is_some() && !inner.started.load(Ordering::Relaxed) {
+            self.start_background();
+        }
         if let Some(e) = inner.l1.get(key).await.filter(|e| e.is_fresh()) {
             metrics::lookup(CacheLevel::L1);
             return Ok(Lookup {
@@ -158,9 +163,11 @@ impl TieredCache {
         }
     }
 
-    /// Starts the purge subscriber on the current tokio runtime (idempotent). Returns
-    /// whether it is running: `false` without Redis or outside a runtime. Call it once from
-    /// a service's runtime; it stops when the last clone of the engine is dropped.
+    /// Starts the purge subscriber on the current tokio runtime (idempotent; the first
+    /// lookup also starts it). Returns whether it is running: `false` without Redis or
+    /// outside a runtime. It stops when the last clone of the engine is dropped. Its first
+    /// subscription demotes L1 to stale (purges sent before it listened were missed), so call
+    /// it when the service starts to keep that from costing warm entries a trip to L2.
     pub fn start_background(&self) -> bool {
         let Some(r) = &self.inner.redis else {
             return false;
@@ -180,6 +187,7 @@ impl TieredCache {
                 self.inner.sub.clone(),
                 spec.connect_timeout,
             )));
+            self.inner.started.store(true, Ordering::Relaxed);
         }
         true
     }
@@ -194,9 +202,9 @@ impl TieredCache {
         self.inner.redis.as_ref().is_some_and(|r| r.breaker_open())
     }
 
-    /// Whether L1 holds `key`, fresh or stale (diagnostics and tests).
-    pub fn l1_contains(&self, key: &str) -> bool {
-        self.inner.l1.contains(key)
+    /// Whether L1 would answer `key` as fresh right now (diagnostics and tests).
+    pub async fn l1_fresh(&self, key: &str) -> bool {
+        self.inner.l1.has_fresh(key).await
     }
 
     /// Approximate bytes held by L1 (diagnostics and tests).

@@ -21,6 +21,8 @@ pub struct Entry {
     pub fresh_until: Instant,
     /// Kept (for stale-if-error) until this instant.
     pub stale_until: Instant,
+    /// L1 generation the entry was stored under (see `L1::demote_all`).
+    pub generation: u64,
 }
 
 impl Entry {
@@ -31,6 +33,7 @@ impl Entry {
             value,
             fresh_until: now + fresh,
             stale_until: now + fresh + grace,
+            generation: 0,
         }
     }
 
@@ -86,6 +89,7 @@ impl Entry {
             value,
             fresh_until,
             stale_until: fresh_until + grace,
+            generation: 0,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! L1: the in-process cache, bounded in bytes, each entry living until its `stale_until`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -29,9 +31,14 @@ impl Expiry<String, Entry> for UntilStale {
 }
 
 /// The local tier. Cloning shares the same cache.
+///
+/// Entries carry the generation they were stored under; [`L1::demote_all`] bumps the
+/// generation, which makes every older entry stale at once (still usable as a `STALE`
+/// answer when Redis and the origin fail, never served as fresh).
 #[derive(Clone)]
 pub struct L1 {
     cache: Cache<String, Entry>,
+    generation: Arc<AtomicU64>,
 }
 
 impl L1 {
@@ -44,16 +51,24 @@ impl L1 {
             })
             .expire_after(UntilStale)
             .build();
-        L1 { cache }
+        L1 {
+            cache,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// The entry for `key`, fresh or stale-but-kept.
     pub async fn get(&self, key: &str) -> Option<Entry> {
-        self.cache.get(key).await
+        let mut e = self.cache.get(key).await?;
+        if e.generation != self.generation.load(Ordering::SeqCst) {
+            e.fresh_until = e.fresh_until.min(Instant::now());
+        }
+        Some(e)
     }
 
     /// Stores `entry` (replacing any older one).
-    pub async fn put(&self, key: &str, entry: Entry) {
+    pub async fn put(&self, key: &str, mut entry: Entry) {
+        entry.generation = self.generation.load(Ordering::SeqCst);
         if entry.stale_until > Instant::now() {
             self.cache.insert(key.to_string(), entry).await;
         }
@@ -77,14 +92,14 @@ impl L1 {
         }
     }
 
-    /// Drops everything.
-    pub fn clear(&self) {
-        self.cache.invalidate_all();
+    /// Makes every entry stored so far stale (kept for stale-if-error, never served fresh).
+    pub fn demote_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Whether `key` is present (fresh or stale).
-    pub fn contains(&self, key: &str) -> bool {
-        self.cache.contains_key(key)
+    /// Whether `key` is present and fresh.
+    pub async fn has_fresh(&self, key: &str) -> bool {
+        self.get(key).await.is_some_and(|e| e.is_fresh())
     }
 
     /// Approximate bytes in use, after pending maintenance.

@@ -4,8 +4,10 @@
 //! Messages on the purge channel are `k:<key>` or `p:<prefix>`. On a cluster, PUBLISH is
 //! propagated to every node by Redis itself, so the subscriber holds a plain connection to
 //! one node (the first reachable of the configured ones) and the publisher uses the cluster
-//! connection. A subscriber that loses its connection clears the whole L1 (it may have
-//! missed purges) and clears it again once resubscribed.
+//! connection. A subscriber that loses its connection demotes the whole L1 to stale (it may
+//! have missed purges: nothing is served as fresh from L1 any more, but stale-if-error can
+//! still use the entries), and does so again once resubscribed. A frozen Redis keeps the
+//! TCP connection open and is not noticed by the subscriber.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -178,7 +180,7 @@ pub struct SubState {
     pub subscribed: AtomicBool,
 }
 
-/// Runs forever: subscribe, apply purge messages to `l1`, clear `l1` when the
+/// Runs forever: subscribe, apply purge messages to `l1`, demote `l1` when the
 /// subscription drops, reconnect with capped back-off.
 pub async fn subscriber(
     urls: Vec<String>,
@@ -201,7 +203,7 @@ pub async fn subscriber(
         match tokio::time::timeout(connect_timeout, attempt).await {
             Ok(Ok(ps)) => {
                 // Purges may have been missed before this subscription existed.
-                l1.clear();
+                l1.demote_all();
                 state.subscribed.store(true, Ordering::SeqCst);
                 backoff = Duration::from_millis(50);
                 tracing::info!(url = %url, channel = %channel, "cache: purge subscriber listening");
@@ -213,8 +215,8 @@ pub async fn subscriber(
                     apply(&l1, &text).await;
                 }
                 state.subscribed.store(false, Ordering::SeqCst);
-                l1.clear();
-                tracing::warn!(url = %url, "cache: purge subscription dropped; L1 cleared");
+                l1.demote_all();
+                tracing::warn!(url = %url, "cache: purge subscription dropped; L1 demoted to stale");
             }
             Ok(Err(e)) => {
                 tracing::debug!(url = %url, error = %e, "cache: purge subscriber cannot connect")
@@ -232,7 +234,7 @@ async fn apply(l1: &L1, msg: &str) {
     } else if let Some(prefix) = msg.strip_prefix("p:") {
         l1.remove_prefix(prefix).await;
     } else {
-        tracing::warn!(msg, "cache: unknown purge message; clearing L1");
-        l1.clear();
+        tracing::warn!(msg, "cache: unknown purge message; demoting L1 to stale");
+        l1.demote_all();
     }
 }

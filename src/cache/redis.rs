@@ -132,20 +132,27 @@ impl RedisTier {
             return Err(RedisFail::Backoff);
         }
         let ct = self.spec.connect_timeout;
+        // Callers queue on the cell; each waits at most `ct` in total, and a queued caller
+        // whose turn comes during the back-off fails fast instead of reconnecting again.
         let attempt = self.conn.get_or_try_init(|| async {
-            match tokio::time::timeout(ct, open(&self.spec)).await {
+            if matches!(*self.gate(), Some(t) if Instant::now() < t) {
+                return Err(RedisFail::Backoff);
+            }
+            let res = match tokio::time::timeout(ct, open(&self.spec)).await {
                 Ok(r) => r,
                 Err(_) => Err(RedisFail::Timeout(ct)),
-            }
-        });
-        match attempt.await {
-            Ok(c) => Ok(c.clone()),
-            Err(e) => {
+            };
+            if let Err(e) = &res {
                 let backoff = self.spec.breaker_cooldown.min(Duration::from_secs(1));
                 *self.gate() = Some(Instant::now() + backoff);
                 tracing::warn!(error = %e, "cache: cannot connect to redis");
-                Err(e)
             }
+            res
+        });
+        match tokio::time::timeout(ct, attempt).await {
+            Ok(Ok(c)) => Ok(c.clone()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(RedisFail::Timeout(ct)),
         }
     }
 

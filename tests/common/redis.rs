@@ -273,3 +273,19 @@ impl RedisCluster {
         self.wait_healthy(Duration::from_secs(30));
     }
 }
+
+/// Async twin of [`wait_until`]: polls the async predicate every 20ms until `deadline`.
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    while !f().await {
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
