@@ -97,6 +97,14 @@ async fn levels_and_write_backs() {
     let mut c = sync_conn(&redis.url());
     let pttl: i64 = redis::cmd("PTTL").arg("t:/p/1").query(&mut c).unwrap();
     assert!(pttl > 60_000 && pttl <= 90_000, "pttl {pttl}");
+    let metrics = prometheus::TextEncoder::new()
+        .encode_to_string(&prometheus::default_registry().gather())
+        .unwrap();
+    for level in ["L1", "L2", "ORIGIN"] {
+        let line = format!("edgeproxy_cache_lookups_total{{level=\"{level}\"}}");
+        assert!(metrics.contains(&line), "{line} missing in:\n{metrics}");
+    }
+    assert!(metrics.contains("edgeproxy_cache_breaker_open"));
     let lock: bool = redis::cmd("EXISTS")
         .arg("t:lock:/p/1")
         .query(&mut c)
@@ -317,6 +325,11 @@ async fn stale_served_when_origin_and_redis_fail() {
         (r.level, found(&r)),
         (CacheLevel::Stale, "v0:/s".to_string())
     );
+    // Repeated from L1 for a short while, without hammering the failing origin.
+    let hits = origin.hits();
+    let r = b.get("/s", &ttls, &http).await.unwrap();
+    assert_eq!(r.level, CacheLevel::Stale);
+    assert_eq!(origin.hits(), hits);
 
     // Origin stopped and Redis killed: L1's stale copy.
     origin.stop();

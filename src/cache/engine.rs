@@ -80,6 +80,7 @@ impl TieredCache {
     /// An engine for `spec`. No I/O happens until the first lookup (or
     /// [`start_background`](Self::start_background)), so this is safe under `-t`.
     pub fn new(spec: CacheSpec) -> Self {
+        metrics::init();
         let token_base = format!("{:016x}{:08x}", rand::random::<u64>(), std::process::id());
         TieredCache {
             inner: Arc::new(Inner {
@@ -109,12 +110,21 @@ impl TieredCache {
         if inner.redis.is_some() && !inner.started.load(Ordering::Relaxed) {
             self.start_background();
         }
-        if let Some(e) = inner.l1.get(key).await.filter(|e| e.is_fresh()) {
-            metrics::lookup(CacheLevel::L1);
-            return Ok(Lookup {
-                value: e.value,
-                level: CacheLevel::L1,
-            });
+        if let Some(e) = inner.l1.get(key).await {
+            let level = if e.is_fresh() {
+                Some(CacheLevel::L1)
+            } else if e.in_stale_backoff() {
+                Some(CacheLevel::Stale)
+            } else {
+                None
+            };
+            if let Some(level) = level {
+                metrics::lookup(level);
+                return Ok(Lookup {
+                    value: e.value,
+                    level,
+                });
+            }
         }
         let token = format!(
             "{}-{}",

@@ -23,6 +23,9 @@ pub struct Entry {
     pub stale_until: Instant,
     /// L1 generation the entry was stored under (see `L1::demote_all`).
     pub generation: u64,
+    /// After a stale answer: until then, answer `STALE` from L1 without retrying L2 and
+    /// the origin (so an outage is not paid for with one origin timeout per request).
+    pub retry_after: Option<Instant>,
 }
 
 impl Entry {
@@ -34,12 +37,18 @@ impl Entry {
             fresh_until: now + fresh,
             stale_until: now + fresh + grace,
             generation: 0,
+            retry_after: None,
         }
     }
 
     /// Whether the entry may still be served as fresh.
     pub fn is_fresh(&self) -> bool {
         Instant::now() < self.fresh_until
+    }
+
+    /// Whether a recent stale answer should simply be repeated now.
+    pub fn in_stale_backoff(&self) -> bool {
+        self.retry_after.is_some_and(|t| Instant::now() < t)
     }
 
     /// Bytes accounted against the L1 budget (payload only; the caller adds key and overhead).
@@ -90,6 +99,7 @@ impl Entry {
             fresh_until,
             stale_until: fresh_until + grace,
             generation: 0,
+            retry_after: None,
         })
     }
 }

@@ -13,6 +13,9 @@ use super::redis::{RedisFail, RedisTier};
 use super::spec::Ttls;
 use crate::plugin::CacheLevel;
 
+/// After serving a stale copy, how long it is repeated before L2 and the origin are retried.
+const STALE_RETRY: Duration = Duration::from_secs(1);
+
 /// What one level answered.
 pub type Answer = (Option<Bytes>, CacheLevel);
 
@@ -38,6 +41,9 @@ impl Miss<'_> {
         if let Some(e) = stale.as_ref().filter(|e| e.is_fresh()) {
             return Ok((e.value.clone(), CacheLevel::L1));
         }
+        if let Some(e) = stale.as_ref().filter(|e| e.in_stale_backoff()) {
+            return Ok((e.value.clone(), CacheLevel::Stale));
+        }
         let mut redis = self.redis;
         let mut locked = false;
         if let Some(r) = redis {
@@ -56,8 +62,10 @@ impl Miss<'_> {
         let result = match loaded {
             Ok(l) => Ok(self.write_back(redis, l).await),
             Err(e) => match stale.filter(|s| s.stale_until > Instant::now()) {
-                Some(s) => {
+                Some(mut s) => {
                     tracing::warn!(key = self.key, error = %e, "cache: serving stale");
+                    s.retry_after = Some(Instant::now() + STALE_RETRY);
+                    self.l1.put(self.key, s.clone()).await;
                     Ok((s.value, CacheLevel::Stale))
                 }
                 None => Err(e),

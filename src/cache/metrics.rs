@@ -63,3 +63,11 @@ pub static BREAKER_OPEN: Lazy<IntGauge> = Lazy::new(|| {
 pub fn lookup(level: CacheLevel) {
     LOOKUPS.with_label_values(&[level.as_str()]).inc();
 }
+
+/// Registers every cache metric (so they are exported, at zero, before first use).
+pub fn init() {
+    Lazy::force(&LOOKUPS);
+    Lazy::force(&LOOKUP_ERRORS);
+    Lazy::force(&REDIS_ERRORS);
+    Lazy::force(&BREAKER_OPEN);
+}
