@@ -47,7 +47,7 @@ impl Miss<'_> {
         let mut redis = self.redis;
         let mut locked = false;
         if let Some(r) = redis {
-            match self.from_l2(r, &mut stale).await {
+            match self.read_l2(r, &mut stale).await {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => match self.lock_or_wait(r, &mut stale).await {
                     Ok(LockOutcome::Answered(a)) => return Ok(a),
@@ -79,7 +79,7 @@ impl Miss<'_> {
 
     /// Reads L2: a fresh value is written to L1 and returned; an expired one becomes the
     /// stale candidate if it is newer than L1's.
-    async fn from_l2(
+    async fn read_l2(
         &self,
         r: &RedisTier,
         stale: &mut Option<Entry>,
@@ -114,7 +114,7 @@ impl Miss<'_> {
         loop {
             if lock::try_acquire(r, self.key, self.token).await? {
                 // Double-check: the previous holder may have written just before releasing.
-                if let Some(a) = self.from_l2(r, stale).await? {
+                if let Some(a) = self.read_l2(r, stale).await? {
                     lock::release(r, self.key, self.token).await;
                     return Ok(LockOutcome::Answered(a));
                 }
@@ -124,7 +124,7 @@ impl Miss<'_> {
                 return Ok(LockOutcome::GaveUp);
             }
             tokio::time::sleep(step).await;
-            if let Some(a) = self.from_l2(r, stale).await? {
+            if let Some(a) = self.read_l2(r, stale).await? {
                 return Ok(LockOutcome::Answered(a));
             }
         }
