@@ -100,6 +100,10 @@ impl TieredCache {
     /// rebuild lock), writing back into the levels it missed. Concurrent lookups of one key
     /// on this engine share one L2/origin round. Redis failures never fail a lookup; an
     /// origin failure is answered from a stale copy when there is one, else it is the error.
+    ///
+    /// A key must name one piece of content: lookups of the same key share results whatever
+    /// `loader` or `ttls` they pass. Callers that waited on another caller's load report the
+    /// level that answered that load.
     pub async fn get(
         &self,
         key: &str,
