@@ -1,9 +1,12 @@
 //! Test harness: real servers and doubles on free ports, cleaned up on `Drop`.
 #![allow(dead_code)]
 
+pub mod cache_env;
+pub mod cache_origin;
 pub mod consul;
 pub mod edge;
 pub mod origin;
+pub mod redis;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

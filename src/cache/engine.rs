@@ -1,0 +1,228 @@
+//! The tiered cache engine: the public entry point of this module.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use super::coalesce::SingleFlight;
+use super::l1::L1;
+use super::load::{Answer, Miss};
+use super::metrics;
+use super::origin::{LoadError, Loader};
+use super::purge::{self, PurgeError, SubState};
+use super::redis::RedisTier;
+use super::spec::{CacheSpec, Ttls};
+use crate::plugin::CacheLevel;
+
+/// The answer of one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The value; `None` is a negative hit (the origin said 404, remembered).
+    pub value: Option<Bytes>,
+    /// The level that answered.
+    pub level: CacheLevel,
+}
+
+/// A lookup that produced nothing: no value, no negative entry, no stale copy.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CacheError {
+    /// The origin failed and neither L1 nor L2 held even a stale copy of the key.
+    #[error("cache lookup of {key:?} failed: origin error ({source}) and no stale copy to serve")]
+    Origin {
+        /// The key looked up.
+        key: String,
+        /// The origin's error.
+        source: LoadError,
+    },
+}
+
+struct Inner {
+    l1: L1,
+    redis: Option<Arc<RedisTier>>,
+    flight: SingleFlight<Result<Answer, LoadError>>,
+    token_base: String,
+    token_seq: AtomicU64,
+    sub: Arc<SubState>,
+    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    started: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut bg) = self.background.lock() {
+            if let Some(h) = bg.take() {
+                h.abort();
+            }
+        }
+    }
+}
+
+/// L1 (moka) → L2 (Redis, optional) → L3 (the caller's [`Loader`]) lookup engine.
+/// Cheap to clone; clones share everything. Building one opens no socket.
+#[derive(Clone)]
+pub struct TieredCache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TieredCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredCache")
+            .field(
+                "redis",
+                &self.inner.redis.as_ref().map(|r| r.spec().mode.clone()),
+            )
+            .finish()
+    }
+}
+
+impl TieredCache {
+    /// An engine for `spec`. No I/O happens until the first lookup (or
+    /// [`start_background`](Self::start_background)), so this is safe under `-t`.
+    pub fn new(spec: CacheSpec) -> Self {
+        metrics::init();
+        let token_base = format!("{:016x}{:08x}", rand::random::<u64>(), std::process::id());
+        TieredCache {
+            inner: Arc::new(Inner {
+                l1: L1::new(spec.l1_capacity_bytes),
+                redis: spec.redis.map(|r| Arc::new(RedisTier::new(r))),
+                flight: SingleFlight::new(),
+                token_base,
+                token_seq: AtomicU64::new(0),
+                sub: Arc::new(SubState::default()),
+                background: Mutex::new(None),
+                started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Looks `key` up in L1, then L2, then loads it with `loader` (under the cross-node
+    /// rebuild lock), writing back into the levels it missed. Concurrent lookups of one key
+    /// on this engine share one L2/origin round. Redis failures never fail a lookup; an
+    /// origin failure is answered from a stale copy when there is one, else it is the error.
+    ///
+    /// A key must name one piece of content: lookups of the same key share results whatever
+    /// `loader` or `ttls` they pass. Callers that waited on another caller's load report the
+    /// level that answered that load.
+    pub async fn get(
+        &self,
+        key: &str,
+        ttls: &Ttls,
+        loader: &dyn Loader,
+    ) -> Result<Lookup, CacheError> {
+        let inner = &self.inner;
+        if inner.redis.is_some() && !inner.started.load(Ordering::Relaxed) {
+            self.start_background();
+        }
+        if let Some(e) = inner.l1.get(key).await {
+            let level = if e.is_fresh() {
+                Some(CacheLevel::L1)
+            } else if e.in_stale_backoff() {
+                Some(CacheLevel::Stale)
+            } else {
+                None
+            };
+            if let Some(level) = level {
+                metrics::lookup(level);
+                return Ok(Lookup {
+                    value: e.value,
+                    level,
+                });
+            }
+        }
+        let token = format!(
+            "{}-{}",
+            inner.token_base,
+            inner.token_seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let miss = Miss {
+            key,
+            ttls,
+            l1: &inner.l1,
+            redis: inner.redis.as_deref(),
+            token: &token,
+        };
+        match inner.flight.run(key, || miss.resolve(loader)).await {
+            Ok((value, level)) => {
+                metrics::lookup(level);
+                Ok(Lookup { value, level })
+            }
+            Err(source) => {
+                metrics::LOOKUP_ERRORS.inc();
+                Err(CacheError::Origin {
+                    key: key.to_string(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Drops `key` from this node's L1, deletes it in Redis and tells every other node to
+    /// drop it from its L1. The error says the purge stayed local (Redis unreachable).
+    pub async fn purge(&self, key: &str) -> Result<(), PurgeError> {
+        self.inner.l1.remove(key).await;
+        match &self.inner.redis {
+            Some(r) => purge::purge_key(r, key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Drops every key starting with `prefix`, like [`purge`](Self::purge); returns the
+    /// number of Redis keys deleted.
+    pub async fn purge_prefix(&self, prefix: &str) -> Result<u64, PurgeError> {
+        self.inner.l1.remove_prefix(prefix).await;
+        match &self.inner.redis {
+            Some(r) => purge::purge_prefix(r, prefix).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Starts the purge subscriber on the current tokio runtime (idempotent; the first
+    /// lookup also starts it). Returns whether it is running: `false` without Redis or
+    /// outside a runtime. It stops when the last clone of the engine is dropped. Its first
+    /// subscription demotes L1 to stale (purges sent before it listened were missed), so call
+    /// it when the service starts to keep that from costing warm entries a trip to L2.
+    pub fn start_background(&self) -> bool {
+        let Some(r) = &self.inner.redis else {
+            return false;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let Ok(mut bg) = self.inner.background.lock() else {
+            return false;
+        };
+        if bg.is_none() {
+            let spec = r.spec();
+            *bg = Some(handle.spawn(purge::subscriber(
+                r.node_urls(),
+                spec.purge_channel.clone(),
+                self.inner.l1.clone(),
+                self.inner.sub.clone(),
+                spec.connect_timeout,
+            )));
+            self.inner.started.store(true, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Whether the purge subscriber is currently subscribed.
+    pub fn is_subscribed(&self) -> bool {
+        self.inner.sub.subscribed.load(Ordering::SeqCst)
+    }
+
+    /// Whether the Redis circuit breaker is open (Redis bypassed); `false` without Redis.
+    pub fn breaker_open(&self) -> bool {
+        self.inner.redis.as_ref().is_some_and(|r| r.breaker_open())
+    }
+
+    /// Whether L1 would answer `key` as fresh right now (diagnostics and tests).
+    pub async fn l1_fresh(&self, key: &str) -> bool {
+        self.inner.l1.has_fresh(key).await
+    }
+
+    /// Approximate bytes held by L1 (diagnostics and tests).
+    pub async fn l1_weighted_size(&self) -> u64 {
+        self.inner.l1.weighted_size().await
+    }
+}

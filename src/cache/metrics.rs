@@ -1,0 +1,73 @@
+//! Prometheus metrics of the cache, registered on `prometheus::default_registry()`.
+
+use once_cell::sync::Lazy;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+
+use crate::plugin::CacheLevel;
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    if let Err(e) = prometheus::default_registry().register(Box::new(c.clone())) {
+        tracing::warn!(error = %e, "cache metric not registered");
+    }
+    c
+}
+
+/// `edgeproxy_cache_lookups_total{level}`: lookups by the level that answered.
+pub static LOOKUPS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "edgeproxy_cache_lookups_total",
+                "Cache lookups by the level that answered (L1, L2, ORIGIN, STALE)",
+            ),
+            &["level"],
+        )
+        .expect("static metric definition is valid"),
+    )
+});
+
+/// `edgeproxy_cache_lookup_errors_total`: lookups that produced nothing (no value, no stale).
+pub static LOOKUP_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    register(
+        IntCounter::new(
+            "edgeproxy_cache_lookup_errors_total",
+            "Cache lookups that failed with no value and no stale copy",
+        )
+        .expect("static metric definition is valid"),
+    )
+});
+
+/// `edgeproxy_cache_redis_errors_total`: failed or timed-out Redis calls.
+pub static REDIS_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    register(
+        IntCounter::new(
+            "edgeproxy_cache_redis_errors_total",
+            "Redis calls of the cache that failed or timed out",
+        )
+        .expect("static metric definition is valid"),
+    )
+});
+
+/// `edgeproxy_cache_breaker_open`: engines whose Redis circuit breaker is open now.
+pub static BREAKER_OPEN: Lazy<IntGauge> = Lazy::new(|| {
+    register(
+        IntGauge::new(
+            "edgeproxy_cache_breaker_open",
+            "Cache engines whose Redis circuit breaker is open (1 per open engine)",
+        )
+        .expect("static metric definition is valid"),
+    )
+});
+
+/// Counts one lookup answered at `level`.
+pub fn lookup(level: CacheLevel) {
+    LOOKUPS.with_label_values(&[level.as_str()]).inc();
+}
+
+/// Registers every cache metric (so they are exported, at zero, before first use).
+pub fn init() {
+    Lazy::force(&LOOKUPS);
+    Lazy::force(&LOOKUP_ERRORS);
+    Lazy::force(&REDIS_ERRORS);
+    Lazy::force(&BREAKER_OPEN);
+}
