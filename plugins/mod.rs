@@ -26,6 +26,7 @@ pub fn test_shared() -> edgeproxy::plugin::Shared {
     edgeproxy::plugin::Shared {
         config_dir: std::path::PathBuf::from("."),
         upstreams: Default::default(),
+        caches: Default::default(),
         check_only: true,
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! `edgeproxy -t -c FILE` runs exactly [`load`] and prints the [`Diagnostics`].
 
+mod caches;
 mod diag;
 pub mod model;
 mod reader;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use toml_edit::{ImDocument, Item};
 
+use crate::cache::TieredCache;
 use crate::plugin::{Registry, Shared};
 use crate::upstream::UpstreamGroup;
 use reader::Tbl;
@@ -62,9 +64,14 @@ pub fn load_str(
         .into_iter()
         .map(|g| (g.name.clone(), Arc::new(UpstreamGroup::new(g))))
         .collect();
+    let caches: BTreeMap<String, TieredCache> = caches::read_caches(&mut d, top.item("caches"))
+        .into_iter()
+        .map(|(name, spec)| (name, TieredCache::new(spec)))
+        .collect();
     let shared = Shared {
         config_dir: config_dir(path),
         upstreams: Arc::new(upstreams),
+        caches: Arc::new(caches),
         check_only,
     };
     let cx = servers::BuildCx {
@@ -83,6 +90,7 @@ pub fn load_str(
         process,
         servers,
         upstreams: shared.upstreams,
+        caches: shared.caches,
     })
 }
 

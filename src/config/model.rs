@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::plugin::Caches;
 use crate::plugin::Plugin;
 use crate::upstream::Upstreams;
 
@@ -20,6 +21,8 @@ pub struct Config {
     pub servers: Vec<ServerBlock>,
     /// Upstream groups, by name.
     pub upstreams: Upstreams,
+    /// Tiered cache engines, by name.
+    pub caches: Caches,
 }
 
 /// Process-wide settings (`[server]`).

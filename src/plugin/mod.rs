@@ -9,7 +9,7 @@ mod registry;
 mod response;
 
 pub use ctx::{CacheLevel, LogEntry, RequestCtx};
-pub use registry::{BuildError, PluginFactory, Registry, Shared};
+pub use registry::{BuildError, Caches, PluginFactory, Registry, Shared};
 pub use response::Response;
 
 use async_trait::async_trait;

@@ -9,6 +9,9 @@ use serde::de::{Deserialize, DeserializeOwned};
 use super::{BoxError, Plugin};
 use crate::upstream::Upstreams;
 
+/// All tiered cache engines of a config, by name.
+pub type Caches = Arc<std::collections::BTreeMap<String, crate::cache::TieredCache>>;
+
 /// Long-lived handles a plugin may keep: config location, upstream groups, and
 /// shared resources other plugins registered.
 #[derive(Clone)]
@@ -17,6 +20,8 @@ pub struct Shared {
     pub config_dir: PathBuf,
     /// All upstream groups, by name.
     pub upstreams: Upstreams,
+    /// All tiered cache engines (`[caches.NAME]`), by name.
+    pub caches: Caches,
     /// True under `edgeproxy -t`: build and check, but start nothing.
     pub check_only: bool,
 }
