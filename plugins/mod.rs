@@ -3,7 +3,9 @@
 //! user's plugin would. [`register`] is the one list the binary knows.
 
 pub mod access_log;
+pub mod json_api;
 pub mod key_auth;
+pub mod page;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
@@ -17,7 +19,9 @@ pub fn register(registry: &mut Registry) {
         .register::<respond::Respond>()
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()
-        .register::<key_auth::KeyAuth>();
+        .register::<key_auth::KeyAuth>()
+        .register::<json_api::JsonApi>()
+        .register::<page::Page>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.

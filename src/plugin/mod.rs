@@ -4,10 +4,12 @@
 //! can be unit-tested without I/O. Expected denials are [`Flow::Respond`], not errors; an
 //! error from a plugin becomes a 500 carrying the request id, logged with the plugin's name.
 
+mod config_types;
 mod ctx;
 mod registry;
 mod response;
 
+pub use config_types::{de_duration, de_opt_duration};
 pub use ctx::{CacheLevel, LogEntry, RequestCtx};
 pub use registry::{BuildError, Caches, PluginFactory, Registry, Shared};
 pub use response::Response;

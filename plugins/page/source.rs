@@ -1,0 +1,171 @@
+//! One data source of a page: cache key and origin path patterns, TTLs, and the loader that
+//! fetches it from an upstream group through the tiered cache.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use edgeproxy::cache::{
+    CacheLevel, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache, Ttls,
+};
+use edgeproxy::plugin::{de_duration, BoxError, Shared};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::pattern::Pattern;
+
+/// Config of one source.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Name the template sees the data under.
+    pub name: String,
+    /// Cache key pattern, e.g. `product_info_{productId}`.
+    pub key: String,
+    /// Upstream group of the origin service.
+    pub origin: String,
+    /// Origin path pattern, e.g. `/getProductInfo?productId={productId}`.
+    pub path: String,
+    /// How long a found value is fresh.
+    #[serde(deserialize_with = "de_duration")]
+    pub ttl: Duration,
+    /// How long an origin 404 is remembered (default 30s).
+    #[serde(default = "default_negative", deserialize_with = "de_duration")]
+    pub negative_ttl: Duration,
+    /// How long an expired value is kept to serve when Redis and the origin fail (default 1h).
+    #[serde(default = "default_grace", deserialize_with = "de_duration")]
+    pub stale_grace: Duration,
+    /// Origin request timeout (default 2s).
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Whether a missing value makes the page a 404 (default true).
+    #[serde(default = "default_true")]
+    pub required: bool,
+    /// Data used when the value is missing (instead of a 404).
+    pub fallback: Option<toml::Value>,
+}
+
+fn default_negative() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_true() -> bool {
+    true
+}
+
+/// What fetching a source produced.
+pub enum Fetched {
+    /// A value (parsed JSON) and the level that answered.
+    Value(Value, CacheLevel),
+    /// Not found (origin 404, possibly cached), or a parameter it needs was not sent.
+    Missing(Option<CacheLevel>),
+    /// Nothing could be produced (origin error and no stale copy, or invalid JSON).
+    Failed(String),
+}
+
+/// A compiled source.
+pub struct Source {
+    name: String,
+    key: Pattern,
+    path: Pattern,
+    ttls: Ttls,
+    origin: HttpOrigin,
+    required: bool,
+    fallback: Option<Value>,
+}
+
+struct PathLoader<'a> {
+    origin: &'a HttpOrigin,
+    path: String,
+}
+
+#[async_trait]
+impl Loader for PathLoader<'_> {
+    async fn load(&self, _key: &str) -> Result<Loaded, LoadError> {
+        self.origin.fetch(&self.path).await
+    }
+}
+
+impl Source {
+    /// Compiles `cfg`; patterns may only use `params`.
+    pub fn new(cfg: SourceConfig, params: &[String], shared: &Shared) -> Result<Source, BoxError> {
+        let ctx = |e: String| format!("source `{}`: {e}", cfg.name);
+        let key = Pattern::parse(&cfg.key, params).map_err(ctx)?;
+        let path = Pattern::parse(&cfg.path, params).map_err(ctx)?;
+        if !cfg.path.starts_with('/') {
+            return Err(ctx("path must start with `/`".into()).into());
+        }
+        let group = shared
+            .upstreams
+            .get(&cfg.origin)
+            .cloned()
+            .ok_or_else(|| ctx(format!("undefined upstream `{}`", cfg.origin)))?;
+        let limits = HttpOriginLimits {
+            request_timeout: cfg.timeout,
+            ..HttpOriginLimits::default()
+        };
+        let origin = HttpOrigin::new(move || group.select(None, &[]), limits)
+            .map_err(|e| ctx(e.to_string()))?;
+        let fallback = match cfg.fallback {
+            Some(v) => Some(serde_json::to_value(v)?),
+            None => None,
+        };
+        Ok(Source {
+            key,
+            path,
+            ttls: Ttls {
+                fresh: cfg.ttl,
+                negative: cfg.negative_ttl,
+                stale_grace: cfg.stale_grace,
+            },
+            origin,
+            required: cfg.required,
+            fallback,
+            name: cfg.name,
+        })
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether a missing value is a 404.
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    /// Data used when the value is missing.
+    pub fn fallback(&self) -> Option<&Value> {
+        self.fallback.as_ref()
+    }
+
+    /// Looks the source up for these (validated) parameter values.
+    pub async fn fetch(&self, cache: &TieredCache, values: &BTreeMap<String, String>) -> Fetched {
+        let (Some(key), Some(path)) = (
+            self.key.render(values, false),
+            self.path.render(values, true),
+        ) else {
+            return Fetched::Missing(None);
+        };
+        let loader = PathLoader {
+            origin: &self.origin,
+            path,
+        };
+        match cache.get(&key, &self.ttls, &loader).await {
+            Ok(hit) => match hit.value {
+                None => Fetched::Missing(Some(hit.level)),
+                Some(bytes) => match serde_json::from_slice(&bytes) {
+                    Ok(v) => Fetched::Value(v, hit.level),
+                    Err(e) => Fetched::Failed(format!("origin sent invalid JSON for `{key}`: {e}")),
+                },
+            },
+            Err(e) => Fetched::Failed(e.to_string()),
+        }
+    }
+}
