@@ -1,0 +1,186 @@
+//! The product page end to end: real binary (two application nodes sharing a real
+//! redis-server), a real origin that counts hits. Levels and write-backs, negative caching,
+//! bad input that never reaches Redis or the origin, coalesced cold misses, Redis dying
+//! mid-load, and stale-if-error.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::edge::Edge;
+use common::origin::Origin;
+use common::redis::RedisServer;
+use common::{client, free_port, wait_until};
+
+const PRODUCT: &str = r#"{"productId":1,"productName":"Phone <X>"}"#;
+const SHOP: &str = r#"{"shopId":1,"shopName":"Shop & Co"}"#;
+
+fn node_config(port: u16, origin: SocketAddr, redis_port: u16, template: &str) -> String {
+    format!(
+        r#"
+[upstreams.origin]
+servers = [{{ addr = "{origin}" }}]
+max_fails = 0
+
+[caches.main]
+l1_capacity = "16MiB"
+[caches.main.redis]
+mode = "single"
+addresses = ["127.0.0.1:{redis_port}"]
+timeout = "100ms"
+breaker_failures = 3
+breaker_cooldown = "1s"
+
+[[servers]]
+listen = ["127.0.0.1:{port}"]
+
+[[servers.routes]]
+path = "/product"
+plugins = [
+  {{ name = "page", config = {{ cache = "main", template = "{template}",
+     params = {{ productId = {{ pattern = "[0-9]{{1,12}}" }}, shopId = {{ pattern = "[0-9]{{1,12}}" }} }},
+     sources = [
+       {{ name = "product", key = "product_info_{{productId}}", origin = "origin", path = "/p/{{productId}}", ttl = "1s", negative_ttl = "10s", stale_grace = "1h" }},
+       {{ name = "shop", key = "shop_info_{{shopId}}", origin = "origin", path = "/s/{{shopId}}", ttl = "10m" }},
+     ] }} }},
+]
+"#
+    )
+}
+
+struct Env {
+    a: SocketAddr,
+    b: SocketAddr,
+    origin: Origin,
+    redis: RedisServer,
+    _edges: (Edge, Edge),
+    _tpl: tempfile::TempDir,
+}
+
+fn setup() -> Env {
+    let origin = Origin::start();
+    origin.set_status(404);
+    origin.set_body("/p/1", 200, PRODUCT);
+    origin.set_body("/s/1", 200, SHOP);
+    let redis = RedisServer::start();
+    let tpl = tempfile::tempdir().unwrap();
+    let template = tpl.path().join("page.hbs");
+    std::fs::write(&template, "{{product.productName}} @ {{shop.shopName}}").unwrap();
+    let template = template.display().to_string();
+    let (pa, pb) = (free_port(), free_port());
+    let a: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
+    let b: SocketAddr = format!("127.0.0.1:{pb}").parse().unwrap();
+    let ea = Edge::start(&node_config(pa, origin.addr, redis.node.port, &template), &[a]);
+    let eb = Edge::start(&node_config(pb, origin.addr, redis.node.port, &template), &[b]);
+    Env { a, b, origin, redis, _edges: (ea, eb), _tpl: tpl }
+}
+
+fn page(node: SocketAddr, query: &str) -> (u16, String, String) {
+    let r = client().get(format!("http://{node}/product?{query}")).send().unwrap();
+    let status = r.status().as_u16();
+    let level = r
+        .headers()
+        .get("x-cache")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, level, r.text().unwrap())
+}
+
+fn hits(origin: &Origin, path: &str) -> usize {
+    origin.seen().iter().filter(|s| s.target == path).count()
+}
+
+#[test]
+fn product_page_through_the_cache_tiers() {
+    let env = setup();
+
+    // Levels and write-backs: origin on node A, then A's L1, then B finds it in Redis.
+    let (s, level, body) = page(env.a, "productId=1&shopId=1");
+    assert_eq!((s, level.as_str()), (200, "ORIGIN"));
+    assert_eq!(body, "Phone &lt;X&gt; @ Shop &amp; Co", "HTML-escaped");
+    assert_eq!(page(env.a, "productId=1&shopId=1").1, "L1");
+    assert_eq!(page(env.b, "productId=1&shopId=1").1, "L2");
+    assert_eq!(page(env.b, "productId=1&shopId=1").1, "L1");
+    assert_eq!((hits(&env.origin, "/p/1"), hits(&env.origin, "/s/1")), (1, 1));
+    assert!(env.redis.node.cli(&["EXISTS", "ep:product_info_1"]).contains('1'));
+
+    // Bad input: 400, and nothing reaches Redis or the origin.
+    let before = (env.origin.hits(), env.redis.node.cli(&["DBSIZE"]));
+    for q in [
+        "productId=abc&shopId=1",
+        "productId=1%0D%0ASet-Cookie:%20x&shopId=1",
+        "productId=..%2F..%2Fetc%2Fpasswd&shopId=1",
+        "productId=1234567890123&shopId=1",
+        "productId=1&productId=2&shopId=1",
+        "shopId=1",
+    ] {
+        assert_eq!(page(env.a, q).0, 400, "{q}");
+    }
+    assert_eq!((env.origin.hits(), env.redis.node.cli(&["DBSIZE"])), before);
+
+    // Negative caching: an origin 404 is a 404 page, remembered for negative_ttl.
+    assert_eq!(page(env.a, "productId=404&shopId=1").0, 404);
+    assert_eq!(page(env.a, "productId=404&shopId=1").0, 404);
+    assert_eq!(page(env.b, "productId=404&shopId=1").0, 404);
+    assert_eq!(hits(&env.origin, "/p/404"), 1);
+
+    // 300 concurrent requests for one cold key on one node: one origin request.
+    env.origin.set_body("/p/7", 200, PRODUCT);
+    let a = env.a;
+    let threads: Vec<_> = (0..300)
+        .map(|_| std::thread::spawn(move || page(a, "productId=7&shopId=1").0))
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(hits(&env.origin, "/p/7"), 1);
+
+    // Stale-if-error: product 1 expires (ttl 1s), the origin fails: the stale copy is served.
+    env.origin.set_body("/p/1", 500, "boom");
+    let stale = wait_until(Duration::from_secs(5), || page(env.a, "productId=1&shopId=1").1 == "STALE");
+    assert!(stale, "expected a STALE answer once the fresh copy expired");
+    let (s, _, body) = page(env.a, "productId=1&shopId=1");
+    assert_eq!((s, body.as_str()), (200, "Phone &lt;X&gt; @ Shop &amp; Co"));
+    // Nothing stale for a never-seen product: a clear 502.
+    env.origin.set_body("/p/8", 500, "boom");
+    let (s, _, body) = page(env.a, "productId=8&shopId=1");
+    assert_eq!(s, 502);
+    assert!(body.contains("origin unavailable"), "{body}");
+}
+
+#[test]
+fn redis_dying_mid_load_never_fails_a_request() {
+    let mut env = setup();
+    env.origin.set_body("/p/2", 200, PRODUCT);
+    assert_eq!(page(env.a, "productId=1&shopId=1").0, 200);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a = env.a;
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut codes = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) && n < 2000 {
+                    let id = if (n + i) % 2 == 0 { 1 } else { 2 };
+                    codes.push(page(a, &format!("productId={id}&shopId=1")).0);
+                    n += 1;
+                }
+                codes
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    env.redis.node.freeze();
+    std::thread::sleep(Duration::from_millis(500));
+    env.redis.node.thaw();
+    env.redis.node.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let codes: Vec<u16> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    assert!(codes.len() > 20, "load ran: {}", codes.len());
+    assert!(codes.iter().all(|c| *c == 200), "non-200 under Redis failure: {:?}", codes.iter().filter(|c| **c != 200).count());
+    // Node B, which never saw these keys, still answers from the origin with Redis dead.
+    assert_eq!(page(env.b, "productId=2&shopId=1").0, 200);
+}
