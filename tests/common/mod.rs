@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod consul;
+pub mod dist;
 pub mod edge;
 pub mod origin;
 
