@@ -4,6 +4,7 @@
 //! `edgeproxy -t -c FILE` runs exactly [`load`] and prints the [`Diagnostics`].
 
 mod diag;
+mod health;
 pub mod model;
 mod reader;
 mod servers;

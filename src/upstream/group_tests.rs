@@ -39,6 +39,7 @@ fn group(servers: Vec<ServerSpec>, hash: bool) -> UpstreamGroup {
         retries: 1,
         consul: None,
         allow_empty: false,
+        health_check: None,
     })
 }
 
