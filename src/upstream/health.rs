@@ -44,7 +44,7 @@ impl PeerHealth {
     /// Only one checker per group calls this, so the load-then-store sequences do not race.
     pub(crate) fn check_result(&self, ok: bool, rise: u32, fall: u32) -> Option<bool> {
         let down = self.active_down.load(Relaxed);
-        if ok == !down {
+        if ok != down {
             // A result confirming the current state breaks any streak toward the other one.
             self.checks_in_a_row.store(0, Relaxed);
             return None;
