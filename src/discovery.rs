@@ -1,6 +1,6 @@
-//! Live upstream membership: the first Consul read at start-up, and one Pingora background
-//! service that runs every group's watcher (one per prefix for the whole process) and logs
-//! each group's state periodically.
+//! Live upstream membership and health: the first Consul read at start-up, and one Pingora
+//! background service that runs every group's watcher (one per prefix for the whole
+//! process) and active health checker, and logs each group's state periodically.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +10,10 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tracing::{info, warn};
 
-use crate::upstream::{initial_members, ConsulError, ConsulWatcher, Upstreams, WatchStatus};
+use crate::upstream::{
+    initial_members, run_health_checks, ConsulError, ConsulWatcher, PeerState, UpstreamGroup,
+    Upstreams, WatchStatus,
+};
 
 /// Reads every Consul-backed group once (falling back to the dump file, then the static
 /// servers) and prepares its watcher. Fails only for `strong_dependency` groups.
@@ -43,7 +46,35 @@ pub fn prepare(upstreams: &Upstreams) -> Result<Vec<ConsulWatcher>, ConsulError>
     Ok(watchers)
 }
 
-/// The background service running all watchers.
+/// Whether the discovery service has anything to do: Consul watchers or active checks.
+pub fn needed(watchers: &[ConsulWatcher], upstreams: &Upstreams) -> bool {
+    !watchers.is_empty() || upstreams.values().any(|g| g.spec().health_check.is_some())
+}
+
+/// One member for the status log: `addr w=N` plus ` down`, ` backup`, ` failed` (passive)
+/// or ` check-down` (active).
+fn describe_members(group: &UpstreamGroup) -> Vec<String> {
+    group
+        .members()
+        .iter()
+        .map(|m| {
+            let health = match group.peer_state(m.addr) {
+                Some(PeerState::PassivelyDown) => " failed",
+                Some(PeerState::ActivelyDown) => " check-down",
+                _ => "",
+            };
+            format!(
+                "{} w={}{}{}{health}",
+                m.addr,
+                m.weight,
+                if m.down { " down" } else { "" },
+                if m.backup { " backup" } else { "" },
+            )
+        })
+        .collect()
+}
+
+/// The background service running all watchers and health checkers.
 pub struct DiscoveryService {
     watchers: Mutex<Vec<ConsulWatcher>>,
     statuses: Vec<(String, Arc<WatchStatus>)>,
@@ -69,31 +100,20 @@ impl DiscoveryService {
     fn log_status(&self) {
         for (name, status) in &self.statuses {
             let s = status.snapshot();
-            let members: Vec<String> = self
-                .upstreams
-                .get(name)
-                .map(|g| {
-                    g.members()
-                        .iter()
-                        .map(|m| {
-                            format!(
-                                "{} w={}{}",
-                                m.addr,
-                                m.weight,
-                                if m.down { " down" } else { "" }
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let members = self.upstreams.get(name).map(|g| describe_members(g));
             info!(
                 group = %name,
                 index = s.last_index,
                 last_success_age_ms = age_ms(s.last_success_unix_ms),
                 consecutive_errors = s.consecutive_errors,
-                members = ?members,
+                members = ?members.unwrap_or_default(),
                 "upstream group status"
             );
+        }
+        for g in self.upstreams.values() {
+            if g.spec().consul.is_none() && g.spec().health_check.is_some() {
+                info!(group = %g.name(), members = ?describe_members(g), "upstream group status");
+            }
         }
     }
 }
@@ -116,10 +136,15 @@ impl BackgroundService for DiscoveryService {
                 return;
             }
         };
-        let tasks: Vec<_> = watchers
+        let mut tasks: Vec<_> = watchers
             .into_iter()
             .map(|w| tokio::spawn(w.run()))
             .collect();
+        for g in self.upstreams.values() {
+            if g.spec().health_check.is_some() {
+                tasks.push(tokio::spawn(run_health_checks(g.clone())));
+            }
+        }
         let mut tick = tokio::time::interval(self.status_every);
         loop {
             tokio::select! {

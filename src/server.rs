@@ -23,8 +23,8 @@ pub struct RunOptions {
 }
 
 /// Builds the Pingora server for `config`: one proxy service per server block, plus the
-/// discovery service when any upstream group follows Consul. Fails when a
-/// `strong_dependency` Consul cannot be read.
+/// discovery service when any upstream group follows Consul or has active health checks.
+/// Fails when a `strong_dependency` Consul cannot be read.
 pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
     let watchers = discovery::prepare(&config.upstreams)?;
     let p = &config.process;
@@ -53,10 +53,10 @@ pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
         }
         server.add_service(svc);
     }
-    if !watchers.is_empty() {
+    if discovery::needed(&watchers, &config.upstreams) {
         let svc =
             DiscoveryService::new(watchers, config.upstreams.clone(), Duration::from_secs(60));
-        server.add_service(background_service("consul discovery", svc));
+        server.add_service(background_service("upstream discovery and health", svc));
     }
     Ok(server)
 }

@@ -49,6 +49,7 @@ fn spec(address: &str, dump: Option<PathBuf>) -> GroupSpec {
             strong_dependency: false,
         }),
         allow_empty: false,
+        health_check: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn group(servers: Vec<ServerSpec>) -> UpstreamGroup {
         retries: 2,
         consul: None,
         allow_empty: false,
+        health_check: None,
     })
 }
 

@@ -117,6 +117,7 @@ fn our_group(servers: &[(u16, u32, bool)]) -> UpstreamGroup {
         retries: 1,
         consul: None,
         allow_empty: false,
+        health_check: None,
     })
 }
 

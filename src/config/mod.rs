@@ -5,6 +5,7 @@
 
 mod caches;
 mod diag;
+mod health;
 pub mod model;
 mod reader;
 mod servers;

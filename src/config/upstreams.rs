@@ -6,6 +6,7 @@ use std::time::Duration;
 use toml_edit::Item;
 
 use super::diag::Diagnostics;
+use super::health::read_health_check;
 use super::reader::{item_span, table_items, Tbl};
 use crate::upstream::{
     parse_hash_keys, BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts,
@@ -129,6 +130,9 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         .unwrap_or(2);
     let allow_empty = t.bool(d, "allow_empty", false);
     let consul = t.item("consul").and_then(|c| read_consul(d, name, c));
+    let health_check = t
+        .item("health_check")
+        .and_then(|h| read_health_check(d, name, h));
     if servers.is_empty() && consul.is_none() {
         d.push(
             t.span.clone(),
@@ -147,6 +151,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         retries,
         consul,
         allow_empty,
+        health_check,
     })
 }
 

@@ -10,6 +10,7 @@
 mod ctx;
 mod errors;
 mod forward;
+mod hashkey;
 mod limits;
 mod local;
 mod phases;
@@ -31,7 +32,7 @@ use crate::config::model::{PluginInstance, Route};
 use crate::config::{Limits, ServerBlock};
 use crate::metrics;
 use crate::plugin::{LogEntry, Response};
-use crate::upstream::{KeySource, UpstreamGroup, Upstreams};
+use crate::upstream::{UpstreamGroup, Upstreams};
 use phases::error_response;
 
 /// One server block's request handler.
@@ -95,27 +96,6 @@ impl EdgeProxy {
         ctx.error = Some(why.to_string());
         let resp = error_response(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
-    }
-}
-
-/// The request's hash key for `group`, counting requests that lack the primary key.
-fn hash_key(
-    group: &UpstreamGroup,
-    session: &Session,
-    client: Option<std::net::SocketAddr>,
-) -> Option<String> {
-    let mut key = String::new();
-    match group.hash_key(session.req_header(), client, &mut key) {
-        KeySource::NotHashed => None,
-        KeySource::Primary => Some(key),
-        KeySource::Fallback => {
-            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "fallback"]);
-            Some(key)
-        }
-        KeySource::Missing => {
-            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "round_robin"]);
-            None
-        }
     }
 }
 
@@ -204,7 +184,7 @@ impl ProxyHttp for EdgeProxy {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
         if ctx.tried.is_empty() {
-            ctx.req.hash_key = hash_key(group, session, ctx.req.client_addr);
+            ctx.req.hash_key = hashkey::hash_key(group, session.req_header(), ctx.req.client_addr);
         }
         let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
         let Some(addr) = group.select(key, &ctx.tried) else {

@@ -25,6 +25,17 @@ pub enum KeySource {
     Missing,
 }
 
+/// Health of one member as seen by the balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// Selectable (unless marked `down` by the operator).
+    Up,
+    /// Out for `fail_timeout` after `max_fails` failed requests.
+    PassivelyDown,
+    /// Out after `fall` failed active checks, until `rise` pass.
+    ActivelyDown,
+}
+
 /// A live upstream group. Members can be replaced at run time (Consul).
 pub struct UpstreamGroup {
     spec: GroupSpec,
@@ -152,6 +163,49 @@ impl UpstreamGroup {
                 "upstream server temporarily disabled for {:?} after {} failure(s)",
                 m.fail_timeout, m.max_fails
             );
+        }
+    }
+
+    /// Health of member `addr` now; `None` if it is not a member.
+    pub fn peer_state(&self, addr: SocketAddr) -> Option<PeerState> {
+        let state = self.state.load();
+        let h = &state.health[state.position(addr)?];
+        Some(if h.actively_down() {
+            PeerState::ActivelyDown
+        } else if h.passively_down(now_ms()) {
+            PeerState::PassivelyDown
+        } else {
+            PeerState::Up
+        })
+    }
+
+    /// Records an active health check of `addr` (`Err` says why it failed) against the
+    /// group's `rise`/`fall`; logs when the peer goes down or comes back. The state lives
+    /// with the address, so it survives member-set changes while the address stays.
+    pub fn record_check(&self, addr: SocketAddr, result: Result<(), String>) {
+        let Some(hc) = &self.spec.health_check else {
+            return;
+        };
+        let state = self.state.load();
+        let Some(i) = state.position(addr) else {
+            return;
+        };
+        match (
+            state.health[i].check_result(result.is_ok(), hc.rise, hc.fall),
+            result,
+        ) {
+            (Some(false), Err(why)) => tracing::warn!(
+                group = %self.spec.name, %addr,
+                "upstream server down after {} failed health check(s): {why}", hc.fall
+            ),
+            (Some(true), _) => tracing::info!(
+                group = %self.spec.name, %addr,
+                "upstream server up again after {} passed health check(s)", hc.rise
+            ),
+            (_, Err(why)) => {
+                tracing::debug!(group = %self.spec.name, %addr, "health check failed: {why}")
+            }
+            _ => {}
         }
     }
 

@@ -39,6 +39,7 @@ fn group(servers: Vec<ServerSpec>, hash: bool) -> UpstreamGroup {
         retries: 1,
         consul: None,
         allow_empty: false,
+        health_check: None,
     })
 }
 
@@ -116,4 +117,32 @@ fn empty_group_and_hash_key_fallback() {
     let rr = group(vec![server(1, 1)], false);
     assert_eq!(rr.hash_key(&req, None, &mut out), KeySource::NotHashed);
     assert_eq!(port(rr.select(Some(b"ignored"), &[])), 1);
+}
+
+#[test]
+fn actively_down_peer_is_skipped_and_stays_down_across_member_changes() {
+    use crate::upstream::spec::{HealthCheckKind, HealthCheckSpec};
+    let mut spec = group(vec![server(1, 1), server(2, 1)], true).spec().clone();
+    spec.health_check = Some(HealthCheckSpec {
+        kind: HealthCheckKind::Tcp,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        rise: 2,
+        fall: 1,
+    });
+    let g = UpstreamGroup::new(spec);
+    let one = SocketAddr::from(([127, 0, 0, 1], 1));
+    g.record_check(one, Err("refused".into()));
+    assert_eq!(g.peer_state(one), Some(PeerState::ActivelyDown));
+    g.set_members(vec![server(1, 1), server(2, 1), server(3, 1)]);
+    assert_eq!(g.peer_state(one), Some(PeerState::ActivelyDown), "kept");
+    for k in 0..200 {
+        let key = format!("k{k}");
+        assert_ne!(port(g.select(Some(key.as_bytes()), &[])), 1);
+        assert_ne!(port(g.select(None, &[])), 1);
+    }
+    g.record_check(one, Ok(()));
+    assert_eq!(g.peer_state(one), Some(PeerState::ActivelyDown), "rise = 2");
+    g.record_check(one, Ok(()));
+    assert_eq!(g.peer_state(one), Some(PeerState::Up));
 }

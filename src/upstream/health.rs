@@ -1,7 +1,9 @@
-//! Passive health, nginx style: `max_fails` failures within `fail_timeout` take a peer out
-//! for `fail_timeout`. Lock-free: a few relaxed atomics per peer.
+//! Per-peer health. Passive, nginx style: `max_fails` failures within `fail_timeout` take a
+//! peer out for `fail_timeout`. Active: `fall` consecutive failed checks take it out until
+//! `rise` consecutive checks pass. Lock-free: a few relaxed atomics per peer; the state is
+//! carried across member-set swaps for addresses that stay.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -18,12 +20,42 @@ pub(crate) struct PeerHealth {
     fails: AtomicU32,
     window_start: AtomicU64,
     down_until: AtomicU64,
+    active_down: AtomicBool,
+    checks_in_a_row: AtomicU32,
 }
 
 impl PeerHealth {
     /// Whether the peer may be selected at `now`.
     pub(crate) fn available(&self, now: u64) -> bool {
-        now >= self.down_until.load(Relaxed)
+        !self.active_down.load(Relaxed) && now >= self.down_until.load(Relaxed)
+    }
+
+    /// Whether passive health has the peer out at `now`.
+    pub(crate) fn passively_down(&self, now: u64) -> bool {
+        now < self.down_until.load(Relaxed)
+    }
+
+    /// Whether active checks have the peer out.
+    pub(crate) fn actively_down(&self) -> bool {
+        self.active_down.load(Relaxed)
+    }
+
+    /// Records one active check; returns `Some(up)` when this check changed the state.
+    /// Only one checker per group calls this, so the load-then-store sequences do not race.
+    pub(crate) fn check_result(&self, ok: bool, rise: u32, fall: u32) -> Option<bool> {
+        let down = self.active_down.load(Relaxed);
+        if ok != down {
+            // A result confirming the current state breaks any streak toward the other one.
+            self.checks_in_a_row.store(0, Relaxed);
+            return None;
+        }
+        let n = self.checks_in_a_row.fetch_add(1, Relaxed) + 1;
+        if n >= if down { rise } else { fall } {
+            self.checks_in_a_row.store(0, Relaxed);
+            self.active_down.store(!down, Relaxed);
+            return Some(down);
+        }
+        None
     }
 
     /// Records a failure at `now`; returns true when this failure took the peer out.
@@ -84,6 +116,34 @@ mod tests {
         assert!(!h.failure(1000, 2, T));
         assert!(!h.failure(11_001, 2, T), "first failure expired");
         assert!(h.failure(11_002, 2, T));
+    }
+
+    #[test]
+    fn fall_failed_checks_take_out_and_rise_passed_checks_bring_back() {
+        let h = PeerHealth::default();
+        assert_eq!(h.check_result(false, 2, 3), None);
+        assert_eq!(h.check_result(false, 2, 3), None);
+        assert_eq!(h.check_result(true, 2, 3), None, "a pass breaks the streak");
+        assert_eq!(h.check_result(false, 2, 3), None);
+        assert_eq!(h.check_result(false, 2, 3), None);
+        assert!(h.available(1));
+        assert_eq!(h.check_result(false, 2, 3), Some(false));
+        assert!(!h.available(1) && h.actively_down() && !h.passively_down(1));
+        assert_eq!(h.check_result(true, 2, 3), None);
+        assert_eq!(
+            h.check_result(false, 2, 3),
+            None,
+            "a failure breaks the streak"
+        );
+        assert_eq!(h.check_result(true, 2, 3), None);
+        assert!(!h.available(1));
+        assert_eq!(h.check_result(true, 2, 3), Some(true));
+        assert!(h.available(1));
+        h.success();
+        assert!(
+            h.available(1),
+            "passive success does not touch active state"
+        );
     }
 
     #[test]

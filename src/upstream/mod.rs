@@ -4,6 +4,7 @@
 //! Start-up for a group with Consul: `initial_members(&spec)` → `group.set_members(..)` →
 //! spawn `ConsulWatcher::new(group, index)?.run()` in a background service.
 
+mod active;
 mod balancer;
 pub mod consul;
 pub mod dump;
@@ -15,10 +16,14 @@ mod status;
 pub mod upsync;
 mod watcher;
 
+pub use active::run_health_checks;
 pub use consul::ConsulError;
-pub use group::{parse_hash_keys, KeySource, UpstreamGroup};
+pub use group::{parse_hash_keys, KeySource, PeerState, UpstreamGroup};
 pub use key::KeyTemplate;
-pub use spec::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+pub use spec::{
+    BalanceSpec, ConsulSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec, ServerSpec,
+    Timeouts,
+};
 pub use status::{WatchSnapshot, WatchStatus};
 pub use watcher::{initial_members, ConsulWatcher};
 

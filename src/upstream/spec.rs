@@ -21,6 +21,8 @@ pub struct GroupSpec {
     pub consul: Option<ConsulSpec>,
     /// Whether an empty member set from discovery may be applied.
     pub allow_empty: bool,
+    /// Active health checks, if configured.
+    pub health_check: Option<HealthCheckSpec>,
 }
 
 /// One upstream server and its nginx-upsync-style attributes.
@@ -90,4 +92,33 @@ pub struct ConsulSpec {
     pub dump_file: Option<PathBuf>,
     /// Refuse to start when Consul cannot be read.
     pub strong_dependency: bool,
+}
+
+/// Active health checks of every member of a group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckSpec {
+    /// What a check does.
+    pub kind: HealthCheckKind,
+    /// Time between the starts of two check rounds.
+    pub interval: Duration,
+    /// Bound for one check (connect, send, and the status line).
+    pub timeout: Duration,
+    /// Consecutive successes that bring an actively-down peer back.
+    pub rise: u32,
+    /// Consecutive failures that take a peer out.
+    pub fall: u32,
+}
+
+/// The kind of an active health check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthCheckKind {
+    /// A TCP connect succeeds.
+    Tcp,
+    /// `GET path` answers `expect_status`.
+    Http {
+        /// Request path (with query, if any).
+        path: String,
+        /// Status that counts as healthy.
+        expect_status: u16,
+    },
 }

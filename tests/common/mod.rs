@@ -4,6 +4,7 @@
 pub mod cache_env;
 pub mod cache_origin;
 pub mod consul;
+pub mod dist;
 pub mod edge;
 pub mod origin;
 pub mod redis;

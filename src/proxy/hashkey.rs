@@ -1,0 +1,101 @@
+//! The balance phase's hash key: the group's key template, its fallback, and the metric that
+//! counts requests lacking the primary key (a missing key must never be a silent hot spot).
+
+use std::net::SocketAddr;
+
+use pingora::http::RequestHeader;
+
+use crate::metrics;
+use crate::upstream::{KeySource, UpstreamGroup};
+
+/// The request's hash key for `group` (`None` = round robin), counting requests that lack
+/// the primary key in `edgeproxy_hash_key_missing_total{group, used}`.
+pub(crate) fn hash_key(
+    group: &UpstreamGroup,
+    req: &RequestHeader,
+    client: Option<SocketAddr>,
+) -> Option<String> {
+    let mut key = String::new();
+    match group.hash_key(req, client, &mut key) {
+        KeySource::NotHashed => None,
+        KeySource::Primary => Some(key),
+        KeySource::Fallback => {
+            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "fallback"]);
+            Some(key)
+        }
+        KeySource::Missing => {
+            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "round_robin"]);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::upstream::{BalanceSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+
+    fn group(name: &str) -> UpstreamGroup {
+        let t = Duration::from_secs(1);
+        UpstreamGroup::new(GroupSpec {
+            name: name.into(),
+            servers: vec![ServerSpec {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                weight: 1,
+                max_fails: 1,
+                fail_timeout: t,
+                down: false,
+                backup: false,
+            }],
+            balance: BalanceSpec::Hash(HashSpec {
+                key: "$arg_productId".into(),
+                fallback: Some("$http_x_user".into()),
+                path_regex: None,
+            }),
+            timeouts: Timeouts {
+                connect: t,
+                read: t,
+                write: t,
+                idle: t,
+            },
+            retries: 1,
+            consul: None,
+            allow_empty: false,
+            health_check: None,
+        })
+    }
+
+    fn missing(group: &str, used: &str) -> u64 {
+        metrics::HASH_KEY_MISSING
+            .as_ref()
+            .map(|c| c.with_label_values(&[group, used]).get())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn missing_primary_key_is_counted_by_what_was_used_instead() {
+        let g = group("hashkey-metric-test");
+        let name = g.name();
+        let mut with_id = RequestHeader::build("GET", b"/p?productId=42", None).unwrap();
+        with_id.insert_header("x-user", "u1").unwrap();
+        assert_eq!(hash_key(&g, &with_id, None).as_deref(), Some("42"));
+        assert_eq!(
+            (missing(name, "fallback"), missing(name, "round_robin")),
+            (0, 0)
+        );
+
+        let mut user_only = RequestHeader::build("GET", b"/p", None).unwrap();
+        user_only.insert_header("x-user", "u1").unwrap();
+        assert_eq!(hash_key(&g, &user_only, None).as_deref(), Some("u1"));
+        assert_eq!(missing(name, "fallback"), 1);
+
+        let bare = RequestHeader::build("GET", b"/p?productId=", None).unwrap();
+        assert_eq!(hash_key(&g, &bare, None), None);
+        assert_eq!(
+            (missing(name, "fallback"), missing(name, "round_robin")),
+            (1, 1)
+        );
+    }
+}
