@@ -9,6 +9,7 @@
 //! [`config::load`] and hand both to [`server::run`].
 
 pub mod cache;
+pub mod cache_service;
 pub mod config;
 pub mod discovery;
 pub mod metrics;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pingora::services::background::background_service;
 
+use crate::cache_service::CacheSubscribers;
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryService};
 use crate::proxy::EdgeProxy;
@@ -57,6 +58,10 @@ pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
         let svc =
             DiscoveryService::new(watchers, config.upstreams.clone(), Duration::from_secs(60));
         server.add_service(background_service("upstream discovery and health", svc));
+    }
+    if !config.caches.is_empty() {
+        let svc = CacheSubscribers::new(config.caches.clone());
+        server.add_service(background_service("cache purge subscribers", svc));
     }
     Ok(server)
 }

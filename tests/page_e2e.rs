@@ -38,13 +38,16 @@ listen = ["127.0.0.1:{port}"]
 
 [[servers.routes]]
 path = "/product"
-plugins = [
-  {{ name = "page", config = {{ cache = "main", template = "{template}",
-     params = {{ productId = {{ pattern = "[0-9]{{1,12}}" }}, shopId = {{ pattern = "[0-9]{{1,12}}" }} }},
-     sources = [
-       {{ name = "product", key = "product_info_{{productId}}", origin = "origin", path = "/p/{{productId}}", ttl = "1s", negative_ttl = "10s", stale_grace = "1h" }},
-       {{ name = "shop", key = "shop_info_{{shopId}}", origin = "origin", path = "/s/{{shopId}}", ttl = "10m" }},
-     ] }} }},
+
+[[servers.routes.plugins]]
+name = "page"
+[servers.routes.plugins.config]
+cache = "main"
+template = "{template}"
+params = {{ productId = {{ pattern = "[0-9]{{1,12}}" }}, shopId = {{ pattern = "[0-9]{{1,12}}" }} }}
+sources = [
+  {{ name = "product", key = "product_info_{{productId}}", origin = "origin", path = "/p/{{productId}}", ttl = "1s", negative_ttl = "10s", stale_grace = "1h" }},
+  {{ name = "shop", key = "shop_info_{{shopId}}", origin = "origin", path = "/s/{{shopId}}", ttl = "10m" }},
 ]
 "#
     )
@@ -72,13 +75,29 @@ fn setup() -> Env {
     let (pa, pb) = (free_port(), free_port());
     let a: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
     let b: SocketAddr = format!("127.0.0.1:{pb}").parse().unwrap();
-    let ea = Edge::start(&node_config(pa, origin.addr, redis.node.port, &template), &[a]);
-    let eb = Edge::start(&node_config(pb, origin.addr, redis.node.port, &template), &[b]);
-    Env { a, b, origin, redis, _edges: (ea, eb), _tpl: tpl }
+    let ea = Edge::start(
+        &node_config(pa, origin.addr, redis.node.port, &template),
+        &[a],
+    );
+    let eb = Edge::start(
+        &node_config(pb, origin.addr, redis.node.port, &template),
+        &[b],
+    );
+    Env {
+        a,
+        b,
+        origin,
+        redis,
+        _edges: (ea, eb),
+        _tpl: tpl,
+    }
 }
 
 fn page(node: SocketAddr, query: &str) -> (u16, String, String) {
-    let r = client().get(format!("http://{node}/product?{query}")).send().unwrap();
+    let r = client()
+        .get(format!("http://{node}/product?{query}"))
+        .send()
+        .unwrap();
     let status = r.status().as_u16();
     let level = r
         .headers()
@@ -95,6 +114,14 @@ fn hits(origin: &Origin, path: &str) -> usize {
 #[test]
 fn product_page_through_the_cache_tiers() {
     let env = setup();
+    // Ready once each node's purge subscriber is listening (its first subscription demotes
+    // whatever L1 held): a negative-cached 404 then answers from L1.
+    for node in [env.a, env.b] {
+        let ready = wait_until(Duration::from_secs(10), || {
+            page(node, "productId=9&shopId=1").1 == "L1"
+        });
+        assert!(ready, "node {node} never answered from L1");
+    }
 
     // Levels and write-backs: origin on node A, then A's L1, then B finds it in Redis.
     let (s, level, body) = page(env.a, "productId=1&shopId=1");
@@ -103,8 +130,15 @@ fn product_page_through_the_cache_tiers() {
     assert_eq!(page(env.a, "productId=1&shopId=1").1, "L1");
     assert_eq!(page(env.b, "productId=1&shopId=1").1, "L2");
     assert_eq!(page(env.b, "productId=1&shopId=1").1, "L1");
-    assert_eq!((hits(&env.origin, "/p/1"), hits(&env.origin, "/s/1")), (1, 1));
-    assert!(env.redis.node.cli(&["EXISTS", "ep:product_info_1"]).contains('1'));
+    assert_eq!(
+        (hits(&env.origin, "/p/1"), hits(&env.origin, "/s/1")),
+        (1, 1)
+    );
+    assert!(env
+        .redis
+        .node
+        .cli(&["EXISTS", "ep:product_info_1"])
+        .contains('1'));
 
     // Bad input: 400, and nothing reaches Redis or the origin.
     let before = (env.origin.hits(), env.redis.node.cli(&["DBSIZE"]));
@@ -138,7 +172,9 @@ fn product_page_through_the_cache_tiers() {
 
     // Stale-if-error: product 1 expires (ttl 1s), the origin fails: the stale copy is served.
     env.origin.set_body("/p/1", 500, "boom");
-    let stale = wait_until(Duration::from_secs(5), || page(env.a, "productId=1&shopId=1").1 == "STALE");
+    let stale = wait_until(Duration::from_secs(5), || {
+        page(env.a, "productId=1&shopId=1").1 == "STALE"
+    });
     assert!(stale, "expected a STALE answer once the fresh copy expired");
     let (s, _, body) = page(env.a, "productId=1&shopId=1");
     assert_eq!((s, body.as_str()), (200, "Phone &lt;X&gt; @ Shop &amp; Co"));
@@ -178,9 +214,16 @@ fn redis_dying_mid_load_never_fails_a_request() {
     env.redis.node.kill();
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let codes: Vec<u16> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let codes: Vec<u16> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
     assert!(codes.len() > 20, "load ran: {}", codes.len());
-    assert!(codes.iter().all(|c| *c == 200), "non-200 under Redis failure: {:?}", codes.iter().filter(|c| **c != 200).count());
+    assert!(
+        codes.iter().all(|c| *c == 200),
+        "non-200 under Redis failure: {:?}",
+        codes.iter().filter(|c| **c != 200).count()
+    );
     // Node B, which never saw these keys, still answers from the origin with Redis dead.
     assert_eq!(page(env.b, "productId=2&shopId=1").0, 200);
 }
