@@ -14,9 +14,15 @@ pub fn binary() -> PathBuf {
 
 /// Runs `edgeproxy -t -c path` and returns its output.
 pub fn check(path: &Path) -> Output {
+    check_with(path, &[])
+}
+
+/// Like [`check`] with extra environment variables (secrets named by example configs).
+pub fn check_with(path: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(binary())
         .args(["-t", "-c"])
         .arg(path)
+        .envs(env.iter().copied())
         .output()
         .expect("run edgeproxy -t")
 }
@@ -62,6 +68,24 @@ impl Edge {
             panic!("edgeproxy did not start:\n{}", edge.stderr());
         }
         edge
+    }
+
+    /// Starts the binary with extra arguments (e.g. `-u`) on `config` written into `dir`,
+    /// without waiting for anything.
+    pub fn spawn_in(dir: tempfile::TempDir, name: &str, config: &str, args: &[&str]) -> Edge {
+        let config = config.replace("{dir}", &dir.path().display().to_string());
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, config).expect("write config");
+        let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log");
+        let child = Command::new(binary())
+            .args(args)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn edgeproxy");
+        Edge { child, dir }
     }
 
     /// What the process wrote to stderr so far.
