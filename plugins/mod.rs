@@ -3,10 +3,15 @@
 //! user's plugin would. [`register`] is the one list the binary knows.
 
 pub mod access_log;
+pub mod admin_response;
+pub mod admin_token;
+pub mod cache_purge;
 pub mod key_auth;
+pub mod metrics;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
+pub mod upstream_status;
 
 use edgeproxy::plugin::Registry;
 
@@ -17,7 +22,11 @@ pub fn register(registry: &mut Registry) {
         .register::<respond::Respond>()
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()
-        .register::<key_auth::KeyAuth>();
+        .register::<key_auth::KeyAuth>()
+        .register::<admin_token::AdminToken>()
+        .register::<cache_purge::CachePurge>()
+        .register::<metrics::Metrics>()
+        .register::<upstream_status::UpstreamStatus>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.

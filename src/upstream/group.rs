@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use pingora::http::RequestHeader;
 
 use super::balancer::Balancer;
 use super::health::now_ms;
 use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, HashSpec, ServerSpec};
+use super::status::WatchStatus;
 
 /// Where a request's hash key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,17 @@ pub enum KeySource {
     Missing,
 }
 
+/// Health of one member as seen by the balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// Selectable (unless marked `down` by the operator).
+    Up,
+    /// Out for `fail_timeout` after `max_fails` failed requests.
+    PassivelyDown,
+    /// Out after `fall` failed active checks, until `rise` pass.
+    ActivelyDown,
+}
+
 /// A live upstream group. Members can be replaced at run time (Consul).
 pub struct UpstreamGroup {
     spec: GroupSpec,
@@ -33,6 +45,8 @@ pub struct UpstreamGroup {
     keys: Option<(KeyTemplate, Option<KeyTemplate>)>,
     /// Serializes `set_members` so health counters carry over consistently.
     update: Mutex<()>,
+    /// Status of the Consul watcher feeding this group, once one is started.
+    watch: ArcSwapOption<WatchStatus>,
 }
 
 /// Parses a hash spec's key and fallback templates (for config validation and the group).
@@ -69,6 +83,7 @@ impl UpstreamGroup {
             next: AtomicUsize::new(0),
             keys,
             update: Mutex::new(()),
+            watch: ArcSwapOption::empty(),
         }
     }
 
@@ -153,6 +168,29 @@ impl UpstreamGroup {
                 m.fail_timeout, m.max_fails
             );
         }
+    }
+
+    /// Health of member `addr` now; `None` if it is not a member.
+    pub fn peer_state(&self, addr: SocketAddr) -> Option<PeerState> {
+        let state = self.state.load();
+        let h = &state.health[state.position(addr)?];
+        Some(if h.passively_down(now_ms()) {
+            PeerState::PassivelyDown
+        } else {
+            PeerState::Up
+        })
+    }
+
+    /// Attaches the live status of the Consul watcher that feeds this group (set by
+    /// `discovery::prepare`; a later call replaces an earlier one).
+    pub fn set_watch_status(&self, status: Arc<WatchStatus>) {
+        self.watch.store(Some(status));
+    }
+
+    /// The live status of this group's Consul watcher; `None` for static groups and
+    /// before discovery started.
+    pub fn watch_status(&self) -> Option<Arc<WatchStatus>> {
+        self.watch.load_full()
     }
 
     /// Records a successful attempt on `addr`.

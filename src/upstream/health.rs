@@ -26,6 +26,11 @@ impl PeerHealth {
         now >= self.down_until.load(Relaxed)
     }
 
+    /// Whether passive health has the peer out at `now`.
+    pub(crate) fn passively_down(&self, now: u64) -> bool {
+        now < self.down_until.load(Relaxed)
+    }
+
     /// Records a failure at `now`; returns true when this failure took the peer out.
     pub(crate) fn failure(&self, now: u64, max_fails: u32, fail_timeout: Duration) -> bool {
         if max_fails == 0 {

@@ -16,7 +16,7 @@ pub mod upsync;
 mod watcher;
 
 pub use consul::ConsulError;
-pub use group::{parse_hash_keys, KeySource, UpstreamGroup};
+pub use group::{parse_hash_keys, KeySource, PeerState, UpstreamGroup};
 pub use key::KeyTemplate;
 pub use spec::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
 pub use status::{WatchSnapshot, WatchStatus};
