@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use common::consul::ConsulDouble;
 use common::edge::{binary, Edge};
 use common::redis::RedisServer;
 use common::{client, free_port, wait_until};
@@ -222,4 +223,69 @@ fn check_fails_clearly_without_the_token_variable() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains(TOKEN), "token echoed: {err}");
+}
+
+#[test]
+fn upstream_status_shows_consul_watcher_state() {
+    let consul = ConsulDouble::start();
+    consul.put("upstreams/dyn/127.0.0.1:8011", r#"{"weight":3}"#);
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cfg = format!(
+        r#"
+[upstreams.dyn]
+[upstreams.dyn.consul]
+address = "{url}"
+prefix = "upstreams/dyn/"
+wait = "1s"
+max_backoff = "200ms"
+
+[[servers]]
+name = "admin"
+listen = ["{admin}"]
+
+[[servers.routes]]
+path = "/status/upstreams"
+plugins = [{{ name = "upstream-status" }}]
+"#,
+        url = consul.url()
+    );
+    let _edge = Edge::start(&cfg, &[admin]);
+    let c = client();
+    let status = || -> serde_json::Value {
+        let url = format!("http://{admin}/status/upstreams");
+        c.get(url).send().unwrap().json().unwrap()
+    };
+    let mut v = serde_json::Value::Null;
+    let read = wait_until(Duration::from_secs(5), || {
+        v = status();
+        // The start-up read is not recorded in the watcher's status: the first success is
+        // the first blocking query returning (within `wait`).
+        v["upstreams"]["dyn"]["consul"]["watch"]["last_success_age_ms"].is_u64()
+    });
+    assert!(read, "{v}");
+    let g = &v["upstreams"]["dyn"];
+    assert_eq!(g["members"][0]["addr"], "127.0.0.1:8011", "{v}");
+    assert_eq!(g["members"][0]["weight"], 3);
+    assert_eq!(g["consul"]["prefix"], "upstreams/dyn/");
+    let w = &g["consul"]["watch"];
+    assert!(w["last_index"].as_u64() >= Some(1), "{w}");
+    assert!(w["last_success_age_ms"].is_u64(), "{w}");
+    assert_eq!(w["consecutive_errors"], 0);
+    assert!(w["last_error"].is_null());
+
+    consul.fail_with_500(true);
+    consul.put("upstreams/dyn/127.0.0.1:8012", ""); // wakes the blocked query; the next one fails
+    let failing = wait_until(Duration::from_secs(5), || {
+        v = status();
+        v["upstreams"]["dyn"]["consul"]["watch"]["consecutive_errors"].as_u64() >= Some(1)
+    });
+    assert!(failing, "{v}");
+    let g = &v["upstreams"]["dyn"];
+    assert!(g["consul"]["watch"]["last_error"].is_string(), "{v}");
+    // The waiting query may still have returned the new node before the failures began;
+    // either way the last known set is kept, never emptied.
+    assert!(
+        g["members"][0]["addr"] == "127.0.0.1:8011",
+        "last known set kept: {v}"
+    );
 }
