@@ -3,12 +3,17 @@
 //! user's plugin would. [`register`] is the one list the binary knows.
 
 pub mod access_log;
+pub mod admin_response;
+pub mod admin_token;
+pub mod cache_purge;
 pub mod json_api;
 pub mod key_auth;
+pub mod metrics;
 pub mod page;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
+pub mod upstream_status;
 
 use edgeproxy::plugin::Registry;
 
@@ -21,7 +26,11 @@ pub fn register(registry: &mut Registry) {
         .register::<access_log::AccessLog>()
         .register::<key_auth::KeyAuth>()
         .register::<json_api::JsonApi>()
-        .register::<page::Page>();
+        .register::<page::Page>()
+        .register::<admin_token::AdminToken>()
+        .register::<cache_purge::CachePurge>()
+        .register::<metrics::Metrics>()
+        .register::<upstream_status::UpstreamStatus>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.

@@ -41,7 +41,10 @@ pub fn prepare(upstreams: &Upstreams) -> Result<Vec<ConsulWatcher>, ConsulError>
             "initial upstream members"
         );
         group.set_members(members);
-        watchers.push(ConsulWatcher::new(group, index)?);
+        let watcher = ConsulWatcher::new(group.clone(), index)?;
+        // Readable by the admin API (`upstream-status`) through the group.
+        group.set_watch_status(watcher.status());
+        watchers.push(watcher);
     }
     Ok(watchers)
 }

@@ -206,6 +206,11 @@ impl TieredCache {
         true
     }
 
+    /// Whether this engine has a Redis tier (purges then reach every node).
+    pub fn has_redis(&self) -> bool {
+        self.inner.redis.is_some()
+    }
+
     /// Whether the purge subscriber is currently subscribed.
     pub fn is_subscribed(&self) -> bool {
         self.inner.sub.subscribed.load(Ordering::SeqCst)

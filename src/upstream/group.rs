@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use pingora::http::RequestHeader;
 
 use super::balancer::Balancer;
 use super::health::now_ms;
 use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, HashSpec, ServerSpec};
+use super::status::WatchStatus;
 
 /// Where a request's hash key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub struct UpstreamGroup {
     keys: Option<(KeyTemplate, Option<KeyTemplate>)>,
     /// Serializes `set_members` so health counters carry over consistently.
     update: Mutex<()>,
+    /// Status of the Consul watcher feeding this group, once one is started.
+    watch: ArcSwapOption<WatchStatus>,
 }
 
 /// Parses a hash spec's key and fallback templates (for config validation and the group).
@@ -80,6 +83,7 @@ impl UpstreamGroup {
             next: AtomicUsize::new(0),
             keys,
             update: Mutex::new(()),
+            watch: ArcSwapOption::empty(),
         }
     }
 
@@ -207,6 +211,18 @@ impl UpstreamGroup {
             }
             _ => {}
         }
+    }
+
+    /// Attaches the live status of the Consul watcher that feeds this group (set by
+    /// `discovery::prepare`; a later call replaces an earlier one).
+    pub fn set_watch_status(&self, status: Arc<WatchStatus>) {
+        self.watch.store(Some(status));
+    }
+
+    /// The live status of this group's Consul watcher; `None` for static groups and
+    /// before discovery started.
+    pub fn watch_status(&self) -> Option<Arc<WatchStatus>> {
+        self.watch.load_full()
     }
 
     /// Records a successful attempt on `addr`.

@@ -146,3 +146,22 @@ fn actively_down_peer_is_skipped_and_stays_down_across_member_changes() {
     g.record_check(one, Ok(()));
     assert_eq!(g.peer_state(one), Some(PeerState::Up));
 }
+
+#[test]
+fn peer_state_and_watch_status_are_readable() {
+    let g = group(vec![server(1, 1), server(2, 1)], false);
+    assert_eq!(g.peer_state(server(1, 1).addr), Some(PeerState::Up));
+    g.report_failure(server(1, 1).addr); // max_fails = 1
+    assert_eq!(
+        g.peer_state(server(1, 1).addr),
+        Some(PeerState::PassivelyDown)
+    );
+    assert_eq!(g.peer_state(server(2, 1).addr), Some(PeerState::Up));
+    assert_eq!(g.peer_state(server(9, 1).addr), None);
+
+    assert!(g.watch_status().is_none());
+    let status = Arc::new(WatchStatus::default());
+    status.set_index(42);
+    g.set_watch_status(status);
+    assert_eq!(g.watch_status().map(|s| s.snapshot().last_index), Some(42));
+}

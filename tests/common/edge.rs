@@ -27,6 +27,16 @@ pub fn check_with(path: &Path, env: &[(&str, &str)]) -> Output {
         .expect("run edgeproxy -t")
 }
 
+/// Runs `edgeproxy -t -c path` with extra environment variables.
+pub fn check_with_env(path: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(["-t", "-c"]).arg(path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run edgeproxy -t")
+}
+
 /// A running edgeproxy process; killed on drop.
 pub struct Edge {
     /// The process.

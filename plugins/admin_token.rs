@@ -1,0 +1,220 @@
+//! `admin-token`: access phase; the request must carry the admin bearer token, else 401.
+//!
+//! The token comes from the environment variable named in the config (never from the
+//! config file, never logged). Building fails when that variable is unset or empty, so
+//! `edgeproxy -t` catches a missing token before the admin API opens unprotected.
+//!
+//! ```toml
+//! { name = "admin-token", config = { token_env = "EDGEPROXY_ADMIN_TOKEN" } }
+//! # header defaults to "authorization": `Authorization: Bearer <token>`.
+//! # With another header (e.g. "x-admin-token") its value is the bare token.
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use edgeproxy::plugin::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
+use pingora::http::RequestHeader;
+use serde::Deserialize;
+
+use super::admin_response;
+
+/// Config of the `admin-token` plugin.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Environment variable holding the token.
+    pub token_env: String,
+    /// Header carrying the token (default `authorization`, as `Bearer <token>`).
+    #[serde(default = "default_header")]
+    pub header: String,
+}
+
+fn default_header() -> String {
+    "authorization".to_string()
+}
+
+/// The `admin-token` plugin. Deliberately not `Debug`: it holds the secret.
+pub struct AdminToken {
+    header: http::HeaderName,
+    bearer: bool,
+    token: Vec<u8>,
+}
+
+impl AdminToken {
+    /// A plugin checking `header` for `token` (`Bearer <token>` when the header is
+    /// `authorization`).
+    pub fn new(header: &str, token: &str) -> Result<Self, BoxError> {
+        let header = http::HeaderName::try_from(header)
+            .map_err(|_| format!("invalid header name {header:?}"))?;
+        if token.is_empty() {
+            return Err("the admin token is empty".into());
+        }
+        Ok(AdminToken {
+            bearer: header == http::header::AUTHORIZATION,
+            header,
+            token: token.as_bytes().to_vec(),
+        })
+    }
+
+    fn accepts(&self, req: &RequestHeader) -> bool {
+        let Some(value) = req.headers.get(&self.header) else {
+            return false;
+        };
+        let given = value.as_bytes();
+        let given = if self.bearer {
+            match given.get(..7) {
+                Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &given[7..],
+                _ => return false,
+            }
+        } else {
+            given
+        };
+        constant_time_eq(&self.token, given)
+    }
+}
+
+/// Compares in time that depends only on `expected`'s length, never on where `given`
+/// differs (a timing side channel must not reveal the token byte by byte).
+fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
+    let mut diff = u8::from(expected.len() != given.len());
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(e ^ g);
+    }
+    diff == 0
+}
+
+impl PluginFactory for AdminToken {
+    const NAME: &'static str = "admin-token";
+    type Config = AdminTokenConfig;
+
+    fn build(cfg: AdminTokenConfig, _shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
+        let token = match std::env::var(&cfg.token_env) {
+            Ok(t) if !t.trim().is_empty() => t,
+            Ok(_) => {
+                return Err(format!(
+                    "environment variable `{}` (the admin token) is empty",
+                    cfg.token_env
+                )
+                .into())
+            }
+            Err(_) => {
+                return Err(format!(
+                    "environment variable `{}` (the admin token) is not set",
+                    cfg.token_env
+                )
+                .into())
+            }
+        };
+        Ok(Arc::new(AdminToken::new(&cfg.header, &token)?))
+    }
+}
+
+#[async_trait]
+impl Plugin for AdminToken {
+    async fn access(&self, req: &RequestHeader, _ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        if self.accepts(req) {
+            return Ok(Flow::Continue);
+        }
+        let resp = admin_response::error(401, "missing or invalid admin token")?;
+        let resp = if self.bearer {
+            resp.with_header("www-authenticate", "Bearer realm=\"edgeproxy-admin\"")?
+        } else {
+            resp
+        };
+        Ok(Flow::Respond(resp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(header: Option<(&str, &str)>) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/purge", None).unwrap();
+        if let Some((k, v)) = header {
+            r.insert_header(k.to_string(), v).unwrap();
+        }
+        r
+    }
+
+    async fn status(p: &AdminToken, r: &RequestHeader) -> u16 {
+        match p.access(r, &mut RequestCtx::for_test()).await.unwrap() {
+            Flow::Continue => 0,
+            Flow::Respond(resp) => resp.status(),
+        }
+    }
+
+    #[tokio::test]
+    async fn bearer_token_required() {
+        let p = AdminToken::new("authorization", "s3cret").unwrap();
+        assert_eq!(
+            status(&p, &req(Some(("authorization", "Bearer s3cret")))).await,
+            0
+        );
+        assert_eq!(
+            status(&p, &req(Some(("authorization", "bearer s3cret")))).await,
+            0
+        );
+        for bad in [
+            "Bearer s3cre",
+            "Bearer s3cret2",
+            "s3cret",
+            "Basic s3cret",
+            "Bearer ",
+        ] {
+            assert_eq!(
+                status(&p, &req(Some(("authorization", bad)))).await,
+                401,
+                "{bad}"
+            );
+        }
+        assert_eq!(status(&p, &req(None)).await, 401);
+    }
+
+    #[tokio::test]
+    async fn other_header_carries_the_bare_token() {
+        let p = AdminToken::new("x-admin-token", "s3cret").unwrap();
+        assert_eq!(status(&p, &req(Some(("x-admin-token", "s3cret")))).await, 0);
+        assert_eq!(
+            status(&p, &req(Some(("authorization", "Bearer s3cret")))).await,
+            401
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"abc", b"abc\0"));
+        assert!(!constant_time_eq(b"abc", b""));
+    }
+
+    #[test]
+    fn unset_or_empty_env_var_fails_the_build_without_echoing_the_token() {
+        let shared = crate::plugins::test_shared();
+        let cfg = |env: &str| AdminTokenConfig {
+            token_env: env.to_string(),
+            header: default_header(),
+        };
+        let err = AdminToken::build(cfg("EDGEPROXY_TEST_ADMIN_TOKEN_UNSET_3f9a"), &shared)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("EDGEPROXY_TEST_ADMIN_TOKEN_UNSET_3f9a"),
+            "{err}"
+        );
+        assert!(err.contains("not set"), "{err}");
+        // An empty variable: PATH-like vars are never empty, so use one set by this test
+        // only (unique name; no other test reads it).
+        std::env::set_var("EDGEPROXY_TEST_ADMIN_TOKEN_EMPTY_3f9a", " ");
+        let err = AdminToken::build(cfg("EDGEPROXY_TEST_ADMIN_TOKEN_EMPTY_3f9a"), &shared)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is empty"), "{err}");
+    }
+}
