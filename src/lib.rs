@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cache_service;
 pub mod config;
 pub mod discovery;
+pub mod drain;
 pub mod metrics;
 pub mod plugin;
 pub mod proxy;

@@ -11,6 +11,7 @@ use pingora::services::background::background_service;
 use crate::cache_service::CacheSubscribers;
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryService};
+use crate::drain::DrainWatch;
 use crate::proxy::EdgeProxy;
 use crate::upstream::ConsulError;
 
@@ -59,6 +60,8 @@ pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
             DiscoveryService::new(watchers, config.upstreams.clone(), Duration::from_secs(60));
         server.add_service(background_service("upstream discovery and health", svc));
     }
+    let drain = DrainWatch::new(server.watch_execution_phase());
+    server.add_service(background_service("drain watch", drain));
     if !config.caches.is_empty() {
         let svc = CacheSubscribers::new(config.caches.clone());
         server.add_service(background_service("cache purge subscribers", svc));

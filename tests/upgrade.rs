@@ -36,7 +36,7 @@ fn upgrade_with_sigquit_loses_no_request() {
     let dir = tempfile::tempdir().unwrap();
     // Both processes share the dir so they agree on the upgrade socket path.
     let shared = dir.path().to_path_buf();
-    let old = Edge::spawn_in(dir, "old", &config(port, "v1"), &[]);
+    let mut old = Edge::spawn_in(dir, "old", &config(port, "v1"), &[]);
     assert!(
         wait_until(Duration::from_secs(10), || port_open(addr)),
         "{}",
@@ -80,8 +80,18 @@ fn upgrade_with_sigquit_loses_no_request() {
             .and_then(|r| r.text())
             .is_ok_and(|b| b == "v2")
     });
+    // The old process drains its keep-alive connections within the grace period, then exits;
+    // the load keeps going through that and a little after.
+    let exited = wait_until(Duration::from_secs(15), || {
+        old.child.try_wait().ok().flatten().is_some()
+    });
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
+    assert!(
+        exited,
+        "old process did not exit after SIGQUIT:\n{}",
+        old.stderr()
+    );
     let results: Vec<_> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert!(switched, "new process never answered:\n{}", new.stderr());
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();

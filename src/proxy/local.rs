@@ -32,6 +32,9 @@ pub async fn write_local(
     let body = body.unwrap_or_default();
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     let status = header.status.as_u16();
+    if crate::drain::draining() {
+        session.set_keepalive(None);
+    }
     let head_only = session.req_header().method == http::Method::HEAD;
     let no_body = head_only || body.is_empty();
     session

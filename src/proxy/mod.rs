@@ -241,10 +241,13 @@ impl ProxyHttp for EdgeProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut ProxyCtx,
     ) -> Result<()> {
+        if crate::drain::draining() {
+            session.set_keepalive(None);
+        }
         if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
