@@ -17,9 +17,22 @@ use common::{client, free_port, wait_until};
 const PRODUCT: &str = r#"{"productId":1,"productName":"Phone <X>"}"#;
 const SHOP: &str = r#"{"shopId":1,"shopName":"Shop & Co"}"#;
 
-fn node_config(port: u16, origin: SocketAddr, redis_port: u16, template: &str) -> String {
+fn node_config(
+    port: u16,
+    admin: u16,
+    origin: SocketAddr,
+    redis_port: u16,
+    template: &str,
+) -> String {
     format!(
         r#"
+[[servers]]
+name = "admin"
+listen = ["127.0.0.1:{admin}"]
+[[servers.routes]]
+path = "/purge"
+plugins = [{{ name = "admin-token", config = {{ token_env = "EDGEPROXY_ADMIN_TOKEN" }} }}, {{ name = "cache-purge" }}]
+
 [upstreams.origin]
 servers = [{{ addr = "{origin}" }}]
 max_fails = 0
@@ -46,7 +59,7 @@ cache = "main"
 template = "{template}"
 params = {{ productId = {{ pattern = "[0-9]{{1,12}}" }}, shopId = {{ pattern = "[0-9]{{1,12}}" }} }}
 sources = [
-  {{ name = "product", key = "product_info_{{productId}}", origin = "origin", path = "/p/{{productId}}", ttl = "1s", negative_ttl = "10s", stale_grace = "1h" }},
+  {{ name = "product", key = "product_info_{{productId}}", origin = "origin", path = "/p/{{productId}}", ttl = "3s", negative_ttl = "10s", stale_grace = "1h" }},
   {{ name = "shop", key = "shop_info_{{shopId}}", origin = "origin", path = "/s/{{shopId}}", ttl = "10m" }},
 ]
 "#
@@ -56,6 +69,7 @@ sources = [
 struct Env {
     a: SocketAddr,
     b: SocketAddr,
+    admin_a: SocketAddr,
     origin: Origin,
     redis: RedisServer,
     _edges: (Edge, Edge),
@@ -72,20 +86,18 @@ fn setup() -> Env {
     let template = tpl.path().join("page.hbs");
     std::fs::write(&template, "{{product.productName}} @ {{shop.shopName}}").unwrap();
     let template = template.display().to_string();
-    let (pa, pb) = (free_port(), free_port());
-    let a: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
-    let b: SocketAddr = format!("127.0.0.1:{pb}").parse().unwrap();
-    let ea = Edge::start(
-        &node_config(pa, origin.addr, redis.node.port, &template),
-        &[a],
-    );
-    let eb = Edge::start(
-        &node_config(pb, origin.addr, redis.node.port, &template),
-        &[b],
-    );
+    let (pa, pb, aa, ab) = (free_port(), free_port(), free_port(), free_port());
+    let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+    let (a, b, admin_a) = (addr(pa), addr(pb), addr(aa));
+    let env = [("EDGEPROXY_ADMIN_TOKEN", "t0ken")];
+    let cfg_a = node_config(pa, aa, origin.addr, redis.node.port, &template);
+    let cfg_b = node_config(pb, ab, origin.addr, redis.node.port, &template);
+    let ea = Edge::start_with(&cfg_a, &[a, admin_a], &env);
+    let eb = Edge::start_with(&cfg_b, &[b, addr(ab)], &env);
     Env {
         a,
         b,
+        admin_a,
         origin,
         redis,
         _edges: (ea, eb),
@@ -170,9 +182,9 @@ fn product_page_through_the_cache_tiers() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(hits(&env.origin, "/p/7"), 1);
 
-    // Stale-if-error: product 1 expires (ttl 1s), the origin fails: the stale copy is served.
+    // Stale-if-error: product 1 expires (ttl 3s), the origin fails: the stale copy is served.
     env.origin.set_body("/p/1", 500, "boom");
-    let stale = wait_until(Duration::from_secs(5), || {
+    let stale = wait_until(Duration::from_secs(10), || {
         page(env.a, "productId=1&shopId=1").1 == "STALE"
     });
     assert!(stale, "expected a STALE answer once the fresh copy expired");
@@ -183,6 +195,42 @@ fn product_page_through_the_cache_tiers() {
     let (s, _, body) = page(env.a, "productId=8&shopId=1");
     assert_eq!(s, 502);
     assert!(body.contains("origin unavailable"), "{body}");
+}
+
+#[test]
+fn purge_on_one_node_makes_every_node_miss() {
+    let env = setup();
+    env.origin.set_body("/s/2", 200, SHOP);
+    for node in [env.a, env.b] {
+        let ready = wait_until(Duration::from_secs(10), || {
+            page(node, "productId=9&shopId=2").1 == "L1"
+        });
+        assert!(ready, "node {node} never answered from L1");
+    }
+    // Warm both nodes' L1 with product 1 (ttl 3s; the check below allows the broadcast 1s,
+    // so an entry that merely expired cannot pass for a purged one).
+    page(env.a, "productId=1&shopId=2");
+    assert_eq!(page(env.a, "productId=1&shopId=2").1, "L1");
+    page(env.b, "productId=1&shopId=2");
+    assert_eq!(page(env.b, "productId=1&shopId=2").1, "L1");
+    let hits_before = hits(&env.origin, "/p/1");
+    let r = client()
+        .post(format!(
+            "http://{}/purge?cache=main&key=product_info_1",
+            env.admin_a
+        ))
+        .header("authorization", "Bearer t0ken")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // Node B heard the broadcast: its next lookup misses L1 (and Redis), so the origin is asked.
+    let missed = wait_until(Duration::from_secs(1), || {
+        page(env.b, "productId=1&shopId=2").1 == "ORIGIN"
+    });
+    assert!(missed, "node B still answered from its L1 after the purge");
+    assert_eq!(hits(&env.origin, "/p/1"), hits_before + 1);
+    // Node A now finds the fresh copy node B wrote back to Redis.
+    assert_eq!(page(env.a, "productId=1&shopId=2").1, "L2");
 }
 
 #[test]
