@@ -6,46 +6,17 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::dist::{servers_line, Client, DistConfig};
 use common::edge::Edge;
 use common::free_port;
 use common::origin::Origin;
-use edgeproxy::upstream::{BalanceSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, UpstreamGroup};
+use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
 
 /// The library's own group over `addrs`, to predict the ring outside the binary.
 fn ring(addrs: &[SocketAddr]) -> UpstreamGroup {
-    let t = Duration::from_secs(1);
-    UpstreamGroup::new(GroupSpec {
-        name: "app".into(),
-        servers: addrs
-            .iter()
-            .map(|&addr| ServerSpec {
-                addr,
-                weight: 1,
-                max_fails: 0,
-                fail_timeout: t,
-                down: false,
-                backup: false,
-            })
-            .collect(),
-        balance: BalanceSpec::Hash(HashSpec {
-            key: "$arg_productId".into(),
-            fallback: None,
-            path_regex: None,
-        }),
-        timeouts: Timeouts {
-            connect: t,
-            read: t,
-            write: t,
-            idle: t,
-        },
-        retries: 2,
-        consul: None,
-        allow_empty: false,
-        health_check: None,
-    })
+    let servers = addrs.iter().map(|&a| ServerSpec::new(a)).collect();
+    UpstreamGroup::new(GroupSpec::new("app", servers).hashed("$arg_productId", None))
 }
 
 fn hash_edge(addrs: &[SocketAddr], extra: &[&str]) -> (Edge, Client) {

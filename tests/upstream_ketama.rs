@@ -2,42 +2,19 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use edgeproxy::upstream::{BalanceSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, UpstreamGroup};
+use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
 
 fn server(i: u16, weight: u32) -> ServerSpec {
+    let addr = SocketAddr::from(([10, 0, (i / 200) as u8, (i % 200) as u8 + 1], 8080));
     ServerSpec {
-        addr: SocketAddr::from(([10, 0, (i / 200) as u8, (i % 200) as u8 + 1], 8080)),
-        weight,
         max_fails: 0,
-        fail_timeout: Duration::from_secs(10),
-        down: false,
-        backup: false,
+        ..ServerSpec::new(addr).weight(weight)
     }
 }
 
 fn group(servers: Vec<ServerSpec>) -> UpstreamGroup {
-    let t = Duration::from_secs(1);
-    UpstreamGroup::new(GroupSpec {
-        name: "g".into(),
-        servers,
-        balance: BalanceSpec::Hash(HashSpec {
-            key: "$arg_productId".into(),
-            fallback: None,
-            path_regex: None,
-        }),
-        timeouts: Timeouts {
-            connect: t,
-            read: t,
-            write: t,
-            idle: t,
-        },
-        retries: 2,
-        consul: None,
-        allow_empty: false,
-        health_check: None,
-    })
+    UpstreamGroup::new(GroupSpec::new("g", servers).hashed("$arg_productId", None))
 }
 
 const KEYS: usize = 10_000;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use edgeproxy::upstream::{BalanceSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, UpstreamGroup};
+use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -89,36 +89,14 @@ fn start_nginx(front: u16, servers: &[(u16, u32, bool)]) -> Nginx {
 }
 
 fn our_group(servers: &[(u16, u32, bool)]) -> UpstreamGroup {
-    let t = Duration::from_secs(1);
-    UpstreamGroup::new(GroupSpec {
-        name: "u".into(),
-        servers: servers
-            .iter()
-            .map(|&(p, weight, down)| ServerSpec {
-                addr: SocketAddr::from(([127, 0, 0, 1], p)),
-                weight,
-                max_fails: 1,
-                fail_timeout: Duration::from_secs(10),
-                down,
-                backup: false,
-            })
-            .collect(),
-        balance: BalanceSpec::Hash(HashSpec {
-            key: "$arg_productId".into(),
-            fallback: None,
-            path_regex: None,
-        }),
-        timeouts: Timeouts {
-            connect: t,
-            read: t,
-            write: t,
-            idle: t,
-        },
-        retries: 1,
-        consul: None,
-        allow_empty: false,
-        health_check: None,
-    })
+    let servers = servers
+        .iter()
+        .map(|&(p, weight, down)| ServerSpec {
+            down,
+            ..ServerSpec::new(SocketAddr::from(([127, 0, 0, 1], p))).weight(weight)
+        })
+        .collect();
+    UpstreamGroup::new(GroupSpec::new("u", servers).hashed("$arg_productId", None))
 }
 
 fn key(i: usize) -> String {

@@ -110,19 +110,12 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         }
         (b, None) => b,
     };
+    let def = Timeouts::default();
     let timeouts = Timeouts {
-        connect: t
-            .duration(d, "connect_timeout")
-            .unwrap_or(Duration::from_secs(2)),
-        read: t
-            .duration(d, "read_timeout")
-            .unwrap_or(Duration::from_secs(60)),
-        write: t
-            .duration(d, "write_timeout")
-            .unwrap_or(Duration::from_secs(60)),
-        idle: t
-            .duration(d, "keepalive_timeout")
-            .unwrap_or(Duration::from_secs(60)),
+        connect: t.duration(d, "connect_timeout").unwrap_or(def.connect),
+        read: t.duration(d, "read_timeout").unwrap_or(def.read),
+        write: t.duration(d, "write_timeout").unwrap_or(def.write),
+        idle: t.duration(d, "keepalive_timeout").unwrap_or(def.idle),
     };
     let retries = t
         .int(d, "retries", 0..=16)

@@ -122,3 +122,62 @@ pub enum HealthCheckKind {
         expect_status: u16,
     },
 }
+
+impl GroupSpec {
+    /// A round-robin group over `servers` with the config's defaults: timeouts from
+    /// [`Timeouts::default`], 2 retries, no Consul, no active checks, no empty sets.
+    pub fn new(name: impl Into<String>, servers: Vec<ServerSpec>) -> Self {
+        GroupSpec {
+            name: name.into(),
+            servers,
+            balance: BalanceSpec::RoundRobin,
+            timeouts: Timeouts::default(),
+            retries: 2,
+            consul: None,
+            allow_empty: false,
+            health_check: None,
+        }
+    }
+
+    /// The same group balanced by consistent hash on `key` (with an optional fallback).
+    pub fn hashed(mut self, key: &str, fallback: Option<&str>) -> Self {
+        self.balance = BalanceSpec::Hash(HashSpec {
+            key: key.to_string(),
+            fallback: fallback.map(str::to_string),
+            path_regex: None,
+        });
+        self
+    }
+}
+
+impl ServerSpec {
+    /// A server with nginx's defaults: weight 1, `max_fails` 1, `fail_timeout` 10s.
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerSpec {
+            addr,
+            weight: 1,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            down: false,
+            backup: false,
+        }
+    }
+
+    /// The same server with another weight.
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+}
+
+impl Default for Timeouts {
+    /// Connect 2s; read, write and keep-alive idle 60s.
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(60),
+            write: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
+}

@@ -118,32 +118,15 @@ fn duration(v: &Value) -> Result<Duration, String> {
     uint("fail_timeout", v).map(|n| Duration::from_secs(n.into()))
 }
 
-/// Standard base64 (padding optional); `None` on invalid input.
+/// Standard base64 as Consul sends it (padding optional); `None` on invalid input.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let s = s.trim_end_matches('=').as_bytes();
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    const STANDARD_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    base64::Engine::decode(&STANDARD_ANY_PAD, s).ok()
 }
 
 #[cfg(test)]
@@ -151,22 +134,7 @@ mod tests {
     use super::*;
 
     fn b64(s: &str) -> String {
-        // test-only encoder
-        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for c in s.as_bytes().chunks(3) {
-            let n = c
-                .iter()
-                .enumerate()
-                .fold(0u32, |a, (i, &b)| a | (b as u32) << (16 - 8 * i));
-            for i in 0..=c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        while !out.len().is_multiple_of(4) {
-            out.push('=');
-        }
-        out
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s)
     }
 
     #[test]
