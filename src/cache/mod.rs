@@ -51,4 +51,4 @@ pub use crate::plugin::CacheLevel;
 pub use engine::{CacheError, Lookup, TieredCache};
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::PurgeError;
-pub use spec::{CacheSpec, RedisMode, RedisSpec, Ttls};
+pub use spec::{CacheSpec, RedisMode, RedisSpec, SeedSource, Ttls};

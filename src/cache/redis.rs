@@ -114,10 +114,7 @@ impl RedisTier {
 
     /// URLs of the nodes to try for side connections (pub/sub, per-node SCAN seeds).
     pub fn node_urls(&self) -> Vec<String> {
-        match &self.spec.mode {
-            RedisMode::Single(u) => vec![u.clone()],
-            RedisMode::Cluster(nodes) => nodes.clone(),
-        }
+        self.spec.node_urls()
     }
 
     fn gate(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
@@ -213,9 +210,11 @@ impl RedisTier {
 }
 
 async fn open(spec: &RedisSpec) -> Result<Conn, RedisFail> {
+    let urls = spec.node_urls();
     match &spec.mode {
-        RedisMode::Single(url) => {
-            let client = redis::Client::open(url.as_str())?;
+        RedisMode::Single(_) => {
+            let url = urls.first().map(String::as_str).unwrap_or_default();
+            let client = redis::Client::open(url)?;
             let cfg = ConnectionManagerConfig::new()
                 .set_connection_timeout(spec.connect_timeout)
                 .set_response_timeout(spec.timeout)
@@ -225,8 +224,8 @@ async fn open(spec: &RedisSpec) -> Result<Conn, RedisFail> {
                 ConnectionManager::new_with_config(client, cfg).await?,
             ))
         }
-        RedisMode::Cluster(nodes) => {
-            let client = ClusterClientBuilder::new(nodes.clone())
+        RedisMode::Cluster(_) => {
+            let client = ClusterClientBuilder::new(urls)
                 .connection_timeout(spec.connect_timeout)
                 .response_timeout(spec.timeout)
                 .retries(2)

@@ -51,6 +51,19 @@ pub struct RedisSpec {
     pub key_prefix: String,
     /// Pub/sub channel on which purges are broadcast to every node's L1.
     pub purge_channel: String,
+    /// A live source of node addresses (e.g. an upstream group fed by Consul KV), read each
+    /// time the client is (re)created; when it yields nothing, `mode`'s addresses are used.
+    pub seeds_from: Option<SeedSource>,
+}
+
+/// A live list of `redis://host:port` node URLs.
+#[derive(Clone)]
+pub struct SeedSource(pub std::sync::Arc<dyn Fn() -> Vec<String> + Send + Sync>);
+
+impl std::fmt::Debug for SeedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeedSource(..)")
+    }
 }
 
 impl RedisSpec {
@@ -66,6 +79,20 @@ impl RedisSpec {
             lock_wait: Duration::from_millis(500),
             key_prefix: "ep:".to_string(),
             purge_channel: "edgeproxy:purge".to_string(),
+            seeds_from: None,
+        }
+    }
+
+    /// The node URLs to connect to now: the live source's, else the configured ones.
+    pub fn node_urls(&self) -> Vec<String> {
+        if let Some(live) = self.seeds_from.as_ref().map(|s| (s.0)()) {
+            if !live.is_empty() {
+                return live;
+            }
+        }
+        match &self.mode {
+            RedisMode::Single(u) => vec![u.clone()],
+            RedisMode::Cluster(nodes) => nodes.clone(),
         }
     }
 }

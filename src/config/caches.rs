@@ -6,10 +6,17 @@ use toml_edit::Item;
 
 use super::diag::Diagnostics;
 use super::reader::{item_span, Tbl};
-use crate::cache::{CacheSpec, RedisMode, RedisSpec};
+use std::sync::Arc;
+
+use crate::cache::{CacheSpec, RedisMode, RedisSpec, SeedSource};
+use crate::upstream::Upstreams;
 
 /// Reads every cache section: `(name, spec)` pairs.
-pub fn read_caches(d: &mut Diagnostics, item: Option<&Item>) -> Vec<(String, CacheSpec)> {
+pub fn read_caches(
+    d: &mut Diagnostics,
+    item: Option<&Item>,
+    upstreams: &Upstreams,
+) -> Vec<(String, CacheSpec)> {
     let Some(item) = item else {
         return Vec::new();
     };
@@ -19,14 +26,21 @@ pub fn read_caches(d: &mut Diagnostics, item: Option<&Item>) -> Vec<(String, Cac
     };
     table
         .iter()
-        .filter_map(|(name, c)| read_cache(d, name, c).map(|s| (name.to_string(), s)))
+        .filter_map(|(name, c)| read_cache(d, name, c, upstreams).map(|s| (name.to_string(), s)))
         .collect()
 }
 
-fn read_cache(d: &mut Diagnostics, name: &str, item: &Item) -> Option<CacheSpec> {
+fn read_cache(
+    d: &mut Diagnostics,
+    name: &str,
+    item: &Item,
+    upstreams: &Upstreams,
+) -> Option<CacheSpec> {
     let t = Tbl::of(d, item, &format!("cache `{name}`"))?;
     let l1 = t.size(d, "l1_capacity").unwrap_or(128 << 20);
-    let redis = t.item("redis").and_then(|r| read_redis(d, name, r));
+    let redis = t
+        .item("redis")
+        .and_then(|r| read_redis(d, name, r, upstreams));
     t.finish(d, &format!("cache `{name}`"));
     Some(CacheSpec {
         l1_capacity_bytes: l1,
@@ -34,11 +48,39 @@ fn read_cache(d: &mut Diagnostics, name: &str, item: &Item) -> Option<CacheSpec>
     })
 }
 
-fn read_redis(d: &mut Diagnostics, cache: &str, item: &Item) -> Option<RedisSpec> {
+fn read_redis(
+    d: &mut Diagnostics,
+    cache: &str,
+    item: &Item,
+    upstreams: &Upstreams,
+) -> Option<RedisSpec> {
     let what = format!("cache `{cache}` redis");
     let t = Tbl::of(d, item, &what)?;
     let mode = t.opt_str(d, "mode");
     let addrs = t.str_list(d, "addresses");
+    let seeds_from = t.opt_str(d, "addresses_from").and_then(|g| {
+        match upstreams.get(&g.value) {
+            Some(group) => {
+                let group = group.clone();
+                Some(SeedSource(Arc::new(move || {
+                    group
+                        .members()
+                        .iter()
+                        .filter(|m| !m.down)
+                        .map(|m| format!("redis://{}", m.addr))
+                        .collect()
+                })))
+            }
+            None => {
+                d.push(
+                    g.span,
+                    format!("{what}: undefined upstream `{}` in addresses_from", g.value),
+                    Some("define [upstreams.NAME] (static servers or a consul source) holding the Redis nodes"),
+                );
+                None
+            }
+        }
+    });
     let mut urls = Vec::new();
     for a in &addrs {
         let v = a.value.trim();
@@ -57,16 +99,16 @@ fn read_redis(d: &mut Diagnostics, cache: &str, item: &Item) -> Option<RedisSpec
     let mut spec = RedisSpec::new(RedisMode::Single(String::new()));
     let mode = match mode.as_ref().map(|m| m.value.as_str()) {
         None | Some("single") => {
-            if urls.len() != 1 && !addrs.is_empty() {
+            if urls.len() > 1 {
                 d.push(
                     t.key_span("addresses"),
                     format!("{what}: mode \"single\" takes exactly one address"),
                     Some("use mode = \"cluster\" for several seed nodes"),
                 );
             }
-            urls.first().cloned().map(RedisMode::Single)
+            Some(RedisMode::Single(urls.first().cloned().unwrap_or_default()))
         }
-        Some("cluster") => (!urls.is_empty()).then(|| RedisMode::Cluster(urls.clone())),
+        Some("cluster") => Some(RedisMode::Cluster(urls.clone())),
         Some(other) => {
             d.push(
                 mode.as_ref().and_then(|m| m.span.clone()),
@@ -76,11 +118,11 @@ fn read_redis(d: &mut Diagnostics, cache: &str, item: &Item) -> Option<RedisSpec
             None
         }
     };
-    if addrs.is_empty() {
+    if addrs.is_empty() && seeds_from.is_none() {
         d.push(
             t.span.clone(),
-            format!("{what}: missing `addresses`"),
-            Some("addresses = [\"127.0.0.1:6379\"]"),
+            format!("{what}: missing `addresses` (or `addresses_from`)"),
+            Some("addresses = [\"127.0.0.1:6379\"], or addresses_from = \"<upstream group fed by Consul>\""),
         );
     }
     let ms = Duration::from_millis;
@@ -100,6 +142,7 @@ fn read_redis(d: &mut Diagnostics, cache: &str, item: &Item) -> Option<RedisSpec
         spec.purge_channel = c.value;
     }
     t.finish(d, &what);
+    spec.seeds_from = seeds_from;
     spec.mode = mode?;
     Some(spec)
 }

@@ -24,7 +24,7 @@ use toml_edit::{ImDocument, Item};
 
 use crate::cache::TieredCache;
 use crate::plugin::{Registry, Shared};
-use crate::upstream::UpstreamGroup;
+use crate::upstream::{UpstreamGroup, Upstreams};
 use reader::Tbl;
 
 /// Reads, validates and builds the config at `path`; on failure returns every problem.
@@ -65,13 +65,15 @@ pub fn load_str(
         .into_iter()
         .map(|g| (g.name.clone(), Arc::new(UpstreamGroup::new(g))))
         .collect();
-    let caches: BTreeMap<String, TieredCache> = caches::read_caches(&mut d, top.item("caches"))
-        .into_iter()
-        .map(|(name, spec)| (name, TieredCache::new(spec)))
-        .collect();
+    let upstreams: Upstreams = Arc::new(upstreams);
+    let caches: BTreeMap<String, TieredCache> =
+        caches::read_caches(&mut d, top.item("caches"), &upstreams)
+            .into_iter()
+            .map(|(name, spec)| (name, TieredCache::new(spec)))
+            .collect();
     let shared = Shared {
         config_dir: config_dir(path),
-        upstreams: Arc::new(upstreams),
+        upstreams,
         caches: Arc::new(caches),
         check_only,
     };
