@@ -32,6 +32,7 @@ pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
     let p = &config.process;
     let conf = ServerConf {
         threads: p.threads,
+        work_stealing: p.work_stealing,
         daemon: opts.daemon,
         pid_file: p.pid_file.display().to_string(),
         upgrade_sock: p.upgrade_sock.display().to_string(),

@@ -112,6 +112,7 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
         .to_string();
     let mut p = ProcessSettings {
         threads: 1,
+        work_stealing: false,
         grace_period: Duration::from_secs(5),
         graceful_shutdown_timeout: Duration::from_secs(10),
         pid_file: std::env::temp_dir().join(format!("{stem}.pid")),
@@ -125,6 +126,7 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
     if let Some(n) = t.int(d, "threads", 1..=1024) {
         p.threads = n.value as usize;
     }
+    p.work_stealing = t.bool(d, "work_stealing", p.work_stealing);
     if let Some(v) = t.duration(d, "grace_period") {
         p.grace_period = v;
     }

@@ -30,6 +30,9 @@ pub struct Config {
 pub struct ProcessSettings {
     /// Worker threads per service.
     pub threads: usize,
+    /// Whether a service's worker threads steal each other's tasks (one multi-thread
+    /// runtime) or each run their own single-thread runtime (less synchronization).
+    pub work_stealing: bool,
     /// How long the old process keeps serving after a graceful upgrade/shutdown begins.
     pub grace_period: Duration,
     /// Hard limit for finishing in-flight requests during shutdown.
