@@ -604,7 +604,9 @@ def bench_consul(args):
                     die("requests still reach a node deleted from Consul 5 s later")
                 st, b = probe()
                 ok = ok + 1 if (st == 200 and b != str(prev)) else 0
-        time.sleep(random.uniform(0.02, 0.08))
+        # Isolated changes: the watcher's blocking query is parked again before the write
+        # (it starts at most one query per 50 ms); --gap-ms 0 measures bursts instead.
+        time.sleep(random.uniform(args.gap_ms, 2 * args.gap_ms) / 1000)
         t0 = time.perf_counter()
         kv("PUT", "127.0.0.1:%d" % port, b'{"weight":10}')
         n = 0
@@ -619,6 +621,7 @@ def bench_consul(args):
         probes.append(n)
         prev = port
     s = {"title": "KV write -> first routed request (issue 3)", "changes": changes,
+         "gap_ms": [args.gap_ms, 2 * args.gap_ms],
          "machine": machine(), "load1_end": loadavg(),
          "p50_ms": pctl(lat, 0.5), "p99_ms": pctl(lat, 0.99), "max_ms": max(lat),
          "min_ms": min(lat), "mean_ms": statistics.mean(lat),
@@ -752,6 +755,8 @@ def main():
     ap.add_argument("--keys", type=int, default=10000, help="distinct productId values (10000)")
     ap.add_argument("--page-keys", type=int, default=1000, help="distinct products of the page benchmark (1000)")
     ap.add_argument("--changes", type=int, default=100, help="Consul KV changes (100)")
+    ap.add_argument("--gap-ms", type=int, default=100,
+                    help="Consul: pause between settling and the next write, uniform in [gap, 2*gap] ms (100)")
     ap.add_argument("--max-load", type=float, default=1.0,
                     help="wait (bounded) for the 1-min load average to drop below this (1.0)")
     ap.add_argument("--quiet-wait", type=int, default=120, help="at most this many seconds (120)")
