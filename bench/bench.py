@@ -40,6 +40,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 PAGE_CONFIG = os.path.join(REPO, "conf", "examples", "bench-page.toml")
 
 PROCS = []  # (name, Popen) of everything we started
+STOP_SIGNAL = {}  # pid -> signal that stops it fast (edgeproxy: SIGINT; SIGTERM is graceful)
 
 
 def log(msg):
@@ -57,7 +58,7 @@ def stop_all():
     for name, p in reversed(PROCS):
         if p.poll() is None:
             try:
-                os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, STOP_SIGNAL.get(p.pid, signal.SIGTERM))
             except ProcessLookupError:
                 pass
     deadline = time.time() + 5
@@ -95,7 +96,7 @@ def start(name, argv, core, run_dir, env=None):
 
 def stop(p):
     if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
+        os.killpg(p.pid, STOP_SIGNAL.get(p.pid, signal.SIGTERM))
         try:
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -179,7 +180,9 @@ def start_edgeproxy(name, binary, conf_src, run_root, subs, core=PROXY_CORE):
     t = subprocess.run([binary, "-t", "-c", conf], capture_output=True, text=True, timeout=30)
     if t.returncode != 0:
         die("edgeproxy -t failed for %s:\n%s%s" % (conf, t.stdout, t.stderr))
-    return start(name, [binary, "-c", conf], core, run_root, env={"EDGEPROXY_LOG": "warn"})
+    p = start(name, [binary, "-c", conf], core, run_root, env={"EDGEPROXY_LOG": "warn"})
+    STOP_SIGNAL[p.pid] = signal.SIGINT  # Pingora: SIGINT = fast shutdown
+    return p
 
 
 # ---------------------------------------------------------------- /proc
