@@ -172,7 +172,7 @@ def start_nginx(name, conf_src, core, run_root, subs):
     return start(name, ["nginx", "-p", run, "-c", conf, "-e", run + "/error.log"], core, run_root)
 
 
-def start_edgeproxy(name, binary, conf_src, run_root, subs, core=PROXY_CORE):
+def start_edgeproxy(name, binary, conf_src, run_root, subs, core=PROXY_CORE, preload=None):
     run = os.path.join(run_root, name)
     os.makedirs(run, exist_ok=True)
     subs = dict(subs, RUN=run, BENCH=BENCH)
@@ -180,7 +180,10 @@ def start_edgeproxy(name, binary, conf_src, run_root, subs, core=PROXY_CORE):
     t = subprocess.run([binary, "-t", "-c", conf], capture_output=True, text=True, timeout=30)
     if t.returncode != 0:
         die("edgeproxy -t failed for %s:\n%s%s" % (conf, t.stdout, t.stderr))
-    p = start(name, [binary, "-c", conf], core, run_root, env={"EDGEPROXY_LOG": "warn"})
+    env = {"EDGEPROXY_LOG": "warn"}
+    if preload:
+        env["LD_PRELOAD"] = preload
+    p = start(name, [binary, "-c", conf], core, run_root, env=env)
     STOP_SIGNAL[p.pid] = signal.SIGINT  # Pingora: SIGINT = fast shutdown
     return p
 
@@ -404,6 +407,12 @@ def compare(title, targets, support, args, mode, keys):
             "cpu_per_req_at_max": e["cpu_us_per_req_at_max"] / n["cpu_us_per_req_at_max"],
             "pss": e["pss_kib"] / n["pss_kib"],
         }
+    if "nginx" in names:
+        n = summary["targets"]["nginx"]
+        summary["ratios_over_nginx"] = {
+            name: {"rps": t["rps"] / n["rps"], "p99": t["p99_us"] / n["p99_us"],
+                   "cpu_per_req_fixed": t["cpu_us_per_req_fixed"] / n["cpu_us_per_req_fixed"]}
+            for name, t in summary["targets"].items() if name != "nginx"}
     print_summary(summary)
     return summary
 
@@ -486,13 +495,23 @@ def bench_proxy(args):
         st, h, body = get(port, "/hello")
         if st != 200 or h.get("X-Backend") != str(bport):
             die("proxy on %d did not reach the backend (status %s)" % (port, st))
+    targets = [Target("edgeproxy", "http://127.0.0.1:%d/hello" % eport, ep),
+               Target("nginx", "http://127.0.0.1:%d/hello" % nport, ng)]
+    if args.variant_preload:
+        # Experiment (no code change): the same binary with another malloc via LD_PRELOAD.
+        vport = free_ports(1)[0]
+        vname = "edgeproxy+" + os.path.basename(args.variant_preload).split(".")[0]
+        vp = start_edgeproxy(vname, args.edgeproxy, os.path.join(BENCH, "edgeproxy", "proxy.toml"),
+                             run, {"LISTEN": "127.0.0.1:%d" % vport, "BACKEND": addr},
+                             preload=args.variant_preload)
+        wait_port(vport, vp, vname, run)
+        targets.append(Target(vname, "http://127.0.0.1:%d/hello" % vport, vp))
     s = compare("Plain proxying (issue 2): round robin / proxy_pass, upstream keep-alive",
-                [Target("edgeproxy", "http://127.0.0.1:%d/hello" % eport, ep),
-                 Target("nginx", "http://127.0.0.1:%d/hello" % nport, ng)],
-                [backend], args, "plain", 1)
-    save("proxy", s, args)
-    for p in (ep, ng, backend):
-        stop(p)
+                targets, [backend], args, "plain", 1)
+    save(args.save_as or "proxy", s, args)
+    for t in targets:
+        stop(t.proc)
+    stop(backend)
     return s
 
 
@@ -766,6 +785,10 @@ def main():
     ap.add_argument("--noise-pct", type=float, default=10.0,
                     help="a run during which other processes used more than this %% of a core is rerun (10)")
     ap.add_argument("--noise-retries", type=int, default=2)
+    ap.add_argument("--variant-preload", metavar="LIB",
+                    help="proxy bench: add a third target, edgeproxy with LD_PRELOAD=LIB "
+                         "(e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)")
+    ap.add_argument("--save-as", help="proxy bench: results file name (default proxy)")
     ap.add_argument("--results", default=os.path.join(BENCH, "results"))
     args = ap.parse_args()
     which = ["proxy", "hash", "consul", "page"] if "all" in args.which else args.which
