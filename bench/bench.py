@@ -359,7 +359,10 @@ def wait_for_quiet(args):
 
 
 def med(rs, key):
-    return statistics.median(r[key] for r in rs)
+    """Median over the runs that were not disturbed by other processes (all runs if every
+    one was: the noisy-runs column then says so)."""
+    clean = [r for r in rs if not r["noisy"]] or rs
+    return statistics.median(r[key] for r in clean)
 
 
 def compare(title, targets, support, args, mode, keys):
