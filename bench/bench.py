@@ -509,6 +509,14 @@ def bench_proxy(args):
                              preload=args.variant_preload)
         wait_port(vport, vp, vname, run)
         targets.append(Target(vname, "http://127.0.0.1:%d/hello" % vport, vp))
+    if args.baseline:
+        # Plain Pingora (bench/pingora_baseline.rs): what Pingora costs without edgeproxy.
+        bport2 = free_ports(1)[0]
+        bp = start("pingora-baseline", [args.baseline, "127.0.0.1:%d" % bport2, addr],
+                   PROXY_CORE, run, env={"RUST_LOG": "warn"})
+        STOP_SIGNAL[bp.pid] = signal.SIGINT
+        wait_port(bport2, bp, "pingora-baseline", run)
+        targets.append(Target("pingora-baseline", "http://127.0.0.1:%d/hello" % bport2, bp))
     s = compare("Plain proxying (issue 2): round robin / proxy_pass, upstream keep-alive",
                 targets, [backend], args, "plain", 1)
     save(args.save_as or "proxy", s, args)
@@ -791,6 +799,9 @@ def main():
     ap.add_argument("--variant-preload", metavar="LIB",
                     help="proxy bench: add a third target, edgeproxy with LD_PRELOAD=LIB "
                          "(e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)")
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="proxy bench: add plain Pingora (cargo build --release --example "
+                         "pingora_baseline) as another target")
     ap.add_argument("--save-as", help="proxy bench: results file name (default proxy)")
     ap.add_argument("--results", default=os.path.join(BENCH, "results"))
     args = ap.parse_args()
