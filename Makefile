@@ -59,5 +59,6 @@ check: build
 fmt:
 	$(CARGO) fmt --all
 
+## Side-by-side benchmarks against nginx (pinned; results in bench/results, see BENCHMARKS.md).
 bench: deps-bench
-	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench/run.sh not present yet"; exit 1; fi
+	$(MAKE) -C bench bench
