@@ -10,6 +10,11 @@ use edgeproxy::server::{self, RunOptions};
 #[path = "../plugins/mod.rs"]
 mod plugins;
 
+/// jemalloc: no page-protection syscalls per request and faster small allocations than
+/// glibc's per-thread arenas on the request path (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A programmable edge proxy on Pingora.
 #[derive(Parser, Debug)]
 #[command(name = "edgeproxy", version, about)]

@@ -41,14 +41,31 @@ pub fn inc(counter: &Lazy<Option<IntCounterVec>>, labels: &[&str]) {
     }
 }
 
-/// `2xx`-style class of a status (`0` when nothing was sent).
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "0",
+/// `REQUESTS` counters of one server block, resolved once per status class so the request
+/// path does no label hashing.
+pub struct ServerRequests {
+    by_class: Option<[prometheus::IntCounter; 6]>,
+}
+
+const CLASSES: [&str; 6] = ["0", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+impl ServerRequests {
+    /// The counters of server block `server`.
+    pub fn new(server: &str) -> Self {
+        let by_class = REQUESTS
+            .as_ref()
+            .map(|c| CLASSES.map(|class| c.with_label_values(&[server, class])));
+        ServerRequests { by_class }
+    }
+
+    /// Counts one answered request with `status`.
+    pub fn inc(&self, status: u16) {
+        if let Some(c) = &self.by_class {
+            let i = match status {
+                100..=599 => (status / 100) as usize,
+                _ => 0,
+            };
+            c[i].inc();
+        }
     }
 }

@@ -214,6 +214,10 @@ fn purge_on_one_node_makes_every_node_miss() {
     page(env.b, "productId=1&shopId=2");
     assert_eq!(page(env.b, "productId=1&shopId=2").1, "L1");
     let hits_before = hits(&env.origin, "/p/1");
+    // The product changes at the origin; the purge must make the new version visible (the
+    // rendered-page memo must not keep the old page).
+    env.origin
+        .set_body("/p/1", 200, r#"{"productId":1,"productName":"Phone v2"}"#);
     let r = client()
         .post(format!(
             "http://{}/purge?cache=main&key=product_info_1",
@@ -228,6 +232,10 @@ fn purge_on_one_node_makes_every_node_miss() {
         page(env.b, "productId=1&shopId=2").1 == "ORIGIN"
     });
     assert!(missed, "node B still answered from its L1 after the purge");
+    assert_eq!(
+        page(env.b, "productId=1&shopId=2").2,
+        "Phone v2 @ Shop &amp; Co"
+    );
     assert_eq!(hits(&env.origin, "/p/1"), hits_before + 1);
     // Node A now finds the fresh copy node B wrote back to Redis.
     assert_eq!(page(env.a, "productId=1&shopId=2").1, "L2");

@@ -17,6 +17,7 @@
 //! ```
 //! The template sees `params` and one object per source name (`{{product.productName}}`).
 
+mod memo;
 mod params;
 mod pattern;
 mod source;
@@ -35,6 +36,8 @@ use pingora::http::RequestHeader;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use bytes::Bytes;
+use memo::Memo;
 use params::{extract, BadParam, Param, ParamConfig};
 use source::{Fetched, Source, SourceConfig};
 use template::Template;
@@ -58,6 +61,15 @@ pub struct PageConfig {
     /// How often the template file is checked for changes.
     #[serde(default = "default_check", deserialize_with = "de_duration")]
     pub template_check: Duration,
+    /// Memory for rendered pages reused while their sources are unchanged (default "0": off).
+    /// Worth it when a few parameter combinations take most traffic; with uniformly spread
+    /// combinations its lookups cost more than they save.
+    #[serde(default = "default_render_cache")]
+    pub render_cache: String,
+}
+
+fn default_render_cache() -> String {
+    "0".to_string()
 }
 
 fn default_content_type() -> String {
@@ -74,6 +86,7 @@ pub struct Page {
     params: Vec<Param>,
     sources: Vec<Source>,
     template: Template,
+    memo: Memo,
     content_type: String,
 }
 
@@ -107,11 +120,18 @@ impl PluginFactory for Page {
         }
         let template = Template::load(shared.resolve_path(&cfg.template), cfg.template_check)?;
         http::HeaderValue::try_from(cfg.content_type.as_str())?;
+        let render_cache = edgeproxy::config::parse_size(&cfg.render_cache).ok_or_else(|| {
+            format!(
+                "render_cache: invalid size {:?} (e.g. \"16MiB\", \"0\")",
+                cfg.render_cache
+            )
+        })?;
         Ok(Arc::new(Page {
             cache,
             params,
             sources,
             template,
+            memo: Memo::new(render_cache),
             content_type: cfg.content_type,
         }))
     }
@@ -145,43 +165,44 @@ impl Plugin for Page {
         let fetched =
             futures::future::join_all(self.sources.iter().map(|s| s.fetch(&self.cache, &values)))
                 .await;
-        let mut data = Map::new();
-        data.insert("params".into(), serde_json::to_value(&values)?);
         let mut level = None;
+        let mut raw: Vec<Option<Bytes>> = Vec::with_capacity(fetched.len());
         for (source, result) in self.sources.iter().zip(fetched) {
-            let value = match result {
-                Fetched::Value(v, l) => {
+            match result {
+                Fetched::Value(bytes, l) => {
                     level = Some(deepest(level, l));
-                    v
+                    raw.push(Some(bytes));
                 }
                 Fetched::Missing(l) => {
                     if let Some(l) = l {
                         level = Some(deepest(level, l));
                     }
-                    match source.fallback() {
-                        Some(f) => f.clone(),
-                        None if source.required() => {
-                            ctx.cache_level = level;
-                            return Ok(Some(self.not_found(source.name(), level)?));
-                        }
-                        None => Value::Null,
+                    if source.fallback().is_none() && source.required() {
+                        ctx.cache_level = level;
+                        return Ok(Some(self.not_found(source.name(), level)?));
                     }
+                    raw.push(None);
                 }
                 Fetched::Failed(why) => {
                     tracing::warn!(request_id = %ctx.request_id, source = source.name(), "{why}");
-                    return Ok(Some(Response::text(
-                        502,
-                        format!(
-                            "502 origin unavailable for `{}` and nothing cached\n",
-                            source.name()
-                        ),
-                    )?));
+                    return Ok(Some(origin_unavailable(source.name())?));
                 }
-            };
-            data.insert(source.name().to_string(), value);
+            }
         }
         ctx.cache_level = level;
-        let html = self.template.render(&Value::Object(data))?;
+        let generation = self.template.generation();
+        let key = memo_key(&values);
+        let html = match self.memo.get(&key, generation, &raw) {
+            Some(html) => html,
+            None => match self.render(&values, &raw)? {
+                Ok(html) => {
+                    let html = Bytes::from(html);
+                    self.memo.put(key, generation, raw, html.clone());
+                    html
+                }
+                Err(source) => return Ok(Some(origin_unavailable(source)?)),
+            },
+        };
         let mut resp = Response::new(200)?
             .with_header("content-type", &self.content_type)?
             .with_body(html);
@@ -192,7 +213,51 @@ impl Plugin for Page {
     }
 }
 
+/// The canonical form of validated parameters (they are already in key order).
+fn memo_key(values: &BTreeMap<String, String>) -> String {
+    let mut key = String::new();
+    for (k, v) in values {
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+        key.push('&');
+    }
+    key
+}
+
+fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
+    Response::text(
+        502,
+        format!("502 origin unavailable for `{source}` and nothing cached\n"),
+    )
+}
+
 impl Page {
+    /// Parses the source values and renders the page. The inner `Err` names a source whose
+    /// origin sent something that is not JSON.
+    fn render(
+        &self,
+        values: &BTreeMap<String, String>,
+        raw: &[Option<Bytes>],
+    ) -> Result<Result<String, &str>, BoxError> {
+        let mut data = Map::new();
+        data.insert("params".into(), serde_json::to_value(values)?);
+        for (source, bytes) in self.sources.iter().zip(raw) {
+            let value = match bytes {
+                Some(b) => match serde_json::from_slice(b) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
+                        return Ok(Err(source.name()));
+                    }
+                },
+                None => source.fallback().cloned().unwrap_or(Value::Null),
+            };
+            data.insert(source.name().to_string(), value);
+        }
+        Ok(Ok(self.template.render(&Value::Object(data))?))
+    }
+
     fn not_found(&self, source: &str, level: Option<CacheLevel>) -> Result<Response, BoxError> {
         let mut r = Response::text(404, format!("404 not found ({source})\n"))?;
         if let Some(l) = level {

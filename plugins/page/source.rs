@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use edgeproxy::cache::{
     CacheLevel, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache, Ttls,
 };
@@ -60,8 +61,8 @@ fn default_true() -> bool {
 
 /// What fetching a source produced.
 pub enum Fetched {
-    /// A value (parsed JSON) and the level that answered.
-    Value(Value, CacheLevel),
+    /// A value (the origin's JSON, unparsed) and the level that answered.
+    Value(Bytes, CacheLevel),
     /// Not found (origin 404, possibly cached), or a parameter it needs was not sent.
     Missing(Option<CacheLevel>),
     /// Nothing could be produced (origin error and no stale copy, or invalid JSON).
@@ -160,10 +161,7 @@ impl Source {
         match cache.get(&key, &self.ttls, &loader).await {
             Ok(hit) => match hit.value {
                 None => Fetched::Missing(Some(hit.level)),
-                Some(bytes) => match serde_json::from_slice(&bytes) {
-                    Ok(v) => Fetched::Value(v, hit.level),
-                    Err(e) => Fetched::Failed(format!("origin sent invalid JSON for `{key}`: {e}")),
-                },
+                Some(bytes) => Fetched::Value(bytes, hit.level),
             },
             Err(e) => Fetched::Failed(e.to_string()),
         }

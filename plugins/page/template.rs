@@ -20,6 +20,7 @@ pub struct Template {
     mtime: Mutex<Option<SystemTime>>,
     last_check_ms: AtomicU64,
     check_every: Duration,
+    generation: AtomicU64,
 }
 
 fn compile(path: &Path) -> Result<Handlebars<'static>, String> {
@@ -46,6 +47,7 @@ impl Template {
             path,
             last_check_ms: AtomicU64::new(0),
             check_every,
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -72,15 +74,22 @@ impl Template {
         match compile(&self.path) {
             Ok(hb) => {
                 self.current.store(Arc::new(hb));
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!(template = %self.path.display(), "template reloaded");
             }
             Err(e) => tracing::error!("{e}; keeping the last good template"),
         }
     }
 
-    /// Renders with `data`.
-    pub fn render(&self, data: &serde_json::Value) -> Result<String, String> {
+    /// Checks for changes (see [`refresh`](Self::refresh)) and returns the generation of the
+    /// template in use: it changes with every successful reload.
+    pub fn generation(&self) -> u64 {
         self.refresh();
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Renders with `data` (call [`generation`](Self::generation) first to pick up changes).
+    pub fn render(&self, data: &serde_json::Value) -> Result<String, String> {
         self.current
             .load()
             .render(NAME, data)
@@ -116,6 +125,7 @@ mod tests {
             .unwrap()
             .set_modified(later)
             .unwrap();
+        assert_eq!(t.generation(), 1, "reloaded");
         assert_eq!(t.render(&json!({"name": "x"})).unwrap(), "<i>x</i>");
 
         std::fs::write(&path, "{{#if}}broken").unwrap();
@@ -126,6 +136,11 @@ mod tests {
             .unwrap()
             .set_modified(later)
             .unwrap();
+        assert_eq!(
+            t.generation(),
+            1,
+            "a broken edit keeps the last good template"
+        );
         assert_eq!(t.render(&json!({"name": "y"})).unwrap(), "<i>y</i>");
     }
 

@@ -61,8 +61,20 @@ pub static BREAKER_OPEN: Lazy<IntGauge> = Lazy::new(|| {
 
 /// Counts one lookup answered at `level`.
 pub fn lookup(level: CacheLevel) {
-    LOOKUPS.with_label_values(&[level.as_str()]).inc();
+    LOOKUPS_BY_LEVEL[level as usize].inc();
 }
+
+/// `LOOKUPS` resolved once per level (indexed by `CacheLevel as usize`): no label hashing
+/// on the request path.
+static LOOKUPS_BY_LEVEL: Lazy<[prometheus::IntCounter; 4]> = Lazy::new(|| {
+    [
+        CacheLevel::L1,
+        CacheLevel::L2,
+        CacheLevel::Origin,
+        CacheLevel::Stale,
+    ]
+    .map(|l| LOOKUPS.with_label_values(&[l.as_str()]))
+});
 
 /// Registers every cache metric (so they are exported, at zero, before first use).
 pub fn init() {

@@ -42,6 +42,7 @@ pub struct EdgeProxy {
     plugins: Vec<PluginInstance>,
     routes: Vec<Arc<Route>>,
     upstreams: Upstreams,
+    requests: metrics::ServerRequests,
 }
 
 impl EdgeProxy {
@@ -53,6 +54,7 @@ impl EdgeProxy {
             plugins: block.plugins.clone(),
             routes: block.routes.clone(),
             upstreams,
+            requests: metrics::ServerRequests::new(&block.name),
         }
     }
 
@@ -331,10 +333,7 @@ impl ProxyHttp for EdgeProxy {
             duration: ctx.req.elapsed(),
             error,
         };
-        metrics::inc(
-            &metrics::REQUESTS,
-            &[&self.name, metrics::status_class(status)],
-        );
+        self.requests.inc(status);
         for p in ctx.chain(&self.plugins) {
             p.plugin.log(&entry, &ctx.req).await;
         }
