@@ -22,6 +22,9 @@ use pingora::http::{RequestHeader, ResponseHeader};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What a request phase decided.
+// `Respond` is much larger than `Continue`, but a Flow is only ever returned and matched,
+// never stored; boxing would cost an allocation per local answer for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Flow {
     /// Go on with the next plugin, then the next phase.
