@@ -57,6 +57,7 @@ name = "page"
 [servers.routes.plugins.config]
 cache = "main"
 template = "{template}"
+render_cache = "1MiB"
 params = {{ productId = {{ pattern = "[0-9]{{1,12}}" }}, shopId = {{ pattern = "[0-9]{{1,12}}" }} }}
 sources = [
   {{ name = "product", key = "product_info_{{productId}}", origin = "origin", path = "/p/{{productId}}", ttl = "3s", negative_ttl = "10s", stale_grace = "1h" }},

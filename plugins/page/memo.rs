@@ -48,6 +48,11 @@ impl Memo {
         Memo { pages }
     }
 
+    /// Whether the memo is on (capacity above 0).
+    pub fn enabled(&self) -> bool {
+        self.pages.is_some()
+    }
+
     /// The page rendered for `key` by template `generation` from exactly `sources`.
     pub fn get(&self, key: &str, generation: u64, sources: &[Option<Bytes>]) -> Option<Bytes> {
         let e = self.pages.as_ref()?.get(key)?;

@@ -191,13 +191,18 @@ impl Plugin for Page {
         }
         ctx.cache_level = level;
         let generation = self.template.generation();
-        let key = memo_key(&values);
-        let html = match self.memo.get(&key, generation, &raw) {
+        let memo_key = self.memo.enabled().then(|| memo_key(&values));
+        let remembered = memo_key
+            .as_deref()
+            .and_then(|k| self.memo.get(k, generation, &raw));
+        let html = match remembered {
             Some(html) => html,
             None => match self.render(&values, &raw)? {
                 Ok(html) => {
                     let html = Bytes::from(html);
-                    self.memo.put(key, generation, raw, html.clone());
+                    if let Some(key) = memo_key {
+                        self.memo.put(key, generation, raw, html.clone());
+                    }
                     html
                 }
                 Err(source) => return Ok(Some(origin_unavailable(source)?)),

@@ -49,6 +49,19 @@ impl ProxyCtx {
             None => server_plugins,
         }
     }
+
+    /// [`chain`](Self::chain) together with the plugin context, borrowed at once (what a
+    /// local response needs: the filters run with a mutable context).
+    pub fn chain_and_req<'a>(
+        &'a mut self,
+        server_plugins: &'a [PluginInstance],
+    ) -> (&'a [PluginInstance], &'a mut RequestCtx) {
+        let chain = match &self.route {
+            Some(r) => &r.plugins[..],
+            None => server_plugins,
+        };
+        (chain, &mut self.req)
+    }
 }
 
 static PROCESS_NONCE: Lazy<u32> = Lazy::new(rand::random);

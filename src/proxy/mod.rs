@@ -82,8 +82,8 @@ impl EdgeProxy {
         ctx: &mut ProxyCtx,
         resp: Response,
     ) -> Result<bool> {
-        let chain = ctx.chain(&self.plugins).to_vec();
-        let status = local::write_local(session, &chain, &mut ctx.req, resp).await?;
+        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let status = local::write_local(session, chain, req, resp).await?;
         ctx.local_status = Some(status);
         Ok(true)
     }
@@ -253,10 +253,11 @@ impl ProxyHttp for EdgeProxy {
         if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
-        if let Some(route) = ctx.route.clone() {
-            for p in &route.plugins {
-                if let Err(e) = p.plugin.header_filter(resp, &mut ctx.req) {
-                    tracing::error!(plugin = %p.name, request_id = %ctx.req.request_id, "header_filter failed: {e}");
+        if ctx.route.is_some() {
+            let (chain, req) = ctx.chain_and_req(&self.plugins);
+            for p in chain {
+                if let Err(e) = p.plugin.header_filter(resp, req) {
+                    tracing::error!(plugin = %p.name, request_id = %req.request_id, "header_filter failed: {e}");
                     return Error::e_explain(ErrorType::HTTPStatus(500), "header_filter failed");
                 }
             }
@@ -271,10 +272,11 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<Option<Duration>> {
-        if let Some(route) = ctx.route.clone() {
-            for p in &route.plugins {
-                if let Err(e) = p.plugin.body_filter(body, eos, &mut ctx.req) {
-                    tracing::error!(plugin = %p.name, request_id = %ctx.req.request_id, "body_filter failed: {e}");
+        if ctx.route.is_some() {
+            let (chain, req) = ctx.chain_and_req(&self.plugins);
+            for p in chain {
+                if let Err(e) = p.plugin.body_filter(body, eos, req) {
+                    tracing::error!(plugin = %p.name, request_id = %req.request_id, "body_filter failed: {e}");
                     return Error::e_explain(ErrorType::InternalError, "body_filter failed");
                 }
             }
@@ -306,8 +308,8 @@ impl ProxyHttp for EdgeProxy {
         let resp = error_response(status, what, &ctx.req.request_id);
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
-        let chain = ctx.chain(&self.plugins).to_vec();
-        match local::write_local(session, &chain, &mut ctx.req, resp).await {
+        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        match local::write_local(session, chain, req, resp).await {
             Ok(s) => ctx.local_status = Some(s),
             Err(we) => {
                 warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
