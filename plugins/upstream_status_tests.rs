@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edgeproxy::upstream::{ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, WatchStatus};
+use edgeproxy::upstream::{ConsulSpec, GroupSpec, HashSpec, ServerSpec, WatchStatus};
 
 use super::*;
 
@@ -17,21 +17,11 @@ fn server(port: u16, weight: u32, backup: bool) -> ServerSpec {
 }
 
 fn group(name: &str, balance: BalanceSpec, consul: Option<ConsulSpec>) -> Arc<UpstreamGroup> {
-    let t = Duration::from_secs(1);
+    let servers = vec![server(9001, 3, false), server(9002, 1, true)];
     Arc::new(UpstreamGroup::new(GroupSpec {
-        name: name.into(),
-        servers: vec![server(9001, 3, false), server(9002, 1, true)],
         balance,
-        timeouts: Timeouts {
-            connect: t,
-            read: t,
-            write: t,
-            idle: t,
-        },
-        retries: 1,
         consul,
-        allow_empty: false,
-        health_check: None,
+        ..GroupSpec::new(name, servers)
     }))
 }
 

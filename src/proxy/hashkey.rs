@@ -32,39 +32,15 @@ pub(crate) fn hash_key(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
-    use crate::upstream::{BalanceSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+    use crate::upstream::{GroupSpec, ServerSpec};
 
     fn group(name: &str) -> UpstreamGroup {
-        let t = Duration::from_secs(1);
-        UpstreamGroup::new(GroupSpec {
-            name: name.into(),
-            servers: vec![ServerSpec {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                weight: 1,
-                max_fails: 1,
-                fail_timeout: t,
-                down: false,
-                backup: false,
-            }],
-            balance: BalanceSpec::Hash(HashSpec {
-                key: "$arg_productId".into(),
-                fallback: Some("$http_x_user".into()),
-                path_regex: None,
-            }),
-            timeouts: Timeouts {
-                connect: t,
-                read: t,
-                write: t,
-                idle: t,
-            },
-            retries: 1,
-            consul: None,
-            allow_empty: false,
-            health_check: None,
-        })
+        let server = ServerSpec::new(([127, 0, 0, 1], 1).into());
+        UpstreamGroup::new(
+            GroupSpec::new(name, vec![server]).hashed("$arg_productId", Some("$http_x_user")),
+        )
     }
 
     fn missing(group: &str, used: &str) -> u64 {

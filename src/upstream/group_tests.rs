@@ -2,44 +2,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::*;
-use crate::upstream::spec::Timeouts;
 
 pub(crate) fn server(port: u16, weight: u32) -> ServerSpec {
     ServerSpec {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        weight,
-        max_fails: 1,
         fail_timeout: Duration::from_secs(30),
-        down: false,
-        backup: false,
+        ..ServerSpec::new(SocketAddr::from(([127, 0, 0, 1], port))).weight(weight)
     }
 }
 
 fn group(servers: Vec<ServerSpec>, hash: bool) -> UpstreamGroup {
-    let balance = if hash {
-        BalanceSpec::Hash(HashSpec {
-            key: "$arg_id".into(),
-            fallback: None,
-            path_regex: None,
-        })
+    let spec = GroupSpec::new("g", servers);
+    UpstreamGroup::new(if hash {
+        spec.hashed("$arg_id", None)
     } else {
-        BalanceSpec::RoundRobin
-    };
-    let t = Duration::from_secs(1);
-    UpstreamGroup::new(GroupSpec {
-        name: "g".into(),
-        servers,
-        balance,
-        timeouts: Timeouts {
-            connect: t,
-            read: t,
-            write: t,
-            idle: t,
-        },
-        retries: 1,
-        consul: None,
-        allow_empty: false,
-        health_check: None,
+        spec
     })
 }
 
