@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ pub struct AccessLogConfig {
 /// The `access-log` plugin.
 pub struct AccessLog {
     target: Option<PathBuf>,
-    sender: OnceLock<Mutex<Option<Sender<String>>>>,
+    sender: OnceLock<Option<Sender<String>>>,
 }
 
 impl PluginFactory for AccessLog {
@@ -56,13 +56,11 @@ impl PluginFactory for AccessLog {
 
 impl AccessLog {
     fn send(&self, line: String) {
-        let slot = self
+        let tx = self
             .sender
-            .get_or_init(|| Mutex::new(spawn_writer(self.target.clone())));
-        if let Ok(guard) = slot.lock() {
-            if let Some(tx) = guard.as_ref() {
-                let _ = tx.send(line);
-            }
+            .get_or_init(|| spawn_writer(self.target.clone()));
+        if let Some(tx) = tx {
+            let _ = tx.send(line);
         }
     }
 }

@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 use bytes::Bytes;
 use memo::Memo;
 use params::{extract, BadParam, Param, ParamConfig};
-use source::{Fetched, Source, SourceConfig};
+use source::{Fetched, Origins, Source, SourceConfig};
 use template::Template;
 
 /// Config of the `page` plugin.
@@ -109,11 +109,12 @@ impl PluginFactory for Page {
         }
         let names: Vec<String> = params.iter().map(|p| p.name().to_string()).collect();
         let mut sources = Vec::new();
+        let mut origins = Origins::new();
         for s in cfg.sources {
             if sources.iter().any(|x: &Source| x.name() == s.name) {
                 return Err(format!("source `{}` is declared twice", s.name).into());
             }
-            sources.push(Source::new(s, &names, shared)?);
+            sources.push(Source::new(s, &names, shared, &mut origins)?);
         }
         if sources.is_empty() {
             return Err("a page needs at least one source".into());

@@ -59,6 +59,9 @@ fn default_true() -> bool {
     true
 }
 
+/// Origin clients of one page, by upstream group and request timeout.
+pub type Origins = std::collections::HashMap<(String, Duration), HttpOrigin>;
+
 /// What fetching a source produced.
 pub enum Fetched {
     /// A value (the origin's JSON, unparsed) and the level that answered.
@@ -93,25 +96,38 @@ impl Loader for PathLoader<'_> {
 }
 
 impl Source {
-    /// Compiles `cfg`; patterns may only use `params`.
-    pub fn new(cfg: SourceConfig, params: &[String], shared: &Shared) -> Result<Source, BoxError> {
+    /// Compiles `cfg`; patterns may only use `params`. Sources of one page that use the same
+    /// upstream group and timeout share one origin client (`origins`), hence one keep-alive pool.
+    pub fn new(
+        cfg: SourceConfig,
+        params: &[String],
+        shared: &Shared,
+        origins: &mut Origins,
+    ) -> Result<Source, BoxError> {
         let ctx = |e: String| format!("source `{}`: {e}", cfg.name);
         let key = Pattern::parse(&cfg.key, params).map_err(ctx)?;
         let path = Pattern::parse(&cfg.path, params).map_err(ctx)?;
         if !cfg.path.starts_with('/') {
             return Err(ctx("path must start with `/`".into()).into());
         }
-        let group = shared
-            .upstreams
-            .get(&cfg.origin)
-            .cloned()
-            .ok_or_else(|| ctx(format!("undefined upstream `{}`", cfg.origin)))?;
-        let limits = HttpOriginLimits {
-            request_timeout: cfg.timeout,
-            ..HttpOriginLimits::default()
+        let origin = match origins.get(&(cfg.origin.clone(), cfg.timeout)) {
+            Some(o) => o.clone(),
+            None => {
+                let group = shared
+                    .upstreams
+                    .get(&cfg.origin)
+                    .cloned()
+                    .ok_or_else(|| ctx(format!("undefined upstream `{}`", cfg.origin)))?;
+                let limits = HttpOriginLimits {
+                    request_timeout: cfg.timeout,
+                    ..HttpOriginLimits::default()
+                };
+                let o = HttpOrigin::new(move || group.select(None, &[]), limits)
+                    .map_err(|e| ctx(e.to_string()))?;
+                origins.insert((cfg.origin.clone(), cfg.timeout), o.clone());
+                o
+            }
         };
-        let origin = HttpOrigin::new(move || group.select(None, &[]), limits)
-            .map_err(|e| ctx(e.to_string()))?;
         let fallback = match cfg.fallback {
             Some(v) => Some(serde_json::to_value(v)?),
             None => None,

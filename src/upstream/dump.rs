@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::ServerSpec;
-use super::upsync::{DEFAULT_FAIL_TIMEOUT, DEFAULT_MAX_FAILS, DEFAULT_WEIGHT};
+use super::upsync::default_server;
 
 /// Renders `servers` in the dump format.
 pub fn render(group: &str, servers: &[ServerSpec]) -> String {
@@ -89,14 +89,7 @@ fn parse_line(line: &str) -> Result<ServerSpec, String> {
         .next()
         .and_then(|a| a.parse().ok())
         .ok_or("expected `<ip>:<port>` after `server`")?;
-    let mut s = ServerSpec {
-        addr,
-        weight: DEFAULT_WEIGHT,
-        max_fails: DEFAULT_MAX_FAILS,
-        fail_timeout: DEFAULT_FAIL_TIMEOUT,
-        down: false,
-        backup: false,
-    };
+    let mut s = default_server(addr);
     for w in words {
         let bad = || format!("bad parameter `{w}`");
         match w.split_once('=') {

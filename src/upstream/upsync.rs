@@ -53,19 +53,24 @@ pub fn parse_nodes(group: &str, prefix: &str, entries: &[KvEntry]) -> Vec<Server
     out
 }
 
-/// Parses one node: `name` is `<ip>:<port>`, `value` the base64 value.
-pub fn parse_node(name: &str, value: Option<&str>) -> Result<ServerSpec, String> {
-    let addr: SocketAddr = name
-        .parse()
-        .map_err(|_| format!("`{name}` is not `<ip>:<port>` (host names are not resolved)"))?;
-    let mut s = ServerSpec {
+/// A member with the upsync defaults (what an empty KV value means).
+pub fn default_server(addr: SocketAddr) -> ServerSpec {
+    ServerSpec {
         addr,
         weight: DEFAULT_WEIGHT,
         max_fails: DEFAULT_MAX_FAILS,
         fail_timeout: DEFAULT_FAIL_TIMEOUT,
         down: false,
         backup: false,
-    };
+    }
+}
+
+/// Parses one node: `name` is `<ip>:<port>`, `value` the base64 value.
+pub fn parse_node(name: &str, value: Option<&str>) -> Result<ServerSpec, String> {
+    let addr: SocketAddr = name
+        .parse()
+        .map_err(|_| format!("`{name}` is not `<ip>:<port>` (host names are not resolved)"))?;
+    let mut s = default_server(addr);
     let raw = base64_decode(value.unwrap_or_default().trim())
         .ok_or_else(|| "value is not valid base64".to_string())?;
     if raw.iter().all(u8::is_ascii_whitespace) {
