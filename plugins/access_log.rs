@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::plugin_api::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use serde::Deserialize;
 use serde_json::json;
 

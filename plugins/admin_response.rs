@@ -1,7 +1,7 @@
 //! Response helpers shared by the admin plugins (`admin-token`, `cache-purge`, `metrics`,
 //! `upstream-status`): JSON bodies, JSON errors and 405s. Not a plugin itself.
 
-use edgeproxy::plugin::{BoxError, Response};
+use edgeproxy::plugin_api::{BoxError, Response};
 use pingora::http::RequestHeader;
 use serde::Serialize;
 

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use pingora::http::RequestHeader;
 use serde::Deserialize;
 

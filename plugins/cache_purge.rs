@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use edgeproxy::cache::TieredCache;
-use edgeproxy::plugin::{BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::plugin_api::{
+    BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared,
+};
 use pingora::http::RequestHeader;
 use serde::{Deserialize, Serialize};
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use edgeproxy::plugin::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use pingora::http::RequestHeader;
 use serde::Deserialize;
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use pingora::http::RequestHeader;
 use serde::Deserialize;
 

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use pingora::http::RequestHeader;
 use prometheus::{Encoder, TextEncoder};
 use serde::Deserialize;

@@ -15,7 +15,7 @@ pub mod response_headers;
 pub mod rewrite;
 pub mod upstream_status;
 
-use edgeproxy::plugin::Registry;
+use edgeproxy::plugin_api::Registry;
 
 /// Registers every built-in plugin.
 pub fn register(registry: &mut Registry) {
@@ -35,8 +35,8 @@ pub fn register(registry: &mut Registry) {
 
 /// A `Shared` with no upstreams, for plugin unit tests.
 #[cfg(test)]
-pub fn test_shared() -> edgeproxy::plugin::Shared {
-    edgeproxy::plugin::Shared {
+pub fn test_shared() -> edgeproxy::plugin_api::Shared {
+    edgeproxy::plugin_api::Shared {
         config_dir: std::path::PathBuf::from("."),
         upstreams: Default::default(),
         caches: Default::default(),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use serde::Deserialize;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use pingora::http::RequestHeader;
 use regex::Regex;
 use serde::Deserialize;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use edgeproxy::plugin::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::upstream::{BalanceSpec, PeerState, UpstreamGroup, Upstreams, WatchSnapshot};
 use pingora::http::RequestHeader;
 use serde::{Deserialize, Serialize};
@@ -146,7 +146,11 @@ impl GroupDoc {
         let spec = g.spec();
         let (balance, hash_key, hash_fallback) = match &spec.balance {
             BalanceSpec::RoundRobin => ("round_robin", None, None),
-            BalanceSpec::Hash(h) => ("hash", Some(h.key.clone()), h.fallback.clone()),
+            BalanceSpec::Hash(h) => (
+                "hash",
+                Some(h.key.as_str().to_string()),
+                h.fallback.as_ref().map(|f| f.as_str().to_string()),
+            ),
         };
         let members = g
             .members()

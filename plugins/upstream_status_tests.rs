@@ -40,11 +40,8 @@ fn consul() -> ConsulSpec {
 #[tokio::test]
 async fn static_and_consul_groups_as_json() {
     let web = group("web", BalanceSpec::RoundRobin, None);
-    let hash = BalanceSpec::Hash(HashSpec {
-        key: "$arg_productId".into(),
-        fallback: Some("$remote_addr".into()),
-        path_regex: None,
-    });
+    let hash =
+        BalanceSpec::Hash(HashSpec::parse("$arg_productId", Some("$remote_addr"), None).unwrap());
     let app = group("app", hash, Some(consul()));
     web.report_failure(server(9001, 3, false).addr); // max_fails = 1: out now
     let upstreams: Upstreams = Arc::new(

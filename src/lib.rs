@@ -5,20 +5,22 @@
 //! lists follow Consul KV, and an application tier whose request phases (rewrite, access,
 //! content, header/body filter, log) are Rust plugins. See `docs/ARCHITECTURE.md`.
 //!
-//! Embedders build a [`plugin::Registry`], register their plugins, load a config with
-//! [`config::load`] and hand both to [`server::run`].
+//! Embedders build a [`plugin_api::Registry`], register their plugins, load a config with
+//! [`assembly::load`] and hand the result to [`server::run`].
 
+pub mod assembly;
 pub mod cache;
 pub mod cache_service;
 pub mod config;
 pub mod discovery;
 pub mod drain;
 pub mod metrics;
-pub mod plugin;
+pub mod plugin_api;
 pub mod proxy;
+pub mod router;
 pub mod server;
 pub mod upstream;
 
-pub use plugin::{
+pub use plugin_api::{
     BoxError, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx, Response, Shared,
 };

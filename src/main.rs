@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use edgeproxy::plugin::Registry;
+use edgeproxy::plugin_api::Registry;
 use edgeproxy::server::{self, RunOptions};
 
 #[path = "../plugins/mod.rs"]
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     init_logging();
     let mut registry = Registry::new();
     plugins::register(&mut registry);
-    let config = match edgeproxy::config::load(&cli.conf, &registry, cli.test) {
+    let config = match edgeproxy::assembly::load(&cli.conf, &registry, cli.test) {
         Ok(c) => c,
         Err(diags) => {
             eprintln!("{diags}");

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use pingora::services::background::background_service;
 
+use crate::assembly::App;
 use crate::cache_service::CacheSubscribers;
-use crate::config::Config;
 use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
 use crate::proxy::EdgeProxy;
@@ -27,7 +27,7 @@ pub struct RunOptions {
 /// Builds the Pingora server for `config`: one proxy service per server block, plus the
 /// discovery service when any upstream group follows Consul or has active health checks.
 /// Fails when a `strong_dependency` Consul cannot be read.
-pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
+pub fn build(config: &App, opts: RunOptions) -> Result<Server, ConsulError> {
     let watchers = discovery::prepare(&config.upstreams)?;
     let p = &config.process;
     let conf = ServerConf {
@@ -71,7 +71,7 @@ pub fn build(config: &Config, opts: RunOptions) -> Result<Server, ConsulError> {
 }
 
 /// Builds and runs the server until it is told to stop; never returns.
-pub fn run(config: Config, opts: RunOptions) -> ! {
+pub fn run(config: App, opts: RunOptions) -> ! {
     let server = match build(&config, opts) {
         Ok(s) => s,
         Err(e) => {

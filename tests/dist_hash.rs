@@ -16,7 +16,11 @@ use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
 /// The library's own group over `addrs`, to predict the ring outside the binary.
 fn ring(addrs: &[SocketAddr]) -> UpstreamGroup {
     let servers = addrs.iter().map(|&a| ServerSpec::new(a)).collect();
-    UpstreamGroup::new(GroupSpec::new("app", servers).hashed("$arg_productId", None))
+    UpstreamGroup::new(
+        GroupSpec::new("app", servers)
+            .hashed("$arg_productId", None)
+            .unwrap(),
+    )
 }
 
 fn hash_edge(addrs: &[SocketAddr], extra: &[&str]) -> (Edge, Client) {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use common::origin::Origin;
 use common::{client, free_port, port_open, wait_until};
-use edgeproxy::plugin::{
+use edgeproxy::plugin_api::{
     BoxError, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx, Response, Shared,
 };
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -188,7 +188,7 @@ plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
         );
         let mut registry = Registry::new();
         registry.register::<Trace>();
-        let config = edgeproxy::config::load_str(Path::new("phases.toml"), cfg, &registry, false)
+        let config = edgeproxy::assembly::load_str(Path::new("phases.toml"), cfg, &registry, false)
             .unwrap_or_else(|d| panic!("{d}"));
         std::thread::spawn(move || {
             let server = edgeproxy::server::build(&config, Default::default()).unwrap();

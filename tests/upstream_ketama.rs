@@ -14,7 +14,11 @@ fn server(i: u16, weight: u32) -> ServerSpec {
 }
 
 fn group(servers: Vec<ServerSpec>) -> UpstreamGroup {
-    UpstreamGroup::new(GroupSpec::new("g", servers).hashed("$arg_productId", None))
+    UpstreamGroup::new(
+        GroupSpec::new("g", servers)
+            .hashed("$arg_productId", None)
+            .unwrap(),
+    )
 }
 
 const KEYS: usize = 10_000;

@@ -96,7 +96,11 @@ fn our_group(servers: &[(u16, u32, bool)]) -> UpstreamGroup {
             ..ServerSpec::new(SocketAddr::from(([127, 0, 0, 1], p))).weight(weight)
         })
         .collect();
-    UpstreamGroup::new(GroupSpec::new("u", servers).hashed("$arg_productId", None))
+    UpstreamGroup::new(
+        GroupSpec::new("u", servers)
+            .hashed("$arg_productId", None)
+            .unwrap(),
+    )
 }
 
 fn key(i: usize) -> String {

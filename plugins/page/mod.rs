@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use edgeproxy::cache::{CacheLevel, TieredCache};
-use edgeproxy::plugin::{
+use edgeproxy::plugin_api::{
     de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared,
 };
 use pingora::http::RequestHeader;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use edgeproxy::cache::{
     CacheLevel, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache, Ttls,
 };
-use edgeproxy::plugin::{de_duration, BoxError, Shared};
+use edgeproxy::plugin_api::{de_duration, BoxError, Shared};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -43,7 +43,7 @@ pub struct SourceConfig {
     #[serde(default = "default_true")]
     pub required: bool,
     /// Data used when the value is missing (instead of a 404).
-    pub fallback: Option<toml::Value>,
+    pub fallback: Option<serde_json::Value>,
 }
 
 fn default_negative() -> Duration {
@@ -128,10 +128,6 @@ impl Source {
                 o
             }
         };
-        let fallback = match cfg.fallback {
-            Some(v) => Some(serde_json::to_value(v)?),
-            None => None,
-        };
         Ok(Source {
             key,
             path,
@@ -142,7 +138,7 @@ impl Source {
             },
             origin,
             required: cfg.required,
-            fallback,
+            fallback: cfg.fallback,
             name: cfg.name,
         })
     }

@@ -13,7 +13,7 @@ use super::origin::{LoadError, Loader};
 use super::purge::{self, PurgeError, SubState};
 use super::redis::RedisTier;
 use super::spec::{CacheSpec, Ttls};
-use crate::plugin::CacheLevel;
+use super::CacheLevel;
 
 /// The answer of one lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::lock;
 use super::origin::{LoadError, Loaded, Loader};
 use super::redis::{RedisFail, RedisTier};
 use super::spec::Ttls;
-use crate::plugin::CacheLevel;
+use super::CacheLevel;
 
 /// After serving a stale copy, how long it is repeated before L2 and the origin are retried.
 const STALE_RETRY: Duration = Duration::from_secs(1);

@@ -3,7 +3,7 @@
 use once_cell::sync::Lazy;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 
-use crate::plugin::CacheLevel;
+use super::CacheLevel;
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     if let Err(e) = prometheus::default_registry().register(Box::new(c.clone())) {

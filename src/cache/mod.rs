@@ -39,6 +39,7 @@ mod coalesce;
 mod engine;
 mod entry;
 mod l1;
+mod level;
 mod load;
 mod lock;
 mod metrics;
@@ -47,8 +48,8 @@ mod purge;
 mod redis;
 mod spec;
 
-pub use crate::plugin::CacheLevel;
 pub use engine::{CacheError, Lookup, TieredCache};
+pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::PurgeError;
 pub use spec::{CacheSpec, RedisMode, RedisSpec, SeedSource, Ttls};

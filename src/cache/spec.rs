@@ -11,6 +11,13 @@ pub struct CacheSpec {
     pub redis: Option<RedisSpec>,
 }
 
+impl Default for CacheSpec {
+    /// A 128 MiB L1 and no Redis.
+    fn default() -> Self {
+        Self::local(128 << 20)
+    }
+}
+
 impl CacheSpec {
     /// An L1-only spec of the given size (no Redis).
     pub fn local(l1_capacity_bytes: u64) -> Self {

@@ -1,32 +1,31 @@
-//! `[caches.NAME]` sections → [`CacheSpec`] and one [`TieredCache`] engine each.
+//! `[caches.NAME]` sections → [`CacheConfig`]s.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use toml_edit::Item;
 
 use super::diag::Diagnostics;
+use super::model::CacheConfig;
 use super::reader::{item_span, Tbl};
-use std::sync::Arc;
+use super::servers::GroupNames;
+use crate::cache::{CacheSpec, RedisMode, RedisSpec};
 
-use crate::cache::{CacheSpec, RedisMode, RedisSpec, SeedSource};
-use crate::upstream::Upstreams;
-
-/// Reads every cache section: `(name, spec)` pairs.
+/// Reads every cache section, by name.
 pub fn read_caches(
     d: &mut Diagnostics,
     item: Option<&Item>,
-    upstreams: &Upstreams,
-) -> Vec<(String, CacheSpec)> {
+    groups: GroupNames,
+) -> BTreeMap<String, CacheConfig> {
     let Some(item) = item else {
-        return Vec::new();
+        return BTreeMap::new();
     };
     let Some(table) = item.as_table_like() else {
         d.error(item_span(item), "`caches` must be a table of caches");
-        return Vec::new();
+        return BTreeMap::new();
     };
     table
         .iter()
-        .filter_map(|(name, c)| read_cache(d, name, c, upstreams).map(|s| (name.to_string(), s)))
+        .filter_map(|(name, c)| read_cache(d, name, c, groups).map(|s| (name.to_string(), s)))
         .collect()
 }
 
@@ -34,17 +33,24 @@ fn read_cache(
     d: &mut Diagnostics,
     name: &str,
     item: &Item,
-    upstreams: &Upstreams,
-) -> Option<CacheSpec> {
+    groups: GroupNames,
+) -> Option<CacheConfig> {
     let t = Tbl::of(d, item, &format!("cache `{name}`"))?;
-    let l1 = t.size(d, "l1_capacity").unwrap_or(128 << 20);
-    let redis = t
-        .item("redis")
-        .and_then(|r| read_redis(d, name, r, upstreams));
+    let mut spec = CacheSpec::default();
+    if let Some(l1) = t.size(d, "l1_capacity") {
+        spec.l1_capacity_bytes = l1;
+    }
+    let mut addresses_from = None;
+    if let Some(r) = t.item("redis") {
+        if let Some((redis, from)) = read_redis(d, name, r, groups) {
+            spec.redis = Some(redis);
+            addresses_from = from;
+        }
+    }
     t.finish(d, &format!("cache `{name}`"));
-    Some(CacheSpec {
-        l1_capacity_bytes: l1,
-        redis,
+    Some(CacheConfig {
+        spec,
+        addresses_from,
     })
 }
 
@@ -52,26 +58,16 @@ fn read_redis(
     d: &mut Diagnostics,
     cache: &str,
     item: &Item,
-    upstreams: &Upstreams,
-) -> Option<RedisSpec> {
+    groups: GroupNames,
+) -> Option<(RedisSpec, Option<String>)> {
     let what = format!("cache `{cache}` redis");
     let t = Tbl::of(d, item, &what)?;
     let mode = t.opt_str(d, "mode");
     let addrs = t.str_list(d, "addresses");
     let seeds_from = t.opt_str(d, "addresses_from").and_then(|g| {
-        match upstreams.get(&g.value) {
-            Some(group) => {
-                let group = group.clone();
-                Some(SeedSource(Arc::new(move || {
-                    group
-                        .members()
-                        .iter()
-                        .filter(|m| !m.down)
-                        .map(|m| format!("redis://{}", m.addr))
-                        .collect()
-                })))
-            }
-            None => {
+        match groups.contains(&g.value.as_str()) {
+            true => Some(g.value),
+            false => {
                 d.push(
                     g.span,
                     format!("{what}: undefined upstream `{}` in addresses_from", g.value),
@@ -125,16 +121,18 @@ fn read_redis(
             Some("addresses = [\"127.0.0.1:6379\"], or addresses_from = \"<upstream group fed by Consul>\""),
         );
     }
-    let ms = Duration::from_millis;
-    spec.timeout = t.duration(d, "timeout").unwrap_or(ms(100));
-    spec.connect_timeout = t.duration(d, "connect_timeout").unwrap_or(ms(500));
+    spec.timeout = t.duration(d, "timeout").unwrap_or(spec.timeout);
+    spec.connect_timeout = t
+        .duration(d, "connect_timeout")
+        .unwrap_or(spec.connect_timeout);
     spec.breaker_failures = t
         .int(d, "breaker_failures", 1..=1000)
-        .map(|v| v.value as u32)
-        .unwrap_or(5);
-    spec.breaker_cooldown = t.duration(d, "breaker_cooldown").unwrap_or(ms(2000));
-    spec.lock_ttl = t.duration(d, "lock_ttl").unwrap_or(ms(3000));
-    spec.lock_wait = t.duration(d, "lock_wait").unwrap_or(ms(500));
+        .map_or(spec.breaker_failures, |v| v.value as u32);
+    spec.breaker_cooldown = t
+        .duration(d, "breaker_cooldown")
+        .unwrap_or(spec.breaker_cooldown);
+    spec.lock_ttl = t.duration(d, "lock_ttl").unwrap_or(spec.lock_ttl);
+    spec.lock_wait = t.duration(d, "lock_wait").unwrap_or(spec.lock_wait);
     if let Some(p) = t.opt_str(d, "key_prefix") {
         spec.key_prefix = p.value;
     }
@@ -142,7 +140,6 @@ fn read_redis(
         spec.purge_channel = c.value;
     }
     t.finish(d, &what);
-    spec.seeds_from = seeds_from;
     spec.mode = mode?;
-    Some(spec)
+    Some((spec, seeds_from))
 }

@@ -9,15 +9,6 @@ use super::diag::Diagnostics;
 use super::reader::Tbl;
 use crate::upstream::{HealthCheckKind, HealthCheckSpec};
 
-/// Default time between check rounds.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
-/// Default bound for one check.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Default consecutive successes to come back.
-pub const DEFAULT_RISE: u32 = 2;
-/// Default consecutive failures to go down.
-pub const DEFAULT_FALL: u32 = 3;
-
 /// Shortest accepted interval (a check round per request would be a load test).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -28,8 +19,12 @@ pub fn read_health_check(d: &mut Diagnostics, group: &str, item: &Item) -> Optio
     let kind = t.req_str(d, "kind");
     let path = t.opt_str(d, "path");
     let expect = t.int(d, "expect_status", 100..=599);
-    let interval = t.duration(d, "interval").unwrap_or(DEFAULT_INTERVAL);
-    let timeout = t.duration(d, "timeout").unwrap_or(DEFAULT_TIMEOUT);
+    let interval = t
+        .duration(d, "interval")
+        .unwrap_or(HealthCheckSpec::DEFAULT_INTERVAL);
+    let timeout = t
+        .duration(d, "timeout")
+        .unwrap_or(HealthCheckSpec::DEFAULT_TIMEOUT);
     let rise = t.int(d, "rise", 1..=100).map(|v| v.value as u32);
     let fall = t.int(d, "fall", 1..=100).map(|v| v.value as u32);
     for (key, value) in [("interval", interval), ("timeout", timeout)] {
@@ -84,11 +79,10 @@ pub fn read_health_check(d: &mut Diagnostics, group: &str, item: &Item) -> Optio
         None => None,
     };
     t.finish(d, &what);
-    Some(HealthCheckSpec {
-        kind: kind?,
-        interval,
-        timeout,
-        rise: rise.unwrap_or(DEFAULT_RISE),
-        fall: fall.unwrap_or(DEFAULT_FALL),
-    })
+    let mut spec = HealthCheckSpec::new(kind?);
+    spec.interval = interval;
+    spec.timeout = timeout;
+    spec.rise = rise.unwrap_or(spec.rise);
+    spec.fall = fall.unwrap_or(spec.fall);
+    Some(spec)
 }

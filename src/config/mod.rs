@@ -1,7 +1,7 @@
 //! Configuration: TOML file → span-keeping reader (every error, with `FILE:LINE:COL`) →
-//! typed model, with plugins built from their typed configs.
-//!
-//! `edgeproxy -t -c FILE` runs exactly [`load`] and prints the [`Diagnostics`].
+//! plain typed specs ([`ConfigSpec`]). Nothing here builds or starts anything: the
+//! assembly step ([`crate::assembly`]) turns specs into the running system, and
+//! `edgeproxy -t -c FILE` runs both without opening sockets.
 
 mod caches;
 mod diag;
@@ -11,24 +11,20 @@ mod reader;
 mod servers;
 mod upstreams;
 
-pub use diag::{Diagnostic, Diagnostics};
-pub use model::{Config, Limits, PathMatch, ProcessSettings, Route, ServerBlock};
+pub use diag::{closest, Diagnostic, Diagnostics};
+pub use model::{
+    CacheConfig, ConfigSpec, Limits, PluginSpec, ProcessSettings, RouteSpec, ServerBlockSpec,
+};
 pub use reader::parse_size;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
 
 use toml_edit::{ImDocument, Item};
 
-use crate::cache::TieredCache;
-use crate::plugin::{Registry, Shared};
-use crate::upstream::{UpstreamGroup, Upstreams};
 use reader::Tbl;
 
-/// Reads, validates and builds the config at `path`; on failure returns every problem.
-pub fn load(path: &Path, registry: &Registry, check_only: bool) -> Result<Config, Diagnostics> {
+/// Reads and validates the config at `path`; on failure returns every problem.
+pub fn read(path: &Path) -> Result<ConfigSpec, Diagnostics> {
     let source = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => {
@@ -37,16 +33,11 @@ pub fn load(path: &Path, registry: &Registry, check_only: bool) -> Result<Config
             return Err(d);
         }
     };
-    load_str(path, source, registry, check_only)
+    read_str(path, source)
 }
 
-/// Like [`load`], from text already read (`path` is used for messages and relative paths).
-pub fn load_str(
-    path: &Path,
-    source: String,
-    registry: &Registry,
-    check_only: bool,
-) -> Result<Config, Diagnostics> {
+/// Like [`read`], from text already read (`path` is used for messages).
+pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> {
     let mut d = Diagnostics::new(path, source.clone());
     let doc = match ImDocument::parse(source.as_str()) {
         Ok(doc) => doc,
@@ -60,65 +51,27 @@ pub fn load_str(
         return Err(d);
     };
     let process = read_process(&mut d, top.item("server"), path);
-    let groups = upstreams::read_upstreams(&mut d, top.item("upstreams"));
-    let upstreams: BTreeMap<String, Arc<UpstreamGroup>> = groups
-        .into_iter()
-        .map(|g| (g.name.clone(), Arc::new(UpstreamGroup::new(g))))
-        .collect();
-    let upstreams: Upstreams = Arc::new(upstreams);
-    let caches: BTreeMap<String, TieredCache> =
-        caches::read_caches(&mut d, top.item("caches"), &upstreams)
-            .into_iter()
-            .map(|(name, spec)| (name, TieredCache::new(spec)))
-            .collect();
-    let shared = Shared {
-        config_dir: config_dir(path),
-        upstreams,
-        caches: Arc::new(caches),
-        check_only,
-    };
-    let cx = servers::BuildCx {
-        registry,
-        shared: &shared,
-        source: &source,
-    };
-    let servers = servers::read_servers(&mut d, top.item("servers"), &cx);
+    let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"));
+    let names: Vec<&str> = upstreams.iter().map(|g| g.name.as_str()).collect();
+    let caches = caches::read_caches(&mut d, top.item("caches"), &names);
+    let servers = servers::read_servers(&mut d, top.item("servers"), &names);
     top.finish(&mut d, "the config file");
     if !d.is_empty() {
         d.sort();
         return Err(d);
     }
-    Ok(Config {
+    Ok(ConfigSpec {
         path: path.to_path_buf(),
+        source,
         process,
         servers,
-        upstreams: shared.upstreams,
-        caches: shared.caches,
+        upstreams,
+        caches,
     })
 }
 
-fn config_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> ProcessSettings {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("edgeproxy")
-        .to_string();
-    let mut p = ProcessSettings {
-        threads: 1,
-        work_stealing: false,
-        grace_period: Duration::from_secs(5),
-        graceful_shutdown_timeout: Duration::from_secs(10),
-        pid_file: std::env::temp_dir().join(format!("{stem}.pid")),
-        upgrade_sock: std::env::temp_dir().join(format!("{stem}_upgrade.sock")),
-        error_log: None,
-    };
+    let mut p = ProcessSettings::defaults_for(path);
     let Some(item) = item else { return p };
     let Some(t) = Tbl::of(d, item, "[server]") else {
         return p;

@@ -1,28 +1,39 @@
-//! Validated, typed configuration (what the server runs from).
+//! What the config file says, as plain typed data: no sockets, no built plugins, no
+//! running groups. The assembly step ([`crate::assembly`]) turns it into the running system.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use regex::Regex;
+use crate::cache::CacheSpec;
+use crate::router::PathMatch;
+use crate::upstream::GroupSpec;
 
-use crate::plugin::Caches;
-use crate::plugin::Plugin;
-use crate::upstream::Upstreams;
-
-/// The whole validated configuration, with plugins built.
-pub struct Config {
-    /// The config file.
+/// The whole file, validated.
+pub struct ConfigSpec {
+    /// The config file (messages and relative paths refer to it).
     pub path: PathBuf,
+    /// The file's text (the assembly step reports plugin errors at their position in it).
+    pub source: String,
     /// Process-wide settings.
     pub process: ProcessSettings,
-    /// Server blocks (each is one Pingora service with its own listeners and routes).
-    pub servers: Vec<ServerBlock>,
-    /// Upstream groups, by name.
-    pub upstreams: Upstreams,
+    /// Server blocks, in file order.
+    pub servers: Vec<ServerBlockSpec>,
+    /// Upstream groups, in file order.
+    pub upstreams: Vec<GroupSpec>,
     /// Tiered cache engines, by name.
-    pub caches: Caches,
+    pub caches: BTreeMap<String, CacheConfig>,
+}
+
+/// One `[caches.NAME]` section.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// The engine's settings.
+    pub spec: CacheSpec,
+    /// The upstream group whose live members are the Redis nodes (`addresses_from`).
+    pub addresses_from: Option<String>,
 }
 
 /// Process-wide settings (`[server]`).
@@ -45,6 +56,26 @@ pub struct ProcessSettings {
     pub error_log: Option<PathBuf>,
 }
 
+impl ProcessSettings {
+    /// The defaults for config file `path`: one thread, no work stealing, 5 s grace,
+    /// 10 s shutdown limit, pid file and upgrade socket named after the file in the temp dir.
+    pub fn defaults_for(path: &Path) -> Self {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("edgeproxy");
+        ProcessSettings {
+            threads: 1,
+            work_stealing: false,
+            grace_period: Duration::from_secs(5),
+            graceful_shutdown_timeout: Duration::from_secs(10),
+            pid_file: std::env::temp_dir().join(format!("{stem}.pid")),
+            upgrade_sock: std::env::temp_dir().join(format!("{stem}_upgrade.sock")),
+            error_log: None,
+        }
+    }
+}
+
 /// Request limits of a server block.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -58,59 +89,36 @@ pub struct Limits {
     pub max_body_bytes: u64,
 }
 
-/// One `[[servers]]` block.
-pub struct ServerBlock {
-    /// Name (used in logs and metrics).
-    pub name: Arc<str>,
-    /// Listening addresses.
-    pub listen: Vec<SocketAddr>,
-    /// Request limits.
-    pub limits: Limits,
-    /// Server-level plugins: run for every request of this block, before route plugins
-    /// (and alone when no route matches, e.g. for 404s and limit refusals).
-    pub plugins: Vec<PluginInstance>,
-    /// Routes, first match wins in file order.
-    pub routes: Vec<Arc<Route>>,
-}
-
-/// How a route matches the request path.
-#[derive(Debug, Clone)]
-pub enum PathMatch {
-    /// Every path.
-    Any,
-    /// Exactly this path (query string excluded).
-    Exact(String),
-    /// Paths starting with this prefix.
-    Prefix(String),
-    /// Paths matching this regex.
-    Regex(Regex),
-}
-
-impl PathMatch {
-    /// True when `path` matches.
-    pub fn matches(&self, path: &str) -> bool {
-        match self {
-            PathMatch::Any => true,
-            PathMatch::Exact(p) => path == p,
-            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
-            PathMatch::Regex(r) => r.is_match(path),
+impl Default for Limits {
+    /// 32 KiB of headers, 100 headers, 8 KiB request-target, 1 MiB body.
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 32 << 10,
+            max_headers: 100,
+            max_uri_bytes: 8 << 10,
+            max_body_bytes: 1 << 20,
         }
     }
 }
 
-/// A plugin instance in a route's chain.
-#[derive(Clone)]
-pub struct PluginInstance {
-    /// The plugin's registered name (for logs and errors).
-    pub name: Arc<str>,
-    /// The built plugin.
-    pub plugin: Arc<dyn Plugin>,
+/// One `[[servers]]` block.
+pub struct ServerBlockSpec {
+    /// Name (used in logs and metrics).
+    pub name: String,
+    /// Listening addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Server-level plugins: run for every request of this block, before route plugins.
+    pub plugins: Vec<PluginSpec>,
+    /// Routes, first match wins in file order.
+    pub routes: Vec<RouteSpec>,
 }
 
 /// One route of a server block.
-pub struct Route {
+pub struct RouteSpec {
     /// Name (defaults to the match written in the file).
-    pub name: Arc<str>,
+    pub name: String,
     /// Host names (lowercase, without port); empty = any host.
     pub hosts: Vec<String>,
     /// Path match.
@@ -119,13 +127,20 @@ pub struct Route {
     pub upstream: Option<String>,
     /// Request body limit for this route.
     pub max_body_bytes: u64,
-    /// Plugins, in order (server-level ones first); each phase runs them in this order.
-    pub plugins: Vec<PluginInstance>,
+    /// The route's own plugins, in order.
+    pub plugins: Vec<PluginSpec>,
 }
 
-impl Route {
-    /// True when the route accepts `host` (already lowercased, without port) and `path`.
-    pub fn matches(&self, host: &str, path: &str) -> bool {
-        (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host)) && self.path.matches(path)
-    }
+/// One `{ name = "...", config = { ... } }` plugin entry, not yet built.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// The registered plugin name.
+    pub name: String,
+    /// Where the name is written.
+    pub name_span: Option<Range<usize>>,
+    /// The config table as a TOML value whose spans point into the config file
+    /// (an empty table when `config` is absent).
+    pub config: toml_edit::Value,
+    /// Where the config table is written (inline table or `[...config]` header).
+    pub config_span: Option<Range<usize>>,
 }

@@ -1,27 +1,23 @@
-//! `[[servers]]` blocks, their routes and plugin chains.
+//! `[[servers]]` blocks, their routes and plugin entries (read, not built).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use toml_edit::Item;
+use toml_edit::{InlineTable, Item, Value};
 
 use super::diag::{closest, Diagnostics};
-use super::model::{Limits, PathMatch, PluginInstance, Route, ServerBlock};
+use super::model::{Limits, PluginSpec, RouteSpec, ServerBlockSpec};
 use super::reader::{item_span, table_items, Tbl};
-use crate::plugin::{BuildError, Registry, Shared};
+use crate::router::PathMatch;
 
-/// What building routes needs besides the document.
-pub struct BuildCx<'a> {
-    /// The plugin registry.
-    pub registry: &'a Registry,
-    /// Handles passed to plugin factories.
-    pub shared: &'a Shared,
-    /// The config source (plugin configs are deserialized from their text).
-    pub source: &'a str,
-}
+/// Names of the defined upstream groups (routes may only name these).
+pub type GroupNames<'a> = &'a [&'a str];
 
 /// Reads every server block.
-pub fn read_servers(d: &mut Diagnostics, item: Option<&Item>, cx: &BuildCx) -> Vec<ServerBlock> {
+pub fn read_servers(
+    d: &mut Diagnostics,
+    item: Option<&Item>,
+    groups: GroupNames,
+) -> Vec<ServerBlockSpec> {
     let Some(item) = item else {
         d.push(
             None,
@@ -39,7 +35,7 @@ pub fn read_servers(d: &mut Diagnostics, item: Option<&Item>, cx: &BuildCx) -> V
     };
     let mut out = Vec::new();
     for (i, s) in items.iter().enumerate() {
-        if let Some(block) = read_server(d, s, i, cx) {
+        if let Some(block) = read_server(d, s, i, groups) {
             out.push(block);
         }
     }
@@ -62,8 +58,8 @@ fn read_server(
     d: &mut Diagnostics,
     item: &Item,
     index: usize,
-    cx: &BuildCx,
-) -> Option<ServerBlock> {
+    groups: GroupNames,
+) -> Option<ServerBlockSpec> {
     let t = Tbl::of(d, item, "server block")?;
     let name = t
         .opt_str(d, "name")
@@ -87,22 +83,26 @@ fn read_server(
             Some("add listen = [\"127.0.0.1:8080\"]"),
         );
     }
+    let def = Limits::default();
     let limits = Limits {
-        max_header_bytes: t.size(d, "max_header_bytes").unwrap_or(32 << 10) as usize,
+        max_header_bytes: t
+            .size(d, "max_header_bytes")
+            .map_or(def.max_header_bytes, |v| v as usize),
         max_headers: t
             .int(d, "max_headers", 1..=256)
-            .map(|v| v.value as usize)
-            .unwrap_or(100),
-        max_uri_bytes: t.size(d, "max_uri_bytes").unwrap_or(8 << 10) as usize,
-        max_body_bytes: t.size(d, "max_body_bytes").unwrap_or(1 << 20),
+            .map_or(def.max_headers, |v| v.value as usize),
+        max_uri_bytes: t
+            .size(d, "max_uri_bytes")
+            .map_or(def.max_uri_bytes, |v| v as usize),
+        max_body_bytes: t.size(d, "max_body_bytes").unwrap_or(def.max_body_bytes),
     };
-    let plugins = read_plugins(d, t.item("plugins"), cx);
+    let plugins = read_plugins(d, t.item("plugins"));
     let mut routes = Vec::new();
     match t.item("routes").map(|r| (r, table_items(r))) {
         Some((_, Some(items))) => {
             for r in &items {
-                if let Some(route) = read_route(d, r, &limits, &plugins, cx) {
-                    routes.push(Arc::new(route));
+                if let Some(route) = read_route(d, r, &limits, groups) {
+                    routes.push(route);
                 }
             }
         }
@@ -114,8 +114,8 @@ fn read_server(
         ),
     }
     t.finish(d, "server block");
-    Some(ServerBlock {
-        name: Arc::from(name),
+    Some(ServerBlockSpec {
+        name,
         listen,
         limits,
         plugins,
@@ -127,9 +127,8 @@ fn read_route(
     d: &mut Diagnostics,
     item: &Item,
     limits: &Limits,
-    server_plugins: &[PluginInstance],
-    cx: &BuildCx,
-) -> Option<Route> {
+    groups: GroupNames,
+) -> Option<RouteSpec> {
     let t = Tbl::of(d, item, "route")?;
     let name = t.opt_str(d, "name");
     let hosts = t
@@ -178,8 +177,8 @@ fn read_route(
     };
     let upstream = t.opt_str(d, "upstream");
     if let Some(u) = &upstream {
-        if !cx.shared.upstreams.contains_key(&u.value) {
-            let hint = match closest(&u.value, cx.shared.upstreams.keys().map(String::as_str)) {
+        if !groups.contains(&u.value.as_str()) {
+            let hint = match closest(&u.value, groups.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "define it under [upstreams.NAME]".to_string(),
             };
@@ -191,11 +190,10 @@ fn read_route(
         }
     }
     let max_body_bytes = t.size(d, "max_body_bytes").unwrap_or(limits.max_body_bytes);
-    let mut plugins = server_plugins.to_vec();
-    plugins.extend(read_plugins(d, t.item("plugins"), cx));
+    let plugins = read_plugins(d, t.item("plugins"));
     t.finish(d, "route");
-    Some(Route {
-        name: Arc::from(name.map(|n| n.value).unwrap_or(label)),
+    Some(RouteSpec {
+        name: name.map(|n| n.value).unwrap_or(label),
         hosts,
         path,
         upstream: upstream.map(|u| u.value),
@@ -204,12 +202,12 @@ fn read_route(
     })
 }
 
-fn read_plugins(d: &mut Diagnostics, list: Option<&Item>, cx: &BuildCx) -> Vec<PluginInstance> {
+fn read_plugins(d: &mut Diagnostics, list: Option<&Item>) -> Vec<PluginSpec> {
     let Some(list) = list else {
         return Vec::new();
     };
     match table_items(list) {
-        Some(items) => items.iter().filter_map(|p| read_plugin(d, p, cx)).collect(),
+        Some(items) => items.iter().filter_map(|p| read_plugin(d, p)).collect(),
         None => {
             d.push(
                 item_span(list),
@@ -235,88 +233,30 @@ fn first_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_string()
 }
 
-/// Folds a multi-line message (e.g. a regex error with a caret diagram) into one line.
-fn one_line(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    match (lines.first(), lines.last()) {
-        (Some(first), Some(last)) if lines.len() > 1 => format!(
-            "{}: {}",
-            first.trim_end_matches(':'),
-            last.trim_start_matches("error: ")
-        ),
-        _ => s.trim().to_string(),
-    }
-}
-
-/// serde reports an unknown field at the whole table; point at the key itself instead.
-fn field_span(text: &str, message: &str) -> Option<std::ops::Range<usize>> {
-    let field = message.strip_prefix("unknown field `")?.split('`').next()?;
-    let mut from = 0;
-    while let Some(i) = text.get(from..)?.find(field) {
-        let at = from + i;
-        let before = text[..at].trim_end().chars().last();
-        let after = text[at + field.len()..].trim_start().chars().next();
-        if matches!(before, Some('{') | Some(',') | Some('"') | None) && after == Some('=') {
-            return Some(at..at + field.len());
-        }
-        from = at + field.len();
-    }
-    None
-}
-
-fn read_plugin(d: &mut Diagnostics, item: &Item, cx: &BuildCx) -> Option<PluginInstance> {
+fn read_plugin(d: &mut Diagnostics, item: &Item) -> Option<PluginSpec> {
     let t = Tbl::of(d, item, "plugin")?;
     let name = t.req_str(d, "name");
     let config = t.item("config");
     t.finish(d, "plugin");
     let name = name?;
-    // Inline tables are deserialized from their own text so errors point inside them;
-    // header tables are re-rendered, and errors point at the table header.
-    let (text, base) = match config {
-        None => ("{}".to_string(), None),
-        Some(Item::Value(v)) if v.is_inline_table() => match v.span() {
-            Some(span) => (
-                cx.source.get(span.clone()).unwrap_or("{}").to_string(),
-                Some(span),
-            ),
-            None => (v.to_string(), None),
-        },
-        Some(Item::Table(tbl)) => (tbl.clone().into_inline_table().to_string(), None),
+    // Both inline tables and `[...config]` header tables become one inline-table value;
+    // the values inside keep their spans into the file, so errors point at them.
+    let (config, config_span) = match config {
+        None => (Value::InlineTable(InlineTable::new()), None),
+        Some(Item::Value(v)) if v.is_inline_table() => (v.clone(), v.span()),
+        Some(Item::Table(tbl)) => (
+            Value::InlineTable(tbl.clone().into_inline_table()),
+            tbl.span(),
+        ),
         Some(other) => {
             d.error(item_span(other), "plugin `config` must be a table");
             return None;
         }
     };
-    let fallback_span = config.and_then(item_span).or(name.span.clone());
-    match cx.registry.build(&name.value, &text, cx.shared) {
-        Ok(plugin) => Some(PluginInstance {
-            name: Arc::from(name.value.as_str()),
-            plugin,
-        }),
-        Err(BuildError::Unknown { name: n, known }) => {
-            let hint = match closest(&n, known.iter().copied()) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => format!("registered plugins: {}", known.join(", ")),
-            };
-            d.push(name.span, format!("unknown plugin `{n}`"), Some(hint));
-            None
-        }
-        Err(BuildError::Config {
-            plugin,
-            message,
-            span,
-        }) => {
-            let span = field_span(&text, &message).or(span);
-            let span = match (base, span) {
-                (Some(b), Some(s)) => Some(b.start + s.start..b.start + s.end),
-                _ => fallback_span,
-            };
-            d.error(span, format!("plugin `{plugin}`: {message}"));
-            None
-        }
-        Err(e @ BuildError::Build { .. }) => {
-            d.error(fallback_span, one_line(&e.to_string()));
-            None
-        }
-    }
+    Some(PluginSpec {
+        name: name.value,
+        name_span: name.span,
+        config,
+        config_span,
+    })
 }

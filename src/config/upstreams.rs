@@ -8,9 +8,7 @@ use toml_edit::Item;
 use super::diag::Diagnostics;
 use super::health::read_health_check;
 use super::reader::{item_span, table_items, Tbl};
-use crate::upstream::{
-    parse_hash_keys, BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts,
-};
+use crate::upstream::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
 
 /// Reads every upstream group of the document.
 pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>) -> Vec<GroupSpec> {
@@ -34,11 +32,10 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
     let t = Tbl::of(d, item, &format!("upstream `{name}`"))?;
     let max_fails = t
         .int(d, "max_fails", 0..=1000)
-        .map(|v| v.value as u32)
-        .unwrap_or(1);
+        .map_or(ServerSpec::DEFAULT_MAX_FAILS, |v| v.value as u32);
     let fail_timeout = t
         .duration(d, "fail_timeout")
-        .unwrap_or(Duration::from_secs(10));
+        .unwrap_or(ServerSpec::DEFAULT_FAIL_TIMEOUT);
     let mut servers = Vec::new();
     if let Some(list) = t.item("servers") {
         match table_items(list) {
@@ -56,43 +53,39 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
             ),
         }
     }
-    let balance = match t.opt_str(d, "balance") {
-        None => BalanceSpec::RoundRobin,
-        Some(b) if b.value == "round_robin" => BalanceSpec::RoundRobin,
-        Some(b) if b.value == "hash" => BalanceSpec::Hash(HashSpec {
-            key: String::new(),
-            fallback: None,
-            path_regex: None,
-        }),
+    let hashed = match t.opt_str(d, "balance") {
+        None => false,
+        Some(b) if b.value == "round_robin" => false,
+        Some(b) if b.value == "hash" => true,
         Some(b) => {
             d.push(
                 b.span,
                 format!("unknown balance `{}`", b.value),
                 Some("use \"round_robin\" or \"hash\""),
             );
-            BalanceSpec::RoundRobin
+            false
         }
     };
     let key = t.opt_str(d, "hash_key");
     let fallback = t.opt_str(d, "hash_fallback");
     let path_regex = t.opt_str(d, "hash_path_regex");
-    let balance = match (balance, key) {
-        (BalanceSpec::Hash(_), Some(k)) => {
-            let spec = HashSpec {
-                key: k.value,
-                fallback: fallback.map(|f| f.value),
-                path_regex: path_regex.map(|r| r.value),
-            };
-            if let Err(e) = parse_hash_keys(&spec) {
-                d.push(
-                    k.span,
-                    format!("upstream `{name}`: {e}"),
-                    Some("nginx variables: $arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, $remote_addr, $host, $1..$9 (with hash_path_regex)"),
-                );
+    let balance = match (hashed, key) {
+        (true, Some(k)) => {
+            let fallback = fallback.as_ref().map(|f| f.value.as_str());
+            let path_regex = path_regex.as_ref().map(|r| r.value.as_str());
+            match HashSpec::parse(&k.value, fallback, path_regex) {
+                Ok(spec) => BalanceSpec::Hash(spec),
+                Err(e) => {
+                    d.push(
+                        k.span,
+                        format!("upstream `{name}`: {e}"),
+                        Some("nginx variables: $arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, $remote_addr, $host, $1..$9 (with hash_path_regex)"),
+                    );
+                    BalanceSpec::RoundRobin
+                }
             }
-            BalanceSpec::Hash(spec)
         }
-        (BalanceSpec::Hash(_), None) => {
+        (true, None) => {
             d.push(
                 t.key_span("balance"),
                 format!("upstream `{name}`: balance = \"hash\" needs `hash_key`"),
@@ -100,7 +93,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
             );
             BalanceSpec::RoundRobin
         }
-        (BalanceSpec::RoundRobin, Some(k)) => {
+        (false, Some(k)) => {
             d.push(
                 k.span,
                 "`hash_key` has no effect without balance = \"hash\"",
@@ -108,7 +101,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
             );
             BalanceSpec::RoundRobin
         }
-        (b, None) => b,
+        (false, None) => BalanceSpec::RoundRobin,
     };
     let def = Timeouts::default();
     let timeouts = Timeouts {
@@ -117,11 +110,11 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         write: t.duration(d, "write_timeout").unwrap_or(def.write),
         idle: t.duration(d, "keepalive_timeout").unwrap_or(def.idle),
     };
+    let mut group = GroupSpec::new(name, Vec::new());
     let retries = t
         .int(d, "retries", 0..=16)
-        .map(|v| v.value as usize)
-        .unwrap_or(2);
-    let allow_empty = t.bool(d, "allow_empty", false);
+        .map_or(group.retries, |v| v.value as usize);
+    let allow_empty = t.bool(d, "allow_empty", group.allow_empty);
     let consul = t.item("consul").and_then(|c| read_consul(d, name, c));
     let health_check = t
         .item("health_check")
@@ -136,16 +129,14 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         );
     }
     t.finish(d, &format!("upstream `{name}`"));
-    Some(GroupSpec {
-        name: name.to_string(),
-        servers,
-        balance,
-        timeouts,
-        retries,
-        consul,
-        allow_empty,
-        health_check,
-    })
+    group.servers = servers;
+    group.balance = balance;
+    group.timeouts = timeouts;
+    group.retries = retries;
+    group.consul = consul;
+    group.allow_empty = allow_empty;
+    group.health_check = health_check;
+    Some(group)
 }
 
 fn read_server(
@@ -156,10 +147,7 @@ fn read_server(
 ) -> Option<ServerSpec> {
     let t = Tbl::of(d, item, "server")?;
     let addr = t.req_str(d, "addr");
-    let weight = t
-        .int(d, "weight", 1..=10_000)
-        .map(|v| v.value as u32)
-        .unwrap_or(1);
+    let weight = t.int(d, "weight", 1..=10_000).map(|v| v.value as u32);
     let max_fails = t
         .int(d, "max_fails", 0..=1000)
         .map(|v| v.value as u32)
@@ -170,14 +158,15 @@ fn read_server(
     t.finish(d, "server");
     let addr = addr?;
     match addr.value.parse::<SocketAddr>() {
-        Ok(a) => Some(ServerSpec {
-            addr: a,
-            weight,
-            max_fails,
-            fail_timeout,
-            down,
-            backup,
-        }),
+        Ok(a) => {
+            let mut s = ServerSpec::new(a);
+            s.weight = weight.unwrap_or(s.weight);
+            s.max_fails = max_fails;
+            s.fail_timeout = fail_timeout;
+            s.down = down;
+            s.backup = backup;
+            Some(s)
+        }
         Err(_) => {
             d.push(
                 addr.span,
@@ -194,14 +183,13 @@ fn read_consul(d: &mut Diagnostics, group: &str, item: &Item) -> Option<ConsulSp
     let address = t.opt_str(d, "address").map(|s| s.value);
     let prefix = t.req_str(d, "prefix");
     let token_env = t.opt_str(d, "token_env");
-    let wait = t.duration(d, "wait").unwrap_or(Duration::from_secs(30));
-    let max_backoff = t
-        .duration(d, "max_backoff")
-        .unwrap_or(Duration::from_secs(10));
+    let def = ConsulSpec::default();
+    let wait = t.duration(d, "wait").unwrap_or(def.wait);
+    let max_backoff = t.duration(d, "max_backoff").unwrap_or(def.max_backoff);
     let dump_file = t.opt_str(d, "dump_file").map(|s| s.value.into());
     let strong_dependency = t.bool(d, "strong_dependency", false);
     t.finish(d, &format!("upstream `{group}` consul"));
-    let address = address.unwrap_or_else(|| "http://127.0.0.1:8500".to_string());
+    let address = address.unwrap_or(def.address);
     if !address.starts_with("http://") {
         d.push(
             item_span(item),

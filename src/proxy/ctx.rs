@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use once_cell::sync::Lazy;
 
-use crate::config::model::{PluginInstance, Route};
-use crate::plugin::RequestCtx;
+use crate::plugin_api::{PluginChain, PluginInstance, RequestCtx};
+use crate::router::Route;
 
 /// Pingora's `CTX` for edgeproxy.
 pub struct ProxyCtx {
@@ -25,6 +25,9 @@ pub struct ProxyCtx {
     pub local_status: Option<u16>,
     /// Error text recorded for the log phase.
     pub error: Option<String>,
+    /// A header or body filter failed: the error response that replaces the response is
+    /// written without running the filters again.
+    pub filter_failed: bool,
 }
 
 impl ProxyCtx {
@@ -38,27 +41,30 @@ impl ProxyCtx {
             body_limit: u64::MAX,
             local_status: None,
             error: None,
+            filter_failed: false,
         }
     }
 
     /// The plugin chain in force: the route's (which includes server-level plugins), or
-    /// `server_plugins` when no route matched.
-    pub fn chain<'a>(&'a self, server_plugins: &'a [PluginInstance]) -> &'a [PluginInstance] {
+    /// the server block's when no route matched.
+    pub fn chain<'a>(&'a self, server: &'a PluginChain) -> &'a [PluginInstance] {
         match &self.route {
-            Some(r) => &r.plugins,
-            None => server_plugins,
+            Some(r) => r.chain.all(),
+            None => server.all(),
         }
     }
 
-    /// [`chain`](Self::chain) together with the plugin context, borrowed at once (what a
-    /// local response needs: the filters run with a mutable context).
+    /// The chain whose filters still run for this request's response (none once a filter
+    /// failed), together with the plugin context, borrowed at once: the filters run with a
+    /// mutable context.
     pub fn chain_and_req<'a>(
         &'a mut self,
-        server_plugins: &'a [PluginInstance],
+        server: &'a PluginChain,
     ) -> (&'a [PluginInstance], &'a mut RequestCtx) {
-        let chain = match &self.route {
-            Some(r) => &r.plugins[..],
-            None => server_plugins,
+        let chain = match (&self.route, self.filter_failed) {
+            (_, true) => &[][..],
+            (Some(r), false) => r.chain.all(),
+            (None, false) => server.all(),
         };
         (chain, &mut self.req)
     }

@@ -39,7 +39,9 @@ mod tests {
     fn group(name: &str) -> UpstreamGroup {
         let server = ServerSpec::new(([127, 0, 0, 1], 1).into());
         UpstreamGroup::new(
-            GroupSpec::new(name, vec![server]).hashed("$arg_productId", Some("$http_x_user")),
+            GroupSpec::new(name, vec![server])
+                .hashed("$arg_productId", Some("$http_x_user"))
+                .unwrap(),
         )
     }
 

@@ -3,33 +3,28 @@
 
 use pingora::proxy::Session;
 use pingora::Result;
-use tracing::error;
 
-use crate::config::model::PluginInstance;
-use crate::plugin::{RequestCtx, Response};
+use crate::plugin_api::{run_body_filter, run_header_filter, PluginInstance, RequestCtx, Response};
 
 /// Runs `header_filter` and `body_filter` of `chain` on `resp` and writes it to the client
 /// with a correct `Content-Length`. Returns the status written.
+///
+/// A failing filter (logged with its plugin's name) replaces the response with a 500, as
+/// for a proxied response, and the filters are not run on that 500.
 pub async fn write_local(
     session: &mut Session,
     chain: &[PluginInstance],
     ctx: &mut RequestCtx,
     resp: Response,
 ) -> Result<u16> {
-    let Response { mut header, body } = resp;
+    let (mut header, body) = match filtered(chain, ctx, resp) {
+        Some(r) => (r.header, r.body),
+        None => {
+            let r = Response::error(500, "internal error in a response plugin", &ctx.request_id);
+            (r.header, r.body)
+        }
+    };
     let _ = header.insert_header("x-request-id", ctx.request_id.as_str());
-    for p in chain {
-        if let Err(e) = p.plugin.header_filter(&mut header, ctx) {
-            error!(plugin = %p.name, request_id = %ctx.request_id, "header_filter failed: {e}");
-        }
-    }
-    let mut body = Some(body);
-    for p in chain {
-        if let Err(e) = p.plugin.body_filter(&mut body, true, ctx) {
-            error!(plugin = %p.name, request_id = %ctx.request_id, "body_filter failed: {e}");
-        }
-    }
-    let body = body.unwrap_or_default();
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     let status = header.status.as_u16();
     if crate::drain::draining() {
@@ -44,4 +39,17 @@ pub async fn write_local(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(status)
+}
+
+/// `resp` after the header and body filters of `chain`; `None` when one of them failed.
+fn filtered(chain: &[PluginInstance], ctx: &mut RequestCtx, resp: Response) -> Option<Response> {
+    let Response { mut header, body } = resp;
+    let _ = header.insert_header("x-request-id", ctx.request_id.as_str());
+    run_header_filter(chain, &mut header, ctx).ok()?;
+    let mut body = Some(body);
+    run_body_filter(chain, &mut body, true, ctx).ok()?;
+    Some(Response {
+        header,
+        body: body.unwrap_or_default(),
+    })
 }

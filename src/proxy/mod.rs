@@ -13,7 +13,6 @@ mod forward;
 mod hashkey;
 mod limits;
 mod local;
-mod phases;
 
 pub use ctx::{next_request_id, ProxyCtx};
 
@@ -28,19 +27,22 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use tracing::warn;
 
-use crate::config::model::{PluginInstance, Route};
-use crate::config::{Limits, ServerBlock};
+use crate::assembly::ServerBlock;
+use crate::config::Limits;
 use crate::metrics;
-use crate::plugin::{LogEntry, Response};
+use crate::plugin_api::{
+    run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
+    Response,
+};
+use crate::router::{Route, Router};
 use crate::upstream::{UpstreamGroup, Upstreams};
-use phases::error_response;
 
 /// One server block's request handler.
 pub struct EdgeProxy {
     name: Arc<str>,
     limits: Limits,
-    plugins: Vec<PluginInstance>,
-    routes: Vec<Arc<Route>>,
+    plugins: PluginChain,
+    router: Router,
     upstreams: Upstreams,
     requests: metrics::ServerRequests,
 }
@@ -52,7 +54,7 @@ impl EdgeProxy {
             name: block.name.clone(),
             limits: block.limits,
             plugins: block.plugins.clone(),
-            routes: block.routes.clone(),
+            router: block.router.clone(),
             upstreams,
             requests: metrics::ServerRequests::new(&block.name),
         }
@@ -66,9 +68,7 @@ impl EdgeProxy {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri.host())
             .unwrap_or("");
-        let host = strip_port(host).to_ascii_lowercase();
-        let path = req.uri.path();
-        self.routes.iter().find(|r| r.matches(&host, path)).cloned()
+        self.router.find(host, req.uri.path()).cloned()
     }
 
     fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
@@ -96,19 +96,9 @@ impl EdgeProxy {
         why: &str,
     ) -> Result<bool> {
         ctx.error = Some(why.to_string());
-        let resp = error_response(status, why, &ctx.req.request_id);
+        let resp = Response::error(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
     }
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map(|(h, _)| &host[..h.len() + 1])
-            .unwrap_or(host);
-    }
-    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
 #[async_trait]
@@ -129,7 +119,7 @@ impl ProxyHttp for EdgeProxy {
         }
         // Server-level rewrite runs before routing (nginx: server rewrite, then location).
         let req = session.req_header_mut();
-        if let Some(resp) = phases::run_rewrite(&self.plugins, req, &mut ctx.req).await {
+        if let Some(resp) = run_rewrite(self.plugins.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
         let Some(route) = self.find_route(session) else {
@@ -144,12 +134,11 @@ impl ProxyHttp for EdgeProxy {
             return self.refuse(session, ctx, r.status, r.reason).await;
         }
         let req = session.req_header_mut();
-        let own = route.plugins.get(self.plugins.len()..).unwrap_or(&[]);
-        if let Some(resp) = phases::run_rewrite(own, req, &mut ctx.req).await {
+        if let Some(resp) = run_rewrite(route.chain.route_part(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
         let req = session.req_header();
-        if let Some(resp) = phases::run_access_content(&route.plugins, req, &mut ctx.req).await {
+        if let Some(resp) = run_access_content(route.chain.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
         if route.upstream.is_none() {
@@ -253,14 +242,12 @@ impl ProxyHttp for EdgeProxy {
         if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
-        if ctx.route.is_some() {
-            let (chain, req) = ctx.chain_and_req(&self.plugins);
-            for p in chain {
-                if let Err(e) = p.plugin.header_filter(resp, req) {
-                    tracing::error!(plugin = %p.name, request_id = %req.request_id, "header_filter failed: {e}");
-                    return Error::e_explain(ErrorType::HTTPStatus(500), "header_filter failed");
-                }
-            }
+        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        if let Err(e) = run_header_filter(chain, resp, req) {
+            // The 500 that replaces this response is written without the filters.
+            ctx.filter_failed = true;
+            ctx.error = Some(e.to_string());
+            return Error::e_explain(ErrorType::HTTPStatus(500), "a response plugin failed");
         }
         Ok(())
     }
@@ -272,14 +259,12 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<Option<Duration>> {
-        if ctx.route.is_some() {
-            let (chain, req) = ctx.chain_and_req(&self.plugins);
-            for p in chain {
-                if let Err(e) = p.plugin.body_filter(body, eos, req) {
-                    tracing::error!(plugin = %p.name, request_id = %req.request_id, "body_filter failed: {e}");
-                    return Error::e_explain(ErrorType::InternalError, "body_filter failed");
-                }
-            }
+        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        if let Err(e) = run_body_filter(chain, body, eos, req) {
+            // The header is already on its way: the response can only be cut short.
+            ctx.filter_failed = true;
+            ctx.error = Some(e.to_string());
+            return Error::e_explain(ErrorType::InternalError, "a response plugin failed");
         }
         Ok(None)
     }
@@ -305,7 +290,7 @@ impl ProxyHttp for EdgeProxy {
                 can_reuse_downstream: false,
             };
         }
-        let resp = error_response(status, what, &ctx.req.request_id);
+        let resp = Response::error(status, what, &ctx.req.request_id);
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
         let (chain, req) = ctx.chain_and_req(&self.plugins);

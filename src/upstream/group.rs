@@ -10,7 +10,7 @@ use pingora::http::RequestHeader;
 use super::balancer::Balancer;
 use super::health::now_ms;
 use super::key::KeyTemplate;
-use super::spec::{BalanceSpec, GroupSpec, HashSpec, ServerSpec};
+use super::spec::{BalanceSpec, GroupSpec, ServerSpec};
 use super::status::WatchStatus;
 
 /// Where a request's hash key came from.
@@ -49,30 +49,11 @@ pub struct UpstreamGroup {
     watch: ArcSwapOption<WatchStatus>,
 }
 
-/// Parses a hash spec's key and fallback templates (for config validation and the group).
-pub fn parse_hash_keys(h: &HashSpec) -> Result<(KeyTemplate, Option<KeyTemplate>), String> {
-    let re = h.path_regex.as_deref();
-    let key = KeyTemplate::parse_with_path_regex(&h.key, re).map_err(|e| format!("key: {e}"))?;
-    let fallback = match &h.fallback {
-        Some(f) => {
-            Some(KeyTemplate::parse_with_path_regex(f, re).map_err(|e| format!("fallback: {e}"))?)
-        }
-        None => None,
-    };
-    Ok((key, fallback))
-}
-
 impl UpstreamGroup {
     /// A group seeded with the spec's static servers.
     pub fn new(spec: GroupSpec) -> Self {
         let keys = match &spec.balance {
-            BalanceSpec::Hash(h) => match parse_hash_keys(h) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    tracing::error!(group = %spec.name, "invalid hash key, using round robin: {e}");
-                    None
-                }
-            },
+            BalanceSpec::Hash(h) => Some((h.key.clone(), h.fallback.clone())),
             BalanceSpec::RoundRobin => None,
         };
         let hash = matches!(spec.balance, BalanceSpec::Hash(_));

@@ -13,7 +13,7 @@ pub(crate) fn server(port: u16, weight: u32) -> ServerSpec {
 fn group(servers: Vec<ServerSpec>, hash: bool) -> UpstreamGroup {
     let spec = GroupSpec::new("g", servers);
     UpstreamGroup::new(if hash {
-        spec.hashed("$arg_id", None)
+        spec.hashed("$arg_id", None).unwrap()
     } else {
         spec
     })

@@ -42,6 +42,18 @@ enum Part {
     Capture(usize),
 }
 
+/// Why a hash-key template (or its `path_regex`) was rejected; the message names the
+/// template and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(String);
+
+impl From<String> for KeyError {
+    fn from(message: String) -> Self {
+        KeyError(message)
+    }
+}
+
 /// A parsed hash-key template; cheap to evaluate per request.
 #[derive(Debug, Clone)]
 pub struct KeyTemplate {
@@ -52,12 +64,19 @@ pub struct KeyTemplate {
 
 impl KeyTemplate {
     /// Parses a template that does not use regex captures.
-    pub fn parse(s: &str) -> Result<KeyTemplate, String> {
+    pub fn parse(s: &str) -> Result<KeyTemplate, KeyError> {
         Self::parse_with_path_regex(s, None)
     }
 
     /// Parses a template; `$1`..`$9` refer to capture groups of `path_regex` applied to the path.
-    pub fn parse_with_path_regex(s: &str, path_regex: Option<&str>) -> Result<KeyTemplate, String> {
+    pub fn parse_with_path_regex(
+        s: &str,
+        path_regex: Option<&str>,
+    ) -> Result<KeyTemplate, KeyError> {
+        Self::parse_inner(s, path_regex).map_err(KeyError)
+    }
+
+    fn parse_inner(s: &str, path_regex: Option<&str>) -> Result<KeyTemplate, String> {
         let path_regex = match path_regex {
             Some(re) => {
                 Some(Regex::new(re).map_err(|e| format!("invalid path_regex `{re}`: {e}"))?)

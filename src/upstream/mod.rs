@@ -18,8 +18,8 @@ mod watcher;
 
 pub use active::run_health_checks;
 pub use consul::ConsulError;
-pub use group::{parse_hash_keys, KeySource, PeerState, UpstreamGroup};
-pub use key::KeyTemplate;
+pub use group::{KeySource, PeerState, UpstreamGroup};
+pub use key::{KeyError, KeyTemplate};
 pub use spec::{
     BalanceSpec, ConsulSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec, ServerSpec,
     Timeouts,

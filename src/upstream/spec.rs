@@ -1,8 +1,11 @@
-//! Validated, typed description of an upstream group (built by `config::validate`).
+//! Validated, typed description of an upstream group (read by `config`, run by
+//! [`UpstreamGroup`](super::UpstreamGroup)); defaults are written here once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::key::{KeyError, KeyTemplate};
 
 /// One upstream group as configured.
 #[derive(Debug, Clone)]
@@ -51,15 +54,34 @@ pub enum BalanceSpec {
     Hash(HashSpec),
 }
 
-/// Consistent-hash key and fallback, as written in the config.
+/// Consistent-hash key and fallback, parsed once when the config is read.
 #[derive(Debug, Clone)]
 pub struct HashSpec {
-    /// Key template using nginx-style variables, e.g. `$arg_productId`.
-    pub key: String,
+    /// Key template using nginx-style variables, e.g. `$arg_productId` (its `path_regex`,
+    /// if any, supplies `$1`..`$9`).
+    pub key: KeyTemplate,
     /// Key template used when `key` evaluates to empty; `None` = round robin.
-    pub fallback: Option<String>,
-    /// Regex matched against the decoded path; its groups are `$1`..`$9` in the key templates.
-    pub path_regex: Option<String>,
+    pub fallback: Option<KeyTemplate>,
+}
+
+impl HashSpec {
+    /// Parses `key` and `fallback`; `$1`..`$9` refer to groups of `path_regex` on the path.
+    pub fn parse(
+        key: &str,
+        fallback: Option<&str>,
+        path_regex: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let key = KeyTemplate::parse_with_path_regex(key, path_regex)
+            .map_err(|e| KeyError::from(format!("key: {e}")))?;
+        let fallback = match fallback {
+            Some(f) => Some(
+                KeyTemplate::parse_with_path_regex(f, path_regex)
+                    .map_err(|e| KeyError::from(format!("fallback: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(HashSpec { key, fallback })
+    }
 }
 
 /// Upstream connection timeouts.
@@ -94,6 +116,22 @@ pub struct ConsulSpec {
     pub strong_dependency: bool,
 }
 
+impl Default for ConsulSpec {
+    /// A local agent (`http://127.0.0.1:8500`), no prefix or token, 30 s blocking wait,
+    /// 10 s backoff cap, no dump file, weak dependency.
+    fn default() -> Self {
+        ConsulSpec {
+            address: "http://127.0.0.1:8500".to_string(),
+            prefix: String::new(),
+            token: None,
+            wait: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(10),
+            dump_file: None,
+            strong_dependency: false,
+        }
+    }
+}
+
 /// Active health checks of every member of a group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheckSpec {
@@ -107,6 +145,28 @@ pub struct HealthCheckSpec {
     pub rise: u32,
     /// Consecutive failures that take a peer out.
     pub fall: u32,
+}
+
+impl HealthCheckSpec {
+    /// Default time between check rounds.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+    /// Default bound for one check.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default consecutive successes to come back.
+    pub const DEFAULT_RISE: u32 = 2;
+    /// Default consecutive failures to go down.
+    pub const DEFAULT_FALL: u32 = 3;
+
+    /// A check of `kind` with the defaults: every 2 s, 1 s timeout, rise 2, fall 3.
+    pub fn new(kind: HealthCheckKind) -> Self {
+        HealthCheckSpec {
+            kind,
+            interval: Self::DEFAULT_INTERVAL,
+            timeout: Self::DEFAULT_TIMEOUT,
+            rise: Self::DEFAULT_RISE,
+            fall: Self::DEFAULT_FALL,
+        }
+    }
 }
 
 /// The kind of an active health check.
@@ -140,24 +200,25 @@ impl GroupSpec {
     }
 
     /// The same group balanced by consistent hash on `key` (with an optional fallback).
-    pub fn hashed(mut self, key: &str, fallback: Option<&str>) -> Self {
-        self.balance = BalanceSpec::Hash(HashSpec {
-            key: key.to_string(),
-            fallback: fallback.map(str::to_string),
-            path_regex: None,
-        });
-        self
+    pub fn hashed(mut self, key: &str, fallback: Option<&str>) -> Result<Self, KeyError> {
+        self.balance = BalanceSpec::Hash(HashSpec::parse(key, fallback, None)?);
+        Ok(self)
     }
 }
 
 impl ServerSpec {
+    /// nginx's default `max_fails`.
+    pub const DEFAULT_MAX_FAILS: u32 = 1;
+    /// nginx's default `fail_timeout`.
+    pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// A server with nginx's defaults: weight 1, `max_fails` 1, `fail_timeout` 10s.
     pub fn new(addr: SocketAddr) -> Self {
         ServerSpec {
             addr,
             weight: 1,
-            max_fails: 1,
-            fail_timeout: Duration::from_secs(10),
+            max_fails: Self::DEFAULT_MAX_FAILS,
+            fail_timeout: Self::DEFAULT_FAIL_TIMEOUT,
             down: false,
             backup: false,
         }

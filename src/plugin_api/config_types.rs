@@ -3,7 +3,7 @@
 //! ```ignore
 //! #[derive(serde::Deserialize)]
 //! struct Cfg {
-//!     #[serde(deserialize_with = "edgeproxy::plugin::de_duration")]
+//!     #[serde(deserialize_with = "edgeproxy::plugin_api::de_duration")]
 //!     ttl: std::time::Duration,          // "10m", "250ms"
 //! }
 //! ```

@@ -4,13 +4,18 @@
 //! can be unit-tested without I/O. Expected denials are [`Flow::Respond`], not errors; an
 //! error from a plugin becomes a 500 carrying the request id, logged with the plugin's name.
 
+mod chain;
 mod config_types;
 mod ctx;
 mod registry;
 mod response;
 
+pub use chain::{
+    run_access_content, run_body_filter, run_header_filter, run_rewrite, FilterError, PluginChain,
+    PluginInstance,
+};
 pub use config_types::{de_duration, de_opt_duration};
-pub use ctx::{CacheLevel, LogEntry, RequestCtx};
+pub use ctx::{LogEntry, RequestCtx};
 pub use registry::{BuildError, Caches, PluginFactory, Registry, Shared};
 pub use response::Response;
 

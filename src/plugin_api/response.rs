@@ -56,4 +56,23 @@ impl Response {
     pub fn status(&self) -> u16 {
         self.header.status.as_u16()
     }
+
+    /// A plain-text error page naming the request id; never fails.
+    pub fn error(status: u16, what: &str, request_id: &str) -> Response {
+        let body = format!("{status} {what}\nrequest id: {request_id}\n");
+        match Response::text(status, body.clone()) {
+            Ok(r) => r,
+            // Only reachable with an invalid status; fall back to a bare 500.
+            Err(_) => Response::text(500, body).unwrap_or_else(|_| bare_500()),
+        }
+    }
+}
+
+fn bare_500() -> Response {
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = http::StatusCode::INTERNAL_SERVER_ERROR;
+    Response {
+        header: parts.into(),
+        body: Bytes::from_static(b"500 internal error\n"),
+    }
 }

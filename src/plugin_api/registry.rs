@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::de::{Deserialize, DeserializeOwned};
+use serde::de::{Deserialize, DeserializeOwned, IntoDeserializer};
 
 use super::{BoxError, Plugin};
 use crate::upstream::Upstreams;
@@ -91,7 +91,8 @@ pub enum BuildError {
     },
 }
 
-type BuildFn = Box<dyn Fn(&str, &Shared) -> Result<Arc<dyn Plugin>, BuildError> + Send + Sync>;
+type BuildFn =
+    Box<dyn Fn(toml_edit::Value, &Shared) -> Result<Arc<dyn Plugin>, BuildError> + Send + Sync>;
 
 /// The one list of plugins a binary knows. Register explicitly:
 /// `registry.register::<MyPlugin>()`.
@@ -108,12 +109,13 @@ impl Registry {
 
     /// Registers a plugin factory under `F::NAME` (a later registration replaces an earlier one).
     pub fn register<F: PluginFactory>(&mut self) -> &mut Self {
-        let build: BuildFn = Box::new(|fragment, shared| {
-            let de = toml::de::ValueDeserializer::new(fragment);
-            let cfg = F::Config::deserialize(de).map_err(|e| BuildError::Config {
-                plugin: F::NAME.to_string(),
-                message: e.message().trim().to_string(),
-                span: e.span(),
+        let build: BuildFn = Box::new(|config, shared| {
+            let cfg = F::Config::deserialize(config.into_deserializer()).map_err(|e| {
+                BuildError::Config {
+                    plugin: F::NAME.to_string(),
+                    message: e.message().trim().to_string(),
+                    span: e.span(),
+                }
             })?;
             F::build(cfg, shared).map_err(|source| BuildError::Build {
                 plugin: F::NAME.to_string(),
@@ -129,20 +131,39 @@ impl Registry {
         self.factories.keys().copied().collect()
     }
 
-    /// Builds the plugin `name` from its config table, given as TOML text of an inline
-    /// table (e.g. `{ status = 200 }`); error spans are relative to that text.
+    /// Builds the plugin `name` from its config table. Error spans are those of the
+    /// values inside `config`: positions in the config file when `config` came from it.
     pub fn build(
         &self,
         name: &str,
-        config_toml: &str,
+        config: toml_edit::Value,
         shared: &Shared,
     ) -> Result<Arc<dyn Plugin>, BuildError> {
         match self.factories.get(name) {
-            Some(build) => build(config_toml, shared),
+            Some(build) => build(config, shared),
             None => Err(BuildError::Unknown {
                 name: name.to_string(),
                 known: self.names(),
             }),
         }
+    }
+
+    /// Like [`build`](Self::build), from the TOML text of an inline table such as
+    /// `{ status = 200 }` (for tests and programs that build plugins by hand); error spans
+    /// are relative to that text.
+    pub fn build_str(
+        &self,
+        name: &str,
+        config_toml: &str,
+        shared: &Shared,
+    ) -> Result<Arc<dyn Plugin>, BuildError> {
+        let config = config_toml
+            .parse::<toml_edit::Value>()
+            .map_err(|e| BuildError::Config {
+                plugin: name.to_string(),
+                message: e.to_string().trim().to_string(),
+                span: None,
+            })?;
+        self.build(name, config, shared)
     }
 }

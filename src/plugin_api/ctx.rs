@@ -6,30 +6,7 @@ use std::time::{Duration, Instant};
 
 use pingora::http::RequestHeader;
 
-/// Which cache level answered a content lookup (reported as `X-Cache`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheLevel {
-    /// In-process cache.
-    L1,
-    /// Redis.
-    L2,
-    /// The origin service.
-    Origin,
-    /// An expired value served because Redis and the origin both failed.
-    Stale,
-}
-
-impl CacheLevel {
-    /// The name used in `X-Cache`, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheLevel::L1 => "L1",
-            CacheLevel::L2 => "L2",
-            CacheLevel::Origin => "ORIGIN",
-            CacheLevel::Stale => "STALE",
-        }
-    }
-}
+use crate::cache::CacheLevel;
 
 /// Typed framework fields plus typed extensions for plugin-private data.
 #[derive(Debug)]

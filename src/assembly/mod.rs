@@ -1,0 +1,146 @@
+//! Assembly: turns the specs read by [`crate::config`] into the running system — upstream
+//! groups, cache engines, the [`Shared`] handles, plugin chains and one router per server
+//! block. Opens no sockets: `edgeproxy -t` runs exactly this, and [`crate::server`] then
+//! binds listeners and starts the background services for the result.
+
+mod chains;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cache::{SeedSource, TieredCache};
+use crate::config::{self, ConfigSpec, Diagnostics, Limits, ProcessSettings};
+use crate::plugin_api::{Caches, PluginChain, Registry, Shared};
+use crate::router::Router;
+use crate::upstream::{UpstreamGroup, Upstreams};
+
+/// The assembled configuration: everything built, nothing listening yet.
+pub struct App {
+    /// The config file.
+    pub path: PathBuf,
+    /// Process-wide settings.
+    pub process: ProcessSettings,
+    /// Server blocks (each becomes one Pingora service with its own listeners and routes).
+    pub servers: Vec<ServerBlock>,
+    /// Upstream groups, by name.
+    pub upstreams: Upstreams,
+    /// Tiered cache engines, by name.
+    pub caches: Caches,
+}
+
+/// One server block, ready to serve.
+pub struct ServerBlock {
+    /// Name (used in logs and metrics).
+    pub name: Arc<str>,
+    /// Listening addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Server-level plugins (they run alone when no route matches, e.g. for 404s).
+    pub plugins: PluginChain,
+    /// The block's routes.
+    pub router: Router,
+}
+
+/// Reads the config at `path` and assembles it; on failure returns every problem.
+/// `check_only` is passed to plugin factories (`edgeproxy -t`: build and check, start nothing).
+pub fn load(path: &Path, registry: &Registry, check_only: bool) -> Result<App, Diagnostics> {
+    assemble(config::read(path)?, registry, check_only)
+}
+
+/// Like [`load`], from text already read (`path` is used for messages and relative paths).
+pub fn load_str(
+    path: &Path,
+    source: String,
+    registry: &Registry,
+    check_only: bool,
+) -> Result<App, Diagnostics> {
+    assemble(config::read_str(path, source)?, registry, check_only)
+}
+
+/// Builds the running system from `spec`; plugin errors are reported at their position.
+pub fn assemble(
+    spec: ConfigSpec,
+    registry: &Registry,
+    check_only: bool,
+) -> Result<App, Diagnostics> {
+    let mut d = Diagnostics::new(&spec.path, spec.source);
+    let upstreams: BTreeMap<String, Arc<UpstreamGroup>> = spec
+        .upstreams
+        .into_iter()
+        .map(|g| (g.name.clone(), Arc::new(UpstreamGroup::new(g))))
+        .collect();
+    let upstreams: Upstreams = Arc::new(upstreams);
+    let caches: BTreeMap<String, TieredCache> = spec
+        .caches
+        .into_iter()
+        .map(|(name, c)| {
+            let mut cache = c.spec;
+            if let (Some(redis), Some(group)) = (
+                cache.redis.as_mut(),
+                c.addresses_from.and_then(|g| upstreams.get(&g).cloned()),
+            ) {
+                redis.seeds_from = Some(redis_nodes_of(group));
+            }
+            (name, TieredCache::new(cache))
+        })
+        .collect();
+    let shared = Shared {
+        config_dir: config_dir(&spec.path),
+        upstreams,
+        caches: Arc::new(caches),
+        check_only,
+    };
+    let builder = chains::ChainBuilder::new(registry, &shared);
+    let servers = spec
+        .servers
+        .into_iter()
+        .map(|block| {
+            let plugins = PluginChain::new(&builder.build_all(&mut d, &block.plugins), Vec::new());
+            let routes = block
+                .routes
+                .into_iter()
+                .map(|r| Arc::new(builder.route(&mut d, r, &plugins)))
+                .collect();
+            ServerBlock {
+                name: Arc::from(block.name),
+                listen: block.listen,
+                limits: block.limits,
+                plugins,
+                router: Router::new(routes),
+            }
+        })
+        .collect();
+    if !d.is_empty() {
+        d.sort();
+        return Err(d);
+    }
+    Ok(App {
+        path: spec.path,
+        process: spec.process,
+        servers,
+        upstreams: shared.upstreams,
+        caches: shared.caches,
+    })
+}
+
+/// The live Redis node list of a cache whose nodes are an upstream group's members.
+fn redis_nodes_of(group: Arc<UpstreamGroup>) -> SeedSource {
+    SeedSource(Arc::new(move || {
+        group
+            .members()
+            .iter()
+            .filter(|m| !m.down)
+            .map(|m| format!("redis://{}", m.addr))
+            .collect()
+    }))
+}
+
+fn config_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

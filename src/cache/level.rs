@@ -1,0 +1,26 @@
+//! Which cache level answered a lookup.
+
+/// Which cache level answered a content lookup (reported as `X-Cache`, in logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLevel {
+    /// In-process cache.
+    L1,
+    /// Redis.
+    L2,
+    /// The origin service.
+    Origin,
+    /// An expired value served because Redis and the origin both failed.
+    Stale,
+}
+
+impl CacheLevel {
+    /// The name used in `X-Cache`, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheLevel::L1 => "L1",
+            CacheLevel::L2 => "L2",
+            CacheLevel::Origin => "ORIGIN",
+            CacheLevel::Stale => "STALE",
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Routing: which route of a server block handles a request (first match in file order).
+
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::plugin_api::PluginChain;
+
+/// How a route matches the request path.
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    /// Every path.
+    Any,
+    /// Exactly this path (query string excluded).
+    Exact(String),
+    /// Paths starting with this prefix.
+    Prefix(String),
+    /// Paths matching this regex.
+    Regex(Regex),
+}
+
+impl PathMatch {
+    /// True when `path` matches.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Any => true,
+            PathMatch::Exact(p) => path == p,
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatch::Regex(r) => r.is_match(path),
+        }
+    }
+}
+
+/// One route of a server block, ready to serve.
+pub struct Route {
+    /// Name (defaults to the match written in the file).
+    pub name: Arc<str>,
+    /// Host names (lowercase, without port); empty = any host.
+    pub hosts: Vec<String>,
+    /// Path match.
+    pub path: PathMatch,
+    /// Upstream group to proxy to; `None` means the content phase must answer (else 404).
+    pub upstream: Option<String>,
+    /// Request body limit for this route.
+    pub max_body_bytes: u64,
+    /// The server block's plugins, then the route's; each phase runs them in this order.
+    pub chain: PluginChain,
+}
+
+impl Route {
+    /// True when the route accepts `host` (already lowercased, without port) and `path`.
+    pub fn matches(&self, host: &str, path: &str) -> bool {
+        (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host)) && self.path.matches(path)
+    }
+}
+
+/// The routes of one server block, in file order.
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Vec<Arc<Route>>,
+}
+
+impl Router {
+    /// A router over `routes` (first match wins).
+    pub fn new(routes: Vec<Arc<Route>>) -> Self {
+        Router { routes }
+    }
+
+    /// The first route matching `host` (as sent: any case, with or without port) and `path`.
+    pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+        let host = strip_port(host).to_ascii_lowercase();
+        self.routes.iter().find(|r| r.matches(&host, path))
+    }
+
+    /// Every route, in match order.
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+}
+
+/// `host` without its `:port` (IPv6 literals keep their brackets).
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..h.len() + 1])
+            .unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, hosts: &[&str], path: PathMatch) -> Arc<Route> {
+        Arc::new(Route {
+            name: Arc::from(name),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            path,
+            upstream: None,
+            max_body_bytes: 0,
+            chain: PluginChain::default(),
+        })
+    }
+
+    #[test]
+    fn first_match_wins_with_host_case_and_port_ignored() {
+        let router = Router::new(vec![
+            route(
+                "api",
+                &["api.example.com"],
+                PathMatch::Prefix("/v1/".into()),
+            ),
+            route("exact", &[], PathMatch::Exact("/health".into())),
+            route("any", &[], PathMatch::Any),
+        ]);
+        let name = |host: &str, path: &str| router.find(host, path).map(|r| r.name.to_string());
+        assert_eq!(
+            name("API.example.com:8080", "/v1/x").as_deref(),
+            Some("api")
+        );
+        assert_eq!(name("other", "/v1/x").as_deref(), Some("any"));
+        assert_eq!(name("other", "/health").as_deref(), Some("exact"));
+        assert_eq!(name("other", "/health/x").as_deref(), Some("any"));
+    }
+
+    #[test]
+    fn ports_are_stripped_from_names_and_ipv6_literals() {
+        assert_eq!(strip_port("a.example:80"), "a.example");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("plain"), "plain");
+    }
+}
