@@ -49,8 +49,8 @@ run: release
 
 ## Run every test (unit, integration with real redis-server/nginx/origins).
 test: deps-test
-	$(CARGO) build --tests
-	$(CARGO) test --no-fail-fast
+	$(CARGO) build --workspace --tests
+	$(CARGO) test --workspace --no-fail-fast
 
 ## Validate a config: make check CONF=path
 check: build

@@ -12,7 +12,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use serde::Deserialize;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! `upstream-status`): JSON bodies, JSON errors and 405s. Not a plugin itself.
 
 use edgeproxy::plugin_api::{BoxError, Response};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::Serialize;
 
 /// A JSON response with `status`; admin answers are never cached.

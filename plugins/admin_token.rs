@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::Deserialize;
 
 use super::admin_response;
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn unset_or_empty_env_var_fails_the_build_without_echoing_the_token() {
-        let shared = crate::plugins::test_shared();
+        let shared = crate::test_shared();
         let cfg = |env: &str| AdminTokenConfig {
             token_env: env.to_string(),
             header: default_header(),

@@ -17,12 +17,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::cache::TieredCache;
 use edgeproxy::plugin_api::{
     BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared,
 };
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::{Deserialize, Serialize};
 
 use super::admin_response;

@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
+use edgeproxy::async_trait;
 use edgeproxy::cache::{CacheSpec, LoadError, Loaded, Loader, RedisMode, RedisSpec, Ttls};
 
 use super::*;
@@ -156,7 +156,7 @@ async fn redis_unreachable_is_502_but_local_l1_is_dropped() {
 
 #[test]
 fn build_needs_a_cache() {
-    let err = CachePurge::build(CachePurgeConfig {}, &crate::plugins::test_shared())
+    let err = CachePurge::build(CachePurgeConfig {}, &crate::test_shared())
         .err()
         .unwrap()
         .to_string();

@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::Deserialize;
 
 /// Config of the `key-auth` plugin: typed, unknown keys rejected.

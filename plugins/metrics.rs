@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use prometheus::{Encoder, TextEncoder};
 use serde::Deserialize;
 

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::Deserialize;
 
 /// Config of the `respond` plugin.

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::ResponseHeader;
 use http::{HeaderName, HeaderValue};
-use pingora::http::ResponseHeader;
 use serde::Deserialize;
 
 /// Config of the `response-headers` plugin.

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -106,7 +106,7 @@ mod tests {
             set_headers: BTreeMap::from([("x-from".into(), "edge".into())]),
             remove_headers: vec!["cookie".into()],
         };
-        let shared = crate::plugins::test_shared();
+        let shared = crate::test_shared();
         Rewrite::build(cfg, &shared).unwrap()
     }
 

@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::upstream::{BalanceSpec, PeerState, UpstreamGroup, Upstreams, WatchSnapshot};
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::{Deserialize, Serialize};
 
 use super::admin_response;

@@ -11,9 +11,11 @@
 pub mod assembly;
 pub mod cache;
 pub mod cache_service;
+pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod drain;
+pub mod logging;
 pub mod metrics;
 pub mod plugin_api;
 pub mod proxy;
@@ -24,3 +26,21 @@ pub mod upstream;
 pub use plugin_api::{
     BoxError, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx, Response, Shared,
 };
+
+// What a plugin's signatures and config need, re-exported so that a plugin crate depends on
+// `edgeproxy` alone, at matching versions.
+pub use async_trait::async_trait;
+pub use bytes::Bytes;
+pub use http;
+pub use pingora::http::{RequestHeader, ResponseHeader};
+/// serde, for typed plugin configs: `#[derive(edgeproxy::serde::Deserialize)]` with
+/// `#[serde(crate = "edgeproxy::serde")]`.
+pub use serde;
+
+/// Everything a plugin file usually imports: `use edgeproxy::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        async_trait, BoxError, Bytes, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx,
+        RequestHeader, Response, ResponseHeader, Shared,
+    };
+}

@@ -27,12 +27,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use edgeproxy::async_trait;
 use edgeproxy::cache::{CacheLevel, TieredCache};
 use edgeproxy::plugin_api::{
     de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared,
 };
-use pingora::http::RequestHeader;
+use edgeproxy::RequestHeader;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 

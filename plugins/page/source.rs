@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
+use edgeproxy::async_trait;
 use edgeproxy::cache::{
     CacheLevel, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache, Ttls,
 };

@@ -7,9 +7,22 @@ use std::time::Duration;
 
 use super::{port_open, wait_until};
 
-/// Path of the binary under test.
+/// Path of the binary under test: `edgeproxy` (package `edgeproxy-cli`) in the target
+/// directory this test was built into; `cargo test --workspace` builds it first.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_edgeproxy"))
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/edgeproxy
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("edgeproxy"))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build -p edgeproxy-cli` (make test does)",
+        bin.display()
+    );
+    bin
 }
 
 /// Runs `edgeproxy -t -c path` and returns its output.

@@ -1,6 +1,6 @@
-//! Built-in and example plugins, compiled into the binary with
-//! `#[path = "../plugins/mod.rs"] mod plugins;`. They use only the public API, exactly as a
-//! user's plugin would. [`register`] is the one list the binary knows.
+//! edgeproxy's built-in plugins, as a library for the `edgeproxy` binary and for programs
+//! that embed edgeproxy. They use only the public API of the `edgeproxy` crate, exactly as
+//! a user's plugin would. [`register_builtin`] is the one list.
 
 pub mod access_log;
 pub mod admin_response;
@@ -18,7 +18,7 @@ pub mod upstream_status;
 use edgeproxy::plugin_api::Registry;
 
 /// Registers every built-in plugin.
-pub fn register(registry: &mut Registry) {
+pub fn register_builtin(registry: &mut Registry) {
     registry
         .register::<rewrite::Rewrite>()
         .register::<respond::Respond>()
