@@ -75,8 +75,19 @@ struct Answer<'a> {
     error: Option<String>,
 }
 
-/// Parses `cache`, `key`, `prefix` from a query string; the error is the 400 message.
-pub fn parse_query(query: &str) -> Result<PurgeRequest, String> {
+/// A purge request the admin API refuses with 400; the message says what to send instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadPurge(String);
+
+impl From<&str> for BadPurge {
+    fn from(message: &str) -> Self {
+        BadPurge(message.to_string())
+    }
+}
+
+/// Parses `cache`, `key`, `prefix` from a query string.
+pub fn parse_query(query: &str) -> Result<PurgeRequest, BadPurge> {
     let (mut cache, mut key, mut prefix) = (None, None, None);
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         let slot = match name.as_ref() {
@@ -84,13 +95,13 @@ pub fn parse_query(query: &str) -> Result<PurgeRequest, String> {
             "key" => &mut key,
             "prefix" => &mut prefix,
             other => {
-                return Err(format!(
+                return Err(BadPurge(format!(
                     "unknown parameter `{other}`; use cache=NAME and key=K or prefix=P"
-                ))
+                )))
             }
         };
         if slot.replace(value.into_owned()).is_some() {
-            return Err(format!("parameter `{name}` given more than once"));
+            return Err(BadPurge(format!("parameter `{name}` given more than once")));
         }
     }
     let cache = cache.ok_or("missing parameter `cache`")?;

@@ -64,7 +64,7 @@ fn query_parsing() {
         ("cache=main&key=a&key=b", "more than once"),
         ("cache=main&prefx=a", "unknown parameter `prefx`"),
     ] {
-        let err = parse_query(q).unwrap_err();
+        let err = parse_query(q).unwrap_err().to_string();
         assert!(err.contains(msg), "{q}: {err}");
     }
 }

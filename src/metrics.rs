@@ -1,50 +1,74 @@
-//! Process-wide Prometheus metrics (registered on the default registry).
+//! Process-wide Prometheus metrics, all registered the same way: a `Lazy` static built by
+//! [`counter_vec`], [`counter`] or [`gauge`], which register on the default registry (what
+//! the `metrics` plugin exports). Hot paths resolve label values once (see
+//! [`ServerRequests`]) instead of hashing labels per request.
 
 use once_cell::sync::Lazy;
-use prometheus::{register_int_counter_vec, IntCounterVec};
+use prometheus::core::Collector;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+
+/// Registers `metric` on the default registry and returns it. A failed registration (a
+/// name registered twice) is logged; the metric still counts, it is just not exported.
+fn register<C: Collector + Clone + 'static>(metric: C) -> C {
+    if let Err(e) = prometheus::default_registry().register(Box::new(metric.clone())) {
+        tracing::warn!(error = %e, "metric not registered");
+    }
+    metric
+}
+
+/// A registered counter family. `name`, `help` and `labels` are static definitions.
+pub fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels);
+    register(c.expect("valid metric definition")) // ok: static definitions, unit-tested
+}
+
+/// A registered counter. `name` and `help` are static definitions.
+pub fn counter(name: &str, help: &str) -> IntCounter {
+    register(IntCounter::new(name, help).expect("valid metric definition")) // ok: static
+}
+
+/// A registered gauge. `name` and `help` are static definitions.
+pub fn gauge(name: &str, help: &str) -> IntGauge {
+    register(IntGauge::new(name, help).expect("valid metric definition")) // ok: static
+}
 
 /// Requests answered, by server block and status class (`2xx` … `5xx`, `0` = none sent).
-pub static REQUESTS: Lazy<Option<IntCounterVec>> = Lazy::new(|| {
-    register_int_counter_vec!(
+pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    counter_vec(
         "edgeproxy_requests_total",
         "Requests answered, by server block and status class",
-        &["server", "status"]
+        &["server", "status"],
     )
-    .ok()
 });
 
 /// Requests whose hash key was missing, by group and what was used instead
 /// (`fallback` key or `round_robin`).
-pub static HASH_KEY_MISSING: Lazy<Option<IntCounterVec>> = Lazy::new(|| {
-    register_int_counter_vec!(
+pub static HASH_KEY_MISSING: Lazy<IntCounterVec> = Lazy::new(|| {
+    counter_vec(
         "edgeproxy_hash_key_missing_total",
         "Requests without a hash key, by upstream group and what was used instead",
-        &["group", "used"]
+        &["group", "used"],
     )
-    .ok()
 });
 
 /// Failed upstream connection attempts, by group.
-pub static UPSTREAM_CONNECT_FAILURES: Lazy<Option<IntCounterVec>> = Lazy::new(|| {
-    register_int_counter_vec!(
+pub static UPSTREAM_CONNECT_FAILURES: Lazy<IntCounterVec> = Lazy::new(|| {
+    counter_vec(
         "edgeproxy_upstream_connect_failures_total",
         "Failed upstream connection attempts, by upstream group",
-        &["group"]
+        &["group"],
     )
-    .ok()
 });
 
-/// Increments `counter{labels}` when the metric could be registered.
-pub fn inc(counter: &Lazy<Option<IntCounterVec>>, labels: &[&str]) {
-    if let Some(c) = counter.as_ref() {
-        c.with_label_values(labels).inc();
-    }
+/// Increments `counter{labels}`.
+pub fn inc(counter: &IntCounterVec, labels: &[&str]) {
+    counter.with_label_values(labels).inc();
 }
 
 /// `REQUESTS` counters of one server block, resolved once per status class so the request
 /// path does no label hashing.
 pub struct ServerRequests {
-    by_class: Option<[prometheus::IntCounter; 6]>,
+    by_class: [IntCounter; 6],
 }
 
 const CLASSES: [&str; 6] = ["0", "1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -52,20 +76,40 @@ const CLASSES: [&str; 6] = ["0", "1xx", "2xx", "3xx", "4xx", "5xx"];
 impl ServerRequests {
     /// The counters of server block `server`.
     pub fn new(server: &str) -> Self {
-        let by_class = REQUESTS
-            .as_ref()
-            .map(|c| CLASSES.map(|class| c.with_label_values(&[server, class])));
-        ServerRequests { by_class }
+        ServerRequests {
+            by_class: CLASSES.map(|class| REQUESTS.with_label_values(&[server, class])),
+        }
     }
 
     /// Counts one answered request with `status`.
     pub fn inc(&self, status: u16) {
-        if let Some(c) = &self.by_class {
-            let i = match status {
-                100..=599 => (status / 100) as usize,
-                _ => 0,
-            };
-            c[i].inc();
-        }
+        let i = match status {
+            100..=599 => (status / 100) as usize,
+            _ => 0,
+        };
+        self.by_class[i].inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_definition_is_valid_and_counts() {
+        let r = ServerRequests::new("metrics-unit");
+        r.inc(204);
+        r.inc(0);
+        r.inc(999);
+        let get = |class: &str| REQUESTS.with_label_values(&["metrics-unit", class]).get();
+        assert_eq!((get("2xx"), get("0")), (1, 2));
+        inc(&HASH_KEY_MISSING, &["metrics-unit", "fallback"]);
+        inc(&UPSTREAM_CONNECT_FAILURES, &["metrics-unit"]);
+        assert_eq!(
+            HASH_KEY_MISSING
+                .with_label_values(&["metrics-unit", "fallback"])
+                .get(),
+            1
+        );
     }
 }

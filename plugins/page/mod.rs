@@ -17,6 +17,7 @@
 //! ```
 //! The template sees `params` and one object per source name (`{{product.productName}}`).
 
+mod error;
 mod memo;
 mod params;
 mod pattern;
@@ -198,7 +199,7 @@ impl Plugin for Page {
             .and_then(|k| self.memo.get(k, generation, &raw));
         let html = match remembered {
             Some(html) => html,
-            None => match self.render(&values, &raw)? {
+            None => match self.render(&values, &raw) {
                 Ok(html) => {
                     let html = Bytes::from(html);
                     if let Some(key) = memo_key {
@@ -206,7 +207,10 @@ impl Plugin for Page {
                     }
                     html
                 }
-                Err(source) => return Ok(Some(origin_unavailable(source)?)),
+                Err(RenderError::InvalidJson(source)) => {
+                    return Ok(Some(origin_unavailable(source)?))
+                }
+                Err(RenderError::Failed(e)) => return Err(e),
             },
         };
         let mut resp = Response::new(200)?
@@ -231,6 +235,14 @@ fn memo_key(values: &BTreeMap<String, String>) -> String {
     key
 }
 
+/// Why a page could not be rendered.
+enum RenderError<'a> {
+    /// The origin of this source sent something that is not JSON (answered with a 502).
+    InvalidJson(&'a str),
+    /// Rendering failed (a 500 from the framework).
+    Failed(BoxError),
+}
+
 fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
     Response::text(
         502,
@@ -239,29 +251,31 @@ fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
 }
 
 impl Page {
-    /// Parses the source values and renders the page. The inner `Err` names a source whose
-    /// origin sent something that is not JSON.
+    /// Parses the source values and renders the page.
     fn render(
         &self,
         values: &BTreeMap<String, String>,
         raw: &[Option<Bytes>],
-    ) -> Result<Result<String, &str>, BoxError> {
+    ) -> Result<String, RenderError<'_>> {
         let mut data = Map::new();
-        data.insert("params".into(), serde_json::to_value(values)?);
+        let params = serde_json::to_value(values).map_err(|e| RenderError::Failed(e.into()))?;
+        data.insert("params".into(), params);
         for (source, bytes) in self.sources.iter().zip(raw) {
             let value = match bytes {
                 Some(b) => match serde_json::from_slice(b) {
                     Ok(v) => v,
                     Err(e) => {
                         tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
-                        return Ok(Err(source.name()));
+                        return Err(RenderError::InvalidJson(source.name()));
                     }
                 },
                 None => source.fallback().cloned().unwrap_or(Value::Null),
             };
             data.insert(source.name().to_string(), value);
         }
-        Ok(Ok(self.template.render(&Value::Object(data))?))
+        self.template
+            .render(&Value::Object(data))
+            .map_err(|e| RenderError::Failed(e.into()))
     }
 
     fn not_found(&self, source: &str, level: Option<CacheLevel>) -> Result<Response, BoxError> {

@@ -1,6 +1,7 @@
 //! Request parameters of a page: declared, validated before any cache key or origin path is
 //! built (a bad value is a 400, and nothing reaches Redis or the origin).
 
+use super::error::PageError;
 use std::collections::BTreeMap;
 
 use regex::Regex;
@@ -42,12 +43,12 @@ pub struct BadParam(pub String);
 
 impl Param {
     /// Compiles the rule for `name`.
-    pub fn new(name: &str, cfg: ParamConfig) -> Result<Param, String> {
+    pub fn new(name: &str, cfg: ParamConfig) -> Result<Param, PageError> {
         let pattern = cfg
             .pattern
             .unwrap_or_else(|| "[A-Za-z0-9_-]{1,64}".to_string());
         let regex = Regex::new(&format!("^(?:{pattern})$"))
-            .map_err(|e| format!("param `{name}`: invalid pattern: {e}"))?;
+            .map_err(|e| PageError(format!("param `{name}`: invalid pattern: {e}")))?;
         Ok(Param {
             name: name.to_string(),
             regex,

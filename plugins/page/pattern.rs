@@ -1,6 +1,7 @@
 //! `{param}` patterns for cache keys and origin paths, checked against declared parameters
 //! when the plugin is built.
 
+use super::error::PageError;
 use std::collections::BTreeMap;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -26,7 +27,11 @@ pub struct Pattern {
 
 impl Pattern {
     /// Parses `text`; every `{name}` must be one of `params`.
-    pub fn parse(text: &str, params: &[String]) -> Result<Pattern, String> {
+    pub fn parse(text: &str, params: &[String]) -> Result<Pattern, PageError> {
+        Self::parse_inner(text, params).map_err(PageError)
+    }
+
+    fn parse_inner(text: &str, params: &[String]) -> Result<Pattern, String> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -95,6 +100,7 @@ mod tests {
         let params = vec!["id".to_string()];
         assert!(Pattern::parse("k_{other}", &params)
             .unwrap_err()
+            .to_string()
             .contains("not a declared"));
         assert!(Pattern::parse("k_{id", &params).is_err());
         assert!(Pattern::parse("k_}", &params).is_err());

@@ -1,6 +1,7 @@
 //! One data source of a page: cache key and origin path patterns, TTLs, and the loader that
 //! fetches it from an upstream group through the tiered cache.
 
+use super::error::PageError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -104,11 +105,11 @@ impl Source {
         shared: &Shared,
         origins: &mut Origins,
     ) -> Result<Source, BoxError> {
-        let ctx = |e: String| format!("source `{}`: {e}", cfg.name);
-        let key = Pattern::parse(&cfg.key, params).map_err(ctx)?;
-        let path = Pattern::parse(&cfg.path, params).map_err(ctx)?;
+        let ctx = |e: &dyn std::fmt::Display| PageError(format!("source `{}`: {e}", cfg.name));
+        let key = Pattern::parse(&cfg.key, params).map_err(|e| ctx(&e))?;
+        let path = Pattern::parse(&cfg.path, params).map_err(|e| ctx(&e))?;
         if !cfg.path.starts_with('/') {
-            return Err(ctx("path must start with `/`".into()).into());
+            return Err(ctx(&"path must start with `/`").into());
         }
         let origin = match origins.get(&(cfg.origin.clone(), cfg.timeout)) {
             Some(o) => o.clone(),
@@ -117,13 +118,13 @@ impl Source {
                     .upstreams
                     .get(&cfg.origin)
                     .cloned()
-                    .ok_or_else(|| ctx(format!("undefined upstream `{}`", cfg.origin)))?;
+                    .ok_or_else(|| ctx(&format!("undefined upstream `{}`", cfg.origin)))?;
                 let limits = HttpOriginLimits {
                     request_timeout: cfg.timeout,
                     ..HttpOriginLimits::default()
                 };
                 let o = HttpOrigin::new(move || group.select(None, &[]), limits)
-                    .map_err(|e| ctx(e.to_string()))?;
+                    .map_err(|e| ctx(&e))?;
                 origins.insert((cfg.origin.clone(), cfg.timeout), o.clone());
                 o
             }

@@ -1,6 +1,7 @@
 //! A handlebars template file that reloads when it changes, without a restart. Strict mode
 //! and HTML escaping are on; a broken edit keeps the last good template (and is logged).
 
+use super::error::PageError;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,8 +40,8 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 
 impl Template {
     /// Loads and compiles `path` (errors name the file and the template problem).
-    pub fn load(path: PathBuf, check_every: Duration) -> Result<Template, String> {
-        let hb = compile(&path)?;
+    pub fn load(path: PathBuf, check_every: Duration) -> Result<Template, PageError> {
+        let hb = compile(&path).map_err(PageError)?;
         Ok(Template {
             mtime: Mutex::new(mtime(&path)),
             current: ArcSwap::from_pointee(hb),
@@ -89,11 +90,11 @@ impl Template {
     }
 
     /// Renders with `data` (call [`generation`](Self::generation) first to pick up changes).
-    pub fn render(&self, data: &serde_json::Value) -> Result<String, String> {
+    pub fn render(&self, data: &serde_json::Value) -> Result<String, PageError> {
         self.current
             .load()
             .render(NAME, data)
-            .map_err(|e| format!("rendering {}: {e}", self.path.display()))
+            .map_err(|e| PageError(format!("rendering {}: {e}", self.path.display())))
     }
 }
 
@@ -150,6 +151,6 @@ mod tests {
         let path = dir.path().join("bad.hbs");
         std::fs::write(&path, "{{#each}}").unwrap();
         let err = Template::load(path, Duration::ZERO).err().unwrap();
-        assert!(err.contains("bad.hbs"), "{err}");
+        assert!(err.to_string().contains("bad.hbs"), "{err}");
     }
 }

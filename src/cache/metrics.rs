@@ -1,61 +1,42 @@
-//! Prometheus metrics of the cache, registered on `prometheus::default_registry()`.
+//! Prometheus metrics of the cache, registered like every metric (see [`crate::metrics`]).
 
 use once_cell::sync::Lazy;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
+
+use crate::metrics::{counter, counter_vec, gauge};
 
 use super::CacheLevel;
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
-    if let Err(e) = prometheus::default_registry().register(Box::new(c.clone())) {
-        tracing::warn!(error = %e, "cache metric not registered");
-    }
-    c
-}
-
 /// `edgeproxy_cache_lookups_total{level}`: lookups by the level that answered.
 pub static LOOKUPS: Lazy<IntCounterVec> = Lazy::new(|| {
-    register(
-        IntCounterVec::new(
-            Opts::new(
-                "edgeproxy_cache_lookups_total",
-                "Cache lookups by the level that answered (L1, L2, ORIGIN, STALE)",
-            ),
-            &["level"],
-        )
-        .expect("static metric definition is valid"),
+    counter_vec(
+        "edgeproxy_cache_lookups_total",
+        "Cache lookups by the level that answered (L1, L2, ORIGIN, STALE)",
+        &["level"],
     )
 });
 
 /// `edgeproxy_cache_lookup_errors_total`: lookups that produced nothing (no value, no stale).
 pub static LOOKUP_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
-    register(
-        IntCounter::new(
-            "edgeproxy_cache_lookup_errors_total",
-            "Cache lookups that failed with no value and no stale copy",
-        )
-        .expect("static metric definition is valid"),
+    counter(
+        "edgeproxy_cache_lookup_errors_total",
+        "Cache lookups that failed with no value and no stale copy",
     )
 });
 
 /// `edgeproxy_cache_redis_errors_total`: failed or timed-out Redis calls.
 pub static REDIS_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
-    register(
-        IntCounter::new(
-            "edgeproxy_cache_redis_errors_total",
-            "Redis calls of the cache that failed or timed out",
-        )
-        .expect("static metric definition is valid"),
+    counter(
+        "edgeproxy_cache_redis_errors_total",
+        "Redis calls of the cache that failed or timed out",
     )
 });
 
 /// `edgeproxy_cache_breaker_open`: engines whose Redis circuit breaker is open now.
 pub static BREAKER_OPEN: Lazy<IntGauge> = Lazy::new(|| {
-    register(
-        IntGauge::new(
-            "edgeproxy_cache_breaker_open",
-            "Cache engines whose Redis circuit breaker is open (1 per open engine)",
-        )
-        .expect("static metric definition is valid"),
+    gauge(
+        "edgeproxy_cache_breaker_open",
+        "Cache engines whose Redis circuit breaker is open (1 per open engine)",
     )
 });
 

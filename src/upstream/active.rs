@@ -41,18 +41,52 @@ pub async fn run_health_checks(group: Arc<UpstreamGroup>) {
     }
 }
 
+/// Why an active health check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The whole check took longer than the configured timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// A socket operation failed (`connect`, `send` or `read`).
+    #[error("{step}: {source}")]
+    Io {
+        /// Which step failed.
+        step: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server answered another status than the expected one.
+    #[error("GET {path} answered {got}, expected {expected}")]
+    Status {
+        /// The checked path.
+        path: String,
+        /// The status received.
+        got: u16,
+        /// The status configured.
+        expected: u16,
+    },
+    /// The answer did not start with an HTTP status line.
+    #[error("GET {path}: no HTTP status line in the answer")]
+    NoStatusLine {
+        /// The checked path.
+        path: String,
+    },
+}
+
+fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> CheckError {
+    move |source| CheckError::Io { step, source }
+}
+
 /// One check of `addr`; `Err` says what went wrong.
-pub async fn check(addr: SocketAddr, spec: &HealthCheckSpec) -> Result<(), String> {
+pub async fn check(addr: SocketAddr, spec: &HealthCheckSpec) -> Result<(), CheckError> {
     match tokio::time::timeout(spec.timeout, check_unbounded(addr, &spec.kind)).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no answer within {:?}", spec.timeout)),
+        Err(_) => Err(CheckError::Timeout(spec.timeout)),
     }
 }
 
-async fn check_unbounded(addr: SocketAddr, kind: &HealthCheckKind) -> Result<(), String> {
-    let mut conn = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+async fn check_unbounded(addr: SocketAddr, kind: &HealthCheckKind) -> Result<(), CheckError> {
+    let mut conn = TcpStream::connect(addr).await.map_err(io("connect"))?;
     let HealthCheckKind::Http {
         path,
         expect_status,
@@ -63,16 +97,11 @@ async fn check_unbounded(addr: SocketAddr, kind: &HealthCheckKind) -> Result<(),
     let req = format!(
         "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: edgeproxy-health-check\r\nConnection: close\r\n\r\n"
     );
-    conn.write_all(req.as_bytes())
-        .await
-        .map_err(|e| format!("send: {e}"))?;
+    conn.write_all(req.as_bytes()).await.map_err(io("send"))?;
     let mut buf = Vec::with_capacity(128);
     let mut chunk = [0u8; 256];
     while !buf.contains(&b'\n') && buf.len() < MAX_STATUS_LINE {
-        let n = conn
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
+        let n = conn.read(&mut chunk).await.map_err(io("read"))?;
         if n == 0 {
             break;
         }
@@ -80,8 +109,12 @@ async fn check_unbounded(addr: SocketAddr, kind: &HealthCheckKind) -> Result<(),
     }
     match parse_status(&buf) {
         Some(s) if s == *expect_status => Ok(()),
-        Some(s) => Err(format!("GET {path} answered {s}, expected {expect_status}")),
-        None => Err(format!("GET {path}: no HTTP status line in the answer")),
+        Some(got) => Err(CheckError::Status {
+            path: path.clone(),
+            got,
+            expected: *expect_status,
+        }),
+        None => Err(CheckError::NoStatusLine { path: path.clone() }),
     }
 }
 

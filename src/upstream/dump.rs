@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::ServerSpec;
-use super::upsync::default_server;
+use super::upsync::{default_server, NodeError};
 
 /// Renders `servers` in the dump format.
 pub fn render(group: &str, servers: &[ServerSpec]) -> String {
@@ -79,19 +79,20 @@ pub fn load(path: &Path) -> std::io::Result<Vec<ServerSpec>> {
     Ok(out)
 }
 
-fn parse_line(line: &str) -> Result<ServerSpec, String> {
+fn parse_line(line: &str) -> Result<ServerSpec, NodeError> {
+    let syntax = |what: &str| NodeError::Syntax(what.to_string());
     let body = line
         .strip_prefix("server ")
         .and_then(|l| l.strip_suffix(';'))
-        .ok_or("expected `server <ip>:<port> ...;`")?;
+        .ok_or_else(|| syntax("expected `server <ip>:<port> ...;`"))?;
     let mut words = body.split_whitespace();
     let addr = words
         .next()
         .and_then(|a| a.parse().ok())
-        .ok_or("expected `<ip>:<port>` after `server`")?;
+        .ok_or_else(|| syntax("expected `<ip>:<port>` after `server`"))?;
     let mut s = default_server(addr);
     for w in words {
-        let bad = || format!("bad parameter `{w}`");
+        let bad = || NodeError::Syntax(format!("bad parameter `{w}`"));
         match w.split_once('=') {
             Some(("weight", v)) => s.weight = v.parse().map_err(|_| bad())?,
             Some(("max_fails", v)) => s.max_fails = v.parse().map_err(|_| bad())?,

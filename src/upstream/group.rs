@@ -167,7 +167,7 @@ impl UpstreamGroup {
     /// Records an active health check of `addr` (`Err` says why it failed) against the
     /// group's `rise`/`fall`; logs when the peer goes down or comes back. The state lives
     /// with the address, so it survives member-set changes while the address stays.
-    pub fn record_check(&self, addr: SocketAddr, result: Result<(), String>) {
+    pub fn record_check(&self, addr: SocketAddr, result: Result<(), super::CheckError>) {
         let Some(hc) = &self.spec.health_check else {
             return;
         };

@@ -108,7 +108,10 @@ fn actively_down_peer_is_skipped_and_stays_down_across_member_changes() {
     });
     let g = UpstreamGroup::new(spec);
     let one = SocketAddr::from(([127, 0, 0, 1], 1));
-    g.record_check(one, Err("refused".into()));
+    g.record_check(
+        one,
+        Err(crate::upstream::CheckError::Timeout(Duration::from_secs(1))),
+    );
     assert_eq!(g.peer_state(one), Some(PeerState::ActivelyDown));
     g.set_members(vec![server(1, 1), server(2, 1), server(3, 1)]);
     assert_eq!(g.peer_state(one), Some(PeerState::ActivelyDown), "kept");

@@ -16,7 +16,7 @@ mod status;
 pub mod upsync;
 mod watcher;
 
-pub use active::run_health_checks;
+pub use active::{run_health_checks, CheckError};
 pub use consul::ConsulError;
 pub use group::{KeySource, PeerState, UpstreamGroup};
 pub use key::{KeyError, KeyTemplate};
@@ -25,6 +25,7 @@ pub use spec::{
     Timeouts,
 };
 pub use status::{WatchSnapshot, WatchStatus};
+pub use upsync::NodeError;
 pub use watcher::{initial_members, ConsulWatcher};
 
 use std::collections::BTreeMap;

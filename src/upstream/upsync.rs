@@ -16,6 +16,34 @@ pub const DEFAULT_MAX_FAILS: u32 = 2;
 /// Default `fail_timeout`.
 pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a node description (a Consul KV entry or a dump-file line) was skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The key (or first word) is not an IP literal with a port.
+    #[error("`{0}` is not `<ip>:<port>` (host names are not resolved)")]
+    Address(String),
+    /// The Consul value is not base64.
+    #[error("value is not valid base64")]
+    Base64,
+    /// The decoded value is not JSON.
+    #[error("value is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The JSON value is not an object.
+    #[error("value is not a JSON object")]
+    NotObject,
+    /// An attribute has a value of the wrong kind.
+    #[error("`{key}` must be a non-negative integer, got {value}")]
+    Attribute {
+        /// The attribute.
+        key: String,
+        /// What was written.
+        value: String,
+    },
+    /// A dump-file line that is not `server <ip>:<port> [name=value ...];`.
+    #[error("{0}")]
+    Syntax(String),
+}
+
 /// One entry of a Consul `GET /v1/kv/<prefix>?recurse` answer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -56,30 +84,26 @@ pub fn parse_nodes(group: &str, prefix: &str, entries: &[KvEntry]) -> Vec<Server
 /// A member with the upsync defaults (what an empty KV value means).
 pub fn default_server(addr: SocketAddr) -> ServerSpec {
     ServerSpec {
-        addr,
         weight: DEFAULT_WEIGHT,
         max_fails: DEFAULT_MAX_FAILS,
         fail_timeout: DEFAULT_FAIL_TIMEOUT,
-        down: false,
-        backup: false,
+        ..ServerSpec::new(addr)
     }
 }
 
 /// Parses one node: `name` is `<ip>:<port>`, `value` the base64 value.
-pub fn parse_node(name: &str, value: Option<&str>) -> Result<ServerSpec, String> {
+pub fn parse_node(name: &str, value: Option<&str>) -> Result<ServerSpec, NodeError> {
     let addr: SocketAddr = name
         .parse()
-        .map_err(|_| format!("`{name}` is not `<ip>:<port>` (host names are not resolved)"))?;
+        .map_err(|_| NodeError::Address(name.to_string()))?;
     let mut s = default_server(addr);
-    let raw = base64_decode(value.unwrap_or_default().trim())
-        .ok_or_else(|| "value is not valid base64".to_string())?;
+    let raw = base64_decode(value.unwrap_or_default().trim()).ok_or(NodeError::Base64)?;
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(s);
     }
-    let json: Value =
-        serde_json::from_slice(&raw).map_err(|e| format!("value is not JSON: {e}"))?;
+    let json: Value = serde_json::from_slice(&raw)?;
     let Value::Object(obj) = json else {
-        return Err("value is not a JSON object".into());
+        return Err(NodeError::NotObject);
     };
     for (k, v) in &obj {
         match k.as_str() {
@@ -97,24 +121,27 @@ pub fn parse_node(name: &str, value: Option<&str>) -> Result<ServerSpec, String>
     Ok(s)
 }
 
-fn uint(k: &str, v: &Value) -> Result<u32, String> {
+fn uint(k: &str, v: &Value) -> Result<u32, NodeError> {
     let n = match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     };
     n.and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("`{k}` must be a non-negative integer, got {v}"))
+        .ok_or_else(|| NodeError::Attribute {
+            key: k.to_string(),
+            value: v.to_string(),
+        })
 }
 
-fn flag(k: &str, v: &Value) -> Result<bool, String> {
+fn flag(k: &str, v: &Value) -> Result<bool, NodeError> {
     match v {
         Value::Bool(b) => Ok(*b),
         _ => uint(k, v).map(|n| n != 0),
     }
 }
 
-fn duration(v: &Value) -> Result<Duration, String> {
+fn duration(v: &Value) -> Result<Duration, NodeError> {
     if let Value::String(s) = v {
         if let Ok(d) = humantime::parse_duration(s.trim()) {
             return Ok(d);
