@@ -1,6 +1,6 @@
 //! `edgeproxy -t`: every shipped config validates; mistakes are all reported with FILE:LINE:COL.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 
