@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cache_env::{loader, node, origin, spec, TTLS};
+use common::cache_env::{loader, node_with, origin, spec, TTLS};
 use common::eventually;
 use common::redis::RedisCluster;
 use edgeproxy::cache::{CacheLevel, CacheSpec, RedisMode, Ttls};
@@ -29,7 +29,7 @@ async fn cluster_levels_lock_and_purge() {
     let origin = origin().delay(Duration::from_millis(100)).start();
     let http = Arc::new(loader(&origin));
     let nodes: Vec<_> =
-        futures::future::join_all((0..3).map(|_| node(cluster_spec(cluster.urls())))).await;
+        futures::future::join_all((0..3).map(|_| node_with(cluster_spec(cluster.urls())))).await;
     for n in &nodes {
         n.start_background();
     }
@@ -54,7 +54,7 @@ async fn cluster_levels_lock_and_purge() {
         let hits = origin.hits_for(key);
         assert!((1..=2).contains(&hits), "{key}: {hits} origin hits");
     }
-    let fresh = node(cluster_spec(cluster.urls())).await;
+    let fresh = node_with(cluster_spec(cluster.urls())).await;
     for key in &keys {
         assert_eq!(
             fresh.get(key, &TTLS, &*http).await.unwrap().level,
@@ -77,7 +77,7 @@ async fn cluster_levels_lock_and_purge() {
     })
     .await
     .unwrap();
-    let other = node(cluster_spec(cluster.urls())).await;
+    let other = node_with(cluster_spec(cluster.urls())).await;
     assert_eq!(
         other.get("/p/3", &TTLS, &*http).await.unwrap().level,
         CacheLevel::Origin
@@ -95,7 +95,7 @@ async fn master_failover_under_load_yields_no_errors() {
         ..TTLS
     };
     let nodes: Vec<_> =
-        futures::future::join_all((0..2).map(|_| node(cluster_spec(cluster.urls())))).await;
+        futures::future::join_all((0..2).map(|_| node_with(cluster_spec(cluster.urls())))).await;
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, errors) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut workers = Vec::new();
@@ -149,7 +149,7 @@ async fn master_failover_under_load_yields_no_errors() {
     );
 
     // The healed cluster serves L2 again.
-    let fresh = node(cluster_spec(cluster.urls())).await;
+    let fresh = node_with(cluster_spec(cluster.urls())).await;
     eventually("L2 to serve again", Duration::from_secs(10), || async {
         nodes[0].get("/healed", &TTLS, &*http).await.unwrap();
         if fresh.get("/healed", &TTLS, &*http).await.unwrap().level == CacheLevel::L2 {

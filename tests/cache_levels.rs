@@ -6,7 +6,7 @@ pub mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::cache_env::{found, loader, node, origin, single, sync_conn, TTLS};
+use common::cache_env::{found, loader, node, origin, sync_conn, TTLS};
 use common::eventually;
 use common::redis::RedisServer;
 use edgeproxy::cache::{CacheLevel, CacheSpec, TieredCache, Ttls};
@@ -16,10 +16,7 @@ async fn levels_and_write_backs() {
     let redis = RedisServer::start();
     let origin = origin().start();
     let http = loader(&origin);
-    let (a, b) = (
-        node(single(&redis.url())).await,
-        node(single(&redis.url())).await,
-    );
+    let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
 
     let r = a.get("/p/1", &TTLS, &http).await.unwrap();
     assert_eq!(
@@ -58,7 +55,7 @@ async fn ttl_expiry_reloads_from_origin() {
     let redis = RedisServer::start();
     let origin = origin().start();
     let http = loader(&origin);
-    let cache = node(single(&redis.url())).await;
+    let cache = node(&redis.url()).await;
     let ttls = Ttls {
         fresh: Duration::from_millis(300),
         ..TTLS
@@ -96,10 +93,7 @@ async fn negative_caching_of_404() {
     let redis = RedisServer::start();
     let origin = origin().start();
     let http = loader(&origin);
-    let (a, b) = (
-        node(single(&redis.url())).await,
-        node(single(&redis.url())).await,
-    );
+    let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
     let ttls = Ttls {
         negative: Duration::from_millis(400),
         ..TTLS
@@ -136,7 +130,7 @@ async fn concurrent_cold_gets_on_one_engine_hit_origin_once() {
     let redis = RedisServer::start();
     let origin = origin().delay(Duration::from_millis(100)).start();
     let http = Arc::new(loader(&origin));
-    let cache = node(single(&redis.url())).await;
+    let cache = node(&redis.url()).await;
     let mut tasks = Vec::new();
     for _ in 0..500 {
         let (cache, http) = (cache.clone(), http.clone());
@@ -157,7 +151,7 @@ async fn three_nodes_share_the_rebuild_lock() {
     let origin = origin().delay(Duration::from_millis(150)).start();
     let http = Arc::new(loader(&origin));
     let url = redis.url();
-    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(single(&url)))).await;
+    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(&url))).await;
     for key in ["/k/1", "/k/2", "/k/3"] {
         let mut tasks = Vec::new();
         for node in &nodes {

@@ -6,7 +6,7 @@ pub mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::cache_env::{found, loader, node, origin, single, within, TTLS};
+use common::cache_env::{found, loader, node, origin, within, TTLS};
 use common::eventually;
 use common::redis::RedisServer;
 use edgeproxy::cache::{CacheLevel, Ttls};
@@ -16,7 +16,7 @@ async fn redis_frozen_or_killed_gets_still_answered_and_breaker_cycles() {
     let mut redis = RedisServer::start();
     let origin = origin().start();
     let http = Arc::new(loader(&origin));
-    let cache = node(single(&redis.url())).await;
+    let cache = node(&redis.url()).await;
     within(cache.get("/warm", &TTLS, &*http)).await.unwrap();
 
     // Freeze Redis while loads are in flight (their L2 write-back will time out).
@@ -88,7 +88,7 @@ async fn stale_served_when_origin_and_redis_fail() {
         fresh: Duration::from_millis(200),
         ..TTLS
     };
-    let a = node(single(&redis.url())).await;
+    let a = node(&redis.url()).await;
     assert_eq!(
         a.get("/s", &ttls, &http).await.unwrap().level,
         CacheLevel::Origin
@@ -99,7 +99,7 @@ async fn stale_served_when_origin_and_redis_fail() {
     // Not synchronisation: the time past the 200ms freshness is what is under test (L2's
     // copy has no observable "expired" state short of the lookup below).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let b = node(single(&redis.url())).await;
+    let b = node(&redis.url()).await;
     let r = b.get("/s", &ttls, &http).await.unwrap();
     assert_eq!(
         (r.level, found(&r)),
@@ -135,7 +135,7 @@ async fn purge_reaches_every_node() {
     let origin = origin().start();
     let http = loader(&origin);
     let url = redis.url();
-    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(single(&url)))).await;
+    let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(&url))).await;
     for n in &nodes {
         assert!(n.start_background());
     }
@@ -190,7 +190,7 @@ async fn lost_subscription_demotes_l1_to_stale() {
     let mut redis = RedisServer::start();
     let origin = origin().start();
     let http = loader(&origin);
-    let cache = node(single(&redis.url())).await;
+    let cache = node(&redis.url()).await;
     cache.get("/x", &TTLS, &http).await.unwrap();
     assert!(cache.l1_fresh("/x").await);
     redis.node.kill();

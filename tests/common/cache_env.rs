@@ -32,14 +32,14 @@ pub fn spec(mode: RedisMode) -> CacheSpec {
     }
 }
 
-/// [`spec`] for the standalone Redis at `url`.
-pub fn single(url: &str) -> CacheSpec {
-    spec(RedisMode::Single(url.to_string()))
+/// [`node_with`] the [`spec`] for the standalone Redis at `url`.
+pub async fn node(url: &str) -> TieredCache {
+    node_with(spec(RedisMode::Single(url.to_string()))).await
 }
 
 /// An engine whose purge subscriber is already listening (its first subscription clears
 /// L1, which would otherwise race with the level assertions).
-pub async fn node(spec: CacheSpec) -> TieredCache {
+pub async fn node_with(spec: CacheSpec) -> TieredCache {
     let c = TieredCache::new(spec);
     assert!(c.start_background());
     eventually("the purge subscriber", Duration::from_secs(5), || async {
