@@ -7,7 +7,7 @@ pub mod common;
 use std::time::Duration;
 
 use common::dist::{servers_line, Client, DistConfig};
-use common::edge::{check, Edge};
+use common::edge::{check_text, Edge};
 use common::origin::Origin;
 use common::wait_until;
 
@@ -102,8 +102,6 @@ fn tcp_check_takes_out_a_peer_that_stopped_listening() {
 
 #[test]
 fn health_check_mistakes_are_all_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
     let text = r#"[upstreams.a]
 servers = [{ addr = "127.0.0.1:9001" }]
 health_check = { kind = "tcp", path = "/h", intervall = "1s" }
@@ -116,11 +114,9 @@ health_check = { kind = "icmp", fall = 0, timeout = "0s" }
 servers = [{ addr = "127.0.0.1:9003" }]
 health_check = { kind = "http", path = "health", expect_status = 200 }
 "#;
-    std::fs::write(&path, text).unwrap();
-    let out = check(&path);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let p = path.display();
+    let out = check_text(text);
+    assert_eq!(out.code, Some(1));
+    let (err, p) = (&out.stderr, out.path.display());
     for want in [
         format!(
             "{p}:3:32: error: upstream `a` health_check: `path` only applies to kind = \"http\""

@@ -122,19 +122,24 @@ fn page(node: SocketAddr, query: &str) -> (u16, String, String) {
     (status, level, r.text().unwrap())
 }
 
-#[test]
-fn product_page_through_the_cache_tiers() {
-    let env = setup();
-    // Ready once each node's purge subscriber is listening (its first subscription demotes
-    // whatever L1 held): a negative-cached 404 then answers from L1.
+/// Waits until each node's purge subscriber is listening (its first subscription demotes
+/// whatever L1 held): a negative-cached 404 for `shopId` then answers from L1.
+fn wait_nodes_ready(env: &Env, shop: &str) {
     for node in [env.a, env.b] {
+        let query = format!("productId=9&shopId={shop}");
         wait_until(
             &format!("node {node} to answer from L1"),
             Duration::from_secs(10),
-            || page(node, "productId=9&shopId=1").1 == "L1",
+            || page(node, &query).1 == "L1",
         )
         .unwrap();
     }
+}
+
+#[test]
+fn product_page_through_the_cache_tiers() {
+    let env = setup();
+    wait_nodes_ready(&env, "1");
 
     // Levels and write-backs: origin on node A, then A's L1, then B finds it in Redis.
     let (s, level, body) = page(env.a, "productId=1&shopId=1");
@@ -204,14 +209,7 @@ fn product_page_through_the_cache_tiers() {
 fn purge_on_one_node_makes_every_node_miss() {
     let env = setup();
     env.origin.set_route("/s/2", 200, SHOP);
-    for node in [env.a, env.b] {
-        wait_until(
-            &format!("node {node} to answer from L1"),
-            Duration::from_secs(10),
-            || page(node, "productId=9&shopId=2").1 == "L1",
-        )
-        .unwrap();
-    }
+    wait_nodes_ready(&env, "2");
     // Warm both nodes' L1 with product 1 (ttl 3s; the check below allows the broadcast 1s,
     // so an entry that merely expired cannot pass for a purged one).
     page(env.a, "productId=1&shopId=2");

@@ -18,12 +18,8 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_edgeproxy"))
 }
 
-/// Runs `edgeproxy -t -c path` and returns its output.
-pub fn check(path: &Path) -> Output {
-    check_with(path, &[])
-}
-
-/// Like [`check`] with extra environment variables (secrets named by example configs).
+/// Runs `edgeproxy -t -c path` with extra environment variables (e.g. secrets named by the
+/// config) and returns its output.
 pub fn check_with(path: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(binary())
         .args(["-t", "-c"])
@@ -31,6 +27,31 @@ pub fn check_with(path: &Path, env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .expect("run edgeproxy -t")
+}
+
+/// What `edgeproxy -t` said about a config text.
+pub struct Checked {
+    /// The file checked (its temp dir lives as long as this value).
+    pub path: PathBuf,
+    /// Exit code.
+    pub code: Option<i32>,
+    /// Stderr, as text.
+    pub stderr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Writes `text` to `bad.toml` in a new temp dir and runs `edgeproxy -t -c` on it.
+pub fn check_text(text: &str) -> Checked {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).expect("write config");
+    let out = check_with(&path, &[]);
+    Checked {
+        path,
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        _dir: dir,
+    }
 }
 
 /// A running edgeproxy process; killed on drop.
