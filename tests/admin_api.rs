@@ -2,7 +2,7 @@
 //! `admin-token`, `cache-purge`, `metrics` and `upstream-status` plugins, with a real
 //! `redis-server` behind `[caches.main]`.
 
-mod common;
+pub mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::consul::ConsulDouble;
 use common::edge::{binary, Edge};
 use common::redis::RedisServer;
-use common::{client, free_port, wait_until};
+use common::{client, free_addr, wait_until};
 
 const TOKEN: &str = "s3cret-admin-token";
 
@@ -58,7 +58,7 @@ plugins = [
 
 fn setup() -> Setup {
     let redis = RedisServer::start();
-    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin = free_addr();
     let edge = Edge::start_with(
         &config(admin, redis.node.port),
         &[admin],
@@ -171,14 +171,14 @@ fn metrics_and_upstream_status() {
     // Something to count: request logging happens after the answer, so poll.
     purge(&s, "cache=main&key=k", None);
     let mut text = String::new();
-    let seen = wait_until(Duration::from_secs(5), || {
+    wait_until("a 4xx in /metrics", Duration::from_secs(5), || {
         let resp = c.get(format!("http://{}/metrics", s.admin)).send().unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         assert_eq!(resp.headers()["content-type"], "text/plain; version=0.0.4");
         text = resp.text().unwrap();
         text.contains("edgeproxy_requests_total{server=\"admin\",status=\"4xx\"}")
-    });
-    assert!(seen, "{text}");
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert!(text.contains("edgeproxy_cache_breaker_open"), "{text}");
 
     let resp = c
@@ -229,7 +229,7 @@ fn check_fails_clearly_without_the_token_variable() {
 fn upstream_status_shows_consul_watcher_state() {
     let consul = ConsulDouble::start();
     consul.put("upstreams/dyn/127.0.0.1:8011", r#"{"weight":3}"#);
-    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin = free_addr();
     let cfg = format!(
         r#"
 [upstreams.dyn]
@@ -256,13 +256,13 @@ plugins = [{{ name = "upstream-status" }}]
         c.get(url).send().unwrap().json().unwrap()
     };
     let mut v = serde_json::Value::Null;
-    let read = wait_until(Duration::from_secs(5), || {
+    wait_until("a first watcher success", Duration::from_secs(5), || {
         v = status();
         // The start-up read is not recorded in the watcher's status: the first success is
         // the first blocking query returning (within `wait`).
         v["upstreams"]["dyn"]["consul"]["watch"]["last_success_age_ms"].is_u64()
-    });
-    assert!(read, "{v}");
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{v}"));
     let g = &v["upstreams"]["dyn"];
     assert_eq!(g["members"][0]["addr"], "127.0.0.1:8011", "{v}");
     assert_eq!(g["members"][0]["weight"], 3);
@@ -275,11 +275,11 @@ plugins = [{{ name = "upstream-status" }}]
 
     consul.fail_with_500(true);
     consul.put("upstreams/dyn/127.0.0.1:8012", ""); // wakes the blocked query; the next one fails
-    let failing = wait_until(Duration::from_secs(5), || {
+    wait_until("a watcher error", Duration::from_secs(5), || {
         v = status();
         v["upstreams"]["dyn"]["consul"]["watch"]["consecutive_errors"].as_u64() >= Some(1)
-    });
-    assert!(failing, "{v}");
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{v}"));
     let g = &v["upstreams"]["dyn"];
     assert!(g["consul"]["watch"]["last_error"].is_string(), "{v}");
     // The waiting query may still have returned the new node before the failures began;

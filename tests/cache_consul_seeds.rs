@@ -1,29 +1,28 @@
 //! Redis addresses from Consul KV: a cache whose `addresses_from` names an upstream group
 //! fed by Consul connects to the Redis node Consul lists (no address in the config).
 
-mod common;
+pub mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::consul::ConsulDouble;
 use common::edge::Edge;
 use common::origin::Origin;
 use common::redis::RedisServer;
-use common::{client, free_port, wait_until};
+use common::{client, free_addr, wait_until};
 
 #[test]
 fn redis_node_comes_from_consul() {
     let redis = RedisServer::start();
     let consul = ConsulDouble::start();
     consul.put(&format!("redis/127.0.0.1:{}", redis.node.port), "");
-    let origin = Origin::start();
-    origin.set_body("/p/1", 200, r#"{"name":"one"}"#);
+    let origin = Origin::builder()
+        .route("/p/1", 200, r#"{"name":"one"}"#)
+        .start();
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("t.hbs");
     std::fs::write(&template, "{{product.name}}").unwrap();
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = free_addr();
     let cfg = format!(
         r#"
 [upstreams.redis]
@@ -64,14 +63,15 @@ sources = [{{ name = "product", key = "product_info_{{productId}}", origin = "or
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().unwrap(), "one");
     // The write-back landed in the Redis node that only Consul knew about.
-    let written = wait_until(Duration::from_secs(5), || {
-        redis
-            .node
-            .cli(&["EXISTS", "ep:product_info_1"])
-            .contains('1')
-    });
-    assert!(
-        written,
-        "value never reached the Redis node listed in Consul"
-    );
+    wait_until(
+        "the value in the Redis node listed in Consul",
+        Duration::from_secs(5),
+        || {
+            redis
+                .node
+                .cli(&["EXISTS", "ep:product_info_1"])
+                .contains('1')
+        },
+    )
+    .unwrap();
 }

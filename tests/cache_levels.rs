@@ -1,20 +1,20 @@
 //! Tiered cache levels, write-backs, TTLs, negative caching and load coalescing, against a
 //! real standalone `redis-server` and a real HTTP origin.
 
-mod common;
+pub mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use common::cache_env::{found, loader, node, sync_conn, TTLS};
-use common::cache_origin::{Mode, Origin};
+use common::cache_env::{found, loader, node, origin, sync_conn, TTLS};
+use common::eventually;
 use common::redis::RedisServer;
 use edgeproxy::cache::{CacheLevel, CacheSpec, TieredCache, Ttls};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn levels_and_write_backs() {
     let redis = RedisServer::start();
-    let origin = Origin::start().await;
+    let origin = origin().start();
     let http = loader(&origin);
     let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
 
@@ -53,7 +53,7 @@ async fn levels_and_write_backs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_expiry_reloads_from_origin() {
     let redis = RedisServer::start();
-    let origin = Origin::start().await;
+    let origin = origin().start();
     let http = loader(&origin);
     let cache = node(&redis.url()).await;
     let ttls = Ttls {
@@ -66,22 +66,24 @@ async fn ttl_expiry_reloads_from_origin() {
         CacheLevel::Origin
     );
     origin.set_version(2);
-    let start = Instant::now();
-    let mut levels = Vec::new();
-    loop {
-        let r = cache.get("/t", &ttls, &http).await.unwrap();
-        levels.push(r.level);
-        if r.level == CacheLevel::Origin {
-            assert_eq!(found(&r), origin.body("/t"));
-            break;
-        }
-        assert_eq!(found(&r), "v0:/t", "fresh value served until expiry");
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "never expired: {levels:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let levels = Mutex::new(Vec::new());
+    eventually(
+        "the fresh value to expire",
+        Duration::from_secs(5),
+        || async {
+            let r = cache.get("/t", &ttls, &http).await.unwrap();
+            levels.lock().unwrap().push(r.level);
+            if r.level == CacheLevel::Origin {
+                assert_eq!(found(&r), origin.body("/t"));
+                return true;
+            }
+            assert_eq!(found(&r), "v0:/t", "fresh value served until expiry");
+            false
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {levels:?}"));
+    let levels = levels.into_inner().unwrap();
     assert_eq!(levels[0], CacheLevel::L1);
     assert_eq!(origin.hits(), 2);
 }
@@ -89,14 +91,14 @@ async fn ttl_expiry_reloads_from_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negative_caching_of_404() {
     let redis = RedisServer::start();
-    let origin = Origin::start().await;
+    let origin = origin().start();
     let http = loader(&origin);
     let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
     let ttls = Ttls {
         negative: Duration::from_millis(400),
         ..TTLS
     };
-    origin.set_mode(Mode::NotFound);
+    origin.set_status(404);
 
     let r = a.get("/missing", &ttls, &http).await.unwrap();
     assert_eq!((r.value, r.level), (None, CacheLevel::Origin));
@@ -107,27 +109,26 @@ async fn negative_caching_of_404() {
     assert_eq!(origin.hits(), 1);
 
     // The negative entry has its own (short) lifetime.
-    origin.set_mode(Mode::Ok);
-    let start = Instant::now();
-    loop {
-        let r = a.get("/missing", &ttls, &http).await.unwrap();
-        if r.value.is_some() {
-            assert_eq!(r.level, CacheLevel::Origin);
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "negative entry never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    origin.set_status(200);
+    eventually(
+        "the negative entry to expire",
+        Duration::from_secs(5),
+        || async {
+            let r = a.get("/missing", &ttls, &http).await.unwrap();
+            if r.value.is_some() {
+                assert_eq!(r.level, CacheLevel::Origin);
+            }
+            r.value.is_some()
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_cold_gets_on_one_engine_hit_origin_once() {
     let redis = RedisServer::start();
-    let origin = Origin::start().await;
-    origin.set_delay(Duration::from_millis(100));
+    let origin = origin().delay(Duration::from_millis(100)).start();
     let http = Arc::new(loader(&origin));
     let cache = node(&redis.url()).await;
     let mut tasks = Vec::new();
@@ -147,8 +148,7 @@ async fn concurrent_cold_gets_on_one_engine_hit_origin_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_rebuild_lock() {
     let redis = RedisServer::start();
-    let origin = Origin::start().await;
-    origin.set_delay(Duration::from_millis(150));
+    let origin = origin().delay(Duration::from_millis(150)).start();
     let http = Arc::new(loader(&origin));
     let url = redis.url();
     let nodes: Vec<_> = futures::future::join_all((0..3).map(|_| node(&url))).await;
@@ -177,7 +177,7 @@ async fn three_nodes_share_the_rebuild_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l1_is_bounded_in_bytes_without_redis() {
-    let origin = Origin::start().await;
+    let origin = origin().start();
     let http = loader(&origin);
     let cache = TieredCache::new(CacheSpec::local(64 << 10));
     let pad = "x".repeat(4000);

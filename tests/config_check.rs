@@ -1,10 +1,10 @@
 //! `edgeproxy -t`: every shipped config validates; mistakes are all reported with FILE:LINE:COL.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::edge::{check, check_with};
+use common::edge::{check_text, check_with};
 
 fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -58,13 +58,9 @@ path_regex = "^/(unclosed"
 
 #[test]
 fn three_mistakes_are_all_reported_with_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, THREE_MISTAKES).unwrap();
-    let out = check(&path);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let p = path.display();
+    let out = check_text(THREE_MISTAKES);
+    assert_eq!(out.code, Some(1));
+    let (err, p) = (&out.stderr, out.path.display());
     assert!(
         err.contains(&format!("{p}:3:1: error: unknown key `conect_timeout`")),
         "{err}"
@@ -84,8 +80,6 @@ fn three_mistakes_are_all_reported_with_line_and_column() {
 
 #[test]
 fn plugin_config_errors_point_inside_the_plugin_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
     let cfg = r#"[[servers]]
 listen = ["127.0.0.1:18081"]
 [[servers.routes]]
@@ -95,11 +89,9 @@ plugins = [
   { name = "rewrite", config = { regex = "(", replacement = "/" } },
 ]
 "#;
-    std::fs::write(&path, cfg).unwrap();
-    let out = check(&path);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let p = path.display();
+    let out = check_text(cfg);
+    assert_eq!(out.code, Some(1));
+    let (err, p) = (&out.stderr, out.path.display());
     assert!(
         err.contains(&format!(
             "{p}:5:48: error: plugin `respond`: unknown field `bodyy`"
@@ -121,23 +113,17 @@ plugins = [
 
 #[test]
 fn syntax_errors_and_bad_values_never_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    for (i, text) in [
+    for text in [
         "[[servers]\nlisten = 1",
         "servers = 3",
         "[[servers]]\nlisten = [\"nowhere\"]\nmax_body_bytes = \"lots\"\n[[servers.routes]]\n",
         "[upstreams.a]\nservers = [{ addr = \"example.com:80\" }]\nread_timeout = \"soon\"\n",
         "",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let path = dir.path().join(format!("bad{i}.toml"));
-        std::fs::write(&path, text).unwrap();
-        let out = check(&path);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{text:?} -> {err}");
-        assert!(err.contains(&format!("{}:", path.display())), "{err}");
+    ] {
+        let out = check_text(text);
+        let err = &out.stderr;
+        assert_eq!(out.code, Some(1), "{text:?} -> {err}");
+        assert!(err.contains(&format!("{}:", out.path.display())), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
 }

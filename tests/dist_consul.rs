@@ -2,7 +2,7 @@
 //! Put → requests reach the node; delete → they stop; weight change → distribution follows.
 //! Prints the time from each KV write to the first request routed by it.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use common::consul::ConsulDouble;
 use common::dist::{kv_key, quantile, Client, DistConfig};
 use common::edge::Edge;
 use common::origin::Origin;
+use common::wait_until;
 
 const BOUND: Duration = Duration::from_secs(10);
 
@@ -36,9 +37,12 @@ fn put_routes_within_bound_and_delete_stops_routing() {
     let mut latencies = Vec::new();
     for round in 0..20 {
         if round >= 10 {
-            // Not synchronisation: lets the watcher sit in its blocking query, so the second
-            // half measures an idle watcher instead of its 50 ms rate limit between reads.
-            std::thread::sleep(Duration::from_millis(100));
+            // The second half measures an idle watcher, parked in its blocking query, instead
+            // of one within its 50 ms rate limit between reads.
+            wait_until("the watcher's blocking query", BOUND, || {
+                consul.parked() > 0
+            })
+            .unwrap();
         }
         consul.put(
             &kv_key(b.addr),
@@ -84,19 +88,13 @@ fn weight_change_moves_the_round_robin_share() {
             .filter(|&&p| p == a.addr.port())
             .count()
     };
-    assert!(
-        common::wait_until(BOUND, || share_of_a(4) == 2),
-        "1:1 never reached"
-    );
+    wait_until("a 1:1 share", BOUND, || share_of_a(4) == 2).unwrap();
     let even = share_of_a(400);
     assert!((180..=220).contains(&even), "1:1 gave A {even}/400");
 
     consul.put(&kv_key(b.addr), r#"{"weight":3}"#);
     // Under 1:1 every 4 consecutive round-robin requests hold 2 of A, under 1:3 exactly 1.
-    assert!(
-        common::wait_until(BOUND, || share_of_a(4) == 1),
-        "weight change never applied"
-    );
+    wait_until("the 1:3 share", BOUND, || share_of_a(4) == 1).unwrap();
     let skewed = share_of_a(400);
     assert!(
         (85..=115).contains(&skewed),

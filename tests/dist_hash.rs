@@ -2,14 +2,14 @@
 //! the fallback key when it is missing, and retry on the next ring node (passive health)
 //! when a peer refuses connections.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use common::dist::{servers_line, Client, DistConfig};
 use common::edge::Edge;
-use common::free_port;
+use common::free_addr;
 use common::origin::Origin;
 use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
 
@@ -78,7 +78,7 @@ fn same_product_same_origin_and_fallback_key_when_missing() {
 #[test]
 fn refused_peer_retries_on_next_ring_node_then_is_skipped() {
     let (a, b) = (Origin::start(), Origin::start());
-    let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dead = free_addr();
     let addrs = [a.addr, b.addr, dead];
     let (edge, client) = hash_edge(&addrs, &["max_fails = 1", "fail_timeout = \"60s\""]);
     let predicted = ring(&addrs);

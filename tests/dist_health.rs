@@ -2,12 +2,12 @@
 //! `fall` checks and back after `rise`; a TCP check takes out a peer that stopped listening.
 //! Also: `health_check` config mistakes are all reported by `-t` with line and column.
 
-mod common;
+pub mod common;
 
 use std::time::Duration;
 
 use common::dist::{servers_line, Client, DistConfig};
-use common::edge::{check, Edge};
+use common::edge::{check_text, Edge};
 use common::origin::Origin;
 use common::wait_until;
 
@@ -41,12 +41,12 @@ fn http_check_takes_out_after_fall_and_back_after_rise() {
     );
     let ports = client.ports("/", 10);
     assert!(ports.contains(&a.addr.port()) && ports.contains(&b.addr.port()));
-    assert!(
-        wait_until(BOUND, || a.seen().iter().any(|s| s.target == "/health")),
-        "no health checks seen"
-    );
+    wait_until("a health check", BOUND, || {
+        a.seen().iter().any(|s| s.target == "/health")
+    })
+    .unwrap();
 
-    a.set_body("/health", 500, "sick\n");
+    a.set_route("/health", 500, "sick\n");
     assert!(
         client.until_avoids(a.addr.port(), 20, BOUND),
         "sick origin never taken out\n{}",
@@ -60,7 +60,7 @@ fn http_check_takes_out_after_fall_and_back_after_rise() {
         .stderr()
         .contains("down after 3 failed health check(s): GET /health answered 500, expected 200"));
 
-    a.set_body("/health", 200, "ok\n");
+    a.set_route("/health", 200, "ok\n");
     assert!(
         client.time_until_routed_to(a.addr.port(), BOUND).is_some(),
         "recovered origin never back\n{}",
@@ -82,13 +82,11 @@ fn tcp_check_takes_out_a_peer_that_stopped_listening() {
     let b_port = b.addr.port();
     assert!(client.time_until_routed_to(b_port, BOUND).is_some());
     drop(b);
-    assert!(
-        wait_until(BOUND, || edge
-            .stderr()
-            .contains("down after 2 failed health check(s): connect")),
-        "closed port never checked down\n{}",
+    wait_until("the closed port checked down", BOUND, || {
         edge.stderr()
-    );
+            .contains("down after 2 failed health check(s): connect")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", edge.stderr()));
     // With max_fails = 0 passive health never takes it out: only the check keeps requests
     // from trying it, so no new connect failures may appear.
     let failures = || edge.stderr().matches("connect failed").count();
@@ -104,8 +102,6 @@ fn tcp_check_takes_out_a_peer_that_stopped_listening() {
 
 #[test]
 fn health_check_mistakes_are_all_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
     let text = r#"[upstreams.a]
 servers = [{ addr = "127.0.0.1:9001" }]
 health_check = { kind = "tcp", path = "/h", intervall = "1s" }
@@ -118,11 +114,9 @@ health_check = { kind = "icmp", fall = 0, timeout = "0s" }
 servers = [{ addr = "127.0.0.1:9003" }]
 health_check = { kind = "http", path = "health", expect_status = 200 }
 "#;
-    std::fs::write(&path, text).unwrap();
-    let out = check(&path);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let p = path.display();
+    let out = check_text(text);
+    assert_eq!(out.code, Some(1));
+    let (err, p) = (&out.stderr, out.path.display());
     for want in [
         format!(
             "{p}:3:32: error: upstream `a` health_check: `path` only applies to kind = \"http\""

@@ -2,21 +2,20 @@
 //! fail no request and keep the last member set; the dump file carries the set across a
 //! restart with Consul down; `strong_dependency` refuses to start without Consul.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::consul::ConsulDouble;
 use common::dist::{kv_key, servers_line, Client, DistConfig};
-use common::edge::{binary, Edge};
+use common::edge::Edge;
 use common::origin::Origin;
-use common::{free_port, wait_until};
+use common::{free_addr, wait_until};
 
 const BOUND: Duration = Duration::from_secs(15);
 
@@ -68,11 +67,10 @@ fn watch_failures(edge: &Edge) -> usize {
 /// Waits until the watcher logged `n` more failures, while requests keep flowing.
 fn wait_failures(edge: &Edge, n: usize, what: &str) {
     let start = watch_failures(edge);
-    assert!(
-        wait_until(BOUND, || watch_failures(edge) >= start + n),
-        "watcher never failed on {what}\n{}",
-        edge.stderr()
-    );
+    wait_until(&format!("{n} watch failures on {what}"), BOUND, || {
+        watch_failures(edge) >= start + n
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", edge.stderr()));
 }
 
 #[test]
@@ -96,11 +94,15 @@ fn consul_500_hang_and_outage_fail_no_request_and_keep_the_set() {
         }
         wait_failures(&edge, 2, name);
         // The last set is kept: both members still get traffic during the fault.
-        assert!(
-            wait_until(BOUND, || load.ok_from(a.addr.port()) > before.0 + 5
-                && load.ok_from(b.addr.port()) > before.1 + 5),
-            "members lost during {name}"
-        );
+        wait_until(
+            &format!("traffic to both members during {name}"),
+            BOUND,
+            || {
+                load.ok_from(a.addr.port()) > before.0 + 5
+                    && load.ok_from(b.addr.port()) > before.1 + 5
+            },
+        )
+        .unwrap();
         match fault {
             0 => consul.fail_with_500(false),
             1 => consul.hang(false),
@@ -110,23 +112,30 @@ fn consul_500_hang_and_outage_fail_no_request_and_keep_the_set() {
 
     // Back: changes apply again.
     consul.put(&kv_key(c.addr), "");
-    assert!(
-        wait_until(BOUND, || load.ok_from(c.addr.port()) > 0),
-        "a change after the outage never applied\n{}",
-        edge.stderr()
-    );
+    wait_until(
+        "traffic to the member added after the outage",
+        BOUND,
+        || load.ok_from(c.addr.port()) > 0,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", edge.stderr()));
 
     // An empty prefix is a failed-looking read: the last set stays (allow_empty is off).
     let reads = consul.requests();
     for o in [&a, &b, &c] {
         consul.delete(&kv_key(o.addr));
     }
-    assert!(wait_until(BOUND, || consul.requests() >= reads + 3));
+    wait_until("3 more Consul reads", BOUND, || {
+        consul.requests() >= reads + 3
+    })
+    .unwrap();
     let hits: Vec<usize> = [&a, &b, &c].iter().map(|o| o.hits()).collect();
-    assert!(wait_until(BOUND, || [&a, &b, &c]
-        .iter()
-        .zip(&hits)
-        .all(|(o, h)| o.hits() > h + 3)));
+    wait_until("traffic to every last member", BOUND, || {
+        [&a, &b, &c]
+            .iter()
+            .zip(&hits)
+            .all(|(o, h)| o.hits() > h + 3)
+    })
+    .unwrap();
 
     let seen = load.finish();
     let total: usize = seen.values().sum();
@@ -154,7 +163,7 @@ fn restart_with_consul_down_uses_the_dump_file() {
     let state = tempfile::tempdir().unwrap();
     let dump = state.path().join("app.dump");
     // The static seed refuses connections: only the dump can make requests succeed.
-    let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dead = free_addr();
     let cfg = DistConfig::new()
         .group(&servers_line(&[dead]))
         .group("connect_timeout = \"500ms\"")
@@ -165,12 +174,10 @@ fn restart_with_consul_down_uses_the_dump_file() {
 
     let first = Edge::start(&cfg.render(), &[cfg.listen]);
     let written = || std::fs::read_to_string(&dump).unwrap_or_default();
-    assert!(
-        wait_until(BOUND, || written().contains(&a.addr.to_string())
-            && written().contains(&b.addr.to_string())),
-        "dump file not written: {:?}",
-        written()
-    );
+    wait_until("both members in the dump file", BOUND, || {
+        written().contains(&a.addr.to_string()) && written().contains(&b.addr.to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", written()));
     drop(first);
     consul.stop();
 
@@ -191,31 +198,11 @@ fn strong_dependency_refuses_to_start_without_consul_and_says_why() {
         .group(&servers_line(&[a.addr]))
         .consul(&consul.url(), &["strong_dependency = true"]);
     let dir = tempfile::tempdir().unwrap();
-    let text = cfg
-        .render()
-        .replace("{dir}", &dir.path().display().to_string());
-    let path = dir.path().join("edgeproxy.toml");
-    std::fs::write(&path, &text).unwrap();
-
-    let mut child = Command::new(binary())
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("edgeproxy kept running without its strong dependency");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    let mut first = Edge::spawn_in(dir, "edgeproxy", &cfg.render(), &[]);
+    let status = first
+        .wait_exit(BOUND)
+        .unwrap_or_else(|e| panic!("edgeproxy kept running without its strong dependency: {e}"));
+    let stderr = first.stderr();
     assert!(!status.success(), "exit status {status}");
     assert!(
         stderr.contains("Consul is a strong dependency") && stderr.contains("group `app`"),
@@ -224,6 +211,6 @@ fn strong_dependency_refuses_to_start_without_consul_and_says_why() {
 
     // Control: with Consul up the same config starts and serves.
     consul.restart();
-    let _edge = Edge::start(&text, &[cfg.listen]);
+    let _edge = Edge::start(&cfg.render(), &[cfg.listen]);
     assert_eq!(Client::new(cfg.listen).get("/").0, 200);
 }

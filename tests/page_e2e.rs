@@ -3,9 +3,10 @@
 //! bad input that never reaches Redis or the origin, coalesced cold misses, Redis dying
 //! mid-load, and stale-if-error.
 
-mod common;
+pub mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,10 +79,11 @@ struct Env {
 }
 
 fn setup() -> Env {
-    let origin = Origin::start();
-    origin.set_status(404);
-    origin.set_body("/p/1", 200, PRODUCT);
-    origin.set_body("/s/1", 200, SHOP);
+    let origin = Origin::builder()
+        .status(404)
+        .route("/p/1", 200, PRODUCT)
+        .route("/s/1", 200, SHOP)
+        .start();
     let redis = RedisServer::start();
     let tpl = tempfile::tempdir().unwrap();
     let template = tpl.path().join("page.hbs");
@@ -120,21 +122,24 @@ fn page(node: SocketAddr, query: &str) -> (u16, String, String) {
     (status, level, r.text().unwrap())
 }
 
-fn hits(origin: &Origin, path: &str) -> usize {
-    origin.seen().iter().filter(|s| s.target == path).count()
+/// Waits until each node's purge subscriber is listening (its first subscription demotes
+/// whatever L1 held): a negative-cached 404 for `shopId` then answers from L1.
+fn wait_nodes_ready(env: &Env, shop: &str) {
+    for node in [env.a, env.b] {
+        let query = format!("productId=9&shopId={shop}");
+        wait_until(
+            &format!("node {node} to answer from L1"),
+            Duration::from_secs(10),
+            || page(node, &query).1 == "L1",
+        )
+        .unwrap();
+    }
 }
 
 #[test]
 fn product_page_through_the_cache_tiers() {
     let env = setup();
-    // Ready once each node's purge subscriber is listening (its first subscription demotes
-    // whatever L1 held): a negative-cached 404 then answers from L1.
-    for node in [env.a, env.b] {
-        let ready = wait_until(Duration::from_secs(10), || {
-            page(node, "productId=9&shopId=1").1 == "L1"
-        });
-        assert!(ready, "node {node} never answered from L1");
-    }
+    wait_nodes_ready(&env, "1");
 
     // Levels and write-backs: origin on node A, then A's L1, then B finds it in Redis.
     let (s, level, body) = page(env.a, "productId=1&shopId=1");
@@ -144,7 +149,7 @@ fn product_page_through_the_cache_tiers() {
     assert_eq!(page(env.b, "productId=1&shopId=1").1, "L2");
     assert_eq!(page(env.b, "productId=1&shopId=1").1, "L1");
     assert_eq!(
-        (hits(&env.origin, "/p/1"), hits(&env.origin, "/s/1")),
+        (env.origin.hits_for("/p/1"), env.origin.hits_for("/s/1")),
         (1, 1)
     );
     assert!(env
@@ -171,28 +176,30 @@ fn product_page_through_the_cache_tiers() {
     assert_eq!(page(env.a, "productId=404&shopId=1").0, 404);
     assert_eq!(page(env.a, "productId=404&shopId=1").0, 404);
     assert_eq!(page(env.b, "productId=404&shopId=1").0, 404);
-    assert_eq!(hits(&env.origin, "/p/404"), 1);
+    assert_eq!(env.origin.hits_for("/p/404"), 1);
 
     // 300 concurrent requests for one cold key on one node: one origin request.
-    env.origin.set_body("/p/7", 200, PRODUCT);
+    env.origin.set_route("/p/7", 200, PRODUCT);
     let a = env.a;
     let threads: Vec<_> = (0..300)
         .map(|_| std::thread::spawn(move || page(a, "productId=7&shopId=1").0))
         .collect();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    assert_eq!(hits(&env.origin, "/p/7"), 1);
+    assert_eq!(env.origin.hits_for("/p/7"), 1);
 
     // Stale-if-error: product 1 expires (ttl 3s), the origin fails: the stale copy is served.
-    env.origin.set_body("/p/1", 500, "boom");
-    let stale = wait_until(Duration::from_secs(10), || {
-        page(env.a, "productId=1&shopId=1").1 == "STALE"
-    });
-    assert!(stale, "expected a STALE answer once the fresh copy expired");
+    env.origin.set_route("/p/1", 500, "boom");
+    wait_until(
+        "a STALE answer once the fresh copy expired",
+        Duration::from_secs(10),
+        || page(env.a, "productId=1&shopId=1").1 == "STALE",
+    )
+    .unwrap();
     let (s, _, body) = page(env.a, "productId=1&shopId=1");
     assert_eq!((s, body.as_str()), (200, "Phone &lt;X&gt; @ Shop &amp; Co"));
     // Nothing stale for a never-seen product: a clear 502.
-    env.origin.set_body("/p/8", 500, "boom");
+    env.origin.set_route("/p/8", 500, "boom");
     let (s, _, body) = page(env.a, "productId=8&shopId=1");
     assert_eq!(s, 502);
     assert!(body.contains("origin unavailable"), "{body}");
@@ -201,24 +208,19 @@ fn product_page_through_the_cache_tiers() {
 #[test]
 fn purge_on_one_node_makes_every_node_miss() {
     let env = setup();
-    env.origin.set_body("/s/2", 200, SHOP);
-    for node in [env.a, env.b] {
-        let ready = wait_until(Duration::from_secs(10), || {
-            page(node, "productId=9&shopId=2").1 == "L1"
-        });
-        assert!(ready, "node {node} never answered from L1");
-    }
+    env.origin.set_route("/s/2", 200, SHOP);
+    wait_nodes_ready(&env, "2");
     // Warm both nodes' L1 with product 1 (ttl 3s; the check below allows the broadcast 1s,
     // so an entry that merely expired cannot pass for a purged one).
     page(env.a, "productId=1&shopId=2");
     assert_eq!(page(env.a, "productId=1&shopId=2").1, "L1");
     page(env.b, "productId=1&shopId=2");
     assert_eq!(page(env.b, "productId=1&shopId=2").1, "L1");
-    let hits_before = hits(&env.origin, "/p/1");
+    let hits_before = env.origin.hits_for("/p/1");
     // The product changes at the origin; the purge must make the new version visible (the
     // rendered-page memo must not keep the old page).
     env.origin
-        .set_body("/p/1", 200, r#"{"productId":1,"productName":"Phone v2"}"#);
+        .set_route("/p/1", 200, r#"{"productId":1,"productName":"Phone v2"}"#);
     let r = client()
         .post(format!(
             "http://{}/purge?cache=main&key=product_info_1",
@@ -229,15 +231,17 @@ fn purge_on_one_node_makes_every_node_miss() {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     // Node B heard the broadcast: its next lookup misses L1 (and Redis), so the origin is asked.
-    let missed = wait_until(Duration::from_secs(1), || {
-        page(env.b, "productId=1&shopId=2").1 == "ORIGIN"
-    });
-    assert!(missed, "node B still answered from its L1 after the purge");
+    wait_until(
+        "node B to miss its L1 after the purge",
+        Duration::from_secs(1),
+        || page(env.b, "productId=1&shopId=2").1 == "ORIGIN",
+    )
+    .unwrap();
     assert_eq!(
         page(env.b, "productId=1&shopId=2").2,
         "Phone v2 @ Shop &amp; Co"
     );
-    assert_eq!(hits(&env.origin, "/p/1"), hits_before + 1);
+    assert_eq!(env.origin.hits_for("/p/1"), hits_before + 1);
     // Node A now finds the fresh copy node B wrote back to Redis.
     assert_eq!(page(env.a, "productId=1&shopId=2").1, "L2");
 }
@@ -245,32 +249,39 @@ fn purge_on_one_node_makes_every_node_miss() {
 #[test]
 fn redis_dying_mid_load_never_fails_a_request() {
     let mut env = setup();
-    env.origin.set_body("/p/2", 200, PRODUCT);
+    env.origin.set_route("/p/2", 200, PRODUCT);
     assert_eq!(page(env.a, "productId=1&shopId=1").0, 200);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
     let a = env.a;
     let workers: Vec<_> = (0..4)
         .map(|i| {
-            let stop = stop.clone();
+            let (stop, done) = (stop.clone(), done.clone());
             std::thread::spawn(move || {
                 let mut codes = Vec::new();
                 let mut n = 0;
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) && n < 2000 {
+                while !stop.load(Ordering::SeqCst) && n < 2000 {
                     let id = if (n + i) % 2 == 0 { 1 } else { 2 };
                     codes.push(page(a, &format!("productId={id}&shopId=1")).0);
+                    done.fetch_add(1, Ordering::SeqCst);
                     n += 1;
                 }
                 codes
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the load to run", Duration::from_secs(10), || {
+        done.load(Ordering::SeqCst) >= 50
+    })
+    .unwrap();
+    // Not synchronisation: how long Redis stays frozen, then dead, under load is the
+    // scenario (long enough for timeouts, the breaker and the lost subscription to act).
     env.redis.node.freeze();
     std::thread::sleep(Duration::from_millis(500));
     env.redis.node.thaw();
     env.redis.node.kill();
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
     let codes: Vec<u16> = workers
         .into_iter()
         .flat_map(|w| w.join().unwrap())

@@ -2,7 +2,7 @@
 //! order rewrite → access → content → proxy; a `Respond` stops later request phases but
 //! header_filter, body_filter and log still run; log runs exactly once for every request.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -195,7 +195,10 @@ plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
             server.run(Default::default());
         });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(wait_until(Duration::from_secs(10), || port_open(addr)));
+        wait_until("the phases server to listen", Duration::from_secs(10), || {
+            port_open(addr)
+        })
+        .unwrap();
         Env { addr, _origin: origin }
     })
 }
@@ -210,9 +213,11 @@ fn get(path: &str, id: &str) -> reqwest::blocking::Response {
 
 /// Log runs asynchronously after the response is sent: wait for it, then check it ran once.
 fn wait_logged(id: &str, expect: usize) -> Vec<String> {
-    wait_until(Duration::from_secs(5), || {
+    let what = format!("{expect} log events of {id}");
+    wait_until(&what, Duration::from_secs(5), || {
         events(id).iter().filter(|e| e.starts_with("log:")).count() >= expect
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", events(id)));
     events(id)
 }
 

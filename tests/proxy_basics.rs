@@ -2,7 +2,7 @@
 //! 502/504, limits (414, 431, 413), malformed requests (400), and one access-log line per
 //! request whatever happened.
 
-mod common;
+pub mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +16,7 @@ struct Setup {
     addr: SocketAddr,
     a: Origin,
     b: Origin,
+    _hang: Origin,
 }
 
 fn setup() -> Setup {
@@ -23,10 +24,8 @@ fn setup() -> Setup {
     let b = Origin::start();
     let dead = free_port();
     let port = free_port();
-    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hang_addr = hang.local_addr().unwrap();
-    // Accepts connections (kernel backlog) but never answers: read timeout -> 504.
-    std::mem::forget(hang);
+    // Accepts connections but never answers: read timeout -> 504.
+    let hang = Origin::builder().hang().start();
     let cfg = format!(
         r#"
 [upstreams.weighted]
@@ -41,7 +40,7 @@ max_fails = 0
 servers = [{{ addr = "127.0.0.1:{dead}" }}]
 
 [upstreams.slow]
-servers = [{{ addr = "{hang_addr}" }}]
+servers = [{{ addr = "{hang}" }}]
 read_timeout = "300ms"
 
 [[servers]]
@@ -75,10 +74,17 @@ max_body_bytes = "64KiB"
 "#,
         a = a.addr,
         b = b.addr,
+        hang = hang.addr,
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let edge = Edge::start(&cfg, &[addr]);
-    Setup { edge, addr, a, b }
+    Setup {
+        edge,
+        addr,
+        a,
+        b,
+        _hang: hang,
+    }
 }
 
 fn log_lines(edge: &Edge) -> Vec<serde_json::Value> {
@@ -191,11 +197,12 @@ fn proxying_limits_and_errors() {
 
     // One JSON access-log line per request that reached the proxy logic
     // (Pingora answers unparseable requests with 400 before any hook runs).
-    assert!(
-        wait_until(Duration::from_secs(5), || log_lines(&s.edge).len() >= sent),
-        "expected {sent} lines, got {}",
-        log_lines(&s.edge).len()
-    );
+    wait_until(
+        &format!("{sent} access-log lines"),
+        Duration::from_secs(5),
+        || log_lines(&s.edge).len() >= sent,
+    )
+    .unwrap_or_else(|e| panic!("{e}, got {}", log_lines(&s.edge).len()));
     let lines = log_lines(&s.edge);
     assert_eq!(lines.len(), sent);
     let statuses: Vec<u64> = lines

@@ -1,15 +1,15 @@
 //! Graceful upgrade / reload: a new process started with `-u` takes the listeners over when
 //! the old one gets SIGQUIT, and no request fails while it happens.
 
-mod common;
+pub mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::edge::Edge;
-use common::{client, free_port, port_open, wait_until};
+use common::{client, free_port, wait_until};
 
 fn config(port: u16, version: &str) -> String {
     format!(
@@ -37,16 +37,14 @@ fn upgrade_with_sigquit_loses_no_request() {
     // Both processes share the dir so they agree on the upgrade socket path.
     let shared = dir.path().to_path_buf();
     let mut old = Edge::spawn_in(dir, "old", &config(port, "v1"), &[]);
-    assert!(
-        wait_until(Duration::from_secs(10), || port_open(addr)),
-        "{}",
-        old.stderr()
-    );
+    old.wait_listening(&[addr])
+        .unwrap_or_else(|e| panic!("{e}\n{}", old.stderr()));
 
     let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = (0..4)
         .map(|_| {
-            let stop = stop.clone();
+            let (stop, done) = (stop.clone(), done.clone());
             std::thread::spawn(move || {
                 let c = client();
                 let mut results = Vec::new();
@@ -56,6 +54,7 @@ fn upgrade_with_sigquit_loses_no_request() {
                         .send()
                         .and_then(|r| r.text());
                     results.push(r.map_err(|e| e.to_string()));
+                    done.fetch_add(1, Ordering::SeqCst);
                 }
                 results
             })
@@ -66,14 +65,15 @@ fn upgrade_with_sigquit_loses_no_request() {
     let cfg = config(port, "v2").replace("{dir}", &shared.display().to_string());
     let new = Edge::spawn_in(new_dir, "new", &cfg, &["-u"]);
     // The new process waits on the upgrade socket; then the old one hands over and drains.
-    assert!(wait_until(Duration::from_secs(10), || shared
-        .join("upgrade.sock")
-        .exists()));
+    wait_until("the upgrade socket", Duration::from_secs(10), || {
+        shared.join("upgrade.sock").exists()
+    })
+    .unwrap();
     let pid = old.child.id() as i32;
     unsafe {
         libc::kill(pid, libc::SIGQUIT);
     }
-    let switched = wait_until(Duration::from_secs(10), || {
+    let switched = wait_until("v2 to answer", Duration::from_secs(10), || {
         client()
             .get(format!("http://{addr}/"))
             .send()
@@ -82,18 +82,23 @@ fn upgrade_with_sigquit_loses_no_request() {
     });
     // The old process drains its keep-alive connections within the grace period, then exits;
     // the load keeps going through that and a little after.
-    let exited = wait_until(Duration::from_secs(15), || {
-        old.child.try_wait().ok().flatten().is_some()
+    let exited = old.wait_exit(Duration::from_secs(15));
+    let after = done.load(Ordering::SeqCst);
+    let load_after = wait_until("load after the switch", Duration::from_secs(10), || {
+        done.load(Ordering::SeqCst) >= after + 200
     });
-    std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
-    assert!(
-        exited,
-        "old process did not exit after SIGQUIT:\n{}",
-        old.stderr()
-    );
+    if let Err(e) = exited {
+        panic!(
+            "old process did not exit after SIGQUIT: {e}\n{}",
+            old.stderr()
+        );
+    }
+    load_after.unwrap();
     let results: Vec<_> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
-    assert!(switched, "new process never answered:\n{}", new.stderr());
+    if let Err(e) = switched {
+        panic!("new process never answered: {e}\n{}", new.stderr());
+    }
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
         failed.is_empty(),

@@ -1,13 +1,14 @@
 //! The Consul watcher against the KV double over real HTTP.
 
-mod common;
+pub mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::consul::ConsulDouble;
+use common::eventually;
 use edgeproxy::upstream::{
     initial_members, BalanceSpec, ConsulError, ConsulSpec, ConsulWatcher, GroupSpec, ServerSpec,
     Timeouts, UpstreamGroup, WatchStatus,
@@ -64,13 +65,8 @@ fn members(g: &UpstreamGroup) -> Vec<String> {
     v
 }
 
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long a change may take to show.
+const BOUND: Duration = Duration::from_secs(15);
 
 struct Running {
     group: Arc<UpstreamGroup>,
@@ -114,17 +110,26 @@ async fn put_delete_and_weight_change_are_applied() {
         &key("127.0.0.1:8002"),
         r#"{"weight":3,"max_fails":2,"fail_timeout":10}"#,
     );
-    eventually("node added", || members(&r.group).len() == 2).await;
+    eventually("node added", BOUND, || async {
+        members(&r.group).len() == 2
+    })
+    .await
+    .unwrap();
     assert_eq!(members(&r.group), ["127.0.0.1:8001/1", "127.0.0.1:8002/3"]);
 
     c.put(&key("127.0.0.1:8002"), r#"{"weight":5}"#);
-    eventually("weight changed", || {
+    eventually("weight changed", BOUND, || async {
         members(&r.group).contains(&"127.0.0.1:8002/5".into())
     })
-    .await;
+    .await
+    .unwrap();
 
     c.delete(&key("127.0.0.1:8001"));
-    eventually("node removed", || members(&r.group) == ["127.0.0.1:8002/5"]).await;
+    eventually("node removed", BOUND, || async {
+        members(&r.group) == ["127.0.0.1:8002/5"]
+    })
+    .await
+    .unwrap();
 
     let s = r.status.snapshot();
     assert_eq!(s.consecutive_errors, 0);
@@ -135,7 +140,11 @@ async fn put_delete_and_weight_change_are_applied() {
     // a blocking query that returns without change is not re-applied
     let changes = s.changes;
     let before = c.requests();
-    eventually("idle wait returned", || c.requests() >= before + 2).await;
+    eventually("idle wait returned", BOUND, || async {
+        c.requests() >= before + 2
+    })
+    .await
+    .unwrap();
     assert_eq!(r.status.snapshot().changes, changes);
 }
 
@@ -150,7 +159,11 @@ async fn first_read_is_plain_and_index_zero_is_never_a_wait() {
         "seed kept on empty prefix"
     );
     c.put(&key("127.0.0.1:8001"), "");
-    eventually("node added", || members(&r.group) == ["127.0.0.1:8001/1"]).await;
+    eventually("node added", BOUND, || async {
+        members(&r.group) == ["127.0.0.1:8001/1"]
+    })
+    .await
+    .unwrap();
     let queries = c.queries();
     assert_eq!(queries[0], "recurse", "first read is plain");
     for q in &queries {
@@ -173,35 +186,53 @@ async fn failures_keep_last_set_and_recover() {
     // 500s
     c.fail_with_500(true);
     c.put(&key("127.0.0.1:8002"), ""); // wakes the blocked query, which now fails
-    eventually("500s counted", || {
+    eventually("500s counted", BOUND, || async {
         r.status.snapshot().consecutive_errors >= 2
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(members(&r.group), good);
     assert!(r.status.snapshot().last_error.unwrap().contains("500"));
     c.fail_with_500(false);
-    eventually("recovered from 500s", || members(&r.group).len() == 2).await;
+    eventually("recovered from 500s", BOUND, || async {
+        members(&r.group).len() == 2
+    })
+    .await
+    .unwrap();
     assert_eq!(r.status.snapshot().consecutive_errors, 0);
 
     // hang: the HTTP call times out a little after `wait`
     c.hang(true);
     let errors = r.status.snapshot().total_errors;
-    eventually("hang counted", || r.status.snapshot().total_errors > errors).await;
+    eventually("hang counted", BOUND, || async {
+        r.status.snapshot().total_errors > errors
+    })
+    .await
+    .unwrap();
     assert_eq!(members(&r.group).len(), 2);
     c.hang(false);
     c.delete(&key("127.0.0.1:8002"));
-    eventually("recovered from hang", || members(&r.group) == good).await;
+    eventually("recovered from hang", BOUND, || async {
+        members(&r.group) == good
+    })
+    .await
+    .unwrap();
 
     // stopped
     c.stop();
-    eventually("refused counted", || {
+    eventually("refused counted", BOUND, || async {
         r.status.snapshot().consecutive_errors >= 2
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(members(&r.group), good);
     c.put(&key("127.0.0.1:8003"), "");
     c.restart();
-    eventually("recovered after restart", || members(&r.group).len() == 2).await;
+    eventually("recovered after restart", BOUND, || async {
+        members(&r.group).len() == 2
+    })
+    .await
+    .unwrap();
     assert!(r.status.snapshot().total_errors >= 5);
 }
 
@@ -217,10 +248,18 @@ async fn index_going_backwards_resets_the_watch() {
     c.reset_index();
     c.put(&key("127.0.0.1:8009"), r#"{"weight":2}"#);
     assert!(c.index(PREFIX) < high);
-    eventually("change after reset seen", || members(&r.group).len() == 6).await;
+    eventually("change after reset seen", BOUND, || async {
+        members(&r.group).len() == 6
+    })
+    .await
+    .unwrap();
     assert!(r.status.snapshot().last_index < high);
     c.put(&key("127.0.0.1:8010"), "");
-    eventually("watch continues", || members(&r.group).len() == 7).await;
+    eventually("watch continues", BOUND, || async {
+        members(&r.group).len() == 7
+    })
+    .await
+    .unwrap();
     assert!(!c.queries().iter().any(|q| q.contains("index=0")));
 }
 
@@ -234,7 +273,11 @@ async fn malformed_value_skips_only_that_node() {
     let r = start(spec(&c.url(), None)).await;
     assert_eq!(members(&r.group), ["127.0.0.1:8001/2"]);
     c.put(&key("127.0.0.1:8002"), r#"{"weight":1}"#);
-    eventually("fixed node added", || members(&r.group).len() == 2).await;
+    eventually("fixed node added", BOUND, || async {
+        members(&r.group).len() == 2
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,11 +289,16 @@ async fn empty_read_applied_only_with_allow_empty() {
     s.allow_empty = true;
     let lax = start(s).await;
     c.delete(&key("127.0.0.1:8001"));
-    eventually("lax emptied", || lax.group.members().is_empty()).await;
-    eventually("strict saw the change", || {
+    eventually("lax emptied", BOUND, || async {
+        lax.group.members().is_empty()
+    })
+    .await
+    .unwrap();
+    eventually("strict saw the change", BOUND, || async {
         strict.status.snapshot().last_index >= c.index(PREFIX)
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(members(&strict.group), ["127.0.0.1:8001/1"]);
     let none: &[SocketAddr] = &[];
     assert!(lax.group.select(None, none).is_none());
@@ -269,10 +317,11 @@ async fn dump_file_written_on_change_and_loaded_when_consul_is_down() {
         "{text}"
     );
     c.put(&key("127.0.0.1:8002"), "");
-    eventually("dump updated", || {
+    eventually("dump updated", BOUND, || async {
         std::fs::read_to_string(&dump).is_ok_and(|t| t.contains("127.0.0.1:8002"))
     })
-    .await;
+    .await
+    .unwrap();
     drop(r);
     let url = c.url();
     drop(c); // Consul gone

@@ -1,12 +1,16 @@
 //! Our consistent hash must map keys exactly like nginx's `hash $arg_x consistent`.
 //! Runs the real nginx (Debian package; `make test` installs it).
 
+pub mod common;
+
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::wait::{retry_port_race, wait_ready, WaitError};
+use common::{free_port, port_open};
 use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -23,20 +27,9 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// (port, weight, down)
-fn start_nginx(front: u16, servers: &[(u16, u32, bool)]) -> Nginx {
-    assert!(
-        Path::new(NGINX).exists(),
-        "{NGINX} not found: install Debian's nginx (`apt-get install nginx`, or `make test`)"
-    );
+/// nginx with a front on `front` balancing over `servers`: (port, weight, down), each
+/// answering its own port.
+fn start_nginx(front: u16, servers: &[(u16, u32, bool)]) -> Result<Nginx, WaitError> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let mut conf = format!(
@@ -76,16 +69,16 @@ fn start_nginx(front: u16, servers: &[(u16, u32, bool)]) -> Nginx {
         .spawn()
         .unwrap();
     let mut ng = Nginx { child, _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", front)).is_err() {
-        if let Ok(Some(status)) = ng.child.try_wait() {
-            let log = std::fs::read_to_string(ng._dir.path().join("error.log")).unwrap_or_default();
-            panic!("nginx exited with {status}: {log}");
-        }
-        assert!(Instant::now() < deadline, "nginx did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    ng
+    let front = SocketAddr::from(([127, 0, 0, 1], front));
+    let what = format!("nginx to listen on {front}");
+    wait_ready(&mut ng.child, &what, Duration::from_secs(10), || {
+        port_open(front)
+    })
+    .map_err(|e| {
+        let log = std::fs::read_to_string(ng._dir.path().join("error.log"));
+        e.with(&log.unwrap_or_default())
+    })?;
+    Ok(ng)
 }
 
 fn our_group(servers: &[(u16, u32, bool)]) -> UpstreamGroup {
@@ -113,13 +106,21 @@ fn key(i: usize) -> String {
 
 #[test]
 fn hash_consistent_mapping_matches_nginx_for_10000_keys() {
-    let servers: Vec<(u16, u32, bool)> =
-        [(1, false), (2, false), (3, false), (5, false), (2, true)]
-            .iter()
-            .map(|&(w, down)| (free_port(), w, down))
-            .collect();
-    let front = free_port();
-    let _nginx = start_nginx(front, &servers);
+    assert!(
+        Path::new(NGINX).exists(),
+        "{NGINX} not found: install Debian's nginx (`apt-get install nginx`, or `make test`)"
+    );
+    // Fresh ports on every attempt: nginx exits when one was taken before it could bind.
+    let (front, servers, _nginx) = retry_port_race("start nginx", || {
+        let servers: Vec<(u16, u32, bool)> =
+            [(1, false), (2, false), (3, false), (5, false), (2, true)]
+                .iter()
+                .map(|&(w, down)| (free_port(), w, down))
+                .collect();
+        let front = free_port();
+        let nginx = start_nginx(front, &servers)?;
+        Ok((front, servers, nginx))
+    });
     let group = our_group(&servers);
     let client = reqwest::blocking::Client::builder()
         .pool_max_idle_per_host(1)

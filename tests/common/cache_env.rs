@@ -1,8 +1,10 @@
-//! Shared setup of the cache tests: specs, engines, the HTTP loader, small assertions.
+//! Shared setup of the cache-engine tests: specs, engines, a versioned origin and the HTTP
+//! loader for it, small assertions.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::cache_origin::Origin;
+use super::eventually;
+use super::origin::{Origin, OriginBuilder};
 use edgeproxy::cache::{
     CacheSpec, HttpOrigin, HttpOriginLimits, Lookup, RedisMode, RedisSpec, TieredCache, Ttls,
 };
@@ -14,9 +16,9 @@ pub const TTLS: Ttls = Ttls {
     stale_grace: Duration::from_secs(60),
 };
 
-/// A standalone-Redis spec with short timeouts and a quick breaker.
-pub fn spec(url: &str) -> CacheSpec {
-    let mut r = RedisSpec::new(RedisMode::Single(url.to_string()));
+/// A spec for `mode` with short timeouts and a quick breaker.
+pub fn spec(mode: RedisMode) -> CacheSpec {
+    let mut r = RedisSpec::new(mode);
     r.timeout = Duration::from_millis(100);
     r.connect_timeout = Duration::from_millis(300);
     r.breaker_failures = 3;
@@ -30,20 +32,27 @@ pub fn spec(url: &str) -> CacheSpec {
     }
 }
 
+/// [`node_with`] the [`spec`] for the standalone Redis at `url`.
+pub async fn node(url: &str) -> TieredCache {
+    node_with(spec(RedisMode::Single(url.to_string()))).await
+}
+
 /// An engine whose purge subscriber is already listening (its first subscription clears
 /// L1, which would otherwise race with the level assertions).
-pub async fn node(url: &str) -> TieredCache {
-    let c = TieredCache::new(spec(url));
+pub async fn node_with(spec: CacheSpec) -> TieredCache {
+    let c = TieredCache::new(spec);
     assert!(c.start_background());
-    let start = Instant::now();
-    while !c.is_subscribed() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "subscriber never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the purge subscriber", Duration::from_secs(5), || async {
+        c.is_subscribed()
+    })
+    .await
+    .unwrap();
     c
+}
+
+/// An origin whose body for target T is `v<version>:T` (see [`Origin::set_version`]).
+pub fn origin() -> OriginBuilder {
+    Origin::builder().template("v{version}:{target}")
 }
 
 /// An HTTP loader for the origin double.

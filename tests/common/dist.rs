@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::free_port;
+use super::free_addr;
 
 /// An edge config proxying every path to upstream group `app`.
 pub struct DistConfig {
@@ -20,7 +20,7 @@ impl DistConfig {
     /// A config on a free port with an empty group.
     pub fn new() -> Self {
         DistConfig {
-            listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            listen: free_addr(),
             group: Vec::new(),
             consul: Vec::new(),
         }

@@ -1,11 +1,17 @@
-//! The real `edgeproxy` binary, started on a config written to a temp dir.
+//! The real `edgeproxy` binary: `-t` checks, and processes started on a config written to a
+//! temp dir (killed, and the dir removed, on `Drop`). Its listen ports come from the config,
+//! so a clash with another program fails the start with the process's stderr.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
-use super::{port_open, wait_until};
+use super::port_open;
+use super::wait::{wait_exit, wait_ready, WaitError};
+
+/// How long a started binary may take to listen.
+const START: Duration = Duration::from_secs(15);
 
 /// Path of the binary under test: `edgeproxy` (package `edgeproxy-cli`) in the target
 /// directory this test was built into; `cargo test --workspace` builds it first.
@@ -25,12 +31,8 @@ pub fn binary() -> PathBuf {
     bin
 }
 
-/// Runs `edgeproxy -t -c path` and returns its output.
-pub fn check(path: &Path) -> Output {
-    check_with(path, &[])
-}
-
-/// Like [`check`] with extra environment variables (secrets named by example configs).
+/// Runs `edgeproxy -t -c path` with extra environment variables (e.g. secrets named by the
+/// config) and returns its output.
 pub fn check_with(path: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(binary())
         .args(["-t", "-c"])
@@ -40,14 +42,29 @@ pub fn check_with(path: &Path, env: &[(&str, &str)]) -> Output {
         .expect("run edgeproxy -t")
 }
 
-/// Runs `edgeproxy -t -c path` with extra environment variables.
-pub fn check_with_env(path: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(binary());
-    cmd.args(["-t", "-c"]).arg(path);
-    for (k, v) in env {
-        cmd.env(k, v);
+/// What `edgeproxy -t` said about a config text.
+pub struct Checked {
+    /// The file checked (its temp dir lives as long as this value).
+    pub path: PathBuf,
+    /// Exit code.
+    pub code: Option<i32>,
+    /// Stderr, as text.
+    pub stderr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Writes `text` to `bad.toml` in a new temp dir and runs `edgeproxy -t -c` on it.
+pub fn check_text(text: &str) -> Checked {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).expect("write config");
+    let out = check_with(&path, &[]);
+    Checked {
+        path,
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        _dir: dir,
     }
-    cmd.output().expect("run edgeproxy -t")
 }
 
 /// A running edgeproxy process; killed on drop.
@@ -59,7 +76,7 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Writes `config` (with `{dir}` replaced by the temp dir) and starts the binary, then
+    /// Writes `config` (with `{dir}` replaced by a new temp dir) and starts the binary, then
     /// waits until every address in `wait_for` accepts connections.
     pub fn start(config: &str, wait_for: &[SocketAddr]) -> Edge {
         Self::start_with(config, wait_for, &[])
@@ -68,34 +85,25 @@ impl Edge {
     /// Like [`Edge::start`] with extra environment variables.
     pub fn start_with(config: &str, wait_for: &[SocketAddr], env: &[(&str, &str)]) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = config.replace("{dir}", &dir.path().display().to_string());
-        let path = dir.path().join("edgeproxy.toml");
-        std::fs::write(&path, config).expect("write config");
-        let mut cmd = Command::new(binary());
-        cmd.arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("stderr.log")).expect("log"),
-            ));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn edgeproxy");
-        let mut edge = Edge { child, dir };
-        let up = wait_until(Duration::from_secs(15), || {
-            wait_for.iter().all(|a| port_open(*a))
-        });
-        if !up {
-            let _ = edge.child.kill();
-            panic!("edgeproxy did not start:\n{}", edge.stderr());
-        }
+        let mut edge = Self::spawn(dir, "edgeproxy", config, &[], env);
+        edge.wait_listening(wait_for)
+            .unwrap_or_else(|e| panic!("edgeproxy did not start: {e}\n{}", edge.stderr()));
         edge
     }
 
-    /// Starts the binary with extra arguments (e.g. `-u`) on `config` written into `dir`,
-    /// without waiting for anything.
+    /// Starts the binary with extra arguments (e.g. `-u`) on `config` written into `dir` as
+    /// `<name>.toml`, without waiting for anything.
     pub fn spawn_in(dir: tempfile::TempDir, name: &str, config: &str, args: &[&str]) -> Edge {
+        Self::spawn(dir, name, config, args, &[])
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        name: &str,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Edge {
         let config = config.replace("{dir}", &dir.path().display().to_string());
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, config).expect("write config");
@@ -104,11 +112,26 @@ impl Edge {
             .args(args)
             .arg("-c")
             .arg(&path)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn edgeproxy");
         Edge { child, dir }
+    }
+
+    /// Waits until every address in `addrs` accepts connections; fails early if the process
+    /// exits.
+    pub fn wait_listening(&mut self, addrs: &[SocketAddr]) -> Result<(), WaitError> {
+        let what = format!("edgeproxy to listen on {addrs:?}");
+        wait_ready(&mut self.child, &what, START, || {
+            addrs.iter().all(|a| port_open(*a))
+        })
+    }
+
+    /// Waits until the process exits and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, WaitError> {
+        wait_exit(&mut self.child, timeout)
     }
 
     /// What the process wrote to stderr so far.

@@ -1,35 +1,52 @@
-//! Test harness: real servers and doubles on free ports, cleaned up on `Drop`.
-#![allow(dead_code)]
+//! The test harness: real servers and doubles, each started by one builder or constructor,
+//! cleaned up on `Drop` (processes killed, threads joined, temp dirs removed), listening on
+//! port 0 where we own the server, and awaited by conditions with deadlines, never by sleeps.
+//!
+//! Dead code: every integration test file is its own crate and compiles this module again,
+//! using only part of it. Each file therefore declares it as `pub mod common;`: rustc then
+//! treats the `pub` items as the crate's public API and does not report the ones that
+//! particular file leaves unused (with a private `mod common;` it reports them, even when they
+//! are `pub`). Private items are still checked. The price is that a helper no test uses at
+//! all is not reported either: to find those, switch the files to `mod common;` for a build
+//! and look for items reported in every test crate.
 
 pub mod cache_env;
-pub mod cache_origin;
 pub mod consul;
 pub mod dist;
 pub mod edge;
+pub mod http;
 pub mod origin;
 pub mod redis;
+pub mod wait;
 
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-/// A free loopback port (bound then released; callers retry on the rare race).
+pub use wait::{eventually, wait_until};
+
+/// A loopback port for a server that must be told its port (external processes, configs):
+/// free when probed and never handed out twice in this test process, so parallel tests do
+/// not race each other for it. Another program may still take it before the server binds:
+/// starters that can, retry with another port ([`wait::retry_port_race`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("no free port")
+            .port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
-/// Polls `cond` until it is true or `timeout` passes; returns whether it became true.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
+/// `127.0.0.1:<free_port()>`.
+pub fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 /// True once something accepts TCP connections on `addr`.
@@ -46,23 +63,18 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
-/// Sends raw bytes on a new connection and returns everything read until close or timeout.
+/// Sends raw bytes on a new connection and returns everything read until the response is
+/// complete (by `Content-Length`), the peer closes, or 5 s pass.
 pub fn raw_request(addr: SocketAddr, bytes: &[u8]) -> String {
-    use std::io::{Read, Write};
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let _ = s.write_all(bytes);
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
-    loop {
+    while !response_complete(&out) {
         match s.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                if response_complete(&out) {
-                    break;
-                }
-            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
         }
     }
     String::from_utf8_lossy(&out).into_owned()

@@ -1,183 +1,188 @@
-//! A real HTTP/1.1 origin on a free port that counts hits and echoes what it received.
+//! The origin double: a real HTTP/1.1 server on `127.0.0.1:0` that records every request
+//! and answers from fixed routes or a body template, optionally late or never.
+//!
+//! ```ignore
+//! let origin = Origin::builder().status(404).route("/p/1", 200, "{}").start();
+//! ```
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What the origin saw in one request.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// Method.
-    pub method: String,
-    /// Request target (path and query).
-    pub target: String,
-    /// Headers, lowercased names.
-    pub headers: BTreeMap<String, String>,
-    /// Body length.
-    pub body_len: usize,
+use super::http::{Gate, HttpServer, Request, Response};
+
+/// Default body: names the origin (by port) and echoes the request target.
+const ECHO: &str = "origin {port} {target}\n";
+
+#[derive(Clone)]
+struct Behaviour {
+    status: u16,
+    routes: BTreeMap<String, (u16, String)>,
+    delay: Duration,
+    template: String,
+    version: u64,
+}
+
+/// Configures an [`Origin`] before it starts; the same settings can change later through
+/// the `set_*` methods of the running origin.
+pub struct OriginBuilder(Behaviour);
+
+impl OriginBuilder {
+    /// Status of answers from the template (default 200).
+    pub fn status(mut self, status: u16) -> Self {
+        self.0.status = status;
+        self
+    }
+
+    /// A fixed answer for `path` (query ignored).
+    pub fn route(mut self, path: &str, status: u16, body: &str) -> Self {
+        self.0.routes.insert(path.into(), (status, body.into()));
+        self
+    }
+
+    /// Waits `delay` before every answer.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.0.delay = delay;
+        self
+    }
+
+    /// Accepts and reads requests but never answers them (until stopped).
+    pub fn hang(self) -> Self {
+        self.delay(Duration::MAX)
+    }
+
+    /// Body of answers that no route fixes: `{port}`, `{target}` and `{version}` are
+    /// filled in. Default: `origin {port} {target}\n`.
+    pub fn template(mut self, template: &str) -> Self {
+        self.0.template = template.into();
+        self
+    }
+
+    /// Starts the origin on a free loopback port.
+    pub fn start(self) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+        let addr = listener.local_addr().expect("origin address");
+        let state = Arc::new(State {
+            behaviour: Mutex::new(self.0),
+            seen: Mutex::new(Vec::new()),
+        });
+        let st = state.clone();
+        let handler = Arc::new(move |req: &Request, gate: &Gate| answer(&st, addr, req, gate));
+        let server = HttpServer::start(listener, handler);
+        Origin {
+            addr,
+            state,
+            server,
+        }
+    }
 }
 
 struct State {
-    hits: AtomicUsize,
-    status: AtomicU16,
-    stop: AtomicBool,
-    seen: Mutex<Vec<Seen>>,
-    bodies: Mutex<BTreeMap<String, (u16, String)>>,
+    behaviour: Mutex<Behaviour>,
+    seen: Mutex<Vec<Request>>,
 }
 
-/// The origin server. Answers `200` with `origin <port> <target>` unless told otherwise.
+/// A running origin; stopped on `Drop`.
 pub struct Origin {
-    /// Address it listens on.
+    /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
+    server: HttpServer,
 }
 
 impl Origin {
-    /// Starts an origin on a free loopback port.
+    /// A builder with the defaults: 200 with `origin {port} {target}\n`, no delay.
+    pub fn builder() -> OriginBuilder {
+        OriginBuilder(Behaviour {
+            status: 200,
+            routes: BTreeMap::new(),
+            delay: Duration::ZERO,
+            template: ECHO.into(),
+            version: 0,
+        })
+    }
+
+    /// Starts an origin with the defaults.
     pub fn start() -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
-        let addr = listener.local_addr().expect("addr");
-        let state = Arc::new(State {
-            hits: AtomicUsize::new(0),
-            status: AtomicU16::new(200),
-            stop: AtomicBool::new(false),
-            seen: Mutex::new(Vec::new()),
-            bodies: Mutex::new(BTreeMap::new()),
-        });
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    let st = st.clone();
-                    std::thread::spawn(move || serve(conn, addr.port(), st));
-                }
-            }
-        });
-        Origin { addr, state }
+        Origin::builder().start()
     }
 
-    /// Requests served so far.
+    /// Requests received so far.
     pub fn hits(&self) -> usize {
-        self.state.hits.load(Ordering::SeqCst)
+        self.state.seen.lock().unwrap().len()
     }
 
-    /// Every request seen so far.
-    pub fn seen(&self) -> Vec<Seen> {
+    /// Requests received so far for exactly `target` (path and query).
+    pub fn hits_for(&self, target: &str) -> usize {
+        let seen = self.state.seen.lock().unwrap();
+        seen.iter().filter(|r| r.target == target).count()
+    }
+
+    /// Every request received so far.
+    pub fn seen(&self) -> Vec<Request> {
         self.state.seen.lock().unwrap().clone()
     }
 
-    /// Status answered for paths without a fixed body.
+    /// The body the template gives `target` now.
+    pub fn body(&self, target: &str) -> String {
+        render(&self.state.behaviour.lock().unwrap(), self.addr, target)
+    }
+
+    /// See [`OriginBuilder::status`].
     pub fn set_status(&self, status: u16) {
-        self.state.status.store(status, Ordering::SeqCst);
+        self.state.behaviour.lock().unwrap().status = status;
     }
 
-    /// A fixed answer for one path (query excluded).
-    pub fn set_body(&self, path: &str, status: u16, body: &str) {
-        self.state
-            .bodies
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), (status, body.to_string()));
+    /// See [`OriginBuilder::route`].
+    pub fn set_route(&self, path: &str, status: u16, body: &str) {
+        let mut b = self.state.behaviour.lock().unwrap();
+        b.routes.insert(path.into(), (status, body.into()));
+    }
+
+    /// See [`OriginBuilder::delay`].
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.behaviour.lock().unwrap().delay = delay;
+    }
+
+    /// Sets the `{version}` of the template.
+    pub fn set_version(&self, version: u64) {
+        self.state.behaviour.lock().unwrap().version = version;
+    }
+
+    /// Stops listening and closes every connection.
+    pub fn stop(&mut self) {
+        self.server.stop();
     }
 }
 
-impl Drop for Origin {
-    fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
-    }
+fn render(b: &Behaviour, addr: SocketAddr, target: &str) -> String {
+    b.template
+        .replace("{port}", &addr.port().to_string())
+        .replace("{version}", &b.version.to_string())
+        .replace("{target}", target)
 }
 
-fn serve(conn: TcpStream, port: u16, st: Arc<State>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(match conn.try_clone() {
-        Ok(c) => c,
-        Err(_) => return,
-    });
-    let mut out = conn;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || st.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("").to_string();
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let body_len = read_body(&mut reader, &headers);
-        st.hits.fetch_add(1, Ordering::SeqCst);
-        st.seen.lock().unwrap().push(Seen {
-            method: method.clone(),
-            target: target.clone(),
-            headers,
-            body_len,
-        });
-        let path = target.split('?').next().unwrap_or("").to_string();
-        let (status, body) = match st.bodies.lock().unwrap().get(&path) {
-            Some((s, b)) => (*s, b.clone()),
-            None => (
-                st.status.load(Ordering::SeqCst),
-                format!("origin {port} {target}\n"),
-            ),
-        };
-        let resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nX-Origin-Port: {port}\r\n\r\n{}",
-            body.len(),
-            if method == "HEAD" { "" } else { &body }
-        );
-        if out.write_all(resp.as_bytes()).is_err() {
-            return;
+fn answer(state: &State, addr: SocketAddr, req: &Request, gate: &Gate) -> Option<Response> {
+    state.seen.lock().unwrap().push(req.clone());
+    let delay = state.behaviour.lock().unwrap().delay;
+    if !delay.is_zero() {
+        gate.wait(Some(delay), || false);
+        if gate.stopped() {
+            return None;
         }
     }
-}
-
-fn read_body(reader: &mut BufReader<TcpStream>, headers: &BTreeMap<String, String>) -> usize {
-    if let Some(len) = headers
-        .get("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        let mut buf = vec![0u8; len];
-        return reader.read_exact(&mut buf).map(|_| len).unwrap_or(0);
-    }
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        let mut total = 0;
-        loop {
-            let mut size_line = String::new();
-            if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
-                return total;
-            }
-            let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
-            let mut buf = vec![0u8; size + 2];
-            if reader.read_exact(&mut buf).is_err() {
-                return total;
-            }
-            total += size;
-            if size == 0 {
-                return total;
-            }
-        }
-    }
-    0
+    let b = state.behaviour.lock().unwrap();
+    let (status, body) = match b.routes.get(req.path()) {
+        Some((status, body)) => (*status, body.clone()),
+        None => (b.status, render(&b, addr, &req.target)),
+    };
+    Some(Response {
+        status,
+        headers: vec![
+            ("Content-Type", "text/plain".into()),
+            ("X-Origin-Port", addr.port().to_string()),
+        ],
+        body: body.into_bytes(),
+    })
 }

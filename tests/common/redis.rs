@@ -1,32 +1,23 @@
-//! Real `redis-server` processes on free ports: standalone and a 6-node cluster with
-//! replicas. Everything is killed on `Drop`; readiness is polled with deadlines.
+//! Real `redis-server` processes on free ports (another port is tried when one is lost
+//! between probe and bind): standalone and a 6-node cluster with replicas. Processes are
+//! killed and their temp dirs removed on `Drop`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Polls `f` every 20ms until it returns true; panics with `what` after `deadline`.
-pub fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    while !f() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use super::free_port;
+use super::wait::{retry_port_race, wait_ready, wait_until, WaitError};
 
-fn free_port(cluster: bool) -> u16 {
+/// How long a redis-server may take to answer its first PING.
+const START: Duration = Duration::from_secs(5);
+
+/// A free port whose cluster-bus twin (port + 10000) is free too.
+fn cluster_port() -> u16 {
     loop {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if !cluster {
-            return port;
-        }
-        // The cluster bus listens on port + 10000.
+        let port = free_port();
         if port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
             return port;
         }
@@ -44,8 +35,8 @@ pub struct RedisNode {
 
 impl RedisNode {
     fn spawn(dir: &Path, cluster: bool) -> RedisNode {
-        for _ in 0..20 {
-            let port = free_port(cluster);
+        retry_port_race("start redis-server", || {
+            let port = if cluster { cluster_port() } else { free_port() };
             let ndir = dir.join(port.to_string());
             std::fs::create_dir_all(&ndir).unwrap();
             let mut node = RedisNode {
@@ -54,25 +45,13 @@ impl RedisNode {
                 dir: ndir,
                 cluster,
             };
-            node.start_process();
-            let end = Instant::now() + Duration::from_secs(5);
-            loop {
-                if ping(port) {
-                    return node;
-                }
-                if let Some(c) = node.child.as_mut() {
-                    if c.try_wait().unwrap().is_some() {
-                        break; // port taken meanwhile: retry on another
-                    }
-                }
-                assert!(Instant::now() < end, "redis-server on {port} did not start");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        panic!("could not start redis-server on a free port");
+            node.start_process()?;
+            Ok(node)
+        })
     }
 
-    fn start_process(&mut self) {
+    /// Starts the process on `self.port` and waits until it answers PING.
+    fn start_process(&mut self) -> Result<(), WaitError> {
         let mut cmd = Command::new("redis-server");
         cmd.arg("--port")
             .arg(self.port.to_string())
@@ -91,12 +70,10 @@ impl RedisNode {
                 "1000",
             ]);
         }
-        self.child = Some(
-            cmd.stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let child = self.child.insert(child.expect("spawn redis-server"));
+        let port = self.port;
+        wait_ready(child, "redis-server to answer PING", START, || ping(port))
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -120,9 +97,8 @@ impl RedisNode {
     /// Starts it again on the same port (standalone: empty data).
     pub fn restart(&mut self) {
         self.kill();
-        self.start_process();
-        let port = self.port;
-        wait_until("redis restart", Duration::from_secs(5), || ping(port));
+        self.start_process()
+            .expect("restart redis-server on its port");
     }
 
     /// SIGSTOPs the process: connections stay open, nothing answers.
@@ -249,7 +225,7 @@ impl RedisCluster {
     /// Waits until every live node says `cluster_state:ok`, there are 3 healthy masters
     /// and every live replica is linked to its master.
     pub fn wait_healthy(&self, deadline: Duration) {
-        wait_until("redis cluster healthy", deadline, || {
+        wait_until("a healthy redis cluster", deadline, || {
             self.nodes.iter().filter(|n| n.alive()).all(|n| {
                 let info = n.cli(&["cluster", "info"]);
                 let repl = n.cli(&["info", "replication"]);
@@ -262,7 +238,8 @@ impl RedisCluster {
                     && masters == 3
                     && (repl.contains("role:master") || repl.contains("master_link_status:up"))
             })
-        });
+        })
+        .unwrap();
     }
 
     /// Kills master `idx` and waits until its replica has been promoted and the cluster is
@@ -271,21 +248,5 @@ impl RedisCluster {
         assert!(self.masters().contains(&idx), "node {idx} is not a master");
         self.nodes[idx].kill();
         self.wait_healthy(Duration::from_secs(30));
-    }
-}
-
-/// Async twin of [`wait_until`]: polls the async predicate every 20ms until `deadline`.
-pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    while !f().await {
-        assert!(
-            Instant::now() < end,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
