@@ -111,6 +111,48 @@ plugins = [
     );
 }
 
+/// `[...plugins.config]` header tables: errors point at the offending key or value inside
+/// the table, exactly as for inline tables (not at the table header).
+#[test]
+fn table_style_plugin_config_errors_point_at_the_key_or_value() {
+    let cfg = r#"[[servers]]
+listen = ["127.0.0.1:18082"]
+
+[[servers.routes]]
+path = "/a"
+
+[[servers.routes.plugins]]
+name = "respond"
+
+[servers.routes.plugins.config]
+status = 200
+bodyy = "x"
+
+[[servers.routes]]
+path = "/b"
+
+[[servers.routes.plugins]]
+name = "respond"
+
+[servers.routes.plugins.config]
+body = "x"
+status = "two hundred"
+"#;
+    let out = check_text(cfg);
+    assert_eq!(out.code, Some(1));
+    let (err, p) = (&out.stderr, out.path.display());
+    assert!(
+        err.contains(&format!(
+            "{p}:12:1: error: plugin `respond`: unknown field `bodyy`"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{p}:22:10: error: plugin `respond`: invalid type")),
+        "{err}"
+    );
+}
+
 #[test]
 fn syntax_errors_and_bad_values_never_panic() {
     for text in [

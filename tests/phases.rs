@@ -121,6 +121,9 @@ impl Plugin for Trace {
         ctx: &mut RequestCtx,
     ) -> Result<(), BoxError> {
         record(ctx, format!("header_filter:{}", self.0.tag));
+        if self.0.fail_in.as_deref() == Some("header_filter") {
+            return Err(format!("{} failed on purpose", self.0.tag).into());
+        }
         resp.append_header("x-trace", self.0.tag.as_str())?;
         Ok(())
     }
@@ -133,7 +136,9 @@ impl Plugin for Trace {
         if eos {
             record(ctx, format!("body_filter_eos:{}", self.0.tag));
         }
-        let _ = body;
+        if self.0.fail_in.as_deref() == Some("body_filter") && body.is_some() {
+            return Err(format!("{} failed on purpose", self.0.tag).into());
+        }
         Ok(())
     }
     async fn log(&self, entry: &LogEntry<'_>, ctx: &RequestCtx) {
@@ -178,6 +183,24 @@ plugins = [{{ name = "trace", config = {{ tag = "A", respond_in = "access" }} }}
 [[servers.routes]]
 path = "/fail"
 plugins = [{{ name = "trace", config = {{ tag = "A", fail_in = "content" }} }}]
+
+[[servers.routes]]
+path = "/hf-proxy"
+upstream = "origin"
+plugins = [{{ name = "trace", config = {{ tag = "A", fail_in = "header_filter" }} }}, {{ name = "trace", config = {{ tag = "B" }} }}]
+
+[[servers.routes]]
+path = "/hf-local"
+plugins = [{{ name = "trace", config = {{ tag = "A", respond_in = "access", fail_in = "header_filter" }} }}, {{ name = "trace", config = {{ tag = "B" }} }}]
+
+[[servers.routes]]
+path = "/bf-proxy"
+upstream = "origin"
+plugins = [{{ name = "trace", config = {{ tag = "A", fail_in = "body_filter" }} }}]
+
+[[servers.routes]]
+path = "/bf-local"
+plugins = [{{ name = "trace", config = {{ tag = "A", respond_in = "access", fail_in = "body_filter" }} }}]
 
 [[servers.routes]]
 path = "/down"
@@ -319,4 +342,70 @@ fn unrouted_request_runs_server_plugins_and_logs_once() {
         "{ev:?}"
     );
     assert!(ev.contains(&"log:S:404".to_string()), "{ev:?}");
+}
+
+/// A failing header filter turns the response into the same 500 whether it was proxied or
+/// produced locally: the request id in the body, the filters not run again on the 500
+/// (no `x-trace` from a later plugin), and the log phase once.
+#[test]
+fn failing_header_filter_is_the_same_500_for_proxied_and_local_responses() {
+    for (path, id) in [("/hf-proxy", "t6"), ("/hf-local", "t7")] {
+        let resp = get(path, id);
+        assert_eq!(resp.status(), 500, "{path}");
+        assert_eq!(
+            resp.headers().get_all("x-trace").iter().count(),
+            0,
+            "{path}"
+        );
+        let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let body = resp.text().unwrap();
+        assert!(
+            body.starts_with("500 internal error in a response plugin"),
+            "{path}: {body}"
+        );
+        assert!(
+            body.contains(&format!("request id: {rid}")),
+            "{path}: {body}"
+        );
+        let ev = wait_logged(id, 3);
+        assert!(
+            !ev.contains(&"header_filter:B".to_string()),
+            "{path}: {ev:?}"
+        );
+        assert_eq!(
+            ev.iter().filter(|e| *e == "log:A:500").count(),
+            1,
+            "{path}: {ev:?}"
+        );
+    }
+}
+
+/// A failing body filter: a local response (nothing sent yet) becomes the 500; a proxied
+/// one, whose header is already sent, is cut short — the client never gets a complete body.
+#[test]
+fn failing_body_filter_never_delivers_the_unfiltered_body() {
+    let resp = get("/bf-local", "t8");
+    assert_eq!(resp.status(), 500);
+    assert!(resp
+        .text()
+        .unwrap()
+        .starts_with("500 internal error in a response plugin"));
+    let proxied = client()
+        .get(format!("http://{}/bf-proxy", env().addr))
+        .header("x-test-id", "t9")
+        .send()
+        .and_then(|r| r.text());
+    match proxied {
+        Err(_) => {}
+        Ok(body) => assert!(
+            !body.starts_with("origin "),
+            "unfiltered body delivered: {body}"
+        ),
+    }
+    let ev = wait_logged("t9", 1);
+    assert_eq!(
+        ev.iter().filter(|e| e.starts_with("log:A")).count(),
+        1,
+        "{ev:?}"
+    );
 }

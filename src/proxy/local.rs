@@ -6,6 +6,9 @@ use pingora::Result;
 
 use crate::plugin_api::{run_body_filter, run_header_filter, PluginInstance, RequestCtx, Response};
 
+/// What the 500 that replaces a response whose filter failed says.
+pub const FILTER_FAILED: &str = "internal error in a response plugin";
+
 /// Runs `header_filter` and `body_filter` of `chain` on `resp` and writes it to the client
 /// with a correct `Content-Length`. Returns the status written.
 ///
@@ -20,7 +23,7 @@ pub async fn write_local(
     let (mut header, body) = match filtered(chain, ctx, resp) {
         Some(r) => (r.header, r.body),
         None => {
-            let r = Response::error(500, "internal error in a response plugin", &ctx.request_id);
+            let r = Response::error(500, FILTER_FAILED, &ctx.request_id);
             (r.header, r.body)
         }
     };

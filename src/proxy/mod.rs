@@ -290,6 +290,10 @@ impl ProxyHttp for EdgeProxy {
                 can_reuse_downstream: false,
             };
         }
+        let what = match ctx.filter_failed {
+            true => local::FILTER_FAILED,
+            false => what,
+        };
         let resp = Response::error(status, what, &ctx.req.request_id);
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
