@@ -4,7 +4,7 @@
 //! |---|---|
 //! | limits, routing, rewrite, access, content | `request_filter` |
 //! | balance (+ retries) | `upstream_peer`, `fail_to_connect` |
-//! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; [`local::write_local`] for local ones |
+//! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; `local::write_local` for local ones |
 //! | log | `logging` (exactly once per request) |
 
 mod ctx;

@@ -16,14 +16,21 @@ pub struct DistConfig {
     pub consul: Vec<String>,
 }
 
-impl DistConfig {
+impl Default for DistConfig {
     /// A config on a free port with an empty group.
-    pub fn new() -> Self {
+    fn default() -> Self {
         DistConfig {
             listen: free_addr(),
             group: Vec::new(),
             consul: Vec::new(),
         }
+    }
+}
+
+impl DistConfig {
+    /// A config on a free port with an empty group.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Adds a line to `[upstreams.app]`.
