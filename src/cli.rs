@@ -1,5 +1,6 @@
-//! The `edgeproxy` command line (nginx-style `-c -t -u -d`), as a library function so that
-//! the `edgeproxy` binary and every embedding program share one implementation.
+//! The `edgeproxy` command line (nginx-style `-c -t -s -p -u -d -v -V`), as a library
+//! function so that the `edgeproxy` binary and every embedding program share one
+//! implementation.
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
@@ -10,18 +11,20 @@
 //! }
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::assembly;
+use crate::assembly::{self, App};
+use crate::config::{self, Diagnostics};
+use crate::control::{self, Action};
 use crate::plugin_api::Registry;
 use crate::server::{self, RunOptions};
 
 /// A programmable edge proxy on Pingora.
 #[derive(Parser, Debug)]
-#[command(name = "edgeproxy", version, about)]
+#[command(name = "edgeproxy", about, disable_version_flag = true)]
 pub struct Cli {
     /// Configuration file.
     #[arg(short = 'c', long = "conf", default_value = "conf/edgeproxy.toml")]
@@ -29,27 +32,68 @@ pub struct Cli {
     /// Check the configuration (every error, as FILE:LINE:COL) and exit.
     #[arg(short = 't', long = "test")]
     pub test: bool,
-    /// Take over the listeners of a running instance (graceful upgrade), then SIGQUIT the old one.
+    /// Send a command to the running instance (found through the config's pid_file):
+    /// reload = check the config, start a new process, hand the listeners over;
+    /// quit = graceful stop; stop = immediate stop.
+    #[arg(short = 's', long = "signal", value_enum)]
+    pub signal: Option<Action>,
+    /// Directory that relative paths in the config resolve against (default: the config
+    /// file's directory).
+    #[arg(short = 'p', long = "prefix")]
+    pub prefix: Option<PathBuf>,
+    /// Take over the listeners of a running instance, which must then be sent SIGQUIT
+    /// (`-s reload` does both, in the right order).
     #[arg(short = 'u', long = "upgrade")]
     pub upgrade: bool,
-    /// Run in the background.
+    /// Run in the background (returns once the listeners are up).
     #[arg(short = 'd', long = "daemon")]
     pub daemon: bool,
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    /// Print the version and build features, and exit.
+    #[arg(short = 'V')]
+    pub build_info: bool,
 }
 
 /// Parses the process arguments, sets up logging, registers plugins with `register`, then
-/// checks (`-t`) or runs the config. Returns only for `-t`, `--help` and config errors.
+/// checks (`-t`), controls (`-s`) or runs the config. Returns only when not running it.
 pub fn main(register: impl FnOnce(&mut Registry)) -> ExitCode {
     let cli = Cli::parse();
+    if cli.version || cli.build_info {
+        println!("edgeproxy {}", env!("CARGO_PKG_VERSION"));
+        if cli.build_info {
+            println!("{}", build_info());
+        }
+        return ExitCode::SUCCESS;
+    }
     crate::logging::init();
     let mut registry = Registry::new();
     register(&mut registry);
     run(cli, &registry)
 }
 
+/// What this build contains (`edgeproxy -V`).
+pub fn build_info() -> String {
+    format!(
+        "built on pingora 0.9 (HTTP/1.1 proxy; TLS: none), rustc-compiled {} build; \
+         tiered cache: moka L1, redis (single, cluster); upstreams: ketama, smooth WRR, \
+         consul KV (upsync format)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    )
+}
+
 /// Runs parsed command-line options with the plugins of `registry`.
 pub fn run(cli: Cli, registry: &Registry) -> ExitCode {
-    let app = match assembly::load(&cli.conf, registry, cli.test) {
+    // Absolute paths first: `-d` changes the working directory to `/`.
+    let conf = absolute(&cli.conf);
+    let prefix = cli.prefix.as_deref().map(absolute);
+    let check_only = cli.test || cli.signal.is_some();
+    let app = match load(&conf, prefix.as_deref(), registry, check_only) {
         Ok(app) => app,
         Err(diags) => {
             eprintln!("{diags}");
@@ -59,11 +103,23 @@ pub fn run(cli: Cli, registry: &Registry) -> ExitCode {
     if cli.test {
         println!(
             "{}: configuration is valid ({} server blocks, {} upstream groups)",
-            cli.conf.display(),
+            conf.display(),
             app.servers.len(),
             app.upstreams.len()
         );
         return ExitCode::SUCCESS;
+    }
+    if let Some(action) = cli.signal {
+        return match control::run(action, &app, &conf, prefix.as_deref()) {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("edgeproxy: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     server::run(
         app,
@@ -72,4 +128,22 @@ pub fn run(cli: Cli, registry: &Registry) -> ExitCode {
             daemon: cli.daemon,
         },
     )
+}
+
+fn load(
+    conf: &Path,
+    prefix: Option<&Path>,
+    registry: &Registry,
+    check_only: bool,
+) -> Result<App, Diagnostics> {
+    let mut spec = config::read(conf)?;
+    if let Some(p) = prefix {
+        spec.base_dir = p.to_path_buf();
+    }
+    assembly::assemble(spec, registry, check_only)
+}
+
+/// `path` made absolute against the current directory (not resolving symlinks).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

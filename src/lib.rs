@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cache_service;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod discovery;
 pub mod drain;
 pub mod logging;
@@ -21,6 +22,7 @@ pub mod plugin_api;
 pub mod proxy;
 pub mod router;
 pub mod server;
+pub mod signals;
 pub mod upstream;
 
 pub use plugin_api::{

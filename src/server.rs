@@ -1,18 +1,20 @@
-//! Building and running the Pingora server from a validated config.
+//! Building and running the Pingora server from an assembled config.
 
-use pingora::proxy::http_proxy_service_with_name;
-use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::Server;
-
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use pingora::proxy::http_proxy;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 
 use crate::assembly::App;
 use crate::cache_service::CacheSubscribers;
 use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
-use crate::proxy::EdgeProxy;
+use crate::proxy::{EdgeProxy, Lingering};
+use crate::signals::{self, Signals};
 use crate::upstream::ConsulError;
 
 /// Command-line switches that affect how the process runs.
@@ -24,19 +26,47 @@ pub struct RunOptions {
     pub daemon: bool,
 }
 
-/// Builds the Pingora server for `config`: one proxy service per server block, plus the
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A `strong_dependency` Consul source could not be read.
+    #[error(transparent)]
+    Consul(#[from] ConsulError),
+    /// A listen address is taken (and the process was not started to take it over).
+    #[error("cannot listen on {addr} (server block `{server}`): {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The server block listening on it.
+        server: String,
+        /// The OS error (e.g. address already in use).
+        source: std::io::Error,
+    },
+}
+
+/// How long a new process (`-u`) waits for the running one to hand its listeners over.
+const UPGRADE_WAIT_SECS: usize = 30;
+
+/// Builds the Pingora server for `app`: one proxy service per server block, plus the
 /// discovery service when any upstream group follows Consul or has active health checks.
-/// Fails when a `strong_dependency` Consul cannot be read.
-pub fn build(config: &App, opts: RunOptions) -> Result<Server, ConsulError> {
-    let watchers = discovery::prepare(&config.upstreams)?;
-    let p = &config.process;
+/// Fails when a `strong_dependency` Consul cannot be read, or (unless `opts.upgrade`) when
+/// a listen address is already in use.
+pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
+    if !opts.upgrade {
+        check_listen_addresses(app)?;
+    }
+    let watchers = discovery::prepare(&app.upstreams)?;
+    let p = &app.process;
     let conf = ServerConf {
         threads: p.threads,
         work_stealing: p.work_stealing,
         daemon: opts.daemon,
+        // Not `daemon_wait_for_ready`: in pingora 0.9.1 the parent installs its SIGUSR1
+        // handler only after the fork, so a quickly ready child kills it (exit 138).
         pid_file: p.pid_file.display().to_string(),
         upgrade_sock: p.upgrade_sock.display().to_string(),
-        error_log: p.error_log.as_ref().map(|e| e.display().to_string()),
+        upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECS),
+        error_log: daemon_error_log(app, opts),
         grace_period_seconds: Some(p.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(p.graceful_shutdown_timeout.as_secs()),
         ..ServerConf::default()
@@ -47,32 +77,72 @@ pub fn build(config: &App, opts: RunOptions) -> Result<Server, ConsulError> {
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
-    server.bootstrap();
-    for block in &config.servers {
-        let proxy = EdgeProxy::new(block, config.upstreams.clone());
-        let mut svc = http_proxy_service_with_name(&server.configuration, proxy, &block.name);
+    // Bootstrap (receiving the listeners with `-u`) runs as a service, after daemonizing,
+    // and every listening service waits for it.
+    let bootstrap = server.bootstrap_as_a_service();
+    // Idle keep-alive connections outlive the listeners by most of the grace period.
+    let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
+    for block in &app.servers {
+        let proxy = EdgeProxy::new(block, app.upstreams.clone());
+        let app_logic = Lingering::new(http_proxy(&server.configuration, proxy), linger);
+        let mut svc = Service::new(block.name.to_string(), app_logic);
         for addr in &block.listen {
             svc.add_tcp(&addr.to_string());
         }
-        server.add_service(svc);
+        server.add_service(svc).add_dependency(&bootstrap);
     }
-    if discovery::needed(&watchers, &config.upstreams) {
-        let svc =
-            DiscoveryService::new(watchers, config.upstreams.clone(), Duration::from_secs(60));
+    if discovery::needed(&watchers, &app.upstreams) {
+        let svc = DiscoveryService::new(watchers, app.upstreams.clone(), Duration::from_secs(60));
         server.add_service(background_service("upstream discovery and health", svc));
     }
     let drain = DrainWatch::new(server.watch_execution_phase());
     server.add_service(background_service("drain watch", drain));
-    if !config.caches.is_empty() {
-        let svc = CacheSubscribers::new(config.caches.clone());
+    if !app.caches.is_empty() {
+        let svc = CacheSubscribers::new(app.caches.clone());
         server.add_service(background_service("cache purge subscribers", svc));
     }
     Ok(server)
 }
 
+/// Where a background process logs: `error_log`, else the inherited stderr — except a
+/// pipe, which would keep whoever started `-d` (a script reading its output) waiting until
+/// the daemon exits: then nowhere, as nginx closes its standard streams.
+fn daemon_error_log(app: &App, opts: RunOptions) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some(e) = &app.process.error_log {
+        return Some(e.display().to_string());
+    }
+    let stderr_is_pipe =
+        std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.file_type().is_fifo());
+    (opts.daemon && stderr_is_pipe).then(|| {
+        eprintln!(
+            "edgeproxy: stderr is a pipe and [server] error_log is not set: \
+             the background process logs nowhere"
+        );
+        "/dev/null".to_string()
+    })
+}
+
+/// Fails with the first listen address that cannot be bound now (nginx: "Address already
+/// in use", exit 1) instead of a process that retries, then serves only some blocks.
+fn check_listen_addresses(app: &App) -> Result<(), StartError> {
+    for block in &app.servers {
+        for &addr in &block.listen {
+            if let Err(source) = std::net::TcpListener::bind(addr) {
+                return Err(StartError::Listen {
+                    addr,
+                    server: block.name.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Builds and runs the server until it is told to stop; never returns.
-pub fn run(config: App, opts: RunOptions) -> ! {
-    let server = match build(&config, opts) {
+pub fn run(app: App, opts: RunOptions) -> ! {
+    let server = match build(&app, opts) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("edgeproxy: cannot start: {e}");
@@ -80,9 +150,24 @@ pub fn run(config: App, opts: RunOptions) -> ! {
         }
     };
     tracing::info!(
-        config = %config.path.display(),
-        servers = config.servers.len(),
+        config = %app.path.display(),
+        servers = app.servers.len(),
         "edgeproxy starting"
     );
-    server.run_forever()
+    let p = &app.process;
+    if !opts.daemon {
+        // Pingora writes the pid file only when it daemonizes; `-s` needs it either way.
+        if let Err(e) = std::fs::write(&p.pid_file, format!("{}\n", std::process::id())) {
+            tracing::warn!(pid_file = %p.pid_file.display(), "cannot write the pid file: {e}");
+        }
+    }
+    let signals = Signals {
+        upgrade_sock: p.upgrade_sock.clone(),
+        pid_file: p.pid_file.clone(),
+        graceful_timeout: p.graceful_shutdown_timeout,
+    };
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
+    signals::exit(&p.pid_file, 0)
 }

@@ -8,6 +8,7 @@ mod chains;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 
 use crate::cache::{SeedSource, TieredCache};
@@ -20,7 +21,7 @@ use crate::upstream::{UpstreamGroup, Upstreams};
 pub struct App {
     /// The config file.
     pub path: PathBuf,
-    /// Process-wide settings.
+    /// Process-wide settings, relative paths resolved against the base directory.
     pub process: ProcessSettings,
     /// Server blocks (each becomes one Pingora service with its own listeners and routes).
     pub servers: Vec<ServerBlock>,
@@ -88,7 +89,7 @@ pub fn assemble(
         })
         .collect();
     let shared = Shared {
-        config_dir: config_dir(&spec.path),
+        config_dir: spec.base_dir.clone(),
         upstreams,
         caches: Arc::new(caches),
         check_only,
@@ -119,7 +120,7 @@ pub fn assemble(
     }
     Ok(App {
         path: spec.path,
-        process: spec.process,
+        process: spec.process.resolved(&spec.base_dir),
         servers,
         upstreams: shared.upstreams,
         caches: shared.caches,
@@ -136,11 +137,4 @@ fn redis_nodes_of(group: Arc<UpstreamGroup>) -> SeedSource {
             .map(|m| format!("redis://{}", m.addr))
             .collect()
     }))
-}
-
-fn config_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }

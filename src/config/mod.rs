@@ -62,12 +62,21 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
     }
     Ok(ConfigSpec {
         path: path.to_path_buf(),
+        base_dir: dir_of(path),
         source,
         process,
         servers,
         upstreams,
         caches,
     })
+}
+
+/// The directory of `path` (`.` for a bare file name).
+fn dir_of(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> ProcessSettings {

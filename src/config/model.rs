@@ -17,6 +17,9 @@ pub struct ConfigSpec {
     pub path: PathBuf,
     /// The file's text (the assembly step reports plugin errors at their position in it).
     pub source: String,
+    /// Relative paths in the file (plugin files, `pid_file`, `upgrade_sock`, `error_log`)
+    /// resolve against this: the config file's directory, or `-p PREFIX`.
+    pub base_dir: PathBuf,
     /// Process-wide settings.
     pub process: ProcessSettings,
     /// Server blocks, in file order.
@@ -57,6 +60,15 @@ pub struct ProcessSettings {
 }
 
 impl ProcessSettings {
+    /// The same settings with relative paths resolved against `base`.
+    pub fn resolved(mut self, base: &Path) -> Self {
+        let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        self.pid_file = abs(self.pid_file);
+        self.upgrade_sock = abs(self.upgrade_sock);
+        self.error_log = self.error_log.map(abs);
+        self
+    }
+
     /// The defaults for config file `path`: one thread, no work stealing, 5 s grace,
     /// 10 s shutdown limit, pid file and upgrade socket named after the file in the temp dir.
     pub fn defaults_for(path: &Path) -> Self {

@@ -28,6 +28,8 @@ pub struct ProxyCtx {
     /// A header or body filter failed: the error response that replaces the response is
     /// written without running the filters again.
     pub filter_failed: bool,
+    /// Counts this request as in flight until the context is dropped (after the log phase).
+    _in_flight: crate::drain::InFlight,
 }
 
 impl ProxyCtx {
@@ -42,6 +44,7 @@ impl ProxyCtx {
             local_status: None,
             error: None,
             filter_failed: false,
+            _in_flight: crate::drain::InFlight::start(),
         }
     }
 

@@ -12,9 +12,11 @@ mod errors;
 mod forward;
 mod hashkey;
 mod limits;
+mod linger;
 mod local;
 
 pub use ctx::{next_request_id, ProxyCtx};
+pub use linger::Lingering;
 
 use std::sync::Arc;
 use std::time::Duration;

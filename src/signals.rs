@@ -1,0 +1,124 @@
+//! How the process reacts to signals (Pingora's defaults, made safe for operators):
+//!
+//! - `SIGQUIT` hands the listeners to a new process (graceful upgrade) **only when a new
+//!   process is waiting** on `upgrade_sock`; otherwise it is logged and ignored, so a stray
+//!   `kill -QUIT` (or a reload whose new process failed to start) never leaves nothing
+//!   listening. `edgeproxy -s reload` starts the new process first, then sends it.
+//! - `SIGTERM` stops gracefully: responses close their connections, and the process exits as
+//!   soon as no request is in flight (at most `graceful_shutdown_timeout` later).
+//! - `SIGINT` stops at once.
+//!
+//! On exit the pid file is removed when it still names this process.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::drain;
+
+/// How long a `SIGQUIT` waits for a new process to appear on the upgrade socket.
+pub const UPGRADE_PEER_WAIT: Duration = Duration::from_secs(5);
+
+/// The signal watch handed to Pingora's main loop.
+pub struct Signals {
+    /// The upgrade socket a new process listens on while it waits for the listeners.
+    pub upgrade_sock: PathBuf,
+    /// The pid file to remove on exit (when it still names this process).
+    pub pid_file: PathBuf,
+    /// Upper bound for a graceful stop (`SIGTERM`).
+    pub graceful_timeout: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; falling back to Pingora's");
+            return pingora::server::UnixShutdownSignalWatch.recv().await;
+        };
+        loop {
+            tokio::select! {
+                _ = quit.recv() => {
+                    if upgrade_peer_waiting(&self.upgrade_sock, UPGRADE_PEER_WAIT).await {
+                        tracing::info!("SIGQUIT: handing the listeners to the new process");
+                        drain::start_draining();
+                        return ShutdownSignal::GracefulUpgrade;
+                    }
+                    tracing::error!(
+                        upgrade_sock = %self.upgrade_sock.display(),
+                        "SIGQUIT ignored: no new process is waiting for the listeners; \
+                         still serving (reload with `edgeproxy -s reload -c FILE`)"
+                    );
+                }
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM: stopping once the requests in flight are answered");
+                    drain::start_draining();
+                    wait_idle(self.graceful_timeout).await;
+                    exit(&self.pid_file, 0);
+                }
+                _ = int.recv() => {
+                    tracing::info!("SIGINT: stopping now");
+                    exit(&self.pid_file, 0);
+                }
+            }
+        }
+    }
+}
+
+/// True when a new process is listening on `sock` now or within `wait` (it binds the socket
+/// before it blocks waiting for the listeners).
+async fn upgrade_peer_waiting(sock: &Path, wait: Duration) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let deadline = Instant::now() + wait;
+    loop {
+        if std::fs::metadata(sock).is_ok_and(|m| m.file_type().is_socket()) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until no request is in flight, at most `limit`.
+async fn wait_idle(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while drain::in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if drain::in_flight() > 0 {
+        tracing::warn!(
+            in_flight = drain::in_flight(),
+            "graceful stop: requests still in flight after {limit:?}; exiting"
+        );
+    }
+}
+
+/// Removes the pid file if it names this process, then exits with `code`.
+pub fn exit(pid_file: &Path, code: i32) -> ! {
+    remove_own_pid_file(pid_file);
+    std::process::exit(code)
+}
+
+/// Removes `pid_file` (and Pingora's `<pid_file>.old`) when it holds this process's pid.
+pub fn remove_own_pid_file(pid_file: &Path) {
+    let me = std::process::id();
+    let old = PathBuf::from(format!("{}.old", pid_file.display()));
+    for path in [pid_file, old.as_path()] {
+        let ours = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            == Some(me);
+        if ours {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
