@@ -104,13 +104,14 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     Ok(server)
 }
 
-/// Where a background process logs: `error_log`, else the inherited stderr — except a
+/// Where a background process logs: `error_log` (stderr already points at it), else the
+/// inherited stderr — except a
 /// pipe, which would keep whoever started `-d` (a script reading its output) waiting until
 /// the daemon exits: then nowhere, as nginx closes its standard streams.
 fn daemon_error_log(app: &App, opts: RunOptions) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
-    if let Some(e) = &app.process.error_log {
-        return Some(e.display().to_string());
+    if app.process.error_log.is_some() {
+        return None; // stderr already points at it (`run`)
     }
     let stderr_is_pipe =
         std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.file_type().is_fifo());
@@ -142,6 +143,7 @@ fn check_listen_addresses(app: &App) -> Result<(), StartError> {
 
 /// Builds and runs the server until it is told to stop; never returns.
 pub fn run(app: App, opts: RunOptions) -> ! {
+    crate::logging::set_level(&app.process.log_level);
     let server = match build(&app, opts) {
         Ok(s) => s,
         Err(e) => {
@@ -149,6 +151,12 @@ pub fn run(app: App, opts: RunOptions) -> ! {
             std::process::exit(1);
         }
     };
+    if let Some(path) = &app.process.error_log {
+        if let Err(e) = crate::logging::redirect_stderr(path) {
+            eprintln!("edgeproxy: cannot open error_log {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
     tracing::info!(
         config = %app.path.display(),
         servers = app.servers.len(),
@@ -165,6 +173,7 @@ pub fn run(app: App, opts: RunOptions) -> ! {
         upgrade_sock: p.upgrade_sock.clone(),
         pid_file: p.pid_file.clone(),
         graceful_timeout: p.graceful_shutdown_timeout,
+        error_log: p.error_log.clone(),
     };
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),

@@ -7,6 +7,7 @@
 //! - `SIGTERM` stops gracefully: responses close their connections, and the process exits as
 //!   soon as no request is in flight (at most `graceful_shutdown_timeout` later).
 //! - `SIGINT` stops at once.
+//! - `SIGUSR1` reopens `error_log` (after logrotate moved it).
 //!
 //! On exit the pid file is removed when it still names this process.
 
@@ -30,15 +31,18 @@ pub struct Signals {
     pub pid_file: PathBuf,
     /// Upper bound for a graceful stop (`SIGTERM`).
     pub graceful_timeout: Duration,
+    /// The error log to reopen on `SIGUSR1`.
+    pub error_log: Option<PathBuf>,
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
-        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut quit), Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
             signal(SignalKind::quit()),
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::user_defined1()),
         ) else {
             tracing::error!("cannot install signal handlers; falling back to Pingora's");
             return pingora::server::UnixShutdownSignalWatch.recv().await;
@@ -66,6 +70,16 @@ impl ShutdownSignalWatch for Signals {
                 _ = int.recv() => {
                     tracing::info!("SIGINT: stopping now");
                     exit(&self.pid_file, 0);
+                }
+                _ = usr1.recv() => {
+                    if let Some(path) = &self.error_log {
+                        match crate::logging::redirect_stderr(path) {
+                            Ok(()) => tracing::info!("SIGUSR1: error log reopened"),
+                            Err(e) => tracing::error!(
+                                error_log = %path.display(), "SIGUSR1: cannot reopen: {e}"
+                            ),
+                        }
+                    }
                 }
             }
         }

@@ -291,3 +291,47 @@ fn daemon_with_a_relative_config_path_resolves_paths_before_leaving_the_director
     })
     .unwrap();
 }
+
+#[test]
+fn error_log_and_level_from_the_config_reopen_on_sigusr1() {
+    let (addr, dead) = (free_addr(), free_addr());
+    let cfg = format!(
+        "[server]\nerror_log = \"error.log\"\nlog_level = \"warn\"\n\n\
+         [upstreams.dead]\nservers = [{{ addr = \"{dead}\" }}]\nretries = 0\nmax_fails = 0\n\n\
+         [[servers]]\nlisten = [\"{addr}\"]\n[[servers.routes]]\nupstream = \"dead\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut edge = Edge::spawn_in(dir, "edge", &cfg, &[]);
+    edge.wait_listening(&[addr]).unwrap();
+    let log = edge.path("error.log");
+    assert_eq!(
+        client()
+            .get(format!("http://{addr}/"))
+            .send()
+            .unwrap()
+            .status(),
+        502
+    );
+    wait_until("the warning in error.log", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("connect failed"))
+    })
+    .unwrap();
+    // log_level = "warn": no info lines.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(" INFO "), "{text}");
+    // logrotate: move the file, SIGUSR1, and the next line lands in a new error.log.
+    std::fs::rename(&log, edge.path("error.log.1")).unwrap();
+    unsafe { libc::kill(edge.child.id() as i32, libc::SIGUSR1) };
+    wait_until("a reopened error.log", Duration::from_secs(5), || {
+        client().get(format!("http://{addr}/")).send().is_ok()
+            && std::fs::read_to_string(&log).is_ok_and(|l| l.contains("connect failed"))
+    })
+    .unwrap();
+    let out = common::edge::check_text("[server]\nlog_level = \"lots=of=noise\"\n");
+    assert!(
+        out.stderr
+            .contains("bad.toml:2:13: error: invalid log_level"),
+        "{}",
+        out.stderr
+    );
+}

@@ -102,6 +102,16 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
         p.upgrade_sock = v.value.into();
     }
     p.error_log = t.opt_str(d, "error_log").map(|v| v.value.into());
+    if let Some(level) = t.opt_str(d, "log_level") {
+        match tracing_subscriber::EnvFilter::try_new(&level.value) {
+            Ok(_) => p.log_level = level.value,
+            Err(e) => d.push(
+                level.span,
+                format!("invalid log_level {:?}: {e}", level.value),
+                Some("e.g. \"info\", \"warn\", \"edgeproxy=debug,pingora=warn\""),
+            ),
+        }
+    }
     t.finish(d, "[server]");
     p
 }

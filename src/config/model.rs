@@ -55,8 +55,11 @@ pub struct ProcessSettings {
     pub pid_file: PathBuf,
     /// Unix socket used to hand listeners to a new process (`-u`).
     pub upgrade_sock: PathBuf,
-    /// Error log file for daemon mode (stderr otherwise).
+    /// Error log file (stderr otherwise); reopened on SIGUSR1 (logrotate).
     pub error_log: Option<PathBuf>,
+    /// Log filter (`info`, `warn`, `edgeproxy=debug,pingora=warn`, ...); the
+    /// `EDGEPROXY_LOG` environment variable overrides it.
+    pub log_level: String,
 }
 
 impl ProcessSettings {
@@ -84,6 +87,7 @@ impl ProcessSettings {
             pid_file: std::env::temp_dir().join(format!("{stem}.pid")),
             upgrade_sock: std::env::temp_dir().join(format!("{stem}_upgrade.sock")),
             error_log: None,
+            log_level: "info".to_string(),
         }
     }
 }
