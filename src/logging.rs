@@ -59,6 +59,19 @@ pub fn set_level(level: &str) {
     }
 }
 
+static REOPENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Incremented on every SIGUSR1: log writers (the error log, plugins' access logs) reopen
+/// their files when it changes.
+pub fn reopen_generation() -> u64 {
+    REOPENS.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Asks every log writer to reopen its file (what SIGUSR1 does).
+pub fn request_reopen() {
+    REOPENS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
 /// Points standard error (where the log goes) at `path`, appending; called at start and on
 /// SIGUSR1, so logrotate can move the file and have it reopened.
 pub fn redirect_stderr(path: &Path) -> std::io::Result<()> {

@@ -7,7 +7,7 @@
 //! - `SIGTERM` stops gracefully: responses close their connections, and the process exits as
 //!   soon as no request is in flight (at most `graceful_shutdown_timeout` later).
 //! - `SIGINT` stops at once.
-//! - `SIGUSR1` reopens `error_log` (after logrotate moved it).
+//! - `SIGUSR1` reopens `error_log` and the access logs (after logrotate moved them).
 //!
 //! On exit the pid file is removed when it still names this process.
 
@@ -72,6 +72,7 @@ impl ShutdownSignalWatch for Signals {
                     exit(&self.pid_file, 0);
                 }
                 _ = usr1.recv() => {
+                    crate::logging::request_reopen();
                     if let Some(path) = &self.error_log {
                         match crate::logging::redirect_stderr(path) {
                             Ok(()) => tracing::info!("SIGUSR1: error log reopened"),

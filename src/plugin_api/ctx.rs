@@ -71,4 +71,7 @@ pub struct LogEntry<'a> {
     pub duration: Duration,
     /// The error that ended the request, if any.
     pub error: Option<String>,
+    /// From choosing the upstream peer to its response header (nginx
+    /// `$upstream_header_time`), when the request was proxied and answered.
+    pub upstream_time: Option<Duration>,
 }

@@ -28,6 +28,10 @@ pub struct ProxyCtx {
     /// A header or body filter failed: the error response that replaces the response is
     /// written without running the filters again.
     pub filter_failed: bool,
+    /// When the first upstream peer was chosen.
+    pub upstream_started: Option<std::time::Instant>,
+    /// Time from choosing the peer to its response header.
+    pub upstream_time: Option<std::time::Duration>,
     /// Counts this request as in flight until the context is dropped (after the log phase).
     _in_flight: crate::drain::InFlight,
 }
@@ -44,6 +48,8 @@ impl ProxyCtx {
             local_status: None,
             error: None,
             filter_failed: false,
+            upstream_started: None,
+            upstream_time: None,
             _in_flight: crate::drain::InFlight::start(),
         }
     }

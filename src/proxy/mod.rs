@@ -194,6 +194,8 @@ impl ProxyHttp for EdgeProxy {
         };
         ctx.tried.push(addr);
         ctx.req.upstream_addr = Some(addr);
+        ctx.upstream_started
+            .get_or_insert_with(std::time::Instant::now);
         let t = group.spec().timeouts;
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(t.connect);
@@ -244,6 +246,7 @@ impl ProxyHttp for EdgeProxy {
         if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
+        ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
@@ -325,6 +328,7 @@ impl ProxyHttp for EdgeProxy {
             body_bytes: session.body_bytes_sent(),
             duration: ctx.req.elapsed(),
             error,
+            upstream_time: ctx.upstream_time,
         };
         self.requests.inc(status);
         for p in ctx.chain(&self.plugins) {
