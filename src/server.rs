@@ -1,15 +1,17 @@
 //! Building and running the Pingora server from a validated config.
 
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 
 use std::time::Duration;
 
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 
 use crate::assembly::App;
 use crate::cache_service::CacheSubscribers;
+use crate::conn::Guarded;
 use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
 use crate::proxy::EdgeProxy;
@@ -24,7 +26,8 @@ pub struct RunOptions {
     pub daemon: bool,
 }
 
-/// Builds the Pingora server for `config`: one proxy service per server block, plus the
+/// Builds the Pingora server for `config`: one proxy service per server block (Pingora's
+/// HTTP proxy behind the block's connection limits, [`Guarded`]), plus the
 /// discovery service when any upstream group follows Consul or has active health checks.
 /// Fails when a `strong_dependency` Consul cannot be read.
 pub fn build(config: &App, opts: RunOptions) -> Result<Server, ConsulError> {
@@ -50,7 +53,9 @@ pub fn build(config: &App, opts: RunOptions) -> Result<Server, ConsulError> {
     server.bootstrap();
     for block in &config.servers {
         let proxy = EdgeProxy::new(block, config.upstreams.clone());
-        let mut svc = http_proxy_service_with_name(&server.configuration, proxy, &block.name);
+        let proxy = http_proxy(&server.configuration, proxy);
+        let app = Guarded::new(proxy, block.conn, &block.name);
+        let mut svc = Service::new(block.name.to_string(), app);
         for addr in &block.listen {
             svc.add_tcp(&addr.to_string());
         }
