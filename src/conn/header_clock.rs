@@ -14,25 +14,33 @@ tokio::task_local! {
     static HEADER: Arc<AtomicBool>;
 }
 
-/// Marks the current request's header as complete (no effect outside [`within`]).
+/// Marks the current request's header as complete (no effect outside [`HeaderClock::within`]).
 pub fn header_received() {
     let _ = HEADER.try_with(|h| h.store(true, Ordering::Relaxed));
 }
 
-/// Runs `work` (one request on a connection); returns `None` when `deadline` passed before
-/// its header was received, dropping `work` and so the connection. After the header the
-/// request runs to its end, whatever the deadline.
-pub async fn within<F: Future>(deadline: Duration, work: F) -> Option<F::Output> {
-    let received = Arc::new(AtomicBool::new(false));
-    let work = HEADER.scope(received.clone(), work);
-    tokio::pin!(work);
-    tokio::select! {
-        out = &mut work => return Some(out),
-        _ = tokio::time::sleep(deadline) => {}
-    }
-    match received.load(Ordering::Relaxed) {
-        true => Some(work.await),
-        false => None,
+/// The header clock of one connection, reused by each of its requests.
+#[derive(Default)]
+pub struct HeaderClock {
+    received: Arc<AtomicBool>,
+}
+
+impl HeaderClock {
+    /// Runs `work` (one request of the connection); returns `None` when `deadline` passed
+    /// before its header was received, dropping `work` and so the connection. After the
+    /// header the request runs to its end, whatever the deadline.
+    pub async fn within<F: Future>(&self, deadline: Duration, work: F) -> Option<F::Output> {
+        self.received.store(false, Ordering::Relaxed);
+        let work = HEADER.scope(self.received.clone(), work);
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => return Some(out),
+            _ = tokio::time::sleep(deadline) => {}
+        }
+        match self.received.load(Ordering::Relaxed) {
+            true => Some(work.await),
+            false => None,
+        }
     }
 }
 
@@ -43,7 +51,8 @@ mod tests {
     #[tokio::test]
     async fn a_header_never_received_is_cut_at_the_deadline() {
         let stuck = std::future::pending::<()>();
-        assert_eq!(within(Duration::from_millis(20), stuck).await, None);
+        let clock = HeaderClock::default();
+        assert_eq!(clock.within(Duration::from_millis(20), stuck).await, None);
     }
 
     #[tokio::test]
@@ -53,10 +62,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(60)).await;
             7
         };
-        assert_eq!(
-            within(Duration::from_millis(10), slow_request).await,
-            Some(7)
-        );
+        let clock = HeaderClock::default();
+        let out = clock.within(Duration::from_millis(10), slow_request).await;
+        assert_eq!(out, Some(7));
+        // The next request on the connection starts with its header not yet received.
+        let stuck = std::future::pending::<()>();
+        assert_eq!(clock.within(Duration::from_millis(20), stuck).await, None);
     }
 
     #[test]

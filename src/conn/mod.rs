@@ -3,7 +3,7 @@
 //!
 //! | limit | nginx | enforced by |
 //! |---|---|---|
-//! | `client_header_timeout` (whole header) | same | [`header_clock::within`] around each request |
+//! | `client_header_timeout` (whole header) | same | a [`HeaderClock`] around each request |
 //! | `keepalive_timeout` (idle between requests) | same | Pingora's keep-alive read timeout, set per request by the proxy |
 //! | `client_body_timeout` (between body reads) | same | Pingora's downstream read timeout, set per request by the proxy |
 //! | `max_connections` | `worker_connections` | a semaphore here: beyond it, 503 and close |
@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::metrics;
 
-pub use header_clock::header_received;
+pub use header_clock::{header_received, HeaderClock};
 
 /// Connection limits of one server block (nginx names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,9 +129,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
         session.set_keepalive(keepalive);
         // A new connection has the whole header time; a kept-alive one may first idle.
         let mut deadline = self.limits.client_header_timeout;
+        let clock = HeaderClock::default();
         loop {
             let work = self.app.process_new_http(session, shutdown);
-            let reused = match header_clock::within(deadline, work).await {
+            let reused = match clock.within(deadline, work).await {
                 Some(reused) => reused,
                 None => {
                     self.header_timeouts.inc();
