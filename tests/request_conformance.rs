@@ -50,6 +50,8 @@ const TARGETS: &[(&str, Expect)] = &[
     // Query and fragment do not change the path.
     ("/auth/secret?x=/../public", KeyCheck),
     ("/auth/secret#frag", KeyCheck),
+    // A rewritten path is matched normalized too.
+    ("/r/secret", KeyCheck),
     // Absolute-form: its host and normalized path are matched.
     ("http://t/auth/secret", KeyCheck),
     ("HTTP://t/x/../auth/secret", KeyCheck),
@@ -196,6 +198,8 @@ servers = [{{ addr = "{origin}" }}]
 
 [[servers]]
 listen = ["{addr}"]
+# A rewrite whose result is not normalized: it is normalized again before routing.
+plugins = [{{ name = "rewrite", config = {{ regex = "^/r/(.*)$", replacement = "/x/../auth/$1" }} }}]
 
 [[servers.routes]]
 hosts = ["admin.test"]
@@ -301,6 +305,17 @@ fn with_the_key_the_backend_gets_the_path_that_was_matched() {
     let last = seen.last().expect("backend reached");
     assert_eq!(last.target, "/auth/secret?a=1");
     assert_eq!(last.headers["host"], "t");
+    // A rewrite's result is forwarded normalized, like the request's own path.
+    let resp = raw_request(
+        s.addr,
+        b"GET /r/secret?b=2 HTTP/1.1\r\nHost: t\r\nX-Api-Key: k1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&resp), Some(200), "{resp}");
+    let seen = s.origin.seen();
+    assert_eq!(
+        seen.last().map(|r| r.target.as_str()),
+        Some("/auth/secret?b=2")
+    );
     // Absolute-form: origin-form upstream, with its host as Host.
     let resp = raw_request(
         s.addr,

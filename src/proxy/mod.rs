@@ -137,7 +137,7 @@ impl ProxyHttp for EdgeProxy {
         if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
             return self.refuse(session, ctx, r.status, r.reason).await;
         }
-        let target = match request::conform(session.req_header_mut()) {
+        let mut target = match request::conform(session.req_header_mut()) {
             Ok(t) => t,
             Err(why) => return self.bad_request(session, ctx, why).await,
         };
@@ -146,11 +146,10 @@ impl ProxyHttp for EdgeProxy {
         if let Some(resp) = run_rewrite(self.plugins.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
-        let path = match request::renormalize(session.req_header_mut()) {
-            Ok(p) => p,
-            Err(why) => return self.bad_request(session, ctx, why).await,
-        };
-        let Some(route) = self.router.find(&target.host, &path).cloned() else {
+        if let Err(why) = request::after_rewrite(session.req_header_mut(), &mut target) {
+            return self.bad_request(session, ctx, why).await;
+        }
+        let Some(route) = self.router.find(&target.host, &target.path).cloned() else {
             return self
                 .refuse(session, ctx, 404, "no route for this host and path")
                 .await;
@@ -165,7 +164,7 @@ impl ProxyHttp for EdgeProxy {
         if let Some(resp) = run_rewrite(route.chain.route_part(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
-        if let Err(why) = request::renormalize(session.req_header_mut()) {
+        if let Err(why) = request::after_rewrite(session.req_header_mut(), &mut target) {
             return self.bad_request(session, ctx, why).await;
         }
         let req = session.req_header();

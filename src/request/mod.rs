@@ -26,6 +26,8 @@ pub struct Target {
     /// The host routes match: lowercase, without port and trailing dot; empty for an
     /// HTTP/1.0 request without `Host`.
     pub host: String,
+    /// The request-target now set on the request: `path` re-encoded, plus the query.
+    pub forwarded: Vec<u8>,
 }
 
 /// The request-target exactly as the client sent it (fragment removed), kept in the
@@ -70,12 +72,13 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
     } else {
         path::normalize(raw_path)?
     };
-    let mut target = path::encode(&path).into_bytes();
-    target.extend_from_slice(query.unwrap_or_default());
-    if target != raw {
+    let mut forwarded = path::encode(&path).into_bytes();
+    forwarded.extend_from_slice(query.unwrap_or_default());
+    if forwarded != raw {
         // The new target is origin-form ASCII plus the query as received (which Pingora
         // already accepted), so this only fails on bytes it accepted a moment ago.
-        req.set_raw_path(&target).map_err(|_| Invalid::TargetForm)?;
+        req.set_raw_path(&forwarded)
+            .map_err(|_| Invalid::TargetForm)?;
     }
     if let Some(authority) = authority {
         if req.headers.get(HOST).map(|h| h.as_bytes()) != Some(authority) {
@@ -85,12 +88,20 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
         }
     }
     req.extensions_mut().insert(OriginalTarget(raw));
-    Ok(Target { path, host })
+    Ok(Target {
+        path,
+        host,
+        forwarded,
+    })
 }
 
-/// The normalized path of a target a rewrite plugin set (origin-form only), re-encoding the
-/// target when the rewrite left it unnormalized.
-pub fn renormalize(req: &mut RequestHeader) -> Result<String, Invalid> {
+/// Brings `target` up to date after rewrite plugins ran: when they changed the request's
+/// target, the new one (origin-form only) is normalized, and re-encoded on the request
+/// when needed, so what routes match and the upstream gets stay one path.
+pub fn after_rewrite(req: &mut RequestHeader, target: &mut Target) -> Result<(), Invalid> {
+    if req.raw_path() == target.forwarded.as_slice() {
+        return Ok(());
+    }
     let raw = req.raw_path().to_vec();
     if raw.first() != Some(&b'/') {
         return Err(Invalid::TargetForm);
@@ -100,12 +111,15 @@ pub fn renormalize(req: &mut RequestHeader) -> Result<String, Invalid> {
         None => (&raw[..], &[][..]),
     };
     let path = path::normalize(raw_path)?;
-    let mut target = path::encode(&path).into_bytes();
-    target.extend_from_slice(query);
-    if target != raw {
-        req.set_raw_path(&target).map_err(|_| Invalid::TargetForm)?;
+    let mut forwarded = path::encode(&path).into_bytes();
+    forwarded.extend_from_slice(query);
+    if forwarded != raw {
+        req.set_raw_path(&forwarded)
+            .map_err(|_| Invalid::TargetForm)?;
     }
-    Ok(path)
+    target.path = path;
+    target.forwarded = forwarded;
+    Ok(())
 }
 
 /// `(authority, path-and-query)` of an origin-form or absolute `http(s)` target.
@@ -175,6 +189,23 @@ mod tests {
         assert_eq!(fwd, "/auth/secret?a=%2F..&b");
         let (t, fwd) = conformed("/a%20b%3F?q", &["h"]).unwrap();
         assert_eq!((t.path.as_str(), fwd.as_str()), ("/a b?", "/a%20b%3F?q"));
+    }
+
+    #[test]
+    fn a_rewritten_target_is_normalized_again() {
+        let mut r = req("/a?q", &["h"], Version::HTTP_11);
+        let mut t = conform(&mut r).unwrap();
+        after_rewrite(&mut r, &mut t).unwrap();
+        assert_eq!(t.path, "/a");
+        r.set_raw_path(b"/b//c/../d%41%3B?q").unwrap();
+        after_rewrite(&mut r, &mut t).unwrap();
+        assert_eq!(
+            (t.path.as_str(), r.raw_path()),
+            ("/b/dA;", &b"/b/dA%3B?q"[..])
+        );
+        r.set_raw_path(b"/../x").unwrap();
+        let above = after_rewrite(&mut r, &mut t);
+        assert_eq!(above, Err(Invalid::Path(PathError::AboveRoot)));
     }
 
     #[test]
