@@ -5,7 +5,7 @@
 
 use once_cell::sync::Lazy;
 use prometheus::core::Collector;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// Registers `metric` on the default registry and returns it. A failed registration (a
 /// name registered twice) is logged; the metric still counts, it is just not exported.
@@ -30,6 +30,12 @@ pub fn counter(name: &str, help: &str) -> IntCounter {
 /// A registered gauge. `name` and `help` are static definitions.
 pub fn gauge(name: &str, help: &str) -> IntGauge {
     register(IntGauge::new(name, help).expect("valid metric definition")) // ok: static
+}
+
+/// A registered gauge family. `name`, `help` and `labels` are static definitions.
+pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels);
+    register(g.expect("valid metric definition")) // ok: static definitions, unit-tested
 }
 
 /// Requests answered, by server block and status class (`2xx` … `5xx`, `0` = none sent).
@@ -57,6 +63,33 @@ pub static UPSTREAM_CONNECT_FAILURES: Lazy<IntCounterVec> = Lazy::new(|| {
         "edgeproxy_upstream_connect_failures_total",
         "Failed upstream connection attempts, by upstream group",
         &["group"],
+    )
+});
+
+/// Open client connections, by server block.
+pub static CONNECTIONS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    gauge_vec(
+        "edgeproxy_connections",
+        "Open client connections, by server block",
+        &["server"],
+    )
+});
+
+/// Connections refused (503, closed) because the server block had `max_connections` open.
+pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    counter_vec(
+        "edgeproxy_connections_refused_total",
+        "Connections refused at max_connections, by server block",
+        &["server"],
+    )
+});
+
+/// Connections closed because a request header took longer than `client_header_timeout`.
+pub static HEADER_TIMEOUTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    counter_vec(
+        "edgeproxy_client_header_timeouts_total",
+        "Connections closed at client_header_timeout, by server block",
+        &["server"],
     )
 });
 
@@ -105,6 +138,9 @@ mod tests {
         assert_eq!((get("2xx"), get("0")), (1, 2));
         inc(&HASH_KEY_MISSING, &["metrics-unit", "fallback"]);
         inc(&UPSTREAM_CONNECT_FAILURES, &["metrics-unit"]);
+        inc(&CONNECTIONS_REFUSED, &["metrics-unit"]);
+        inc(&HEADER_TIMEOUTS, &["metrics-unit"]);
+        CONNECTIONS.with_label_values(&["metrics-unit"]).inc();
         assert_eq!(
             HASH_KEY_MISSING
                 .with_label_values(&["metrics-unit", "fallback"])

@@ -1,4 +1,7 @@
 //! Routing: which route of a server block handles a request (first match in file order).
+//! Requests are matched on their conformed host and path ([`crate::request::conform`]):
+//! host lowercase without port or trailing dot, path decoded and normalized as nginx does.
+//! Path matching is case-sensitive, as in nginx (`(?i)` in a `path_regex` for otherwise).
 
 use std::sync::Arc;
 
@@ -66,27 +69,15 @@ impl Router {
         Router { routes }
     }
 
-    /// The first route matching `host` (as sent: any case, with or without port) and `path`.
+    /// The first route matching `host` (lowercase, without port) and `path` (normalized).
     pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
-        let host = strip_port(host).to_ascii_lowercase();
-        self.routes.iter().find(|r| r.matches(&host, path))
+        self.routes.iter().find(|r| r.matches(host, path))
     }
 
     /// Every route, in match order.
     pub fn routes(&self) -> &[Arc<Route>] {
         &self.routes
     }
-}
-
-/// `host` without its `:port` (IPv6 literals keep their brackets).
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map(|(h, _)| &host[..h.len() + 1])
-            .unwrap_or(host);
-    }
-    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -105,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn first_match_wins_with_host_case_and_port_ignored() {
+    fn first_match_wins() {
         let router = Router::new(vec![
             route(
                 "api",
@@ -116,20 +107,9 @@ mod tests {
             route("any", &[], PathMatch::Any),
         ]);
         let name = |host: &str, path: &str| router.find(host, path).map(|r| r.name.to_string());
-        assert_eq!(
-            name("API.example.com:8080", "/v1/x").as_deref(),
-            Some("api")
-        );
+        assert_eq!(name("api.example.com", "/v1/x").as_deref(), Some("api"));
         assert_eq!(name("other", "/v1/x").as_deref(), Some("any"));
         assert_eq!(name("other", "/health").as_deref(), Some("exact"));
         assert_eq!(name("other", "/health/x").as_deref(), Some("any"));
-    }
-
-    #[test]
-    fn ports_are_stripped_from_names_and_ipv6_literals() {
-        assert_eq!(strip_port("a.example:80"), "a.example");
-        assert_eq!(strip_port("[::1]:8080"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-        assert_eq!(strip_port("plain"), "plain");
     }
 }

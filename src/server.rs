@@ -11,6 +11,7 @@ use pingora::services::listening::Service;
 
 use crate::assembly::App;
 use crate::cache_service::CacheSubscribers;
+use crate::conn::Guarded;
 use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
 use crate::proxy::{EdgeProxy, Lingering};
@@ -47,7 +48,8 @@ pub enum StartError {
 /// How long a new process (`-u`) waits for the running one to hand its listeners over.
 const UPGRADE_WAIT_SECS: usize = 30;
 
-/// Builds the Pingora server for `app`: one proxy service per server block, plus the
+/// Builds the Pingora server for `app`: one proxy service per server block (Pingora's
+/// HTTP proxy behind the block's connection limits, [`Guarded`]), plus the
 /// discovery service when any upstream group follows Consul or has active health checks.
 /// Fails when a `strong_dependency` Consul cannot be read, or (unless `opts.upgrade`) when
 /// a listen address is already in use.
@@ -84,8 +86,9 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
     for block in &app.servers {
         let proxy = EdgeProxy::new(block, app.upstreams.clone());
-        let app_logic = Lingering::new(http_proxy(&server.configuration, proxy), linger);
-        let mut svc = Service::new(block.name.to_string(), app_logic);
+        let proxy = Lingering::new(http_proxy(&server.configuration, proxy), linger);
+        let guarded = Guarded::new(proxy, block.conn, &block.name);
+        let mut svc = Service::new(block.name.to_string(), guarded);
         for addr in &block.listen {
             svc.add_tcp(&addr.to_string());
         }

@@ -169,3 +169,42 @@ fn syntax_errors_and_bad_values_never_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Connection limits are checked like every other value, and a route written so that no
+/// conformed request can match it (not normalized, encoded, with a port) is an error.
+#[test]
+fn connection_limits_and_unmatchable_routes_are_reported() {
+    let cfg = r#"[[servers]]
+listen = ["127.0.0.1:18083"]
+client_header_timeout = "0s"
+keepalive_timeout = "soon"
+max_connections = 0
+
+[[servers.routes]]
+path_prefix = "/a//b/"
+hosts = ["api.example.com:8080", "a b"]
+
+[[servers.routes]]
+path = "/caf%C3%A9"
+
+[[servers.routes]]
+path = "/x;y"
+"#;
+    let out = check_text(cfg);
+    assert_eq!(out.code, Some(1));
+    let (err, p) = (&out.stderr, out.path.display());
+    for want in [
+        format!("{p}:3:1: error: `client_header_timeout` must be more than zero"),
+        format!("{p}:4:21: error: `keepalive_timeout`: invalid duration"),
+        format!("{p}:5:19: error: `max_connections` = 0 is out of range"),
+        format!("{p}:8:15: error: path \"/a//b/\" never matches"),
+        format!("{p}:9:10: error: host \"api.example.com:8080\" never matches"),
+        format!("{p}:9:34: error: invalid host name \"a b\""),
+        format!("{p}:12:8: error: path \"/caf%C3%A9\" never matches"),
+        format!("{p}:15:8: error: path \"/x;y\" never matches"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.contains("write it as \"/a/b/\""), "{err}");
+    assert!(err.contains("write it as \"/café\""), "{err}");
+}

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::cache::{SeedSource, TieredCache};
 use crate::config::{self, ConfigSpec, Diagnostics, Limits, ProcessSettings};
+use crate::conn::ConnLimits;
 use crate::plugin_api::{Caches, PluginChain, Registry, Shared};
 use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
@@ -39,6 +40,8 @@ pub struct ServerBlock {
     pub listen: Vec<SocketAddr>,
     /// Request limits.
     pub limits: Limits,
+    /// Client timeouts and the connection cap.
+    pub conn: ConnLimits,
     /// Server-level plugins (they run alone when no route matches, e.g. for 404s).
     pub plugins: PluginChain,
     /// The block's routes.
@@ -109,6 +112,7 @@ pub fn assemble(
                 name: Arc::from(block.name),
                 listen: block.listen,
                 limits: block.limits,
+                conn: block.conn,
                 plugins,
                 router: Router::new(routes),
             }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cache::CacheSpec;
+use crate::conn::ConnLimits;
 use crate::router::PathMatch;
 use crate::upstream::GroupSpec;
 
@@ -125,6 +126,8 @@ pub struct ServerBlockSpec {
     pub listen: Vec<SocketAddr>,
     /// Request limits.
     pub limits: Limits,
+    /// Client timeouts and the connection cap.
+    pub conn: ConnLimits,
     /// Server-level plugins: run for every request of this block, before route plugins.
     pub plugins: Vec<PluginSpec>,
     /// Routes, first match wins in file order.

@@ -6,7 +6,9 @@ use toml_edit::{InlineTable, Item, Value};
 
 use super::diag::{closest, Diagnostics};
 use super::model::{Limits, PluginSpec, RouteSpec, ServerBlockSpec};
-use super::reader::{item_span, table_items, Tbl};
+use super::reader::{item_span, table_items, Spanned, Tbl};
+use crate::conn::ConnLimits;
+use crate::request::{host, path};
 use crate::router::PathMatch;
 
 /// Names of the defined upstream groups (routes may only name these).
@@ -96,6 +98,7 @@ fn read_server(
             .map_or(def.max_uri_bytes, |v| v as usize),
         max_body_bytes: t.size(d, "max_body_bytes").unwrap_or(def.max_body_bytes),
     };
+    let conn = read_conn_limits(d, &t);
     let plugins = read_plugins(d, t.item("plugins"));
     let mut routes = Vec::new();
     match t.item("routes").map(|r| (r, table_items(r))) {
@@ -118,9 +121,40 @@ fn read_server(
         name,
         listen,
         limits,
+        conn,
         plugins,
         routes,
     })
+}
+
+/// `client_header_timeout`, `client_body_timeout`, `keepalive_timeout`, `max_connections`.
+fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
+    let def = ConnLimits::default();
+    let mut positive = |key: &'static str, default| match t.duration(d, key) {
+        Some(v) if v.is_zero() => {
+            d.push(
+                t.key_span(key),
+                format!("`{key}` must be more than zero"),
+                Some("e.g. \"60s\""),
+            );
+            default
+        }
+        Some(v) => v,
+        None => default,
+    };
+    let client_header_timeout = positive("client_header_timeout", def.client_header_timeout);
+    let client_body_timeout = positive("client_body_timeout", def.client_body_timeout);
+    ConnLimits {
+        client_header_timeout,
+        client_body_timeout,
+        // Zero is allowed: it turns keep-alive off, as in nginx.
+        keepalive_timeout: t
+            .duration(d, "keepalive_timeout")
+            .unwrap_or(def.keepalive_timeout),
+        max_connections: t
+            .int(d, "max_connections", 1..=1_000_000)
+            .map_or(def.max_connections, |v| v.value as usize),
+    }
 }
 
 fn read_route(
@@ -134,7 +168,7 @@ fn read_route(
     let hosts = t
         .str_list(d, "hosts")
         .into_iter()
-        .map(|h| h.value.to_ascii_lowercase())
+        .filter_map(|h| check_host(d, h))
         .collect();
     let exact = t.opt_str(d, "path");
     let prefix = t.opt_str(d, "path_prefix");
@@ -219,6 +253,34 @@ fn read_plugins(d: &mut Diagnostics, list: Option<&Item>) -> Vec<PluginSpec> {
     }
 }
 
+/// A route's host name as requests are matched on it (lowercase, no port, no trailing dot).
+fn check_host(d: &mut Diagnostics, h: Spanned<String>) -> Option<String> {
+    match host::name(h.value.as_bytes()) {
+        Ok(n) if n == h.value.to_ascii_lowercase() => Some(n),
+        Ok(n) => {
+            d.push(
+                h.span,
+                format!(
+                    "host {:?} never matches: requests are matched on the name alone",
+                    h.value
+                ),
+                Some(format!("write it as {n:?}")),
+            );
+            None
+        }
+        Err(e) => {
+            d.push(
+                h.span,
+                format!("invalid host name {:?}: {e}", h.value),
+                Some("letters, digits, `-`, `.`, `_`, or an [IPv6] literal"),
+            );
+            None
+        }
+    }
+}
+
+/// Requests are matched on their normalized, decoded path, so a route's path must be
+/// written that way to ever match.
 fn check_path(d: &mut Diagnostics, path: &str, span: Option<std::ops::Range<usize>>) {
     if !path.starts_with('/') {
         d.push(
@@ -226,6 +288,22 @@ fn check_path(d: &mut Diagnostics, path: &str, span: Option<std::ops::Range<usiz
             format!("path {path:?} must start with `/`"),
             None::<String>,
         );
+        return;
+    }
+    match path::normalize(path.as_bytes()) {
+        Ok(n) if n == path => {}
+        Ok(n) => d.push(
+            span,
+            format!(
+                "path {path:?} never matches: requests are matched on normalized, decoded paths"
+            ),
+            Some(format!("write it as {n:?}")),
+        ),
+        Err(e) => d.push(
+            span,
+            format!("path {path:?} never matches: a request with it gets 400 ({e})"),
+            None::<String>,
+        ),
     }
 }
 

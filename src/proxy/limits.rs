@@ -16,12 +16,8 @@ pub struct Refusal {
 
 /// Checks URI length and header count/size.
 pub fn check_header(req: &RequestHeader, limits: &Limits) -> Option<Refusal> {
-    let uri_len = req
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().len())
-        .unwrap_or(0);
-    if uri_len > limits.max_uri_bytes {
+    // The request-target as received (an absolute-form target counts whole).
+    if req.raw_path().len() > limits.max_uri_bytes {
         return Some(Refusal {
             status: 414,
             reason: "request URI too long",

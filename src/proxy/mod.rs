@@ -2,7 +2,8 @@
 //!
 //! | phase | callback |
 //! |---|---|
-//! | limits, routing, rewrite, access, content | `request_filter` |
+//! | header received: client timeouts, keep-alive, pipelining | `early_request_filter` |
+//! | limits, conformance (target, `Host`), routing, rewrite, access, content | `request_filter` |
 //! | balance (+ retries) | `upstream_peer`, `fail_to_connect` |
 //! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; `local::write_local` for local ones |
 //! | log | `logging` (exactly once per request) |
@@ -31,18 +32,21 @@ use tracing::warn;
 
 use crate::assembly::ServerBlock;
 use crate::config::Limits;
+use crate::conn::{self, ConnLimits};
 use crate::metrics;
 use crate::plugin_api::{
     run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
     Response,
 };
-use crate::router::{Route, Router};
+use crate::request::{self, Invalid};
+use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
 
 /// One server block's request handler.
 pub struct EdgeProxy {
     name: Arc<str>,
     limits: Limits,
+    conn: ConnLimits,
     plugins: PluginChain,
     router: Router,
     upstreams: Upstreams,
@@ -55,22 +59,12 @@ impl EdgeProxy {
         EdgeProxy {
             name: block.name.clone(),
             limits: block.limits,
+            conn: block.conn,
             plugins: block.plugins.clone(),
             router: block.router.clone(),
             upstreams,
             requests: metrics::ServerRequests::new(&block.name),
         }
-    }
-
-    fn find_route(&self, session: &Session) -> Option<Arc<Route>> {
-        let req = session.req_header();
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri.host())
-            .unwrap_or("");
-        self.router.find(host, req.uri.path()).cloned()
     }
 
     fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
@@ -88,6 +82,19 @@ impl EdgeProxy {
         let status = local::write_local(session, chain, req, resp).await?;
         ctx.local_status = Some(status);
         Ok(true)
+    }
+
+    async fn bad_request(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        why: Invalid,
+    ) -> Result<bool> {
+        // A request we refuse to understand leaves the connection in no state to reuse.
+        session.set_keepalive(None);
+        ctx.error = Some(format!("bad request: {why}"));
+        let resp = Response::error(400, &why.to_string(), &ctx.req.request_id);
+        self.respond(session, ctx, resp).await
     }
 
     async fn refuse(
@@ -111,6 +118,19 @@ impl ProxyHttp for EdgeProxy {
         ProxyCtx::new(self.name.clone())
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut ProxyCtx) -> Result<()> {
+        conn::header_received();
+        // Pingora has just applied the client's keep-alive wish (HTTP/1.1 default, HTTP/1.0
+        // only on request); when it stands, the idle time is ours.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(self.conn.keepalive_secs());
+        }
+        session.set_read_timeout(Some(self.conn.client_body_timeout));
+        // Requests sent back to back are answered in order (RFC 9112 §9.3.2), as nginx does.
+        session.set_pipelining_enabled(true);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut ProxyCtx) -> Result<bool> {
         ctx.req.client_addr = session.client_addr().and_then(|a| a.as_inet()).copied();
         if let Some(id) = ctx::inbound_request_id(session.req_header()) {
@@ -119,12 +139,19 @@ impl ProxyHttp for EdgeProxy {
         if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
             return self.refuse(session, ctx, r.status, r.reason).await;
         }
+        let mut target = match request::conform(session.req_header_mut()) {
+            Ok(t) => t,
+            Err(why) => return self.bad_request(session, ctx, why).await,
+        };
         // Server-level rewrite runs before routing (nginx: server rewrite, then location).
         let req = session.req_header_mut();
         if let Some(resp) = run_rewrite(self.plugins.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
-        let Some(route) = self.find_route(session) else {
+        if let Err(why) = request::after_rewrite(session.req_header_mut(), &mut target) {
+            return self.bad_request(session, ctx, why).await;
+        }
+        let Some(route) = self.router.find(&target.host, &target.path).cloned() else {
             return self
                 .refuse(session, ctx, 404, "no route for this host and path")
                 .await;
@@ -138,6 +165,9 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header_mut();
         if let Some(resp) = run_rewrite(route.chain.route_part(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
+        }
+        if let Err(why) = request::after_rewrite(session.req_header_mut(), &mut target) {
+            return self.bad_request(session, ctx, why).await;
         }
         let req = session.req_header();
         if let Some(resp) = run_access_content(route.chain.all(), req, &mut ctx.req).await {

@@ -7,8 +7,9 @@
 //! - `$http_NAME`: request header (`_` in the name matches `-`, case-insensitive); several
 //!   headers with that name are joined with `", "`.
 //! - `$cookie_NAME`: cookie value from the `Cookie` header(s).
-//! - `$uri`: the percent-decoded path (not normalized, unlike nginx).
-//! - `$request_uri`: the raw path and query as received.
+//! - `$uri`: the percent-decoded, normalized path (dot-segments and duplicate slashes
+//!   resolved, as nginx; the proxy normalizes every request before routing).
+//! - `$request_uri`: the path and query as received, before normalization and rewrites.
 //! - `$args`: the raw query string.
 //! - `$remote_addr`: the client IP address (no port).
 //! - `$host`: the `Host` header (or URI authority) without port, lower-cased.
@@ -23,6 +24,8 @@ use std::net::SocketAddr;
 use http::header::{HeaderName, COOKIE, HOST};
 use pingora::http::RequestHeader;
 use regex::Regex;
+
+use crate::request::OriginalTarget;
 
 const SUPPORTED: &str = "supported: $arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, \
                          $args, $remote_addr, $host, $1..$9 (with path_regex)";
@@ -147,7 +150,7 @@ impl KeyTemplate {
                 }
                 Part::Cookie(name) => push_cookie(req, name, out),
                 Part::Uri => out.push_str(decoded_path.as_deref().unwrap_or_default()),
-                Part::RequestUri => out.push_str(&String::from_utf8_lossy(req.raw_path())),
+                Part::RequestUri => out.push_str(&String::from_utf8_lossy(request_uri(req))),
                 Part::Args => out.push_str(req.uri.query().unwrap_or_default()),
                 Part::RemoteAddr => {
                     if let Some(c) = client {
@@ -178,6 +181,14 @@ impl KeyTemplate {
         self.parts
             .iter()
             .any(|p| matches!(p, Part::Uri | Part::Capture(_)))
+    }
+}
+
+/// The target as received (kept by the proxy), else the current one.
+fn request_uri(req: &RequestHeader) -> &[u8] {
+    match req.extensions.get::<OriginalTarget>() {
+        Some(original) => &original.0,
+        None => req.raw_path(),
     }
 }
 

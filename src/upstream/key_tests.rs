@@ -117,3 +117,21 @@ fn parse_errors_are_helpful() {
     assert!(e.contains("invalid path_regex"), "{e}");
     assert_eq!(KeyTemplate::parse("$arg_a").unwrap().as_str(), "$arg_a");
 }
+
+#[test]
+fn uri_is_the_normalized_path_and_request_uri_the_target_as_received() {
+    let mut r = req("//item/../p%2Fa%20b/./1?x=%2F", &[("host", "h")]);
+    crate::request::conform(&mut r).unwrap();
+    assert_eq!(eval("$uri", &r).as_deref(), Some("/p/a b/1"));
+    assert_eq!(
+        eval("$request_uri", &r).as_deref(),
+        Some("//item/../p%2Fa%20b/./1?x=%2F")
+    );
+    // A rewrite changes `$uri`, never `$request_uri`.
+    r.set_uri(http::Uri::from_static("/rewritten"));
+    assert_eq!(eval("$uri", &r).as_deref(), Some("/rewritten"));
+    assert_eq!(
+        eval("$request_uri", &r).as_deref(),
+        Some("//item/../p%2Fa%20b/./1?x=%2F")
+    );
+}

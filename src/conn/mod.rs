@@ -1,0 +1,185 @@
+//! The connection layer of a server block, under Pingora's HTTP proxy: nginx-like client
+//! timeouts and a cap on open connections.
+//!
+//! | limit | nginx | enforced by |
+//! |---|---|---|
+//! | `client_header_timeout` (whole header) | same | a [`HeaderClock`] around each request |
+//! | `keepalive_timeout` (idle between requests) | same | Pingora's keep-alive read timeout, set per request by the proxy |
+//! | `client_body_timeout` (between body reads) | same | Pingora's downstream read timeout, set per request by the proxy |
+//! | `max_connections` | `worker_connections` | a semaphore here: beyond it, 503 and close |
+//!
+//! This replaces Pingora's own loop over a connection's requests (`ServerApp` for an
+//! `HttpServerApp`) with the same loop plus the limits; server blocks serve HTTP/1.x only
+//! (no TLS or h2c listeners), which is all that loop did for them.
+
+pub mod header_clock;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use prometheus::{IntCounter, IntGauge};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+use crate::metrics;
+
+pub use header_clock::{header_received, HeaderClock};
+
+/// Connection limits of one server block (nginx names and defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Time for a whole request header; on a kept-alive connection it starts when the first
+    /// byte of the request may arrive, after `keepalive_timeout` at the latest.
+    pub client_header_timeout: Duration,
+    /// Time between two reads of a request body (a slower client gets 408).
+    pub client_body_timeout: Duration,
+    /// How long an idle keep-alive connection stays open; zero disables keep-alive.
+    pub keepalive_timeout: Duration,
+    /// Open connections allowed; beyond it a new connection gets 503 and is closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnLimits {
+    /// nginx's defaults: 60 s header, 60 s body, 75 s keep-alive; 10000 connections.
+    fn default() -> Self {
+        ConnLimits {
+            client_header_timeout: Duration::from_secs(60),
+            client_body_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl ConnLimits {
+    /// The keep-alive timeout as Pingora takes it: whole seconds (rounded up, so a
+    /// sub-second value still keeps connections alive), `None` when keep-alive is off.
+    pub fn keepalive_secs(&self) -> Option<u64> {
+        let t = self.keepalive_timeout;
+        match t.is_zero() {
+            true => None,
+            false => Some(t.as_secs() + u64::from(t.subsec_nanos() > 0)),
+        }
+    }
+}
+
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+Content-Length: 25\r\nConnection: close\r\n\r\n503 too many connections\n";
+
+/// A server block's HTTP application (Pingora's `HttpProxy`) behind the connection limits.
+pub struct Guarded<A> {
+    app: Arc<A>,
+    limits: ConnLimits,
+    slots: Arc<Semaphore>,
+    open: IntGauge,
+    refused: IntCounter,
+    header_timeouts: IntCounter,
+}
+
+impl<A> Guarded<A> {
+    /// `app` under `limits`, counted in metrics as server block `server`.
+    pub fn new(app: A, limits: ConnLimits, server: &str) -> Self {
+        Guarded {
+            app: Arc::new(app),
+            limits,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            open: metrics::CONNECTIONS.with_label_values(&[server]),
+            refused: metrics::CONNECTIONS_REFUSED.with_label_values(&[server]),
+            header_timeouts: metrics::HEADER_TIMEOUTS.with_label_values(&[server]),
+        }
+    }
+}
+
+#[async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            self.refused.inc();
+            let write = stream.write_all(REFUSED);
+            let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+            return None;
+        };
+        let _open = Open::count(&self.open);
+        self.serve(stream, shutdown).await;
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.app.http_cleanup().await;
+    }
+}
+
+impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
+    /// Pingora's keep-alive loop over one connection, each request under the header clock.
+    async fn serve(&self, stream: Stream, shutdown: &ShutdownWatch) {
+        let mut session = ServerSession::new_http1(stream);
+        let keepalive = match *shutdown.borrow() {
+            true => None,
+            false => self.limits.keepalive_secs(),
+        };
+        session.set_keepalive(keepalive);
+        // A new connection has the whole header time; a kept-alive one may first idle.
+        let mut deadline = self.limits.client_header_timeout;
+        let clock = HeaderClock::default();
+        loop {
+            let work = self.app.process_new_http(session, shutdown);
+            let reused = match clock.within(deadline, work).await {
+                Some(reused) => reused,
+                None => {
+                    self.header_timeouts.inc();
+                    return;
+                }
+            };
+            let Some((stream, settings)) = reused.map(|r| r.consume()) else {
+                return;
+            };
+            session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
+            deadline = self.limits.keepalive_timeout + self.limits.client_header_timeout;
+        }
+    }
+}
+
+/// One open connection in the gauge, for as long as it lives (however its task ends).
+struct Open<'a>(&'a IntGauge);
+
+impl<'a> Open<'a> {
+    fn count(gauge: &'a IntGauge) -> Self {
+        gauge.inc();
+        Open(gauge)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_is_whole_seconds_rounded_up_or_off() {
+        let with = |ms| ConnLimits {
+            keepalive_timeout: Duration::from_millis(ms),
+            ..ConnLimits::default()
+        };
+        assert_eq!(with(0).keepalive_secs(), None);
+        assert_eq!(with(300).keepalive_secs(), Some(1));
+        assert_eq!(with(1000).keepalive_secs(), Some(1));
+        assert_eq!(with(75_500).keepalive_secs(), Some(76));
+    }
+}

@@ -1,0 +1,136 @@
+//! Pipelined requests (issue 11, item 5): requests sent back to back on one connection, in
+//! one write, are all answered, in order (RFC 9112 §9.3.2, as nginx does) — proxied,
+//! answered locally, or mixed, with and without request bodies.
+
+pub mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::edge::Edge;
+use common::free_addr;
+use common::origin::Origin;
+
+fn setup() -> (Edge, SocketAddr, Origin) {
+    let origin = Origin::start();
+    let addr = free_addr();
+    let cfg = format!(
+        r#"
+[upstreams.backend]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+listen = ["{addr}"]
+
+[[servers.routes]]
+path = "/local/a"
+plugins = [{{ name = "respond", config = {{ status = 200, body = "local a\n" }} }}]
+
+[[servers.routes]]
+path = "/local/b"
+plugins = [{{ name = "respond", config = {{ status = 200, body = "local b\n" }} }}]
+
+[[servers.routes]]
+upstream = "backend"
+"#,
+        origin = origin.addr
+    );
+    let edge = Edge::start(&cfg, &[addr]);
+    (edge, addr, origin)
+}
+
+/// Sends `requests` in one write and reads `requests.len()` responses; returns each
+/// response's body (an error names what was missing).
+fn pipeline(addr: SocketAddr, requests: &[String]) -> Result<Vec<String>, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.write_all(requests.concat().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut bodies = Vec::new();
+    for i in 0..requests.len() {
+        let resp = read_response(&mut s)
+            .ok_or_else(|| format!("response {} of {} never came", i + 1, requests.len()))?;
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("response {}: {head}", i + 1));
+        }
+        bodies.push(body.to_string());
+    }
+    Ok(bodies)
+}
+
+/// Reads one response (header and `Content-Length` body); `None` when the peer closed.
+fn read_response(s: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(head + &String::from_utf8_lossy(&body))
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n")
+}
+
+fn post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn pipelined_proxied_requests_are_answered_in_order() {
+    let (_edge, addr, origin) = setup();
+    let bodies = pipeline(addr, &[get("/p/1"), get("/p/2"), get("/p/3")]).unwrap();
+    let port = origin.addr.port();
+    let want: Vec<String> = (1..=3).map(|i| format!("origin {port} /p/{i}\n")).collect();
+    assert_eq!(bodies, want);
+}
+
+#[test]
+fn pipelined_local_responses_are_answered_in_order() {
+    let (_edge, addr, _origin) = setup();
+    let bodies = pipeline(addr, &[get("/local/a"), get("/local/b")]).unwrap();
+    assert_eq!(bodies, ["local a\n", "local b\n"]);
+}
+
+#[test]
+fn pipelined_mixed_requests_with_bodies_are_answered_in_order() {
+    let (_edge, addr, origin) = setup();
+    let requests = [
+        post("/p/upload", "hello"),
+        get("/local/b"),
+        get("/p/after"),
+        get("/local/a"),
+    ];
+    let bodies = pipeline(addr, &requests).unwrap();
+    let port = origin.addr.port();
+    assert_eq!(
+        bodies,
+        [
+            format!("origin {port} /p/upload\n"),
+            "local b\n".to_string(),
+            format!("origin {port} /p/after\n"),
+            "local a\n".to_string(),
+        ]
+    );
+    let seen = origin.seen();
+    assert_eq!(seen[0].body, b"hello");
+}
