@@ -66,7 +66,15 @@ mod tests {
         assert_eq!(s.find(b"k1"), Some(0));
         assert_eq!(s.find(b"key-two"), Some(1));
         assert_eq!(s.find(b"k3"), Some(2));
-        for wrong in [&b""[..], b"k", b"k2", b"k1 ", b"key-tw", b"key-two\0", b"K1"] {
+        for wrong in [
+            &b""[..],
+            b"k",
+            b"k2",
+            b"k1 ",
+            b"key-tw",
+            b"key-two\0",
+            b"K1",
+        ] {
             assert_eq!(s.find(wrong), None, "{wrong:?}");
         }
         assert!(!Secrets::new(Vec::<String>::new()).contains(b""));

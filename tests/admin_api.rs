@@ -192,7 +192,9 @@ fn purge_with_frozen_redis_answers_within_purge_timeout_and_says_what_failed() {
     let err = body["error"].as_str().unwrap();
     assert!(
         err.contains("redis delete of \"k\" failed: no answer from redis within 1s")
-            && err.contains("broadcast of \"k\" failed: no answer from redis before purge_timeout (2s) ran out")
+            && err.contains(
+                "broadcast of \"k\" failed: no answer from redis before purge_timeout (2s) ran out"
+            )
             && err.contains("retry"),
         "{err}"
     );

@@ -197,20 +197,35 @@ async fn a_failed_redis_delete_still_broadcasts_the_purge() {
         assert!(n.l1_fresh("/k").await);
     }
     // Redis refuses DEL (as with an ACL missing it) but still relays PUBLISH.
-    assert_eq!(redis.node.cli(&["ACL", "SETUSER", "default", "-del"]).trim(), "OK");
+    assert_eq!(
+        redis
+            .node
+            .cli(&["ACL", "SETUSER", "default", "-del"])
+            .trim(),
+        "OK"
+    );
 
     let report = within(nodes[0].purge("/k")).await;
     let delete = report.redis_delete.as_ref().map(|r| r.as_ref().err());
     let why = delete.flatten().map(|e| e.to_string()).unwrap_or_default();
-    assert!(why.contains("redis delete of \"/k\" failed") && why.contains("NOPERM"), "{report:?}");
+    assert!(
+        why.contains("redis delete of \"/k\" failed") && why.contains("NOPERM"),
+        "{report:?}"
+    );
     assert!(matches!(report.broadcast, Some(Ok(()))), "{report:?}");
     assert!(!report.complete());
-    eventually("the other node's L1 drop", Duration::from_secs(5), || async {
-        !nodes[1].l1_fresh("/k").await
-    })
+    eventually(
+        "the other node's L1 drop",
+        Duration::from_secs(5),
+        || async { !nodes[1].l1_fresh("/k").await },
+    )
     .await
     .unwrap();
-    assert_eq!(redis.node.cli(&["EXISTS", "t:/k"]).trim(), "1", "DEL was refused");
+    assert_eq!(
+        redis.node.cli(&["EXISTS", "t:/k"]).trim(),
+        "1",
+        "DEL was refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,20 +37,25 @@ fn a_single_server_that_refused_once_is_used_again_at_once() {
         edge.stderr()
     );
     assert_eq!(origin.hits_for("/b"), 1);
-    assert!(!edge.stderr().contains("temporarily disabled"), "{}", edge.stderr());
+    assert!(
+        !edge.stderr().contains("temporarily disabled"),
+        "{}",
+        edge.stderr()
+    );
 }
 
 #[test]
 fn a_hash_group_whose_members_are_all_out_still_tries_one() {
     let (a, b) = (free_addr(), free_addr());
-    let (edge, client) = edge(
-        &[a, b],
-        &["balance = \"hash\"", "hash_key = \"$arg_id\""],
-    );
+    let (edge, client) = edge(&[a, b], &["balance = \"hash\"", "hash_key = \"$arg_id\""]);
     // Both refuse: the request tries both (retries) and each is out for 60 s.
     assert_eq!(client.get("/?id=1").0, 502);
     let stderr = edge.stderr();
-    assert_eq!(stderr.matches("temporarily disabled").count(), 2, "{stderr}");
+    assert_eq!(
+        stderr.matches("temporarily disabled").count(),
+        2,
+        "{stderr}"
+    );
     let origin = Origin::builder().start_at(b);
     for id in 2..6 {
         let (status, port) = client.get(&format!("/?id={id}"));

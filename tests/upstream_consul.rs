@@ -374,8 +374,7 @@ async fn a_stuck_dump_file_delays_no_member_change() {
     applied_again.unwrap();
     eventually("dump written once the disk answers", BOUND, || async {
         // Never read the FIFO itself (that would block): wait for the renamed file.
-        dump.is_file()
-            && std::fs::read_to_string(&dump).is_ok_and(|t| t.contains("127.0.0.1:8003"))
+        dump.is_file() && std::fs::read_to_string(&dump).is_ok_and(|t| t.contains("127.0.0.1:8003"))
     })
     .await
     .unwrap();

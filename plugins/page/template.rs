@@ -203,8 +203,11 @@ mod tests {
     fn a_missing_field_renders_as_configured_and_is_counted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.hbs");
-        std::fs::write(&path, "<p>{{p.name}}: {{p.price}}</p>{{#each p.tags}}[{{this}}]{{/each}}")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "<p>{{p.name}}: {{p.price}}</p>{{#each p.tags}}[{{this}}]{{/each}}",
+        )
+        .unwrap();
         let data = json!({"p": {"name": "Phone"}});
         let full = json!({"p": {"name": "Phone", "price": 5, "tags": ["a"]}});
         let load = |label: &str, missing| {
@@ -219,7 +222,11 @@ mod tests {
         let empty = load("m-empty", Missing::Empty);
         assert_eq!(empty.render(&data).unwrap(), "<p>Phone: </p>");
         assert_eq!(empty.render(&full).unwrap(), "<p>Phone: 5</p>[a]");
-        assert_eq!(empty.missing_count(), 1, "only the page that lacked a field");
+        assert_eq!(
+            empty.missing_count(),
+            1,
+            "only the page that lacked a field"
+        );
 
         let default = load("m-default", Missing::Default("<n/a>".into()));
         assert_eq!(default.render(&data).unwrap(), "<p>Phone: &lt;n/a&gt;</p>");

@@ -11,9 +11,9 @@ use super::load::{Answer, Miss};
 use super::metrics;
 use super::origin::{LoadError, Loader};
 use super::purge::{self, PurgeReport, Target};
-use super::subscriber::{self, SubState};
 use super::redis::RedisTier;
 use super::spec::{CacheSpec, Ttls};
+use super::subscriber::{self, SubState};
 use super::CacheLevel;
 
 /// The answer of one lookup.

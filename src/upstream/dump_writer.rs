@@ -43,8 +43,7 @@ impl DumpWriter {
 /// fallback for the next start: a failed write never affects routing).
 pub(crate) async fn write(group: &str, path: &PathBuf, servers: Arc<Vec<ServerSpec>>) {
     let (g, p) = (group.to_string(), path.clone());
-    let done =
-        tokio::task::spawn_blocking(move || dump::write_if_changed(&p, &g, &servers)).await;
+    let done = tokio::task::spawn_blocking(move || dump::write_if_changed(&p, &g, &servers)).await;
     match done {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {

@@ -144,7 +144,10 @@ impl ConsulWatcher {
     /// Watches forever. Cancel by dropping the future (aborting its task).
     pub async fn run(mut self) {
         if let Some(path) = &self.client.spec().dump_file {
-            self.dump = Some(DumpWriter::spawn(self.group.name().to_string(), path.clone()));
+            self.dump = Some(DumpWriter::spawn(
+                self.group.name().to_string(),
+                path.clone(),
+            ));
         }
         let mut last_start: Option<Instant> = None;
         loop {
