@@ -4,7 +4,7 @@
 //! several arrived during a slow write. A slow or stuck disk therefore delays neither the
 //! routing change nor the watcher's next read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -41,8 +41,8 @@ impl DumpWriter {
 
 /// Writes `servers` to `path` on a blocking thread, logging a failure (the file is only a
 /// fallback for the next start: a failed write never affects routing).
-pub(crate) async fn write(group: &str, path: &PathBuf, servers: Arc<Vec<ServerSpec>>) {
-    let (g, p) = (group.to_string(), path.clone());
+pub(crate) async fn write(group: &str, path: &Path, servers: Arc<Vec<ServerSpec>>) {
+    let (g, p) = (group.to_string(), path.to_path_buf());
     let done = tokio::task::spawn_blocking(move || dump::write_if_changed(&p, &g, &servers)).await;
     match done {
         Ok(Ok(_)) => {}
