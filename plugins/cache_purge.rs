@@ -5,11 +5,12 @@
 //! broadcasts the purge over pub/sub so that every node drops them from its L1. Keys are
 //! the engine's keys (without the Redis `key_prefix`, which the engine adds).
 //!
-//! Answers (JSON): 200 `{"cache","key"|"prefix","purged":true,"scope",..}`; 400 on a
-//! missing, repeated or unknown parameter, on both or neither of `key`/`prefix`, or on an
-//! unknown cache (the known ones are listed); 405 on anything but POST; 502 when Redis
-//! could not be reached — the local L1 was purged anyway, but Redis and the other nodes
-//! may still hold the entries, so retry.
+//! Answers (JSON): 200 `{"cache","key"|"prefix","purged":true,"scope","steps",..}`; 400 on
+//! a missing, repeated or unknown parameter, on both or neither of `key`/`prefix`, or on an
+//! unknown cache (the known ones are listed); 405 on anything but POST; 502 when a Redis
+//! step failed — `steps` says which (`redis_delete`, `broadcast`: `done` or `failed`; the
+//! broadcast is sent even when the delete failed), `error` says why and what may still
+//! hold the entries, so retry. The whole purge answers within the cache's `purge_timeout`.
 //!
 //! ```toml
 //! { name = "cache-purge" }
@@ -18,7 +19,7 @@
 use std::sync::Arc;
 
 use edgeproxy::async_trait;
-use edgeproxy::cache::TieredCache;
+use edgeproxy::cache::{PurgeError, PurgeReport, TieredCache};
 use edgeproxy::plugin_api::{
     BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared,
 };
@@ -63,16 +64,50 @@ struct Answer<'a> {
     key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prefix: Option<&'a str>,
-    /// True when Redis and every node's L1 were reached (or there is no Redis).
+    /// True when every step succeeded.
     purged: bool,
-    /// `all-nodes` (Redis + broadcast) or `this-node` (no Redis configured).
+    /// `all-nodes` (the broadcast went out) or `this-node` (no Redis, or it failed).
     scope: &'static str,
     /// Redis keys deleted by a prefix purge.
     #[serde(skip_serializing_if = "Option::is_none")]
     redis_keys_deleted: Option<u64>,
-    /// Why the purge did not reach Redis.
+    /// Outcome of each step.
+    steps: Steps,
+    /// What failed, and what may still hold the entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// Outcome of each step of a purge: `done`, `failed`, or `skipped` (no Redis).
+#[derive(Serialize)]
+struct Steps {
+    local_l1: &'static str,
+    redis_delete: &'static str,
+    broadcast: &'static str,
+}
+
+fn outcome(step: &Option<Result<(), PurgeError>>) -> &'static str {
+    match step {
+        None => "skipped",
+        Some(Ok(())) => "done",
+        Some(Err(_)) => "failed",
+    }
+}
+
+/// What a failed purge left behind, for the `error` text.
+fn consequence(report: &PurgeReport) -> &'static str {
+    match (
+        matches!(report.redis_delete, Some(Ok(()))),
+        matches!(report.broadcast, Some(Ok(()))),
+    ) {
+        (false, true) => {
+            "every node was told to drop it from L1, but Redis may still hold it (and nodes may reload it from there): retry"
+        }
+        (true, false) => {
+            "Redis no longer holds it, but the other nodes were not told and may serve their L1 copy until it expires: retry"
+        }
+        _ => "only this node's L1 was purged; Redis and the other nodes may still hold it: retry",
+    }
 }
 
 /// A purge request the admin API refuses with 400; the message says what to send instead.
@@ -128,43 +163,38 @@ impl CachePurge {
     }
 
     async fn purge(&self, cache: &TieredCache, req: &PurgeRequest) -> Result<Response, BoxError> {
-        let (key, prefix, result) = match &req.target {
-            Target::Key(k) => (Some(k.as_str()), None, cache.purge(k).await.map(|()| None)),
-            Target::Prefix(p) => (
-                None,
-                Some(p.as_str()),
-                cache.purge_prefix(p).await.map(Some),
-            ),
+        let (key, prefix, report) = match &req.target {
+            Target::Key(k) => (Some(k.as_str()), None, cache.purge(k).await),
+            Target::Prefix(p) => (None, Some(p.as_str()), cache.purge_prefix(p).await),
         };
-        let scope = if cache.has_redis() {
-            "all-nodes"
-        } else {
-            "this-node"
-        };
-        let mut answer = Answer {
+        let complete = report.complete();
+        let error = (!complete).then(|| {
+            let why: Vec<String> = report.errors().map(|e| e.to_string()).collect();
+            format!("{}; {}", why.join("; "), consequence(&report))
+        });
+        if let Some(e) = &error {
+            tracing::warn!(cache = %req.cache, error = %e, "cache-purge: incomplete purge");
+        }
+        let answer = Answer {
             cache: &req.cache,
             key,
             prefix,
-            purged: true,
-            scope,
-            redis_keys_deleted: None,
-            error: None,
+            purged: complete,
+            scope: match report.broadcast {
+                Some(Ok(())) => "all-nodes",
+                _ => "this-node",
+            },
+            redis_keys_deleted: prefix
+                .filter(|_| cache.has_redis())
+                .map(|_| report.redis_keys_deleted),
+            steps: Steps {
+                local_l1: "done",
+                redis_delete: outcome(&report.redis_delete),
+                broadcast: outcome(&report.broadcast),
+            },
+            error,
         };
-        match result {
-            Ok(deleted) => {
-                answer.redis_keys_deleted = deleted.filter(|_| cache.has_redis());
-                admin_response::json(200, &answer)
-            }
-            Err(e) => {
-                tracing::warn!(cache = %req.cache, error = %e, "cache-purge: Redis not reached");
-                answer.purged = false;
-                answer.scope = "this-node";
-                answer.error = Some(format!(
-                    "{e}; this node's L1 was purged, Redis and the other nodes may still hold it: retry"
-                ));
-                admin_response::json(502, &answer)
-            }
-        }
+        admin_response::json(if complete { 200 } else { 502 }, &answer)
     }
 }
 

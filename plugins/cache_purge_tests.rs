@@ -110,7 +110,8 @@ async fn key_and_prefix_purges_drop_l1_entries() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        serde_json::json!({"cache": "main", "key": "product:1", "purged": true, "scope": "this-node"})
+        serde_json::json!({"cache": "main", "key": "product:1", "purged": true, "scope": "this-node",
+            "steps": {"local_l1": "done", "redis_delete": "skipped", "broadcast": "skipped"}})
     );
     assert!(!cache.l1_fresh("product:1").await);
     assert!(cache.l1_fresh("product:2").await);
@@ -140,9 +141,16 @@ async fn redis_unreachable_is_502_but_local_l1_is_dropped() {
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["purged"], false);
     assert_eq!(body["scope"], "this-node");
+    assert_eq!(
+        body["steps"],
+        serde_json::json!({"local_l1": "done", "redis_delete": "failed", "broadcast": "failed"})
+    );
     let err = body["error"].as_str().unwrap();
     assert!(
-        err.contains("L1 was purged") && err.contains("retry"),
+        err.contains("redis delete of \"k\" failed")
+            && err.contains("broadcast of \"k\" failed")
+            && err.contains("L1 was purged")
+            && err.contains("retry"),
         "{err}"
     );
     assert!(

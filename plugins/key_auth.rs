@@ -1,7 +1,8 @@
 //! `key-auth`: the example plugin of the README's "Write your own plugin" walk-through.
 //!
 //! Access phase: the request must carry one of the configured API keys in a header, or it
-//! gets 401. Keys come from an environment variable (never from the config file, never logged).
+//! gets 401. Keys come from an environment variable (never from the config file, never logged)
+//! and are compared in constant time, against all of them ([`Secrets`]).
 //!
 //! ```toml
 //! { name = "key-auth", config = { header = "x-api-key", keys_env = "EDGEPROXY_API_KEYS" } }
@@ -13,6 +14,8 @@ use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::RequestHeader;
 use serde::Deserialize;
+
+use super::secret::Secrets;
 
 /// Config of the `key-auth` plugin: typed, unknown keys rejected.
 #[derive(Deserialize)]
@@ -33,10 +36,10 @@ fn default_header() -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthenticatedKey(pub usize);
 
-/// The `key-auth` plugin.
+/// The `key-auth` plugin. Deliberately not `Debug`: it holds the keys.
 pub struct KeyAuth {
     header: http::HeaderName,
-    keys: Vec<String>,
+    keys: Secrets,
 }
 
 impl PluginFactory for KeyAuth {
@@ -56,7 +59,10 @@ impl PluginFactory for KeyAuth {
         if keys.is_empty() {
             return Err(format!("`{}` holds no keys", cfg.keys_env).into());
         }
-        Ok(Arc::new(KeyAuth { header, keys }))
+        Ok(Arc::new(KeyAuth {
+            header,
+            keys: Secrets::new(keys),
+        }))
     }
 }
 
@@ -64,7 +70,7 @@ impl PluginFactory for KeyAuth {
 impl Plugin for KeyAuth {
     async fn access(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
         let given = req.headers.get(&self.header).map(|v| v.as_bytes());
-        match given.and_then(|g| self.keys.iter().position(|k| k.as_bytes() == g)) {
+        match given.and_then(|g| self.keys.find(g)) {
             Some(i) => {
                 ctx.extensions.insert(AuthenticatedKey(i));
                 Ok(Flow::Continue)
@@ -84,7 +90,7 @@ mod tests {
     fn plugin() -> KeyAuth {
         KeyAuth {
             header: http::HeaderName::from_static("x-api-key"),
-            keys: vec!["k1".into(), "k2".into()],
+            keys: Secrets::new(["k1", "k2"]),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod page;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
+pub mod secret;
 pub mod upstream_status;
 
 use edgeproxy::plugin_api::Registry;

@@ -33,6 +33,7 @@ l1_capacity = "16MiB"
 [caches.main.redis]
 mode = "single"
 addresses = ["127.0.0.1:{redis_port}"]
+purge_timeout = "2s"
 
 [[servers]]
 name = "admin"
@@ -102,7 +103,8 @@ fn purge_deletes_in_redis_and_broadcasts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        serde_json::json!({"cache": "main", "key": "product:1", "purged": true, "scope": "all-nodes"})
+        serde_json::json!({"cache": "main", "key": "product:1", "purged": true, "scope": "all-nodes",
+            "steps": {"local_l1": "done", "redis_delete": "done", "broadcast": "done"}})
     );
     assert!(!exists(&s, "ep:product:1"), "key deleted in Redis");
     assert!(exists(&s, "ep:product:2"));
@@ -162,6 +164,64 @@ fn purge_with_redis_down_is_502() {
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["purged"], false);
     assert!(body["error"].as_str().unwrap().contains("retry"), "{body}");
+}
+
+/// The purge's bound (`purge_timeout` in the config above) and the slack allowed on top.
+const PURGE_TIMEOUT: Duration = Duration::from_secs(2);
+const SLACK: Duration = Duration::from_millis(500);
+
+#[test]
+fn purge_with_frozen_redis_answers_within_purge_timeout_and_says_what_failed() {
+    let s = setup();
+    let (status, body) = purge(&s, "cache=main&key=k", Some(TOKEN));
+    assert_eq!(status, 200, "connection made while Redis answers: {body}");
+    s.redis.node.freeze();
+    let started = std::time::Instant::now();
+    let (status, body) = purge(&s, "cache=main&key=k", Some(TOKEN));
+    let took = started.elapsed();
+    s.redis.node.thaw();
+    assert!(took < PURGE_TIMEOUT + SLACK, "answered after {took:?}");
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["purged"], false);
+    assert_eq!(body["scope"], "this-node");
+    assert_eq!(
+        body["steps"],
+        serde_json::json!({"local_l1": "done", "redis_delete": "failed", "broadcast": "failed"}),
+        "the broadcast is tried after a failed delete"
+    );
+    let err = body["error"].as_str().unwrap();
+    assert!(
+        err.contains("redis delete of \"k\" failed: no answer from redis within 1s")
+            && err.contains(
+                "broadcast of \"k\" failed: no answer from redis before purge_timeout (2s) ran out"
+            )
+            && err.contains("retry"),
+        "{err}"
+    );
+}
+
+#[test]
+fn purge_waits_out_a_redis_pause_shorter_than_its_bound() {
+    let s = setup();
+    s.redis.node.cli(&["SET", "ep:k", "v"]);
+    let (status, body) = purge(&s, "cache=main&key=other", Some(TOKEN));
+    assert_eq!(status, 200, "connection made while Redis answers: {body}");
+    // A 300 ms pause: far longer than the request path's Redis `timeout` (100 ms), well
+    // within the delete's half of `purge_timeout`.
+    s.redis.node.freeze();
+    let thaw = std::thread::scope(|scope| {
+        let t = scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            s.redis.node.thaw();
+        });
+        let answer = purge(&s, "cache=main&key=k", Some(TOKEN));
+        let _ = t.join();
+        answer
+    });
+    let (status, body) = thaw;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["purged"], true);
+    assert!(!exists(&s, "ep:k"));
 }
 
 #[test]

@@ -146,7 +146,7 @@ async fn purge_reaches_every_node() {
     }
     assert_eq!(origin.hits(), 3);
 
-    nodes[0].purge("/b/1").await.unwrap();
+    nodes[0].purge("/b/1").await.result().unwrap();
     assert!(!nodes[0].l1_fresh("/b/1").await);
     eventually("purge broadcast", Duration::from_secs(5), || async {
         !nodes[1].l1_fresh("/b/1").await && !nodes[2].l1_fresh("/b/1").await
@@ -163,7 +163,7 @@ async fn purge_reaches_every_node() {
         CacheLevel::L2
     );
 
-    let deleted = nodes[2].purge_prefix("/a/").await.unwrap();
+    let deleted = nodes[2].purge_prefix("/a/").await.result().unwrap();
     assert_eq!(deleted, 2);
     eventually("prefix purge broadcast", Duration::from_secs(5), || async {
         for n in &nodes {
@@ -183,6 +183,49 @@ async fn purge_reaches_every_node() {
         );
     }
     assert_eq!(origin.hits_for("/a/1"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_redis_delete_still_broadcasts_the_purge() {
+    let redis = RedisServer::start();
+    let origin = origin().start();
+    let http = loader(&origin);
+    let url = redis.url();
+    let nodes: Vec<_> = futures::future::join_all((0..2).map(|_| node(&url))).await;
+    for n in &nodes {
+        n.get("/k", &TTLS, &http).await.unwrap();
+        assert!(n.l1_fresh("/k").await);
+    }
+    // Redis refuses DEL (as with an ACL missing it) but still relays PUBLISH.
+    assert_eq!(
+        redis
+            .node
+            .cli(&["ACL", "SETUSER", "default", "-del"])
+            .trim(),
+        "OK"
+    );
+
+    let report = within(nodes[0].purge("/k")).await;
+    let delete = report.redis_delete.as_ref().map(|r| r.as_ref().err());
+    let why = delete.flatten().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        why.contains("redis delete of \"/k\" failed") && why.contains("NOPERM"),
+        "{report:?}"
+    );
+    assert!(matches!(report.broadcast, Some(Ok(()))), "{report:?}");
+    assert!(!report.complete());
+    eventually(
+        "the other node's L1 drop",
+        Duration::from_secs(5),
+        || async { !nodes[1].l1_fresh("/k").await },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        redis.node.cli(&["EXISTS", "t:/k"]).trim(),
+        "1",
+        "DEL was refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,6 +342,45 @@ async fn dump_file_written_on_change_and_loaded_when_consul_is_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_dump_file_delays_no_member_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("app.dump");
+    let c = ConsulDouble::start();
+    c.put(&key("127.0.0.1:8001"), "");
+    let r = start(spec(&c.url(), Some(dump.clone()))).await;
+    // A disk that never finishes: a FIFO nobody writes to blocks whoever reads it.
+    std::fs::remove_file(&dump).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&dump).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+
+    c.put(&key("127.0.0.1:8002"), "");
+    let applied = eventually("first change applied", BOUND, || async {
+        members(&r.group).len() == 2
+    })
+    .await;
+    c.put(&key("127.0.0.1:8003"), "");
+    let applied_again = eventually("second change applied", BOUND, || async {
+        members(&r.group).len() == 3
+    })
+    .await;
+
+    // Unstick the writer (it reads the old dump first): open the FIFO for writing, close.
+    let unstick = tokio::task::spawn_blocking({
+        let dump = dump.clone();
+        move || std::fs::OpenOptions::new().write(true).open(dump).map(drop)
+    });
+    tokio::time::timeout(BOUND, unstick).await.ok();
+    applied.unwrap();
+    applied_again.unwrap();
+    eventually("dump written once the disk answers", BOUND, || async {
+        // Never read the FIFO itself (that would block): wait for the renamed file.
+        dump.is_file() && std::fs::read_to_string(&dump).is_ok_and(|t| t.contains("127.0.0.1:8003"))
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strong_dependency_refuses_to_start_without_consul() {
     let c = ConsulDouble::start();
     let url = c.url();

@@ -16,9 +16,12 @@
 //!     ] } }
 //! ```
 //! The template sees `params` and one object per source name (`{{product.productName}}`).
+//! Strict mode catches template mistakes; `missing = "empty"` or `{ default = "n/a" }`
+//! lets a record that lacks a field render anyway (counted, logged).
 
 mod error;
 mod memo;
+mod missing;
 mod params;
 mod pattern;
 mod source;
@@ -39,6 +42,7 @@ use serde_json::{Map, Value};
 
 use bytes::Bytes;
 use memo::Memo;
+pub use missing::Missing;
 use params::{extract, BadParam, Param, ParamConfig};
 use source::{Fetched, Origins, Source, SourceConfig};
 use template::Template;
@@ -67,6 +71,10 @@ pub struct PageConfig {
     /// combinations its lookups cost more than they save.
     #[serde(default = "default_render_cache")]
     pub render_cache: String,
+    /// What a field missing from the data renders as: `"strict"` (default: the page fails),
+    /// `"empty"`, or `{ default = "text" }`; counted and logged (see `missing.rs`).
+    #[serde(default)]
+    pub missing: Missing,
 }
 
 fn default_render_cache() -> String {
@@ -120,7 +128,12 @@ impl PluginFactory for Page {
         if sources.is_empty() {
             return Err("a page needs at least one source".into());
         }
-        let template = Template::load(shared.resolve_path(&cfg.template), cfg.template_check)?;
+        let template = Template::load(
+            shared.resolve_path(&cfg.template),
+            &cfg.template,
+            cfg.missing,
+            cfg.template_check,
+        )?;
         http::HeaderValue::try_from(cfg.content_type.as_str())?;
         let render_cache = edgeproxy::config::parse_size(&cfg.render_cache).ok_or_else(|| {
             format!(

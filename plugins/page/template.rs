@@ -1,37 +1,51 @@
 //! A handlebars template file that reloads when it changes, without a restart. Strict mode
 //! and HTML escaping are on; a broken edit keeps the last good template (and is logged).
+//! A field missing from the data renders per the page's `missing` setting (`missing.rs`).
 
 use super::error::PageError;
+use super::missing::{Missing, MissingLog};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use handlebars::Handlebars;
+use handlebars::{Handlebars, RenderErrorReason};
 use once_cell::sync::Lazy;
 
 const NAME: &str = "page";
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
+/// A compiled template: the strict registry, and the lenient one used after a strict
+/// render failed for a missing variable (`None` when `missing = "strict"`).
+struct Compiled {
+    strict: Handlebars<'static>,
+    lenient: Option<Handlebars<'static>>,
+}
+
 /// A reloadable template.
 pub struct Template {
     path: PathBuf,
-    current: ArcSwap<Handlebars<'static>>,
+    missing: Missing,
+    log: MissingLog,
+    current: ArcSwap<Compiled>,
     mtime: Mutex<Option<SystemTime>>,
     last_check_ms: AtomicU64,
     check_every: Duration,
     generation: AtomicU64,
 }
 
-fn compile(path: &Path) -> Result<Handlebars<'static>, String> {
+fn compile(path: &Path, missing: &Missing) -> Result<Compiled, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read template {}: {e}", path.display()))?;
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_template_string(NAME, text)
         .map_err(|e| format!("template {}: {e}", path.display()))?;
-    Ok(hb)
+    Ok(Compiled {
+        lenient: missing.lenient(&hb),
+        strict: hb,
+    })
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -39,12 +53,21 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 }
 
 impl Template {
-    /// Loads and compiles `path` (errors name the file and the template problem).
-    pub fn load(path: PathBuf, check_every: Duration) -> Result<Template, PageError> {
-        let hb = compile(&path).map_err(PageError)?;
+    /// Loads and compiles `path` (errors name the file and the template problem); `label`
+    /// names it in metrics and logs (the path as configured), `missing` says what a field
+    /// missing from the data renders as.
+    pub fn load(
+        path: PathBuf,
+        label: &str,
+        missing: Missing,
+        check_every: Duration,
+    ) -> Result<Template, PageError> {
+        let compiled = compile(&path, &missing).map_err(PageError)?;
         Ok(Template {
             mtime: Mutex::new(mtime(&path)),
-            current: ArcSwap::from_pointee(hb),
+            current: ArcSwap::from_pointee(compiled),
+            log: MissingLog::new(label),
+            missing,
             path,
             last_check_ms: AtomicU64::new(0),
             check_every,
@@ -72,9 +95,9 @@ impl Template {
             return;
         }
         *seen = m;
-        match compile(&self.path) {
-            Ok(hb) => {
-                self.current.store(Arc::new(hb));
+        match compile(&self.path, &self.missing) {
+            Ok(compiled) => {
+                self.current.store(Arc::new(compiled));
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!(template = %self.path.display(), "template reloaded");
             }
@@ -90,11 +113,31 @@ impl Template {
     }
 
     /// Renders with `data` (call [`generation`](Self::generation) first to pick up changes).
+    /// Strictly first; a missing variable is then forgiven as the `missing` setting says
+    /// (counted and logged), any other failure is an error.
     pub fn render(&self, data: &serde_json::Value) -> Result<String, PageError> {
-        self.current
-            .load()
-            .render(NAME, data)
-            .map_err(|e| PageError(format!("rendering {}: {e}", self.path.display())))
+        let compiled = self.current.load();
+        let failed = |e: handlebars::RenderError| {
+            PageError(format!("rendering {}: {e}", self.path.display()))
+        };
+        let e = match compiled.strict.render(NAME, data) {
+            Ok(html) => return Ok(html),
+            Err(e) => e,
+        };
+        let (RenderErrorReason::MissingVariable(field), Some(lenient)) =
+            (e.reason(), &compiled.lenient)
+        else {
+            return Err(failed(e));
+        };
+        let html = lenient.render(NAME, data).map_err(failed)?;
+        self.log.record(field.as_deref(), e.line_no);
+        Ok(html)
+    }
+
+    /// Pages rendered so far with a field missing (all templates with this one's label).
+    #[cfg(test)]
+    pub fn missing_count(&self) -> u64 {
+        self.log.count()
     }
 }
 
@@ -108,7 +151,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.hbs");
         std::fs::write(&path, "<p>{{name}}</p>").unwrap();
-        let t = Template::load(path.clone(), Duration::ZERO).unwrap();
+        let t = Template::load(path.clone(), "t", Missing::Strict, Duration::ZERO).unwrap();
         assert_eq!(
             t.render(&json!({"name": "<b>"})).unwrap(),
             "<p>&lt;b&gt;</p>"
@@ -150,7 +193,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.hbs");
         std::fs::write(&path, "{{#each}}").unwrap();
-        let err = Template::load(path, Duration::ZERO).err().unwrap();
+        let err = Template::load(path, "bad", Missing::Empty, Duration::ZERO)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("bad.hbs"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_field_renders_as_configured_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.hbs");
+        std::fs::write(
+            &path,
+            "<p>{{p.name}}: {{p.price}}</p>{{#each p.tags}}[{{this}}]{{/each}}",
+        )
+        .unwrap();
+        let data = json!({"p": {"name": "Phone"}});
+        let full = json!({"p": {"name": "Phone", "price": 5, "tags": ["a"]}});
+        let load = |label: &str, missing| {
+            Template::load(path.clone(), label, missing, Duration::ZERO).unwrap()
+        };
+
+        let strict = load("m-strict", Missing::Strict);
+        let err = strict.render(&data).err().unwrap().to_string();
+        assert!(err.contains("p.price") && err.contains("m.hbs"), "{err}");
+        assert_eq!(strict.missing_count(), 0);
+
+        let empty = load("m-empty", Missing::Empty);
+        assert_eq!(empty.render(&data).unwrap(), "<p>Phone: </p>");
+        assert_eq!(empty.render(&full).unwrap(), "<p>Phone: 5</p>[a]");
+        assert_eq!(
+            empty.missing_count(),
+            1,
+            "only the page that lacked a field"
+        );
+
+        let default = load("m-default", Missing::Default("<n/a>".into()));
+        assert_eq!(default.render(&data).unwrap(), "<p>Phone: &lt;n/a&gt;</p>");
+        assert_eq!(default.render(&data).unwrap(), "<p>Phone: &lt;n/a&gt;</p>");
+        assert_eq!(default.missing_count(), 2);
+    }
+
+    #[test]
+    fn other_render_errors_stay_errors_whatever_missing_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.hbs");
+        std::fs::write(&path, "{{nosuchhelper p.name}}").unwrap();
+        let t = Template::load(path, "h", Missing::Empty, Duration::ZERO).unwrap();
+        let err = t.render(&json!({"p": {"name": "x"}})).err().unwrap();
+        assert!(err.to_string().contains("nosuchhelper"), "{err}");
+        assert_eq!(t.missing_count(), 0);
     }
 }

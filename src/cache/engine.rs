@@ -10,9 +10,10 @@ use super::l1::L1;
 use super::load::{Answer, Miss};
 use super::metrics;
 use super::origin::{LoadError, Loader};
-use super::purge::{self, PurgeError, SubState};
+use super::purge::{self, PurgeReport, Target};
 use super::redis::RedisTier;
 use super::spec::{CacheSpec, Ttls};
+use super::subscriber::{self, SubState};
 use super::CacheLevel;
 
 /// The answer of one lookup.
@@ -158,22 +159,23 @@ impl TieredCache {
     }
 
     /// Drops `key` from this node's L1, deletes it in Redis and tells every other node to
-    /// drop it from its L1. The error says the purge stayed local (Redis unreachable).
-    pub async fn purge(&self, key: &str) -> Result<(), PurgeError> {
+    /// drop it from its L1. The two Redis steps are tried whatever the other's outcome and
+    /// take at most `purge_timeout` together; the report says which of them failed.
+    pub async fn purge(&self, key: &str) -> PurgeReport {
         self.inner.l1.remove(key).await;
         match &self.inner.redis {
-            Some(r) => purge::purge_key(r, key).await,
-            None => Ok(()),
+            Some(r) => purge::purge(r, Target::Key(key)).await,
+            None => PurgeReport::default(),
         }
     }
 
-    /// Drops every key starting with `prefix`, like [`purge`](Self::purge); returns the
-    /// number of Redis keys deleted.
-    pub async fn purge_prefix(&self, prefix: &str) -> Result<u64, PurgeError> {
+    /// Drops every key starting with `prefix`, like [`purge`](Self::purge); the report
+    /// counts the Redis keys deleted.
+    pub async fn purge_prefix(&self, prefix: &str) -> PurgeReport {
         self.inner.l1.remove_prefix(prefix).await;
         match &self.inner.redis {
-            Some(r) => purge::purge_prefix(r, prefix).await,
-            None => Ok(0),
+            Some(r) => purge::purge(r, Target::Prefix(prefix)).await,
+            None => PurgeReport::default(),
         }
     }
 
@@ -194,7 +196,7 @@ impl TieredCache {
         };
         if bg.is_none() {
             let spec = r.spec();
-            *bg = Some(handle.spawn(purge::subscriber(
+            *bg = Some(handle.spawn(subscriber::subscriber(
                 r.node_urls(),
                 spec.purge_channel.clone(),
                 self.inner.l1.clone(),

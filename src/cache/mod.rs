@@ -47,9 +47,10 @@ mod origin;
 mod purge;
 mod redis;
 mod spec;
+mod subscriber;
 
 pub use engine::{CacheError, Lookup, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
-pub use purge::PurgeError;
+pub use purge::{PurgeError, PurgeReport, PurgeStep};
 pub use spec::{CacheSpec, RedisMode, RedisSpec, SeedSource, Ttls};

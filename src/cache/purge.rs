@@ -1,121 +1,191 @@
-//! Invalidation: delete in Redis and broadcast over pub/sub so that every node drops the
-//! keys from its L1.
+//! Invalidation beyond this node's L1: delete in Redis, then broadcast over pub/sub so that
+//! every node drops the keys from its L1 (see `subscriber.rs` for the receiving side).
 //!
-//! Messages on the purge channel are `k:<key>` or `p:<prefix>`. On a cluster, PUBLISH is
-//! propagated to every node by Redis itself, so the subscriber holds a plain connection to
-//! one node (the first reachable of the configured ones) and the publisher uses the cluster
-//! connection. A subscriber that loses its connection demotes the whole L1 to stale (it may
-//! have missed purges: nothing is served as fresh from L1 any more, but stale-if-error can
-//! still use the entries), and does so again once resubscribed. A frozen Redis keeps the
-//! TCP connection open and is not noticed by the subscriber.
+//! The two steps are independent: the broadcast is sent whatever the delete's outcome (a
+//! failed delete must not leave every other node serving its L1 copy), and the report
+//! says which step failed. A purge is bounded as a whole by `purge_timeout`: the delete
+//! gets the first half of it, the broadcast the rest (at least half). The delete comes
+//! first so that a node dropping its L1 copy does not refill it from Redis's old value.
+//! Purges use their own connection, whose response timeout is `purge_timeout` (the
+//! request-path connection gives up after `timeout`), and are not turned away by the
+//! request path's circuit breaker: an operator's purge is always attempted.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
 
-use futures::StreamExt;
-
-use super::l1::L1;
 use super::redis::{Conn, RedisFail, RedisTier};
 use super::spec::RedisMode;
 
-/// Why a purge could not reach Redis (the local L1 was purged regardless).
-#[derive(Debug, thiserror::Error)]
-#[error("purge of {what:?} reached only this node's L1: {reason}")]
+/// What is purged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// One key.
+    Key(&'a str),
+    /// Every key starting with this prefix.
+    Prefix(&'a str),
+}
+
+impl Target<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Target::Key(k) | Target::Prefix(k) => k,
+        }
+    }
+}
+
+/// A step of a purge beyond this node's L1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeStep {
+    /// `DEL` in Redis (for a prefix: `SCAN` + `DEL`, on every master of a cluster).
+    RedisDelete,
+    /// `PUBLISH` on the purge channel, telling every node to drop it from its L1.
+    Broadcast,
+}
+
+impl std::fmt::Display for PurgeStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PurgeStep::RedisDelete => "redis delete",
+            PurgeStep::Broadcast => "broadcast",
+        })
+    }
+}
+
+/// Why one step of a purge failed (this node's L1 was purged regardless).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{step} of {what:?} failed: {reason}")]
 pub struct PurgeError {
+    /// The step that failed.
+    pub step: PurgeStep,
     /// The key or prefix.
     pub what: String,
     /// What failed.
     pub reason: String,
 }
 
-impl PurgeError {
-    fn new(what: &str, reason: impl std::fmt::Display) -> Self {
-        PurgeError {
-            what: what.to_string(),
-            reason: reason.to_string(),
+/// What a purge reached. This node's L1 is always purged (first); without Redis that is
+/// the whole purge and both steps are `None`.
+#[derive(Debug, Default)]
+pub struct PurgeReport {
+    /// The Redis delete; `None` without Redis.
+    pub redis_delete: Option<Result<(), PurgeError>>,
+    /// Redis keys deleted (a prefix purge that failed half-way: those deleted before).
+    pub redis_keys_deleted: u64,
+    /// The broadcast to every node's L1; `None` without Redis.
+    pub broadcast: Option<Result<(), PurgeError>>,
+}
+
+impl PurgeReport {
+    /// Whether every step succeeded.
+    pub fn complete(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// The failed steps, delete first.
+    pub fn errors(&self) -> impl Iterator<Item = &PurgeError> {
+        [&self.redis_delete, &self.broadcast]
+            .into_iter()
+            .filter_map(|s| s.as_ref().and_then(|r| r.as_ref().err()))
+    }
+
+    /// The Redis keys deleted when every step succeeded, else the first failure.
+    pub fn result(self) -> Result<u64, PurgeError> {
+        match self.errors().next() {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.redis_keys_deleted),
         }
     }
 }
 
-/// Bound of each step of a purge (not on the request path, so more generous).
-fn step_timeout(r: &RedisTier) -> Duration {
-    r.spec().timeout.max(Duration::from_secs(1))
-}
+/// Deletes `target` in Redis, then broadcasts it, within `purge_timeout` in all.
+pub(crate) async fn purge(r: &RedisTier, target: Target<'_>) -> PurgeReport {
+    let bound = r.spec().purge_timeout;
+    let start = Instant::now();
+    let fail = |step, reason: String| PurgeError {
+        step,
+        what: target.text().to_string(),
+        reason,
+    };
 
-async fn bounded<T>(
-    r: &RedisTier,
-    f: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, RedisFail> {
-    let t = step_timeout(r);
-    match tokio::time::timeout(t, f).await {
-        Ok(res) => Ok(res?),
-        Err(_) => Err(RedisFail::Timeout(t)),
-    }
-}
-
-/// Deletes `key` in Redis and broadcasts its removal.
-pub async fn purge_key(r: &RedisTier, key: &str) -> Result<(), PurgeError> {
-    let mut conn = r.conn().await.map_err(|e| PurgeError::new(key, e))?;
-    let del = redis::cmd("DEL").arg(r.key(key)).clone();
-    bounded(r, del.query_async::<i64>(&mut conn))
-        .await
-        .map_err(|e| PurgeError::new(key, e))?;
-    publish(r, &mut conn, &format!("k:{key}"))
-        .await
-        .map_err(|e| PurgeError::new(key, e))
-}
-
-/// Deletes every Redis key under `prefix` (SCAN + DEL, on each master of a cluster) and
-/// broadcasts the prefix removal. Returns how many Redis keys were deleted.
-pub async fn purge_prefix(r: &RedisTier, prefix: &str) -> Result<u64, PurgeError> {
-    let err = |e: RedisFail| PurgeError::new(prefix, e);
-    let mut conn = r.conn().await.map_err(err)?;
-    let pattern = format!("{}*", glob_escape(&r.key(prefix)));
     let mut deleted = 0;
+    let half = bound / 2;
+    let delete = match timeout_at(start + half, delete(r, target, &mut deleted)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(PurgeStep::RedisDelete, e.to_string())),
+        Err(_) => Err(fail(
+            PurgeStep::RedisDelete,
+            format!("no answer from redis within {half:?} (the delete's half of purge_timeout)"),
+        )),
+    };
+    let msg = match target {
+        Target::Key(k) => format!("k:{k}"),
+        Target::Prefix(p) => format!("p:{p}"),
+    };
+    let broadcast = match timeout_at(start + bound, publish(r, &msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(PurgeStep::Broadcast, e.to_string())),
+        Err(_) => Err(fail(
+            PurgeStep::Broadcast,
+            format!("no answer from redis before purge_timeout ({bound:?}) ran out"),
+        )),
+    };
+    let report = PurgeReport {
+        redis_delete: Some(delete),
+        redis_keys_deleted: deleted,
+        broadcast: Some(broadcast),
+    };
+    for e in report.errors() {
+        tracing::warn!(error = %e, "cache: purge step failed");
+    }
+    report
+}
+
+/// The Redis part: `DEL` of one key, or `SCAN` + `DEL` for a prefix; counts into `deleted`
+/// as it goes, so a prefix purge cut short still says how far it got.
+async fn delete(r: &RedisTier, target: Target<'_>, deleted: &mut u64) -> Result<(), RedisFail> {
+    let mut conn = r.purge_conn().await?;
+    let prefix = match target {
+        Target::Key(key) => {
+            let del = redis::cmd("DEL").arg(r.key(key)).clone();
+            *deleted += del.query_async::<u64>(&mut conn).await?;
+            return Ok(());
+        }
+        Target::Prefix(p) => p,
+    };
+    let pattern = format!("{}*", glob_escape(&r.key(prefix)));
     match r.spec().mode {
         RedisMode::Single(_) => {
-            let keys = scan(r, &mut conn, &pattern).await.map_err(err)?;
+            let keys = scan(&mut conn, &pattern).await?;
             for chunk in keys.chunks(256) {
                 let del = redis::cmd("DEL").arg(chunk).clone();
-                deleted += bounded(r, del.query_async::<u64>(&mut conn))
-                    .await
-                    .map_err(err)?;
+                *deleted += del.query_async::<u64>(&mut conn).await?;
             }
         }
         RedisMode::Cluster(_) => {
-            for addr in masters(r, &mut conn).await.map_err(err)? {
-                let client =
-                    redis::Client::open(format!("redis://{addr}/")).map_err(|e| err(e.into()))?;
-                let mut node = bounded(r, client.get_multiplexed_async_connection())
-                    .await
-                    .map_err(err)?;
-                for k in scan(r, &mut node, &pattern).await.map_err(err)? {
+            for addr in masters(&mut conn).await? {
+                let client = redis::Client::open(format!("redis://{addr}/"))?;
+                let mut node = client.get_multiplexed_async_connection().await?;
+                for k in scan(&mut node, &pattern).await? {
                     // One key per DEL: keys of one prefix live in different slots.
                     let del = redis::cmd("DEL").arg(k).clone();
-                    deleted += bounded(r, del.query_async::<u64>(&mut conn))
-                        .await
-                        .map_err(err)?;
+                    *deleted += del.query_async::<u64>(&mut conn).await?;
                 }
             }
         }
     }
-    publish(r, &mut conn, &format!("p:{prefix}"))
-        .await
-        .map_err(err)?;
-    Ok(deleted)
+    Ok(())
 }
 
-async fn publish(r: &RedisTier, conn: &mut Conn, msg: &str) -> Result<(), RedisFail> {
+async fn publish(r: &RedisTier, msg: &str) -> Result<(), RedisFail> {
+    let mut conn = r.purge_conn().await?;
     let cmd = redis::cmd("PUBLISH")
         .arg(&r.spec().purge_channel)
         .arg(msg)
         .clone();
-    bounded(r, cmd.query_async::<i64>(conn)).await.map(|_| ())
+    cmd.query_async::<i64>(&mut conn).await?;
+    Ok(())
 }
 
 async fn scan<C: redis::aio::ConnectionLike>(
-    r: &RedisTier,
     conn: &mut C,
     pattern: &str,
 ) -> Result<Vec<String>, RedisFail> {
@@ -129,7 +199,7 @@ async fn scan<C: redis::aio::ConnectionLike>(
             .arg("COUNT")
             .arg(500)
             .clone();
-        let (next, batch): (u64, Vec<String>) = bounded(r, cmd.query_async(conn)).await?;
+        let (next, batch): (u64, Vec<String>) = cmd.query_async(conn).await?;
         keys.extend(batch);
         if next == 0 {
             return Ok(keys);
@@ -139,9 +209,8 @@ async fn scan<C: redis::aio::ConnectionLike>(
 }
 
 /// `host:port` of every master, from `CLUSTER SLOTS`.
-async fn masters(r: &RedisTier, conn: &mut Conn) -> Result<Vec<String>, RedisFail> {
-    let slots: Vec<redis::Value> =
-        bounded(r, redis::cmd("CLUSTER").arg("SLOTS").query_async(conn)).await?;
+async fn masters(conn: &mut Conn) -> Result<Vec<String>, RedisFail> {
+    let slots: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
     let mut out = Vec::new();
     for s in slots {
         // Each entry: start, end, [ip, port, id, ...], replicas...
@@ -171,70 +240,4 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// Whether this node's subscriber currently listens.
-#[derive(Debug, Default)]
-pub struct SubState {
-    /// True while subscribed.
-    pub subscribed: AtomicBool,
-}
-
-/// Runs forever: subscribe, apply purge messages to `l1`, demote `l1` when the
-/// subscription drops, reconnect with capped back-off.
-pub async fn subscriber(
-    urls: Vec<String>,
-    channel: String,
-    l1: L1,
-    state: Arc<SubState>,
-    connect_timeout: Duration,
-) {
-    let mut backoff = Duration::from_millis(50);
-    let mut i = 0usize;
-    loop {
-        let url = &urls[i % urls.len().max(1)];
-        i = i.wrapping_add(1);
-        let attempt = async {
-            let client = redis::Client::open(url.as_str())?;
-            let mut ps = client.get_async_pubsub().await?;
-            ps.subscribe(&channel).await?;
-            redis::RedisResult::Ok(ps)
-        };
-        match tokio::time::timeout(connect_timeout, attempt).await {
-            Ok(Ok(ps)) => {
-                // Purges may have been missed before this subscription existed.
-                l1.demote_all();
-                state.subscribed.store(true, Ordering::SeqCst);
-                backoff = Duration::from_millis(50);
-                tracing::info!(url = %url, channel = %channel, "cache: purge subscriber listening");
-                let mut stream = ps.into_on_message();
-                while let Some(msg) = stream.next().await {
-                    let Ok(text) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    apply(&l1, &text).await;
-                }
-                state.subscribed.store(false, Ordering::SeqCst);
-                l1.demote_all();
-                tracing::warn!(url = %url, "cache: purge subscription dropped; L1 demoted to stale");
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(url = %url, error = %e, "cache: purge subscriber cannot connect")
-            }
-            Err(_) => tracing::debug!(url = %url, "cache: purge subscriber connect timed out"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-}
-
-async fn apply(l1: &L1, msg: &str) {
-    if let Some(key) = msg.strip_prefix("k:") {
-        l1.remove(key).await;
-    } else if let Some(prefix) = msg.strip_prefix("p:") {
-        l1.remove_prefix(prefix).await;
-    } else {
-        tracing::warn!(msg, "cache: unknown purge message; demoting L1 to stale");
-        l1.demote_all();
-    }
 }

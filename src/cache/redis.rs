@@ -76,6 +76,8 @@ impl ConnectionLike for Conn {
 pub struct RedisTier {
     spec: RedisSpec,
     conn: OnceCell<Conn>,
+    /// The purges' own connection (response timeout `purge_timeout`), made on first purge.
+    purge_conn: OnceCell<Conn>,
     retry_at: Mutex<Option<Instant>>,
     breaker: Breaker,
 }
@@ -87,6 +89,7 @@ impl RedisTier {
         RedisTier {
             spec,
             conn: OnceCell::new(),
+            purge_conn: OnceCell::new(),
             retry_at: Mutex::new(None),
             breaker,
         }
@@ -135,7 +138,8 @@ impl RedisTier {
             if matches!(*self.gate(), Some(t) if Instant::now() < t) {
                 return Err(RedisFail::Backoff);
             }
-            let res = match tokio::time::timeout(ct, open(&self.spec)).await {
+            let opened = open(&self.spec, self.spec.timeout);
+            let res = match tokio::time::timeout(ct, opened).await {
                 Ok(r) => r,
                 Err(_) => Err(RedisFail::Timeout(ct)),
             };
@@ -200,16 +204,21 @@ impl RedisTier {
             .await
     }
 
-    /// The shared connection, for multi-step operations (purge) that set their own bounds.
-    pub async fn conn(&self) -> Result<Conn, RedisFail> {
-        if !self.breaker.allow() {
-            return Err(RedisFail::BreakerOpen);
-        }
-        self.connect().await
+    /// The connection purges use: the same node(s) as the request path, but with
+    /// `purge_timeout` as its response timeout and no circuit breaker in front (a purge is
+    /// rare and an operator wants it tried). Made on the first purge; callers bound the
+    /// wait themselves.
+    pub async fn purge_conn(&self) -> Result<Conn, RedisFail> {
+        let timeout = self.spec.purge_timeout;
+        self.purge_conn
+            .get_or_try_init(|| open(&self.spec, timeout))
+            .await
+            .cloned()
     }
 }
 
-async fn open(spec: &RedisSpec) -> Result<Conn, RedisFail> {
+/// Opens a client of `spec`'s kind whose every call gives up after `response_timeout`.
+async fn open(spec: &RedisSpec, response_timeout: Duration) -> Result<Conn, RedisFail> {
     let urls = spec.node_urls();
     match &spec.mode {
         RedisMode::Single(_) => {
@@ -217,7 +226,7 @@ async fn open(spec: &RedisSpec) -> Result<Conn, RedisFail> {
             let client = redis::Client::open(url)?;
             let cfg = ConnectionManagerConfig::new()
                 .set_connection_timeout(spec.connect_timeout)
-                .set_response_timeout(spec.timeout)
+                .set_response_timeout(response_timeout)
                 .set_number_of_retries(2)
                 .set_max_delay(200);
             Ok(Conn::Single(
@@ -227,7 +236,7 @@ async fn open(spec: &RedisSpec) -> Result<Conn, RedisFail> {
         RedisMode::Cluster(_) => {
             let client = ClusterClientBuilder::new(urls)
                 .connection_timeout(spec.connect_timeout)
-                .response_timeout(spec.timeout)
+                .response_timeout(response_timeout)
                 .retries(2)
                 .min_retry_wait(10)
                 .max_retry_wait(100)

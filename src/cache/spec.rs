@@ -58,6 +58,9 @@ pub struct RedisSpec {
     pub key_prefix: String,
     /// Pub/sub channel on which purges are broadcast to every node's L1.
     pub purge_channel: String,
+    /// Upper bound of a whole purge (Redis delete, then broadcast): a purge answers within
+    /// it whatever Redis does. The delete may use the first half, the broadcast the rest.
+    pub purge_timeout: Duration,
     /// A live source of node addresses (e.g. an upstream group fed by Consul KV), read each
     /// time the client is (re)created; when it yields nothing, `mode`'s addresses are used.
     pub seeds_from: Option<SeedSource>,
@@ -86,6 +89,7 @@ impl RedisSpec {
             lock_wait: Duration::from_millis(500),
             key_prefix: "ep:".to_string(),
             purge_channel: "edgeproxy:purge".to_string(),
+            purge_timeout: Duration::from_secs(1),
             seeds_from: None,
         }
     }

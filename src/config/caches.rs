@@ -139,6 +139,15 @@ fn read_redis(
     if let Some(c) = t.opt_str(d, "purge_channel") {
         spec.purge_channel = c.value;
     }
+    match t.duration(d, "purge_timeout") {
+        Some(v) if v.is_zero() => d.push(
+            t.key_span("purge_timeout"),
+            format!("{what}: `purge_timeout` must be more than 0"),
+            Some("e.g. purge_timeout = \"1s\" (the whole purge answers within it)"),
+        ),
+        Some(v) => spec.purge_timeout = v,
+        None => {}
+    }
     t.finish(d, &what);
     spec.mode = mode?;
     Some((spec, seeds_from))

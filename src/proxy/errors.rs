@@ -25,3 +25,19 @@ pub fn classify(e: &Error) -> Option<(u16, &'static str)> {
         ErrorSource::Internal | ErrorSource::Unset => Some((500, "internal error")),
     }
 }
+
+/// Why the client side ended a request, when it did: the client closed or reset the
+/// connection (or stopped reading / sending) before the response was complete. Such a
+/// request is not a failure of this proxy: it is logged at INFO, not ERROR.
+pub fn client_side(e: &Error) -> Option<&'static str> {
+    if e.esource() != &ErrorSource::Downstream {
+        return None;
+    }
+    match e.etype() {
+        ErrorType::ConnectionClosed => Some("client closed the connection mid-request"),
+        ErrorType::ReadError => Some("client connection failed while reading the request"),
+        ErrorType::WriteError => Some("client connection failed while writing the response"),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => Some("client too slow"),
+        _ => None,
+    }
+}

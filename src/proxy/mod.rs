@@ -28,7 +28,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::assembly::ServerBlock;
 use crate::config::Limits;
@@ -343,6 +343,17 @@ impl ProxyHttp for EdgeProxy {
             error_code: status,
             can_reuse_downstream: false,
         }
+    }
+
+    /// Pingora logs a request's final error at ERROR unless this says not to: a client
+    /// that went away is not an error of ours, so it is logged here at INFO, with the
+    /// reason and the request id (the access log records it too).
+    fn suppress_error_log(&self, _session: &Session, ctx: &ProxyCtx, e: &Error) -> bool {
+        let Some(why) = errors::client_side(e) else {
+            return false;
+        };
+        info!(request_id = %ctx.req.request_id, "{why} (not an error of ours): {e}");
+        true
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut ProxyCtx) {

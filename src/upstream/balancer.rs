@@ -1,5 +1,17 @@
 //! Precomputed selection state for one member set: a smooth weighted round-robin sequence
 //! and a ketama ring per tier (primary, backup). Rebuilt only when membership changes.
+//!
+//! Selection, in order (nginx semantics, plus a last resort):
+//! 1. a primary peer that is up, then a backup peer that is up (down, weight-0 and already
+//!    tried peers are never chosen); a group of one server (`single`, as nginx's
+//!    `peers->single`) ignores passive health: one refused connect must not black it out;
+//! 2. when every untried peer is out, passive health is not trusted blindly: the peer that
+//!    is only passively out and whose `fail_timeout` ends first is tried (the least
+//!    recently failed), so a recovered group answers at once instead of 502 for
+//!    `fail_timeout`;
+//! 3. only if all of them are out by active health checks, one of those is tried (walking
+//!    the ring or the round-robin order as usual): a health check that fails everywhere
+//!    (e.g. a wrong `path`) must not take the whole group down.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +32,17 @@ pub(crate) struct Balancer {
     pub(crate) health: Vec<Arc<PeerHealth>>,
     primary: Tier,
     backup: Tier,
+    /// Exactly one selectable server (primary, no backup): never out by passive health.
+    pub(crate) single: bool,
+}
+
+/// How much of the health state a selection pass respects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Passive and active health both respected (the normal case).
+    Healthy,
+    /// Health ignored: the last resort when every peer is out by active checks.
+    AnyHealth,
 }
 
 /// The servers of one tier (primary or backup).
@@ -47,12 +70,14 @@ impl Balancer {
         }
         let primary = Tier::new(&members, false, hash);
         let backup = Tier::new(&members, true, hash);
+        let single = primary.peers.len() == 1 && backup.peers.is_empty();
         Balancer {
             members: Arc::new(members),
             index,
             health,
             primary,
             backup,
+            single,
         }
     }
 
@@ -61,23 +86,57 @@ impl Balancer {
         self.index.get(&addr).copied()
     }
 
-    fn usable(&self, i: usize, tried: &[SocketAddr], now: u64) -> bool {
+    /// Whether member `i` may be chosen in `pass`: never when marked down, of weight 0 or
+    /// already tried by this request.
+    fn usable(&self, i: usize, tried: &[SocketAddr], now: u64, pass: Pass) -> bool {
         let m = &self.members[i];
-        !m.down && m.weight > 0 && !tried.contains(&m.addr) && self.health[i].available(now)
+        if m.down || m.weight == 0 || tried.contains(&m.addr) {
+            return false;
+        }
+        let h = &self.health[i];
+        match pass {
+            Pass::Healthy => !h.actively_down() && (self.single || !h.passively_down(now)),
+            Pass::AnyHealth => true,
+        }
     }
 
-    /// Consistent-hash pick: the first usable node walking the ring from the key's point.
+    /// Consistent-hash pick: the first usable node walking the ring from the key's point
+    /// (primary ring, then backup ring), else the last resorts (module docs).
     pub(crate) fn select_hash(&self, key: &[u8], tried: &[SocketAddr], now: u64) -> Option<usize> {
-        self.primary
-            .walk(self, key, tried, now)
-            .or_else(|| self.backup.walk(self, key, tried, now))
+        let walk = |pass| {
+            self.primary
+                .walk(self, key, tried, now, pass)
+                .or_else(|| self.backup.walk(self, key, tried, now, pass))
+        };
+        walk(Pass::Healthy)
+            .or_else(|| self.least_recently_failed(tried, now))
+            .or_else(|| walk(Pass::AnyHealth))
     }
 
-    /// Weighted round-robin pick; `n` is a per-group counter.
+    /// Weighted round-robin pick (`n` is a per-group counter), else the last resorts.
     pub(crate) fn select_rr(&self, n: usize, tried: &[SocketAddr], now: u64) -> Option<usize> {
+        let next = |pass| {
+            self.primary
+                .next_rr(self, n, tried, now, pass)
+                .or_else(|| self.backup.next_rr(self, n, tried, now, pass))
+        };
+        next(Pass::Healthy)
+            .or_else(|| self.least_recently_failed(tried, now))
+            .or_else(|| next(Pass::AnyHealth))
+    }
+
+    /// Of the peers out by passive health only (primary or backup), the one whose
+    /// `fail_timeout` ends first.
+    fn least_recently_failed(&self, tried: &[SocketAddr], now: u64) -> Option<usize> {
         self.primary
-            .next_rr(self, n, tried, now)
-            .or_else(|| self.backup.next_rr(self, n, tried, now))
+            .peers
+            .iter()
+            .chain(self.backup.peers.iter())
+            .map(|&i| i as usize)
+            .filter(|&i| {
+                self.usable(i, tried, now, Pass::AnyHealth) && !self.health[i].actively_down()
+            })
+            .min_by_key(|&i| self.health[i].down_until())
     }
 }
 
@@ -116,16 +175,27 @@ impl Tier {
         }
     }
 
-    fn walk(&self, b: &Balancer, key: &[u8], tried: &[SocketAddr], now: u64) -> Option<usize> {
+    fn walk(
+        &self,
+        b: &Balancer,
+        key: &[u8],
+        tried: &[SocketAddr],
+        now: u64,
+        pass: Pass,
+    ) -> Option<usize> {
         let ring = self.ring.as_ref()?;
-        if !self.peers.iter().any(|&i| b.usable(i as usize, tried, now)) {
+        if !self
+            .peers
+            .iter()
+            .any(|&i| b.usable(i as usize, tried, now, pass))
+        {
             return None;
         }
         let mut idx = ring.node_idx(key);
         for _ in 0..self.ring_points {
             let addr = ring.get_addr(&mut idx)?;
             if let Some(i) = b.position(*addr) {
-                if b.usable(i, tried, now) {
+                if b.usable(i, tried, now, pass) {
                     return Some(i);
                 }
             }
@@ -133,11 +203,18 @@ impl Tier {
         None
     }
 
-    fn next_rr(&self, b: &Balancer, n: usize, tried: &[SocketAddr], now: u64) -> Option<usize> {
+    fn next_rr(
+        &self,
+        b: &Balancer,
+        n: usize,
+        tried: &[SocketAddr],
+        now: u64,
+        pass: Pass,
+    ) -> Option<usize> {
         let len = self.sequence.len();
         (0..len)
             .map(|k| self.sequence[(n + k) % len] as usize)
-            .find(|&i| b.usable(i, tried, now))
+            .find(|&i| b.usable(i, tried, now, pass))
     }
 }
 

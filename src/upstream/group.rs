@@ -116,10 +116,13 @@ impl UpstreamGroup {
         }
     }
 
-    /// Picks a peer, skipping `tried`, down, weight-0 and passively failed peers.
+    /// Picks a peer, never one in `tried`, marked `down` or of weight 0, and preferably one
+    /// that health (passive, active) has not taken out.
     /// With a hash group and `Some(key)`, walks the ketama ring from the key's point (nginx
     /// `hash … consistent`); otherwise smooth weighted round robin. Backup servers are used
-    /// only when no primary is available.
+    /// only when no primary is available. When every remaining peer is out, the one only
+    /// passively out whose `fail_timeout` ends first is tried, then (all actively out) any
+    /// of them: `None` only when no peer is left at all.
     pub fn select(&self, key: Option<&[u8]>, tried: &[SocketAddr]) -> Option<SocketAddr> {
         let state = self.state.load();
         let now = now_ms();
@@ -135,12 +138,16 @@ impl UpstreamGroup {
         Some(state.members[i].addr)
     }
 
-    /// Records a failed attempt on `addr` (passive health).
+    /// Records a failed attempt on `addr` (passive health). Ignored in a group of one
+    /// server, as nginx does: there is nobody to send the traffic to instead.
     pub fn report_failure(&self, addr: SocketAddr) {
         let state = self.state.load();
         let Some(i) = state.position(addr) else {
             return;
         };
+        if state.single {
+            return;
+        }
         let m = &state.members[i];
         if state.health[i].failure(now_ms(), m.max_fails, m.fail_timeout) {
             tracing::warn!(

@@ -144,3 +144,101 @@ fn peer_state_and_watch_status_are_readable() {
     g.set_watch_status(status);
     assert_eq!(g.watch_status().map(|s| s.snapshot().last_index), Some(42));
 }
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn a_single_server_is_never_taken_out_by_passive_health() {
+    for hash in [false, true] {
+        let g = group(vec![server(1, 1)], hash);
+        for _ in 0..5 {
+            g.report_failure(addr(1)); // max_fails = 1
+        }
+        assert_eq!(g.peer_state(addr(1)), Some(PeerState::Up), "hash={hash}");
+        assert_eq!(port(g.select(Some(b"k"), &[])), 1);
+        assert_eq!(port(g.select(None, &[])), 1);
+        assert_eq!(g.select(None, &[addr(1)]), None, "tried stays tried");
+        // one selectable server beside an operator-`down` one is a single server too
+        let mut d = server(2, 1);
+        d.down = true;
+        let g = group(vec![server(1, 1), d], hash);
+        g.report_failure(addr(1));
+        assert_eq!(g.peer_state(addr(1)), Some(PeerState::Up));
+    }
+}
+
+#[test]
+fn a_single_server_with_a_backup_is_taken_out_and_the_backup_used() {
+    let mut b = server(9, 1);
+    b.backup = true;
+    for hash in [false, true] {
+        let g = group(vec![server(1, 1), b.clone()], hash);
+        g.report_failure(addr(1));
+        assert_eq!(g.peer_state(addr(1)), Some(PeerState::PassivelyDown));
+        assert_eq!(port(g.select(Some(b"k"), &[])), 9, "hash={hash}");
+        assert_eq!(port(g.select(None, &[])), 9);
+    }
+}
+
+#[test]
+fn when_all_are_passively_out_the_one_due_back_first_is_tried() {
+    let mut long = server(1, 1);
+    long.fail_timeout = Duration::from_secs(60);
+    let mut b = server(9, 1);
+    b.backup = true;
+    b.fail_timeout = Duration::from_secs(90);
+    let mut d = server(3, 1);
+    d.down = true;
+    for hash in [false, true] {
+        // member order puts the longest time-out first: order alone would pick it
+        let g = group(vec![long.clone(), server(2, 1), d.clone(), b.clone()], hash);
+        for p in [1, 2, 9] {
+            g.report_failure(addr(p));
+            assert_eq!(g.peer_state(addr(p)), Some(PeerState::PassivelyDown));
+        }
+        for k in 0..20 {
+            let key = format!("k{k}");
+            assert_eq!(port(g.select(Some(key.as_bytes()), &[])), 2, "hash={hash}");
+            assert_eq!(port(g.select(None, &[])), 2);
+        }
+        // a retry goes on to the next one due back; `down` is never tried
+        assert_eq!(port(g.select(Some(b"k"), &[addr(2)])), 1);
+        assert_eq!(port(g.select(None, &[addr(2), addr(1)])), 9);
+        assert_eq!(g.select(Some(b"k"), &[addr(2), addr(1), addr(9)]), None);
+        // the peer that answers is back for everyone
+        g.report_success(addr(1));
+        assert_eq!(port(g.select(None, &[])), 1);
+    }
+}
+
+#[test]
+fn actively_down_peers_stay_out_unless_all_are_out() {
+    use crate::upstream::spec::{HealthCheckKind, HealthCheckSpec};
+    for hash in [false, true] {
+        let mut spec = group(vec![server(1, 1), server(2, 1)], hash).spec().clone();
+        spec.health_check = Some(HealthCheckSpec {
+            kind: HealthCheckKind::Tcp,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            rise: 1,
+            fall: 1,
+        });
+        let g = UpstreamGroup::new(spec);
+        let down = || Err(crate::upstream::CheckError::Timeout(Duration::from_secs(1)));
+        g.record_check(addr(1), down());
+        g.report_failure(addr(2));
+        // 1 is actively out, 2 only passively: 2 is the better bet
+        for k in 0..20 {
+            let key = format!("k{k}");
+            assert_eq!(port(g.select(Some(key.as_bytes()), &[])), 2, "hash={hash}");
+        }
+        g.record_check(addr(2), down());
+        // everything actively out: still tried rather than nobody
+        let first = g.select(Some(b"k"), &[]);
+        assert!(first.is_some());
+        let second = g.select(Some(b"k"), &[first.unwrap_or(addr(0))]);
+        assert!(second.is_some() && second != first);
+    }
+}

@@ -26,8 +26,14 @@ pub(crate) struct PeerHealth {
 
 impl PeerHealth {
     /// Whether the peer may be selected at `now`.
+    #[cfg(test)]
     pub(crate) fn available(&self, now: u64) -> bool {
         !self.active_down.load(Relaxed) && now >= self.down_until.load(Relaxed)
+    }
+
+    /// When passive health lets the peer back in (0: it was never out).
+    pub(crate) fn down_until(&self) -> u64 {
+        self.down_until.load(Relaxed)
     }
 
     /// Whether passive health has the peer out at `now`.

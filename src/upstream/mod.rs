@@ -8,6 +8,7 @@ mod active;
 mod balancer;
 pub mod consul;
 pub mod dump;
+mod dump_writer;
 mod group;
 mod health;
 mod key;

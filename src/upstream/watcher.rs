@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::consul::{ConsulClient, ConsulError};
 use super::dump;
+use super::dump_writer::{self, DumpWriter};
 use super::group::UpstreamGroup;
 use super::spec::{ConsulSpec, GroupSpec, ServerSpec};
 use super::status::WatchStatus;
@@ -41,7 +42,9 @@ pub async fn initial_members(spec: &GroupSpec) -> Result<(Vec<ServerSpec>, u64),
                 return Ok((fallback_members(spec, consul), index));
             }
             log_members(&spec.name, "members from Consul", &nodes);
-            write_dump(&spec.name, consul, &nodes);
+            if let Some(path) = &consul.dump_file {
+                dump_writer::write(&spec.name, path, Arc::new(nodes.clone())).await;
+            }
             Ok((nodes, index))
         }
         Err(e) if consul.strong_dependency => Err(ConsulError::StrongDependency {
@@ -74,14 +77,6 @@ fn fallback_members(spec: &GroupSpec, consul: &ConsulSpec) -> Vec<ServerSpec> {
     spec.servers.clone()
 }
 
-fn write_dump(group: &str, consul: &ConsulSpec, servers: &[ServerSpec]) {
-    if let Some(path) = &consul.dump_file {
-        if let Err(e) = dump::write_if_changed(path, group, servers) {
-            tracing::warn!(group, file = %path.display(), "cannot write dump file: {e}");
-        }
-    }
-}
-
 fn log_members(group: &str, what: &str, servers: &[ServerSpec]) {
     let list: Vec<String> = servers
         .iter()
@@ -110,6 +105,8 @@ pub struct ConsulWatcher {
     index: u64,
     status: Arc<WatchStatus>,
     empty_warned: bool,
+    /// Started by `run` when the group has a dump file.
+    dump: Option<DumpWriter>,
 }
 
 impl ConsulWatcher {
@@ -130,6 +127,7 @@ impl ConsulWatcher {
             index,
             status,
             empty_warned: false,
+            dump: None,
         })
     }
 
@@ -145,6 +143,12 @@ impl ConsulWatcher {
 
     /// Watches forever. Cancel by dropping the future (aborting its task).
     pub async fn run(mut self) {
+        if let Some(path) = &self.client.spec().dump_file {
+            self.dump = Some(DumpWriter::spawn(
+                self.group.name().to_string(),
+                path.clone(),
+            ));
+        }
         let mut last_start: Option<Instant> = None;
         loop {
             if let Some(t) = last_start {
@@ -192,9 +196,12 @@ impl ConsulWatcher {
         current.sort_by_key(|s| s.addr);
         if current != nodes {
             log_members(&name, "members changed", &nodes);
-            write_dump(&name, &spec, &nodes);
             self.status.changed(nodes.len());
-            self.group.set_members(nodes);
+            // Routing first; the dump file (fsync) is written in the background.
+            self.group.set_members(nodes.clone());
+            if let Some(dump) = &self.dump {
+                dump.write(nodes);
+            }
         }
         Ok(())
     }

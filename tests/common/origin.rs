@@ -61,7 +61,13 @@ impl OriginBuilder {
 
     /// Starts the origin on a free loopback port.
     pub fn start(self) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+        self.start_at(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Starts the origin on `addr` (e.g. a port an edge was told about before anything
+    /// listened there).
+    pub fn start_at(self, addr: SocketAddr) -> Origin {
+        let listener = TcpListener::bind(addr).expect("bind origin");
         let addr = listener.local_addr().expect("origin address");
         let state = Arc::new(State {
             behaviour: Mutex::new(self.0),

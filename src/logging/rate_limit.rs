@@ -1,92 +1,18 @@
-//! Log output: `tracing` events (and Pingora's `log` records) to stderr, which points at
-//! `[server] error_log` when one is set (reopened on SIGUSR1), filtered by `EDGEPROXY_LOG`
-//! (`RUST_LOG` syntax), else `[server] log_level` (default `info`).
-//!
-//! Every log line is rate-limited per call site ([`RateLimit`]): a fault that repeats in a
-//! tight loop (an accept error, a failing peer) writes at most [`LINES_PER_SECOND`] lines a
-//! second from one place, plus one line saying how many were suppressed — never an
-//! unbounded log.
+//! Per-call-site rate limit of log lines: a fault that repeats in a tight loop (an accept
+//! error, a failing peer) writes at most a budget of lines per window from one place, plus
+//! one line saying how many were suppressed — never an unbounded log.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{Event, Subscriber};
 use tracing_log::NormalizeEvent;
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter};
-
-/// Lines one call site may write per second before further ones are suppressed.
-pub const LINES_PER_SECOND: u32 = 20;
+use tracing_subscriber::layer::{Context, Layer};
 
 /// Call sites remembered at once (the table is cleared when it grows past this).
 const MAX_SITES: usize = 4096;
-
-type FilterHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
-
-static FILTER: OnceLock<FilterHandle> = OnceLock::new();
-
-/// Installs the global subscriber once (`EDGEPROXY_LOG`, else `info`); later calls (or a
-/// subscriber the embedding program installed first) are left alone.
-pub fn init() {
-    let filter =
-        EnvFilter::try_from_env("EDGEPROXY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let (filter, handle) = reload::Layer::new(filter);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        // No colour codes in files, journals and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(RateLimit::new(LINES_PER_SECOND, Duration::from_secs(1)))
-        .with(fmt)
-        .try_init();
-    if installed.is_ok() {
-        let _ = FILTER.set(handle);
-    }
-}
-
-/// Applies the config's `log_level` unless `EDGEPROXY_LOG` is set (it wins).
-pub fn set_level(level: &str) {
-    if std::env::var_os("EDGEPROXY_LOG").is_some() {
-        return;
-    }
-    if let (Some(handle), Ok(filter)) = (FILTER.get(), EnvFilter::try_new(level)) {
-        let _ = handle.reload(filter);
-    }
-}
-
-static REOPENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Incremented on every SIGUSR1: log writers (the error log, plugins' access logs) reopen
-/// their files when it changes.
-pub fn reopen_generation() -> u64 {
-    REOPENS.load(std::sync::atomic::Ordering::Acquire)
-}
-
-/// Asks every log writer to reopen its file (what SIGUSR1 does).
-pub fn request_reopen() {
-    REOPENS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-}
-
-/// Points standard error (where the log goes) at `path`, appending; called at start and on
-/// SIGUSR1, so logrotate can move the file and have it reopened.
-pub fn redirect_stderr(path: &Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    // SAFETY: dup2 on two valid descriptors; fd 2 then refers to the file, and `file`'s own
-    // descriptor is closed when it drops.
-    match unsafe { libc::dup2(file.as_raw_fd(), 2) } {
-        -1 => Err(std::io::Error::last_os_error()),
-        _ => Ok(()),
-    }
-}
 
 /// A layer that lets at most `budget` events per `window` through from each call site
 /// (file and line, also for records from the `log` crate), and reports what it dropped.
