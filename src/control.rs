@@ -60,6 +60,14 @@ pub enum ControlError {
         /// What went wrong.
         why: String,
     },
+    /// The process could not be signalled.
+    #[error("cannot signal process {pid}: {why}")]
+    Signal {
+        /// The process.
+        pid: i32,
+        /// The OS error.
+        why: std::io::Error,
+    },
     /// The process did not exit in time.
     #[error("process {pid} still running after {waited:?}")]
     StillRunning {
@@ -191,11 +199,7 @@ fn restore_pid_file(pid_file: &Path, old: i32) {
 }
 
 fn stop(pid: i32, sig: i32, grace: Duration) -> Result<String, ControlError> {
-    signal(pid, sig).map_err(|why| ControlError::NotRunning {
-        pid,
-        path: PathBuf::new(),
-        why,
-    })?;
+    signal(pid, sig).map_err(|why| ControlError::Signal { pid, why })?;
     let waited = grace + Duration::from_secs(2);
     let deadline = Instant::now() + waited;
     while alive(pid) {
