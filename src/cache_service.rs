@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use crate::plugin_api::Caches;
+use crate::cache::Caches;
 
 /// Starts the purge subscribers of `caches`, then waits for shutdown.
 pub struct CacheSubscribers {

@@ -9,8 +9,7 @@ use serde::de::{Deserialize, DeserializeOwned, IntoDeserializer};
 use super::{BoxError, Plugin};
 use crate::upstream::Upstreams;
 
-/// All tiered cache engines of a config, by name.
-pub type Caches = Arc<std::collections::BTreeMap<String, crate::cache::TieredCache>>;
+pub use crate::cache::Caches;
 
 /// Long-lived handles a plugin may keep: config location, upstream groups, and
 /// shared resources other plugins registered.
