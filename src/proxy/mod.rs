@@ -375,10 +375,10 @@ impl ProxyHttp for EdgeProxy {
         };
         let route = ctx.route.as_ref().map(|r| &r.metrics);
         self.requests.finished(route, status, entry.duration);
-        if let (Some(group), Some(status), Some(took)) =
-            (self.group(ctx), ctx.upstream_status, ctx.upstream_time)
-        {
-            group.metrics().response(status, took);
+        if let (Some(status), Some(took)) = (ctx.upstream_status, ctx.upstream_time) {
+            if let Some(group) = self.group(ctx) {
+                group.metrics().response(status, took);
+            }
         }
         for p in ctx.chain(&self.plugins) {
             p.plugin.log(&entry, &ctx.req).await;
