@@ -1,6 +1,7 @@
 //! `metrics`: content phase; the Prometheus text exposition of every metric on
-//! `prometheus::default_registry()` (requests, hash-key fallbacks, upstream connect
-//! failures, cache lookups by answering level, Redis errors, breaker state).
+//! `prometheus::default_registry()` (requests and their duration by server and route,
+//! aborted requests, upstream responses and their time, connect failures, hash-key
+//! fallbacks, cache lookups by cache and answering level, Redis errors, breaker state).
 //!
 //! ```toml
 //! { name = "metrics" }
@@ -67,7 +68,7 @@ mod tests {
 
     #[tokio::test]
     async fn exposes_the_default_registry_as_prometheus_text() {
-        edgeproxy::metrics::inc(&edgeproxy::metrics::REQUESTS, &["unit", "2xx"]);
+        edgeproxy::metrics::inc(&edgeproxy::metrics::REQUESTS, &["unit", "/", "2xx"]);
         let req = RequestHeader::build("GET", b"/metrics", None).unwrap();
         let resp = Metrics
             .content(&req, &mut RequestCtx::for_test())
@@ -85,7 +86,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("edgeproxy_requests_total{server=\"unit\",status=\"2xx\"}"),
+            text.contains("edgeproxy_requests_total{route=\"/\",server=\"unit\",status=\"2xx\"}"),
             "{text}"
         );
     }

@@ -1,5 +1,5 @@
 //! `upstream-status`: content phase; JSON of every upstream group: balancing, members with
-//! their weight, flags and health, and for Consul-backed groups the watcher's state.
+//! their weight, flags, health, failure counts and last error, and for Consul-backed groups the watcher's state.
 //!
 //! ```toml
 //! { name = "upstream-status" }
@@ -8,7 +8,10 @@
 //! ```json
 //! {"upstreams": {"app": {"balance": "hash", "hash_key": "$arg_productId",
 //!   "members": [{"addr": "10.0.0.1:8080", "weight": 1, "max_fails": 2,
-//!                "fail_timeout_ms": 10000, "down": false, "backup": false, "health": "up"}],
+//!                "fail_timeout_ms": 10000, "down": false, "backup": false, "health": "up",
+//!                "failures": {"passive": 3, "connect": 3, "check": 0},
+//!                "last_error": {"message": "connect to 10.0.0.1:8080 failed: ...",
+//!                               "ago_ms": 1234}}],
 //!   "consul": {"address": "http://127.0.0.1:8500", "prefix": "upstreams/app/",
 //!              "watch": {"last_index": 12, "last_success_age_ms": 850, ...}}}}}
 //! ```
@@ -19,7 +22,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use edgeproxy::async_trait;
 use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::upstream::{BalanceSpec, PeerState, UpstreamGroup, Upstreams, WatchSnapshot};
+use edgeproxy::upstream::{
+    BalanceSpec, FailureSnapshot, LastError, PeerState, UpstreamGroup, Upstreams, WatchSnapshot,
+};
 use edgeproxy::RequestHeader;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +82,51 @@ pub struct MemberDoc {
     pub backup: bool,
     /// `up`, `passively_down` (max_fails reached) or `actively_down` (health checks).
     pub health: &'static str,
+    /// Failures since start (kept while the address stays a member).
+    pub failures: FailuresDoc,
+    /// The last error of a connection or a health check; `null` if there was none.
+    pub last_error: Option<LastErrorDoc>,
+}
+
+/// Failure counts of one member since start.
+#[derive(Serialize, Default)]
+pub struct FailuresDoc {
+    /// Failures passive health counted toward `max_fails` (none in a group of one server).
+    pub passive: u64,
+    /// Failed connection attempts.
+    pub connect: u64,
+    /// Failed active health checks.
+    pub check: u64,
+}
+
+/// The last error of one member.
+#[derive(Serialize)]
+pub struct LastErrorDoc {
+    /// What went wrong (at most 256 bytes, then `…`).
+    pub message: String,
+    /// Milliseconds since it happened.
+    pub ago_ms: u64,
+}
+
+impl LastErrorDoc {
+    fn new(e: LastError) -> Self {
+        LastErrorDoc {
+            message: e.message,
+            ago_ms: e.ago.as_millis() as u64,
+        }
+    }
+}
+
+fn failures(f: Option<FailureSnapshot>) -> (FailuresDoc, Option<LastErrorDoc>) {
+    let Some(f) = f else {
+        return (FailuresDoc::default(), None);
+    };
+    let counts = FailuresDoc {
+        passive: f.passive,
+        connect: f.connect,
+        check: f.check,
+    };
+    (counts, f.last_error.map(LastErrorDoc::new))
 }
 
 /// Consul discovery of one group. The ACL token is never shown.
@@ -155,14 +205,19 @@ impl GroupDoc {
         let members = g
             .members()
             .iter()
-            .map(|m| MemberDoc {
-                addr: m.addr.to_string(),
-                weight: m.weight,
-                max_fails: m.max_fails,
-                fail_timeout_ms: m.fail_timeout.as_millis() as u64,
-                down: m.down,
-                backup: m.backup,
-                health: health(g.peer_state(m.addr)),
+            .map(|m| {
+                let (failures, last_error) = failures(g.peer_failures(m.addr));
+                MemberDoc {
+                    addr: m.addr.to_string(),
+                    weight: m.weight,
+                    max_fails: m.max_fails,
+                    fail_timeout_ms: m.fail_timeout.as_millis() as u64,
+                    down: m.down,
+                    backup: m.backup,
+                    health: health(g.peer_state(m.addr)),
+                    failures,
+                    last_error,
+                }
             })
             .collect();
         let consul = spec.consul.as_ref().map(|c| ConsulDoc {

@@ -43,7 +43,8 @@ async fn static_and_consul_groups_as_json() {
     let hash =
         BalanceSpec::Hash(HashSpec::parse("$arg_productId", Some("$remote_addr"), None).unwrap());
     let app = group("app", hash, Some(consul()));
-    web.report_failure(server(9001, 3, false).addr); // max_fails = 1: out now
+    let refused = "connect to 127.0.0.1:9001 failed: refused";
+    web.report_failure(server(9001, 3, false).addr, refused); // max_fails = 1: out now
     let upstreams: Upstreams = Arc::new(
         [("web".to_string(), web), ("app".to_string(), app.clone())]
             .into_iter()
@@ -64,14 +65,24 @@ async fn static_and_consul_groups_as_json() {
     let web = &v["upstreams"]["web"];
     assert_eq!(web["balance"], "round_robin");
     assert!(web.get("consul").is_none());
+    let mut first = web["members"][0].clone();
+    let ago = first["last_error"]["ago_ms"].take();
+    assert!(ago.as_u64().is_some_and(|ms| ms < 60_000), "{ago}");
     assert_eq!(
-        web["members"][0],
+        first,
         serde_json::json!({"addr": "127.0.0.1:9001", "weight": 3, "max_fails": 1,
             "fail_timeout_ms": 10000, "down": false, "backup": false,
-            "health": "passively_down"})
+            "health": "passively_down",
+            "failures": {"passive": 1, "connect": 1, "check": 0},
+            "last_error": {"message": refused, "ago_ms": null}})
     );
     assert_eq!(web["members"][1]["backup"], true);
     assert_eq!(web["members"][1]["health"], "up");
+    assert_eq!(
+        web["members"][1]["failures"],
+        serde_json::json!({"passive": 0, "connect": 0, "check": 0})
+    );
+    assert!(web["members"][1]["last_error"].is_null());
 
     let a = &v["upstreams"]["app"];
     assert_eq!(a["balance"], "hash");

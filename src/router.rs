@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::metrics::RouteMetrics;
 use crate::plugin_api::PluginChain;
 
 /// How a route matches the request path.
@@ -48,6 +49,9 @@ pub struct Route {
     pub max_body_bytes: u64,
     /// The server block's plugins, then the route's; each phase runs them in this order.
     pub chain: PluginChain,
+    /// The route's request metrics (`edgeproxy_requests_total{server, route, status}`,
+    /// `edgeproxy_request_duration_seconds{server, route}`), resolved when it was built.
+    pub metrics: RouteMetrics,
 }
 
 impl Route {
@@ -92,6 +96,7 @@ mod tests {
             upstream: None,
             max_body_bytes: 0,
             chain: PluginChain::default(),
+            metrics: RouteMetrics::new("router-unit", name),
         })
     }
 

@@ -236,10 +236,13 @@ fn metrics_and_upstream_status() {
         assert_eq!(resp.status().as_u16(), 200);
         assert_eq!(resp.headers()["content-type"], "text/plain; version=0.0.4");
         text = resp.text().unwrap();
-        text.contains("edgeproxy_requests_total{server=\"admin\",status=\"4xx\"}")
+        text.contains("edgeproxy_requests_total{route=\"/purge\",server=\"admin\",status=\"4xx\"}")
     })
     .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert!(text.contains("edgeproxy_cache_breaker_open"), "{text}");
+    assert!(
+        text.contains("edgeproxy_cache_breaker_open{cache=\"main\"} 0"),
+        "{text}"
+    );
 
     let resp = c
         .get(format!("http://{}/status/upstreams", s.admin))

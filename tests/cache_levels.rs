@@ -39,10 +39,10 @@ async fn levels_and_write_backs() {
         .encode_to_string(&prometheus::default_registry().gather())
         .unwrap();
     for level in ["L1", "L2", "ORIGIN"] {
-        let line = format!("edgeproxy_cache_lookups_total{{level=\"{level}\"}}");
+        let line = format!("edgeproxy_cache_lookups_total{{cache=\"-\",level=\"{level}\"}}");
         assert!(metrics.contains(&line), "{line} missing in:\n{metrics}");
     }
-    assert!(metrics.contains("edgeproxy_cache_breaker_open"));
+    assert!(metrics.contains("edgeproxy_cache_breaker_open{cache=\"-\"}"));
     let lock: bool = redis::cmd("EXISTS")
         .arg("t:lock:/p/1")
         .query(&mut c)

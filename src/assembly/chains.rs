@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{closest, Diagnostics, PluginSpec, RouteSpec};
+use crate::metrics::RouteMetrics;
 use crate::plugin_api::{BuildError, PluginChain, PluginInstance, Registry, Shared};
 use crate::router::Route;
 
@@ -19,10 +20,18 @@ impl<'a> ChainBuilder<'a> {
         ChainBuilder { registry, shared }
     }
 
-    /// A route whose chain is `server`'s plugins followed by the route's own.
-    pub fn route(&self, d: &mut Diagnostics, spec: RouteSpec, server: &PluginChain) -> Route {
+    /// A route of server block `block` whose chain is `server`'s plugins followed by the
+    /// route's own; its metrics are resolved here, once.
+    pub fn route(
+        &self,
+        d: &mut Diagnostics,
+        block: &str,
+        spec: RouteSpec,
+        server: &PluginChain,
+    ) -> Route {
         let own = self.build_all(d, &spec.plugins);
         Route {
+            metrics: RouteMetrics::new(block, &spec.name),
             name: Arc::from(spec.name),
             hosts: spec.hosts,
             path: spec.path,

@@ -88,7 +88,8 @@ pub fn assemble(
             ) {
                 redis.seeds_from = Some(redis_nodes_of(group));
             }
-            (name, TieredCache::new(cache))
+            let engine = TieredCache::named(&name, cache);
+            (name, engine)
         })
         .collect();
     let shared = Shared {
@@ -106,7 +107,7 @@ pub fn assemble(
             let routes = block
                 .routes
                 .into_iter()
-                .map(|r| Arc::new(builder.route(&mut d, r, &plugins)))
+                .map(|r| Arc::new(builder.route(&mut d, &block.name, r, &plugins)))
                 .collect();
             ServerBlock {
                 name: Arc::from(block.name),

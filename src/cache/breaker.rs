@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::metrics;
+use prometheus::IntGauge;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -19,15 +19,19 @@ pub struct Breaker {
     threshold: u32,
     cooldown: Duration,
     state: Mutex<State>,
+    /// `edgeproxy_cache_breaker_open{cache}` of the engine: 1 while open.
+    open_gauge: IntGauge,
 }
 
 impl Breaker {
-    /// A closed breaker that opens after `threshold` consecutive failures (at least 1).
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+    /// A closed breaker that opens after `threshold` consecutive failures (at least 1),
+    /// raising `open_gauge` by one while open.
+    pub fn new(threshold: u32, cooldown: Duration, open_gauge: IntGauge) -> Self {
         Breaker {
             threshold: threshold.max(1),
             cooldown,
             state: Mutex::new(State::Closed { failures: 0 }),
+            open_gauge,
         }
     }
 
@@ -59,7 +63,7 @@ impl Breaker {
     pub fn success(&self) {
         let mut st = self.lock();
         if !matches!(*st, State::Closed { .. }) {
-            metrics::BREAKER_OPEN.dec();
+            self.open_gauge.dec();
             tracing::info!("cache: redis circuit breaker closed");
         }
         *st = State::Closed { failures: 0 };
@@ -71,7 +75,7 @@ impl Breaker {
         let now = Instant::now();
         match *st {
             State::Closed { failures } if failures + 1 >= self.threshold => {
-                metrics::BREAKER_OPEN.inc();
+                self.open_gauge.inc();
                 tracing::warn!(
                     failures = failures + 1,
                     "cache: redis circuit breaker opened"
@@ -102,7 +106,7 @@ impl Breaker {
 impl Drop for Breaker {
     fn drop(&mut self) {
         if self.is_open() {
-            metrics::BREAKER_OPEN.dec();
+            self.open_gauge.dec();
         }
     }
 }
@@ -113,12 +117,14 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_and_probes_after_cooldown() {
-        let b = Breaker::new(3, Duration::from_millis(30));
+        let gauge = IntGauge::new("unit_breaker", "unit").unwrap();
+        let b = Breaker::new(3, Duration::from_millis(30), gauge.clone());
         b.failure();
         b.failure();
         assert!(b.allow() && !b.is_open());
         b.failure();
         assert!(b.is_open());
+        assert_eq!(gauge.get(), 1);
         assert!(!b.allow());
         std::thread::sleep(Duration::from_millis(40));
         assert!(b.allow(), "one probe after cool-down");
@@ -129,12 +135,13 @@ mod tests {
         assert!(b.allow());
         b.success();
         assert!(!b.is_open());
+        assert_eq!(gauge.get(), 0);
         assert!(b.allow() && b.allow());
     }
 
     #[test]
     fn success_resets_the_count() {
-        let b = Breaker::new(2, Duration::from_secs(60));
+        let b = Breaker::new(2, Duration::from_secs(60), IntGauge::new("u", "u").unwrap());
         b.failure();
         b.success();
         b.failure();

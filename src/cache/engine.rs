@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::coalesce::SingleFlight;
 use super::l1::L1;
 use super::load::{Answer, Miss};
-use super::metrics;
+use super::metrics::CacheMetrics;
 use super::origin::{LoadError, Loader};
 use super::purge::{self, PurgeReport, Target};
 use super::redis::RedisTier;
@@ -39,6 +39,8 @@ pub enum CacheError {
 }
 
 struct Inner {
+    name: Box<str>,
+    metrics: CacheMetrics,
     l1: L1,
     redis: Option<Arc<RedisTier>>,
     flight: SingleFlight<Result<Answer, LoadError>>,
@@ -69,6 +71,7 @@ pub struct TieredCache {
 impl std::fmt::Debug for TieredCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TieredCache")
+            .field("name", &self.inner.name)
             .field(
                 "redis",
                 &self.inner.redis.as_ref().map(|r| r.spec().mode.clone()),
@@ -78,15 +81,23 @@ impl std::fmt::Debug for TieredCache {
 }
 
 impl TieredCache {
-    /// An engine for `spec`. No I/O happens until the first lookup (or
-    /// [`start_background`](Self::start_background)), so this is safe under `-t`.
+    /// An engine for `spec` whose metrics carry `cache="-"`; see [`named`](Self::named).
     pub fn new(spec: CacheSpec) -> Self {
-        metrics::init();
+        Self::named("-", spec)
+    }
+
+    /// An engine for `spec` named `name` (the `[caches.NAME]` name): its metrics carry
+    /// `cache="NAME"`. No I/O happens until the first lookup (or
+    /// [`start_background`](Self::start_background)), so this is safe under `-t`.
+    pub fn named(name: &str, spec: CacheSpec) -> Self {
+        let metrics = CacheMetrics::new(name);
         let token_base = format!("{:016x}{:08x}", rand::random::<u64>(), std::process::id());
         TieredCache {
             inner: Arc::new(Inner {
+                name: name.into(),
                 l1: L1::new(spec.l1_capacity_bytes),
-                redis: spec.redis.map(|r| Arc::new(RedisTier::new(r))),
+                redis: spec.redis.map(|r| Arc::new(RedisTier::new(r, &metrics))),
+                metrics,
                 flight: SingleFlight::new(),
                 token_base,
                 token_seq: AtomicU64::new(0),
@@ -124,7 +135,7 @@ impl TieredCache {
                 None
             };
             if let Some(level) = level {
-                metrics::lookup(level);
+                inner.metrics.lookup(level);
                 return Ok(Lookup {
                     value: e.value,
                     level,
@@ -145,11 +156,11 @@ impl TieredCache {
         };
         match inner.flight.run(key, || miss.resolve(loader)).await {
             Ok((value, level)) => {
-                metrics::lookup(level);
+                inner.metrics.lookup(level);
                 Ok(Lookup { value, level })
             }
             Err(source) => {
-                metrics::LOOKUP_ERRORS.inc();
+                inner.metrics.lookup_errors.inc();
                 Err(CacheError::Origin {
                     key: key.to_string(),
                     source,
@@ -206,6 +217,11 @@ impl TieredCache {
             self.inner.started.store(true, Ordering::Relaxed);
         }
         true
+    }
+
+    /// The engine's name (`-` when built with [`new`](Self::new)).
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
 
     /// Whether this engine has a Redis tier (purges then reach every node).

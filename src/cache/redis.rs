@@ -15,7 +15,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, Value};
 use tokio::sync::OnceCell;
 
 use super::breaker::Breaker;
-use super::metrics;
+use super::metrics::CacheMetrics;
 use super::spec::{RedisMode, RedisSpec};
 
 /// Why an L2 call produced no answer.
@@ -80,18 +80,24 @@ pub struct RedisTier {
     purge_conn: OnceCell<Conn>,
     retry_at: Mutex<Option<Instant>>,
     breaker: Breaker,
+    errors: prometheus::IntCounter,
 }
 
 impl RedisTier {
-    /// A tier for `spec`; opens no socket.
-    pub fn new(spec: RedisSpec) -> Self {
-        let breaker = Breaker::new(spec.breaker_failures, spec.breaker_cooldown);
+    /// A tier for `spec` counting into its engine's `metrics`; opens no socket.
+    pub fn new(spec: RedisSpec, metrics: &CacheMetrics) -> Self {
+        let breaker = Breaker::new(
+            spec.breaker_failures,
+            spec.breaker_cooldown,
+            metrics.breaker_open.clone(),
+        );
         RedisTier {
             spec,
             conn: OnceCell::new(),
             purge_conn: OnceCell::new(),
             retry_at: Mutex::new(None),
             breaker,
+            errors: metrics.redis_errors.clone(),
         }
     }
 
@@ -177,7 +183,7 @@ impl RedisTier {
         match &res {
             Ok(_) => self.breaker.success(),
             Err(e) => {
-                metrics::REDIS_ERRORS.inc();
+                self.errors.inc();
                 tracing::debug!(error = %e, "cache: redis call failed");
                 self.breaker.failure();
             }

@@ -32,6 +32,8 @@ pub struct ProxyCtx {
     pub upstream_started: Option<std::time::Instant>,
     /// Time from choosing the peer to its response header.
     pub upstream_time: Option<std::time::Duration>,
+    /// Status of the upstream's (final) response header, before any header filter ran.
+    pub upstream_status: Option<u16>,
     /// Counts this request as in flight until the context is dropped (after the log phase).
     _in_flight: crate::drain::InFlight,
 }
@@ -50,6 +52,7 @@ impl ProxyCtx {
             filter_failed: false,
             upstream_started: None,
             upstream_time: None,
+            upstream_status: None,
             _in_flight: crate::drain::InFlight::start(),
         }
     }

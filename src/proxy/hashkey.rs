@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use pingora::http::RequestHeader;
 
-use crate::metrics;
 use crate::upstream::{KeySource, UpstreamGroup};
 
 /// The request's hash key for `group` (`None` = round robin), counting requests that lack
@@ -20,11 +19,11 @@ pub(crate) fn hash_key(
         KeySource::NotHashed => None,
         KeySource::Primary => Some(key),
         KeySource::Fallback => {
-            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "fallback"]);
+            group.metrics().hash_key_missing(true);
             Some(key)
         }
         KeySource::Missing => {
-            metrics::inc(&metrics::HASH_KEY_MISSING, &[group.name(), "round_robin"]);
+            group.metrics().hash_key_missing(false);
             None
         }
     }
@@ -34,6 +33,7 @@ pub(crate) fn hash_key(
 mod tests {
 
     use super::*;
+    use crate::metrics;
     use crate::upstream::{GroupSpec, ServerSpec};
 
     fn group(name: &str) -> UpstreamGroup {

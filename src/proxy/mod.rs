@@ -50,7 +50,7 @@ pub struct EdgeProxy {
     plugins: PluginChain,
     router: Router,
     upstreams: Upstreams,
-    requests: metrics::ServerRequests,
+    requests: metrics::ServerMetrics,
 }
 
 impl EdgeProxy {
@@ -63,7 +63,7 @@ impl EdgeProxy {
             plugins: block.plugins.clone(),
             router: block.router.clone(),
             upstreams,
-            requests: metrics::ServerRequests::new(&block.name),
+            requests: metrics::ServerMetrics::new(&block.name),
         }
     }
 
@@ -252,11 +252,12 @@ impl ProxyHttp for EdgeProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(group) = self.group(ctx) {
+            let why = format!("connect to {peer} failed: {e}");
             if let Some(addr) = ctx.req.upstream_addr {
-                group.report_failure(addr);
+                group.report_failure(addr, &why);
             }
-            metrics::inc(&metrics::UPSTREAM_CONNECT_FAILURES, &[group.name()]);
-            ctx.error = Some(format!("connect to {peer} failed: {e}"));
+            group.metrics().connect_failure();
+            ctx.error = Some(why);
             let retries_left = ctx.tried.len() <= group.spec().retries;
             warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
             e.set_retry(retries_left);
@@ -277,6 +278,7 @@ impl ProxyHttp for EdgeProxy {
             group.report_success(addr);
         }
         ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
+        ctx.upstream_status = Some(resp.status.as_u16());
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
@@ -371,7 +373,13 @@ impl ProxyHttp for EdgeProxy {
             error,
             upstream_time: ctx.upstream_time,
         };
-        self.requests.inc(status);
+        let route = ctx.route.as_ref().map(|r| &r.metrics);
+        self.requests.finished(route, status, entry.duration);
+        if let (Some(status), Some(took)) = (ctx.upstream_status, ctx.upstream_time) {
+            if let Some(group) = self.group(ctx) {
+                group.metrics().response(status, took);
+            }
+        }
         for p in ctx.chain(&self.plugins) {
             p.plugin.log(&entry, &ctx.req).await;
         }

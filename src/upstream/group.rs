@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use pingora::http::RequestHeader;
 
+use crate::metrics::UpstreamMetrics;
+
 use super::balancer::Balancer;
+use super::failures::{FailureSnapshot, Kind};
 use super::health::now_ms;
 use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, ServerSpec};
@@ -47,6 +50,8 @@ pub struct UpstreamGroup {
     update: Mutex<()>,
     /// Status of the Consul watcher feeding this group, once one is started.
     watch: ArcSwapOption<WatchStatus>,
+    /// The group's metrics, resolved once.
+    metrics: UpstreamMetrics,
 }
 
 impl UpstreamGroup {
@@ -58,6 +63,7 @@ impl UpstreamGroup {
         };
         let hash = matches!(spec.balance, BalanceSpec::Hash(_));
         let state = ArcSwap::from_pointee(Balancer::new(spec.servers.clone(), None, hash));
+        let metrics = UpstreamMetrics::new(&spec.name, hash);
         UpstreamGroup {
             spec,
             state,
@@ -65,12 +71,18 @@ impl UpstreamGroup {
             keys,
             update: Mutex::new(()),
             watch: ArcSwapOption::empty(),
+            metrics,
         }
     }
 
     /// The group's name.
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// The group's metrics (`edgeproxy_upstream_*{group}`), resolved when it was built.
+    pub fn metrics(&self) -> &UpstreamMetrics {
+        &self.metrics
     }
 
     /// The group's configuration.
@@ -138,24 +150,32 @@ impl UpstreamGroup {
         Some(state.members[i].addr)
     }
 
-    /// Records a failed attempt on `addr` (passive health). Ignored in a group of one
-    /// server, as nginx does: there is nobody to send the traffic to instead.
-    pub fn report_failure(&self, addr: SocketAddr) {
+    /// Records a failed connection to `addr`, `why` being the error: kept (with its time)
+    /// for the status API, and counted by passive health, except in a group of one server,
+    /// as nginx does: there is nobody to send the traffic to instead.
+    pub fn report_failure(&self, addr: SocketAddr, why: &str) {
         let state = self.state.load();
         let Some(i) = state.position(addr) else {
             return;
         };
-        if state.single {
-            return;
-        }
         let m = &state.members[i];
-        if state.health[i].failure(now_ms(), m.max_fails, m.fail_timeout) {
+        let health = &state.health[i];
+        let passive = !state.single && m.max_fails > 0;
+        health.failures.record(Kind::Connect { passive }, why);
+        if passive && health.failure(now_ms(), m.max_fails, m.fail_timeout) {
             tracing::warn!(
                 group = %self.spec.name, %addr,
                 "upstream server temporarily disabled for {:?} after {} failure(s)",
                 m.fail_timeout, m.max_fails
             );
         }
+    }
+
+    /// Failure counts and the last error of member `addr`; `None` if it is not a member.
+    /// The record stays with the address across member-set changes, like its health.
+    pub fn peer_failures(&self, addr: SocketAddr) -> Option<FailureSnapshot> {
+        let state = self.state.load();
+        Some(state.health[state.position(addr)?].failures.snapshot())
     }
 
     /// Health of member `addr` now; `None` if it is not a member.
@@ -182,6 +202,10 @@ impl UpstreamGroup {
         let Some(i) = state.position(addr) else {
             return;
         };
+        if let Err(why) = &result {
+            let why = format!("health check failed: {why}");
+            state.health[i].failures.record(Kind::Check, &why);
+        }
         match (
             state.health[i].check_result(result.is_ok(), hc.rise, hc.fall),
             result,

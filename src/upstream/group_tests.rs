@@ -66,7 +66,7 @@ fn passive_health_takes_peer_out_and_success_brings_back() {
         .map(|i| format!("k{i}"))
         .find(|k| port(g.select(Some(k.as_bytes()), &[])) == 1)
         .unwrap();
-    g.report_failure(server(1, 1).addr); // max_fails = 1
+    g.report_failure(server(1, 1).addr, "refused"); // max_fails = 1
     assert_eq!(port(g.select(Some(key.as_bytes()), &[])), 2);
     assert_eq!(port(g.select(None, &[])), 2);
     assert_eq!(port(g.select(None, &[])), 2);
@@ -76,7 +76,7 @@ fn passive_health_takes_peer_out_and_success_brings_back() {
     g.report_success(server(1, 1).addr);
     assert_eq!(port(g.select(Some(key.as_bytes()), &[])), 1);
     // unknown addresses are ignored
-    g.report_failure(server(77, 1).addr);
+    g.report_failure(server(77, 1).addr, "refused");
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn actively_down_peer_is_skipped_and_stays_down_across_member_changes() {
 fn peer_state_and_watch_status_are_readable() {
     let g = group(vec![server(1, 1), server(2, 1)], false);
     assert_eq!(g.peer_state(server(1, 1).addr), Some(PeerState::Up));
-    g.report_failure(server(1, 1).addr); // max_fails = 1
+    g.report_failure(server(1, 1).addr, "refused"); // max_fails = 1
     assert_eq!(
         g.peer_state(server(1, 1).addr),
         Some(PeerState::PassivelyDown)
@@ -154,7 +154,7 @@ fn a_single_server_is_never_taken_out_by_passive_health() {
     for hash in [false, true] {
         let g = group(vec![server(1, 1)], hash);
         for _ in 0..5 {
-            g.report_failure(addr(1)); // max_fails = 1
+            g.report_failure(addr(1), "refused"); // max_fails = 1
         }
         assert_eq!(g.peer_state(addr(1)), Some(PeerState::Up), "hash={hash}");
         assert_eq!(port(g.select(Some(b"k"), &[])), 1);
@@ -164,7 +164,7 @@ fn a_single_server_is_never_taken_out_by_passive_health() {
         let mut d = server(2, 1);
         d.down = true;
         let g = group(vec![server(1, 1), d], hash);
-        g.report_failure(addr(1));
+        g.report_failure(addr(1), "refused");
         assert_eq!(g.peer_state(addr(1)), Some(PeerState::Up));
     }
 }
@@ -175,7 +175,7 @@ fn a_single_server_with_a_backup_is_taken_out_and_the_backup_used() {
     b.backup = true;
     for hash in [false, true] {
         let g = group(vec![server(1, 1), b.clone()], hash);
-        g.report_failure(addr(1));
+        g.report_failure(addr(1), "refused");
         assert_eq!(g.peer_state(addr(1)), Some(PeerState::PassivelyDown));
         assert_eq!(port(g.select(Some(b"k"), &[])), 9, "hash={hash}");
         assert_eq!(port(g.select(None, &[])), 9);
@@ -195,7 +195,7 @@ fn when_all_are_passively_out_the_one_due_back_first_is_tried() {
         // member order puts the longest time-out first: order alone would pick it
         let g = group(vec![long.clone(), server(2, 1), d.clone(), b.clone()], hash);
         for p in [1, 2, 9] {
-            g.report_failure(addr(p));
+            g.report_failure(addr(p), "refused");
             assert_eq!(g.peer_state(addr(p)), Some(PeerState::PassivelyDown));
         }
         for k in 0..20 {
@@ -228,7 +228,7 @@ fn actively_down_peers_stay_out_unless_all_are_out() {
         let g = UpstreamGroup::new(spec);
         let down = || Err(crate::upstream::CheckError::Timeout(Duration::from_secs(1)));
         g.record_check(addr(1), down());
-        g.report_failure(addr(2));
+        g.report_failure(addr(2), "refused");
         // 1 is actively out, 2 only passively: 2 is the better bet
         for k in 0..20 {
             let key = format!("k{k}");
@@ -241,4 +241,42 @@ fn actively_down_peers_stay_out_unless_all_are_out() {
         let second = g.select(Some(b"k"), &[first.unwrap_or(addr(0))]);
         assert!(second.is_some() && second != first);
     }
+}
+
+#[test]
+fn failures_are_counted_per_member_and_kept_across_member_changes() {
+    use crate::upstream::spec::{HealthCheckKind, HealthCheckSpec};
+    let mut spec = group(vec![server(1, 1), server(2, 1)], false)
+        .spec()
+        .clone();
+    spec.health_check = Some(HealthCheckSpec {
+        kind: HealthCheckKind::Tcp,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        rise: 1,
+        fall: 3,
+    });
+    let g = UpstreamGroup::new(spec);
+    assert_eq!(g.peer_failures(addr(9)), None);
+    let clean = g.peer_failures(addr(2)).unwrap();
+    assert_eq!((clean.passive, clean.connect, clean.check), (0, 0, 0));
+    assert_eq!(clean.last_error, None);
+
+    g.report_failure(addr(1), "connect to 127.0.0.1:1 failed: refused");
+    g.record_check(
+        addr(1),
+        Err(crate::upstream::CheckError::Timeout(Duration::from_secs(1))),
+    );
+    g.set_members(vec![server(1, 1), server(3, 1)]);
+    let f = g.peer_failures(addr(1)).unwrap();
+    assert_eq!((f.passive, f.connect, f.check), (1, 1, 1));
+    let last = f.last_error.unwrap();
+    assert_eq!(last.message, "health check failed: no answer within 1s");
+
+    // a group of one server: counted as a connect failure, not by passive health
+    let single = group(vec![server(1, 1)], false);
+    single.report_failure(addr(1), "refused");
+    let f = single.peer_failures(addr(1)).unwrap();
+    assert_eq!((f.passive, f.connect), (0, 1));
+    assert_eq!(f.last_error.map(|e| e.message).as_deref(), Some("refused"));
 }

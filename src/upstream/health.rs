@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::failures::PeerFailures;
+
 /// Milliseconds on a process-wide monotonic clock (never 0, so 0 can mean "unset").
 pub(crate) fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -22,6 +24,8 @@ pub(crate) struct PeerHealth {
     down_until: AtomicU64,
     active_down: AtomicBool,
     checks_in_a_row: AtomicU32,
+    /// Failure counts and the last error, for the status API.
+    pub(crate) failures: PeerFailures,
 }
 
 impl PeerHealth {

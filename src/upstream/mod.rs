@@ -9,6 +9,7 @@ mod balancer;
 pub mod consul;
 pub mod dump;
 mod dump_writer;
+mod failures;
 mod group;
 mod health;
 mod key;
@@ -19,6 +20,7 @@ mod watcher;
 
 pub use active::{run_health_checks, CheckError};
 pub use consul::ConsulError;
+pub use failures::{FailureSnapshot, LastError, MAX_ERROR_LEN};
 pub use group::{KeySource, PeerState, UpstreamGroup};
 pub use key::{KeyError, KeyTemplate};
 pub use spec::{
