@@ -235,9 +235,9 @@ mod tests {
         }
         let quoted = checked(&[("Connection", "\"x-forwarded-for\"")]);
         assert_eq!(quoted, Err(FramingError::BadOption));
-        let nine = vec!["a"; 9].join(",");
+        let nine = ["a"; 9].join(",");
         assert_eq!(checked(&[("Connection", &nine)]), Ok(()));
-        let ten = vec!["a"; 10].join(",");
+        let ten = ["a"; 10].join(",");
         assert_eq!(
             checked(&[("Connection", &ten)]),
             Err(FramingError::BadOption)
