@@ -14,10 +14,12 @@ pub struct Refusal {
     pub reason: &'static str,
 }
 
-/// Checks URI length and header count/size.
+/// Checks request line length and header count/size.
 pub fn check_header(req: &RequestHeader, limits: &Limits) -> Option<Refusal> {
-    // The request-target as received (an absolute-form target counts whole).
-    if req.raw_path().len() > limits.max_uri_bytes {
+    // The request-target as received (an absolute-form target counts whole), with the
+    // method: a 40 KiB method is as much a too-long request line as a 40 KiB target (nginx
+    // bounds the whole line).
+    if req.method.as_str().len() + req.raw_path().len() > limits.max_uri_bytes {
         return Some(Refusal {
             status: 414,
             reason: "request URI too long",
@@ -75,6 +77,11 @@ mod tests {
         assert_eq!(check_header(&req, &limits()).map(|r| r.status), Some(414));
         let ok = RequestHeader::build("GET", b"/short", None).unwrap();
         assert_eq!(check_header(&ok, &limits()), None);
+        let method = RequestHeader::build("M".repeat(20).as_str(), b"/", None).unwrap();
+        assert_eq!(
+            check_header(&method, &limits()).map(|r| r.status),
+            Some(414)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! | phase | callback |
 //! |---|---|
 //! | header received: client timeouts, keep-alive, pipelining | `early_request_filter` |
-//! | limits, conformance (target, `Host`), routing, rewrite, access, content | `request_filter` |
+//! | limits, framing and `Connection` options, conformance (target, `Host`), routing, rewrite, access, content | `request_filter` |
 //! | balance (+ retries) | `upstream_peer`, `fail_to_connect` |
 //! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; `local::write_local` for local ones |
 //! | log | `logging` (exactly once per request) |
@@ -90,10 +90,23 @@ impl EdgeProxy {
         ctx: &mut ProxyCtx,
         why: Invalid,
     ) -> Result<bool> {
-        // A request we refuse to understand leaves the connection in no state to reuse.
+        self.refuse_and_close(session, ctx, 400, &why.to_string())
+            .await
+    }
+
+    /// Refuses a request whose header we will not act on (malformed, ambiguous, over a
+    /// limit): its body, if any, is not read, so the connection is not reused (nginx does
+    /// the same for 400, 413, 414, 431 and 501).
+    async fn refuse_and_close(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        status: u16,
+        why: &str,
+    ) -> Result<bool> {
         session.set_keepalive(None);
         ctx.error = Some(format!("bad request: {why}"));
-        let resp = Response::error(400, &why.to_string(), &ctx.req.request_id);
+        let resp = Response::error(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
     }
 
@@ -137,7 +150,19 @@ impl ProxyHttp for EdgeProxy {
             ctx.req.request_id = id;
         }
         if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
-            return self.refuse(session, ctx, r.status, r.reason).await;
+            return self
+                .refuse_and_close(session, ctx, r.status, r.reason)
+                .await;
+        }
+        // Framing Pingora accepted but an upstream could read differently (README:
+        // "Malformed requests and smuggling"). Only HTTP/1 sessions have a raw header.
+        let raw_head = session
+            .as_http1()
+            .map(|h1| h1.get_headers_raw_bytes())
+            .unwrap_or_default();
+        if let Err(why) = request::framing::check(session.req_header(), &raw_head) {
+            let (status, why) = (why.status(), why.to_string());
+            return self.refuse_and_close(session, ctx, status, &why).await;
         }
         let mut target = match request::conform(session.req_header_mut()) {
             Ok(t) => t,
@@ -160,7 +185,9 @@ impl ProxyHttp for EdgeProxy {
         ctx.body_limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
-            return self.refuse(session, ctx, r.status, r.reason).await;
+            return self
+                .refuse_and_close(session, ctx, r.status, r.reason)
+                .await;
         }
         let req = session.req_header_mut();
         if let Some(resp) = run_rewrite(route.chain.route_part(), req, &mut ctx.req).await {

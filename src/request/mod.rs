@@ -7,6 +7,7 @@
 //! the same path. The target as received stays in the request's extensions as
 //! [`OriginalTarget`] (what `$request_uri` is, rewrites or not).
 
+pub mod framing;
 pub mod host;
 pub mod path;
 
@@ -15,6 +16,7 @@ use http::header::HOST;
 use http::Version;
 use pingora::http::RequestHeader;
 
+pub use framing::FramingError;
 pub use host::HostError;
 pub use path::PathError;
 

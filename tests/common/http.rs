@@ -17,8 +17,10 @@ pub struct Request {
     pub method: String,
     /// Request target (path and query).
     pub target: String,
-    /// Headers, names lowercased.
+    /// Headers, names lowercased (the last one of a name that came more than once).
     pub headers: BTreeMap<String, String>,
+    /// Every header line as received, in order, names lowercased.
+    pub header_lines: Vec<(String, String)>,
     /// Body (de-chunked).
     pub body: Vec<u8>,
 }
@@ -211,6 +213,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
     let mut headers = BTreeMap::new();
+    let mut header_lines = Vec::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).ok()? == 0 {
@@ -221,7 +224,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            headers.insert(k.clone(), v.clone());
+            header_lines.push((k, v));
         }
     }
     let body = read_body(reader, &headers)?;
@@ -229,6 +234,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         method,
         target,
         headers,
+        header_lines,
         body,
     })
 }
