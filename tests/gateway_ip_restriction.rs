@@ -78,7 +78,9 @@ fn allow_and_deny_lists_and_a_reloading_deny_file() {
 
     // A broken edit keeps the last good list and is logged once.
     replace(&deny, "127.0.0.2\n127.0.0.300\n");
+    // (Files are looked at on the request path: each poll sends one.)
     wait_until("the broken file to be seen", Duration::from_secs(10), || {
+        get(listen, TWO, "/file");
         edge.stderr().contains("not reloaded")
     })
     .unwrap();

@@ -90,8 +90,23 @@ impl fmt::Display for Cidr {
 
 impl<'de> Deserialize<'de> for Cidr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(de::Error::custom)
+        d.deserialize_str(CidrVisitor)
+    }
+}
+
+/// Parses inside the visitor, so the config reader puts the error at this entry (not at
+/// the list around it).
+struct CidrVisitor;
+
+impl de::Visitor<'_> for CidrVisitor {
+    type Value = Cidr;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a network such as \"10.0.0.0/8\", an address or \"all\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cidr, E> {
+        v.parse().map_err(E::custom)
     }
 }
 

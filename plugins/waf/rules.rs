@@ -60,12 +60,30 @@ pub struct Pattern(pub String);
 
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match regex::Regex::new(&s) {
-            Ok(_) => Ok(Pattern(s)),
-            Err(e) => Err(de::Error::custom(format!(
+        d.deserialize_str(PatternVisitor)
+    }
+}
+
+/// Compiles inside the visitor, so the config reader puts the error at the pattern.
+struct PatternVisitor;
+
+impl de::Visitor<'_> for PatternVisitor {
+    type Value = Pattern;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a regular expression")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Pattern, E> {
+        match regex::Regex::new(v) {
+            Ok(_) => Ok(Pattern(v.to_string())),
+            Err(e) => Err(E::custom(format!(
                 "invalid pattern: {}",
-                e.to_string().lines().last().unwrap_or("").trim_start_matches("error: ")
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
             ))),
         }
     }
