@@ -79,10 +79,14 @@ fn allow_and_deny_lists_and_a_reloading_deny_file() {
     // A broken edit keeps the last good list and is logged once.
     replace(&deny, "127.0.0.2\n127.0.0.300\n");
     // (Files are looked at on the request path: each poll sends one.)
-    wait_until("the broken file to be seen", Duration::from_secs(10), || {
-        get(listen, TWO, "/file");
-        edge.stderr().contains("not reloaded")
-    })
+    wait_until(
+        "the broken file to be seen",
+        Duration::from_secs(10),
+        || {
+            get(listen, TWO, "/file");
+            edge.stderr().contains("not reloaded")
+        },
+    )
     .unwrap();
     for _ in 0..5 {
         assert_eq!(get(listen, ONE, "/file").0, 451);
@@ -91,7 +95,10 @@ fn allow_and_deny_lists_and_a_reloading_deny_file() {
     }
     let stderr = edge.stderr();
     assert_eq!(stderr.matches("not reloaded").count(), 1, "{stderr}");
-    assert!(stderr.contains("deny.txt:2: invalid CIDR `127.0.0.300`"), "{stderr}");
+    assert!(
+        stderr.contains("deny.txt:2: invalid CIDR `127.0.0.300`"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -156,8 +156,14 @@ mod tests {
     #[test]
     fn parses_networks_addresses_and_all() {
         assert_eq!(p("10.0.0.0/8"), Ok(Cidr::V4("10.0.0.0/8".parse().unwrap())));
-        assert_eq!(p(" 192.0.2.7 "), Ok(Cidr::V4("192.0.2.7/32".parse().unwrap())));
-        assert_eq!(p("2001:db8::/32"), Ok(Cidr::V6("2001:db8::/32".parse().unwrap())));
+        assert_eq!(
+            p(" 192.0.2.7 "),
+            Ok(Cidr::V4("192.0.2.7/32".parse().unwrap()))
+        );
+        assert_eq!(
+            p("2001:db8::/32"),
+            Ok(Cidr::V6("2001:db8::/32".parse().unwrap()))
+        );
         assert_eq!(p("::1"), Ok(Cidr::V6("::1/128".parse().unwrap())));
         assert_eq!(p("ALL"), Ok(Cidr::All));
         assert_eq!(p("0.0.0.0/0"), Ok(Cidr::V4("0.0.0.0/0".parse().unwrap())));
@@ -165,20 +171,37 @@ mod tests {
 
     #[test]
     fn ipv4_mapped_rules_become_ipv4() {
-        assert_eq!(p("::ffff:10.0.0.0/104"), Ok(Cidr::V4("10.0.0.0/8".parse().unwrap())));
-        assert_eq!(p("::ffff:192.0.2.1"), Ok(Cidr::V4("192.0.2.1/32".parse().unwrap())));
+        assert_eq!(
+            p("::ffff:10.0.0.0/104"),
+            Ok(Cidr::V4("10.0.0.0/8".parse().unwrap()))
+        );
+        assert_eq!(
+            p("::ffff:192.0.2.1"),
+            Ok(Cidr::V4("192.0.2.1/32".parse().unwrap()))
+        );
         // Wider than the mapped block: stays IPv6 (does not cover IPv4 clients).
         assert!(matches!(p("::/0"), Ok(Cidr::V6(_))));
     }
 
     #[test]
     fn refuses_garbage_and_host_bits() {
-        for bad in ["", "10.0.0.300/8", "10.0.0.0/33", "10.0.0.0/", "fe80::/129", "host", "10/8"] {
+        for bad in [
+            "",
+            "10.0.0.300/8",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "fe80::/129",
+            "host",
+            "10/8",
+        ] {
             assert!(matches!(p(bad), Err(CidrError::Syntax(_))), "{bad:?}");
         }
         let e = p("10.0.0.1/8").unwrap_err();
         assert!(e.to_string().contains("did you mean `10.0.0.0/8`"), "{e}");
-        assert!(matches!(p("2001:db8::1/32"), Err(CidrError::HostBits { .. })));
+        assert!(matches!(
+            p("2001:db8::1/32"),
+            Err(CidrError::HostBits { .. })
+        ));
     }
 
     #[test]
@@ -186,6 +209,9 @@ mod tests {
         let v4: IpAddr = "10.1.2.3".parse().unwrap();
         let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
         assert_eq!(client_key(v4), client_key(mapped));
-        assert!(matches!(client_key("::1".parse().unwrap()), ClientKey::V6(1)));
+        assert!(matches!(
+            client_key("::1".parse().unwrap()),
+            ClientKey::V6(1)
+        ));
     }
 }

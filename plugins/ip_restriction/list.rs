@@ -180,7 +180,10 @@ impl List {
                 true
             }
             Err(e) => {
-                tracing::error!("ip-restriction: {} list not reloaded, keeping the last good one: {e}", self.kind);
+                tracing::error!(
+                    "ip-restriction: {} list not reloaded, keeping the last good one: {e}",
+                    self.kind
+                );
                 false
             }
         }
@@ -218,9 +221,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deny.txt");
         std::fs::write(&path, "10.0.0.0/8\n300.1.1.1\n").unwrap();
-        let e = List::new("deny", vec![], Some(path.clone()), Duration::ZERO).err().unwrap();
-        assert!(e.starts_with("deny_file: ") && e.contains("deny.txt:2: invalid CIDR `300.1.1.1`"), "{e}");
-        let e = List::new("deny", vec![], Some(dir.path().join("none")), Duration::ZERO).err().unwrap();
+        let e = List::new("deny", vec![], Some(path.clone()), Duration::ZERO)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("deny_file: ") && e.contains("deny.txt:2: invalid CIDR `300.1.1.1`"),
+            "{e}"
+        );
+        let e = List::new(
+            "deny",
+            vec![],
+            Some(dir.path().join("none")),
+            Duration::ZERO,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("cannot read"), "{e}");
     }
 
@@ -230,9 +245,13 @@ mod tests {
         let path = dir.path().join("allow.txt");
         std::fs::write(&path, "10.0.0.0/8\n").unwrap();
         let inline = vec!["192.0.2.1".parse().unwrap()];
-        let list = Arc::new(List::new("allow", inline, Some(path.clone()), Duration::ZERO).unwrap());
+        let list =
+            Arc::new(List::new("allow", inline, Some(path.clone()), Duration::ZERO).unwrap());
         assert!(has(&list, "10.1.1.1") && has(&list, "192.0.2.1"));
-        assert!(!list.reload_if_changed(), "unchanged file is not read again");
+        assert!(
+            !list.reload_if_changed(),
+            "unchanged file is not read again"
+        );
 
         std::fs::write(&path, "172.16.0.0/12\n").unwrap();
         touch_later(&path, 5);
@@ -242,11 +261,17 @@ mod tests {
         std::fs::write(&path, "172.16.0.0/12\nbroken\n").unwrap();
         touch_later(&path, 10);
         assert!(!list.reload_if_changed(), "a broken file is not used");
-        assert!(!list.reload_if_changed(), "and not read again until it changes");
+        assert!(
+            !list.reload_if_changed(),
+            "and not read again until it changes"
+        );
         assert!(has(&list, "172.16.0.1"));
 
         std::fs::remove_file(&path).unwrap();
-        assert!(!list.reload_if_changed(), "a deleted file keeps the last good list");
+        assert!(
+            !list.reload_if_changed(),
+            "a deleted file keeps the last good list"
+        );
         assert!(has(&list, "172.16.0.1"));
     }
 
@@ -255,7 +280,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deny.txt");
         std::fs::write(&path, "10.0.0.0/8\n").unwrap();
-        let list = Arc::new(List::new("deny", vec![], Some(path), Duration::from_secs(3600)).unwrap());
+        let list =
+            Arc::new(List::new("deny", vec![], Some(path), Duration::from_secs(3600)).unwrap());
         assert!(!list.check_due(), "not due right after loading");
         let inline_only = List::new("deny", vec![], None, Duration::ZERO).unwrap();
         assert!(!inline_only.check_due() && !inline_only.has_file());

@@ -96,7 +96,11 @@ impl PluginFactory for IpRestriction {
         if cfg.allow.as_ref().is_some_and(|a| a.is_empty()) && cfg.allow_file.is_none() {
             return Err("`allow = []` would deny every request; use `deny = [\"all\"]` to say so, or drop `allow`".into());
         }
-        if cfg.allow.is_none() && cfg.allow_file.is_none() && cfg.deny.is_empty() && cfg.deny_file.is_none() {
+        if cfg.allow.is_none()
+            && cfg.allow_file.is_none()
+            && cfg.deny.is_empty()
+            && cfg.deny_file.is_none()
+        {
             return Err("no list: set `allow`, `deny`, `allow_file` or `deny_file`".into());
         }
         let list = |kind, inline: Vec<Cidr>, file: Option<String>| {

@@ -110,17 +110,36 @@ mod tests {
     #[test]
     fn matches_inside_and_not_outside() {
         let t = table(&["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]);
-        for ip in ["10.0.0.0", "10.255.255.255", "192.0.2.7", "2001:db8::1", "::ffff:10.9.9.9"] {
+        for ip in [
+            "10.0.0.0",
+            "10.255.255.255",
+            "192.0.2.7",
+            "2001:db8::1",
+            "::ffff:10.9.9.9",
+        ] {
             assert!(has(&t, ip), "{ip}");
         }
-        for ip in ["9.255.255.255", "11.0.0.0", "192.0.2.6", "192.0.2.8", "2001:db9::", "::1"] {
+        for ip in [
+            "9.255.255.255",
+            "11.0.0.0",
+            "192.0.2.6",
+            "192.0.2.8",
+            "2001:db9::",
+            "::1",
+        ] {
             assert!(!has(&t, ip), "{ip}");
         }
     }
 
     #[test]
     fn nested_overlapping_and_adjacent_rules_merge() {
-        let t = table(&["10.0.0.0/24", "10.0.0.0/8", "10.0.1.0/24", "11.0.0.0/8", "12.0.0.1"]);
+        let t = table(&[
+            "10.0.0.0/24",
+            "10.0.0.0/8",
+            "10.0.1.0/24",
+            "11.0.0.0/8",
+            "12.0.0.1",
+        ]);
         assert_eq!(t.ranges(), 2, "{t:?}");
         assert!(has(&t, "11.255.255.255") && has(&t, "12.0.0.1") && !has(&t, "12.0.0.0"));
     }
@@ -128,7 +147,9 @@ mod tests {
     #[test]
     fn all_covers_both_families_and_v6_zero_only_v6() {
         let t = table(&["all"]);
-        assert!(has(&t, "0.0.0.0") && has(&t, "255.255.255.255") && has(&t, "::") && has(&t, "ffff::"));
+        assert!(
+            has(&t, "0.0.0.0") && has(&t, "255.255.255.255") && has(&t, "::") && has(&t, "ffff::")
+        );
         let t = table(&["::/0"]);
         assert!(has(&t, "::1") && !has(&t, "127.0.0.1") && !has(&t, "::ffff:127.0.0.1"));
         assert!(table(&[]).is_empty() && !table(&["::1"]).is_empty());
@@ -148,7 +169,9 @@ mod tests {
         let nets: Vec<ipnet::Ipv4Net> = (0..10_000)
             .map(|_| {
                 let len = 16 + (rnd() % 17) as u8;
-                ipnet::Ipv4Net::new((rnd() as u32).into(), len).unwrap().trunc()
+                ipnet::Ipv4Net::new((rnd() as u32).into(), len)
+                    .unwrap()
+                    .trunc()
             })
             .collect();
         let rules: Vec<Cidr> = nets.iter().map(|n| Cidr::V4(*n)).collect();

@@ -21,12 +21,21 @@ async fn status(plugin: &Arc<dyn Plugin>, client: Option<&str>) -> u16 {
 
 #[tokio::test]
 async fn deny_wins_and_an_allow_list_denies_the_rest() {
-    let p = build(r#"{ allow = ["10.0.0.0/8", "2001:db8::/32"], deny = ["10.0.66.0/24"] }"#).unwrap();
+    let p =
+        build(r#"{ allow = ["10.0.0.0/8", "2001:db8::/32"], deny = ["10.0.66.0/24"] }"#).unwrap();
     assert_eq!(status(&p, Some("10.1.2.3")).await, 200);
-    assert_eq!(status(&p, Some("::ffff:10.1.2.3")).await, 200, "mapped IPv4");
+    assert_eq!(
+        status(&p, Some("::ffff:10.1.2.3")).await,
+        200,
+        "mapped IPv4"
+    );
     assert_eq!(status(&p, Some("2001:db8::7")).await, 200);
     assert_eq!(status(&p, Some("10.0.66.1")).await, 403, "deny wins");
-    assert_eq!(status(&p, Some("::ffff:10.0.66.1")).await, 403, "mapped IPv4 denied");
+    assert_eq!(
+        status(&p, Some("::ffff:10.0.66.1")).await,
+        403,
+        "mapped IPv4 denied"
+    );
     assert_eq!(status(&p, Some("192.0.2.1")).await, 403, "not allowed");
     assert_eq!(status(&p, Some("::1")).await, 403);
     assert_eq!(status(&p, None).await, 403, "unknown client");
@@ -34,7 +43,8 @@ async fn deny_wins_and_an_allow_list_denies_the_rest() {
 
 #[tokio::test]
 async fn deny_only_allows_the_rest_with_custom_status_and_message() {
-    let p = build(r#"{ deny = ["127.0.0.0/8", "::1"], status = 451, message = "go away\n" }"#).unwrap();
+    let p =
+        build(r#"{ deny = ["127.0.0.0/8", "::1"], status = 451, message = "go away\n" }"#).unwrap();
     assert_eq!(status(&p, Some("127.0.0.1")).await, 451);
     assert_eq!(status(&p, Some("::1")).await, 451);
     assert_eq!(status(&p, Some("192.0.2.1")).await, 200);
@@ -67,8 +77,15 @@ async fn allow_file_empty_denies_everything_and_is_combined_with_inline() {
     std::fs::write(&file, "# nobody yet\n").unwrap();
     let cfg = format!(r#"{{ allow_file = "{}" }}"#, file.display());
     let p = build(&cfg).unwrap();
-    assert_eq!(status(&p, Some("10.0.0.1")).await, 403, "an empty allow file fails closed");
-    let cfg = format!(r#"{{ allow = ["10.0.0.1"], allow_file = "{}" }}"#, file.display());
+    assert_eq!(
+        status(&p, Some("10.0.0.1")).await,
+        403,
+        "an empty allow file fails closed"
+    );
+    let cfg = format!(
+        r#"{{ allow = ["10.0.0.1"], allow_file = "{}" }}"#,
+        file.display()
+    );
     let p = build(&cfg).unwrap();
     assert_eq!(status(&p, Some("10.0.0.1")).await, 200);
     assert_eq!(status(&p, Some("10.0.0.2")).await, 403);

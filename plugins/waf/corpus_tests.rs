@@ -34,11 +34,20 @@ fn hits(waf: &Waf, target: &str, headers: &[(&str, &str)]) -> Vec<Hit> {
 pub const ATTACKS: &[(&str, &str)] = &[
     // union select
     ("/s?q=1+union+select+1,2", "sqli-union-select"),
-    ("/s?q=1%20UNION%20SELECT%20password%20FROM%20users", "sqli-union-select"),
+    (
+        "/s?q=1%20UNION%20SELECT%20password%20FROM%20users",
+        "sqli-union-select",
+    ),
     ("/s?q=1/**/union/**/select/**/1", "sqli-union-select"),
-    ("/s?q=1%2F%2A%2A%2Funion%2F%2A%2A%2Fselect", "sqli-union-select"),
+    (
+        "/s?q=1%2F%2A%2A%2Funion%2F%2A%2A%2Fselect",
+        "sqli-union-select",
+    ),
     ("/s?q=1%2520union%2520select%25201", "sqli-union-select"),
-    ("/s?q=-1%252520UnIoN%252520SeLeCt%2525201", "sqli-union-select"),
+    (
+        "/s?q=-1%252520UnIoN%252520SeLeCt%2525201",
+        "sqli-union-select",
+    ),
     ("/s?q=1%09union%0Aselect%0D1", "sqli-union-select"),
     ("/s?q=1+UNION+ALL+SELECT+null", "sqli-union-select"),
     ("/s?q=1)union(select(1))", "sqli-union-select"),
@@ -66,14 +75,20 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("/s?q=%3Cscript%3Ealert(1)%3C/script%3E", "xss-script-tag"),
     ("/s?q=%3CScRiPt%3Ealert(1)", "xss-script-tag"),
     ("/s?q=%253Cscript%253E", "xss-script-tag"),
-    ("/s?q=%3Cscript/src=//evil.example/x.js%3E", "xss-script-tag"),
+    (
+        "/s?q=%3Cscript/src=//evil.example/x.js%3E",
+        "xss-script-tag",
+    ),
     ("/s?q=%26lt;script%26gt;", "xss-script-tag"),
     ("/s?q=%3Cscr%00ipt%3E", "xss-script-tag"),
     ("/s?q=%3C/script%3E%3Cscript%3E", "xss-script-tag"),
     ("/search/%3Cscript%3Ealert(1)", "xss-script-tag"),
     // javascript:
     ("/r?url=javascript:alert(1)", "xss-javascript-uri"),
-    ("/r?url=JaVaScRiPt:alert(document.cookie)", "xss-javascript-uri"),
+    (
+        "/r?url=JaVaScRiPt:alert(document.cookie)",
+        "xss-javascript-uri",
+    ),
     ("/r?url=java%09script:alert(1)", "xss-javascript-uri"),
     ("/r?url=java%0Ascript:alert(1)", "xss-javascript-uri"),
     ("/r?url=%26%23106;avascript:alert(1)", "xss-javascript-uri"),
@@ -91,7 +106,11 @@ pub const ATTACKS: &[(&str, &str)] = &[
 /// `(header, value, the rule expected to block it)`.
 pub const HEADER_ATTACKS: &[(&str, &str, &str)] = &[
     ("user-agent", "' or 1=1--", "sqli-tautology-number"),
-    ("referer", "http://x.example/?q=%3Cscript%3E", "xss-script-tag"),
+    (
+        "referer",
+        "http://x.example/?q=%3Cscript%3E",
+        "xss-script-tag",
+    ),
     ("cookie", "session=1 union select 1", "sqli-union-select"),
 ];
 
@@ -174,7 +193,10 @@ fn every_attack_is_blocked_by_its_rule() {
     }
     for (name, value, rule) in HEADER_ATTACKS {
         let h = hits(&waf, "/", &[(name, value)]);
-        if !h.iter().any(|h| h.rule == *rule && h.target == "headers" && h.name == *name) {
+        if !h
+            .iter()
+            .any(|h| h.rule == *rule && h.target == "headers" && h.name == *name)
+        {
             missed.push(format!("{name}: {value} (expected {rule}, got {h:?})"));
         }
     }
@@ -197,7 +219,11 @@ fn every_benign_request_passes() {
             blocked.push(format!("{name}: {value}: {h:?}"));
         }
     }
-    assert!(blocked.is_empty(), "false positives:\n{}", blocked.join("\n"));
+    assert!(
+        blocked.is_empty(),
+        "false positives:\n{}",
+        blocked.join("\n")
+    );
 }
 
 #[test]

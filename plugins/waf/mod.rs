@@ -66,7 +66,9 @@ fn yes() -> bool {
 }
 
 fn default_headers() -> Vec<String> {
-    ["cookie", "referer", "user-agent"].map(String::from).to_vec()
+    ["cookie", "referer", "user-agent"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_rounds() -> u8 {
@@ -113,9 +115,16 @@ impl PluginFactory for Waf {
         let headers = cfg
             .headers
             .iter()
-            .map(|h| http::HeaderName::try_from(h.as_str()).map_err(|e| format!("header `{h}`: {e}")))
+            .map(|h| {
+                http::HeaderName::try_from(h.as_str()).map_err(|e| format!("header `{h}`: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let rules = Rules::compile(cfg.default_rules, &cfg.disable_rules, cfg.rules, cfg.detect_only)?;
+        let rules = Rules::compile(
+            cfg.default_rules,
+            &cfg.disable_rules,
+            cfg.rules,
+            cfg.detect_only,
+        )?;
         Ok(Arc::new(Waf {
             rules,
             headers,

@@ -101,7 +101,10 @@ fn reference(after: &str) -> Option<(char, usize)> {
         let semi = usize::from(digits[len..].starts_with(';'));
         return Some((c, digits_at + len + semi));
     }
-    let head = after.char_indices().nth(8).map_or(after, |(i, _)| &after[..i]);
+    let head = after
+        .char_indices()
+        .nth(8)
+        .map_or(after, |(i, _)| &after[..i]);
     let lower = head.to_ascii_lowercase();
     NAMED.iter().find_map(|(name, c)| {
         let tail = lower.strip_prefix(name)?;
@@ -183,7 +186,11 @@ mod tests {
         assert_eq!(url_decode("a%2527b", 3), "a'b");
         assert_eq!(url_decode("a%252527b", 2), "a%27b", "bounded");
         assert_eq!(url_decode("union+select%20x", 3), "union select x");
-        assert_eq!(url_decode("c%2B%2B", 3), "c  ", "`+` is a space in every pass");
+        assert_eq!(
+            url_decode("c%2B%2B", 3),
+            "c  ",
+            "`+` is a space in every pass"
+        );
         assert_eq!(url_decode("100%", 3), "100%", "a broken escape stays");
         assert_eq!(url_decode("%ff", 1), "\u{fffd}");
     }
@@ -193,13 +200,19 @@ mod tests {
         assert_eq!(html_decode("&#106;ava&#X73;cript&colon;"), "javascript:");
         assert_eq!(html_decode("&#60script&GT;"), "<script>");
         assert_eq!(html_decode("AT&T &amp; co &nosuch;"), "AT&T & co &nosuch;");
-        assert_eq!(html_decode("&#;&#x;&#99999999999;"), "&#;&#x;&#99999999999;");
+        assert_eq!(
+            html_decode("&#;&#x;&#99999999999;"),
+            "&#;&#x;&#99999999999;"
+        );
     }
 
     #[test]
     fn sql_comments() {
         assert_eq!(strip_sql_comments("union/**/select"), "union select");
-        assert_eq!(strip_sql_comments("union/*x*/all/*y*/select"), "union all select");
+        assert_eq!(
+            strip_sql_comments("union/*x*/all/*y*/select"),
+            "union all select"
+        );
         assert_eq!(strip_sql_comments("/*!50000union*/select"), " union select");
         assert_eq!(strip_sql_comments("union#x\nselect"), "union select");
         assert_eq!(strip_sql_comments("union-- x\nselect"), "union select");
@@ -217,8 +230,14 @@ mod tests {
 
     #[test]
     fn all_steps_together() {
-        assert_eq!(normalize("UNION%252F%252A%252A%252FSELECT", 3), "UNION SELECT");
-        assert_eq!(normalize("java%09script%26colon%3balert(1)", 3), "java script:alert(1)");
+        assert_eq!(
+            normalize("UNION%252F%252A%252A%252FSELECT", 3),
+            "UNION SELECT"
+        );
+        assert_eq!(
+            normalize("java%09script%26colon%3balert(1)", 3),
+            "java script:alert(1)"
+        );
         assert_eq!(normalize("rock+'n'+roll", 3), "rock 'n' roll");
     }
 }

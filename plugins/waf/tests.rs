@@ -26,7 +26,11 @@ fn count(rule: &str, action: &str) -> u64 {
 async fn blocks_with_status_and_message_and_counts_per_rule() {
     let p = build(r#"{ rules = [{ id = "t-passwd", pattern = "(?i)/etc/passwd", targets = ["args"] }], status = 406, message = "no\n" }"#).unwrap();
     assert_eq!(run(&p, "/s?f=%2Fetc%2Fpasswd").await, (406, "no\n".into()));
-    assert_eq!(run(&p, "/etc/passwd").await.0, 200, "custom rule targets args only");
+    assert_eq!(
+        run(&p, "/etc/passwd").await.0,
+        200,
+        "custom rule targets args only"
+    );
     assert_eq!(run(&p, "/s?q=1+or+1=1").await.0, 406, "defaults still on");
     assert_eq!(count("t-passwd", "block"), 1);
 }
@@ -36,7 +40,10 @@ async fn default_message_names_the_request_id() {
     let p = build("{}").unwrap();
     let (status, body) = run(&p, "/s?q=%3Cscript%3E").await;
     assert_eq!(status, 403);
-    assert!(body.starts_with("403 Forbidden") && body.contains("test-request"), "{body}");
+    assert!(
+        body.starts_with("403 Forbidden") && body.contains("test-request"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +66,11 @@ async fn disabled_default_rules_and_decode_rounds() {
     assert_eq!(run(&p, "/s?q=%3Cscript%3E").await.0, 200);
     assert_eq!(run(&p, "/s?q=javascript:alert(1)").await.0, 403);
     let p = build(r#"{ decode_rounds = 1 }"#).unwrap();
-    assert_eq!(run(&p, "/s?q=%253Cscript%253E").await.0, 200, "one pass leaves %3C");
+    assert_eq!(
+        run(&p, "/s?q=%253Cscript%253E").await.0,
+        200,
+        "one pass leaves %3C"
+    );
     assert_eq!(run(&p, "/s?q=%3Cscript%3E").await.0, 403);
 }
 
@@ -67,11 +78,22 @@ async fn disabled_default_rules_and_decode_rounds() {
 fn config_mistakes_are_errors() {
     let err = |c: &str| build(c).err().unwrap_or_else(|| panic!("accepted: {c}"));
     assert!(err(r#"{ rules = [{ id = "x", pattern = "(" }] }"#).contains("invalid pattern"));
-    assert!(err(r#"{ rules = [{ id = "x", pattern = "a", targets = ["body"] }] }"#).contains("unknown variant `body`"));
-    assert!(err(r#"{ rules = [{ id = "x", pattern = "a", action = "drop" }] }"#).contains("unknown variant `drop`"));
-    assert!(err(r#"{ rules = [{ id = "x", pattern = "a" }, { id = "x", pattern = "b" }] }"#).contains("used twice"));
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a", targets = ["body"] }] }"#)
+            .contains("unknown variant `body`")
+    );
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a", action = "drop" }] }"#)
+            .contains("unknown variant `drop`")
+    );
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a" }, { id = "x", pattern = "b" }] }"#)
+            .contains("used twice")
+    );
     assert!(err(r#"{ rules = [{ id = "sqli-or-true", pattern = "b" }] }"#).contains("used twice"));
-    assert!(err(r#"{ rules = [{ id = "x", pattern = "a", targets = [] }] }"#).contains("no targets"));
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a", targets = [] }] }"#).contains("no targets")
+    );
     assert!(err(r#"{ default_rules = false }"#).contains("no rules"));
     assert!(err(r#"{ disable_rules = ["nope"] }"#).contains("no default rule `nope`"));
     assert!(err(r#"{ decode_rounds = 0 }"#).contains("decode_rounds"));
