@@ -1,10 +1,10 @@
 //! One list (allow or deny): the networks written in the config plus, optionally, those of
 //! a file (one network per line, `#` starts a comment) that is reloaded when it changes.
 //!
-//! Reload: a request looks at the file's modification time and length at most once per
-//! `check_every` (one request wins the check, the others never wait); when they changed,
-//! the file is read and parsed off the request path (`spawn_blocking`), and the new table
-//! replaces the old one atomically (`ArcSwap`). A file that cannot be read or has a bad
+//! Reload: at most once per `check_every`, one request wins an atomic check of the time and
+//! hands a look at the file's modification time and length to a blocking thread
+//! (`spawn_blocking`), so no request waits; when they changed, the file is read and parsed
+//! there, and the new table replaces the old one atomically (`ArcSwap`). A file that cannot be read or has a bad
 //! line keeps the last good list and is logged once per change (the next change is tried
 //! again). Write the file elsewhere and `rename` it into place, so a half-written file is
 //! never read.
