@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
+pub mod ip_restriction;
 pub mod json_api;
 pub mod key_auth;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod response_headers;
 pub mod rewrite;
 pub mod secret;
 pub mod upstream_status;
+pub mod waf;
 
 use edgeproxy::plugin_api::Registry;
 
@@ -26,6 +28,8 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()
         .register::<key_auth::KeyAuth>()
+        .register::<ip_restriction::IpRestriction>()
+        .register::<waf::Waf>()
         .register::<json_api::JsonApi>()
         .register::<page::Page>()
         .register::<admin_token::AdminToken>()

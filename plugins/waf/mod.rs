@@ -1,0 +1,235 @@
+//! `waf` (access phase): regex rules over the decoded path, the query arguments and chosen
+//! request headers, after undoing the usual evasions (`normalize.rs`: repeated URL
+//! decoding, HTML references, SQL comments, whitespace variants). The rules of each target
+//! are one [`regex::RegexSet`]: one pass per value checks them all, and a value no rule
+//! matches (nearly all of them) costs that one pass.
+//!
+//! A match is counted in `edgeproxy_waf_matches_total{rule, action}` and logged (warn,
+//! with the request id, the rule, where it matched and the start of the normalized value;
+//! rate-limited per call site by the framework). A `block` rule answers 403 (`status`,
+//! `message`); `log` rules and `detect_only = true` only count and log.
+//!
+//! Not inspected: the request body. Plugins see the request header only (the plugin API
+//! has no request-body phase), so a form POST or a JSON body passes unchecked; see
+//! docs/gateway.md.
+//!
+//! ```toml
+//! { name = "waf", config = { detect_only = false, headers = ["user-agent", "referer"], rules = [
+//!     { id = "no-passwd", pattern = "(?i)/etc/passwd", targets = ["path", "args"] },
+//! ] } }
+//! ```
+
+mod normalize;
+mod rules;
+
+pub use normalize::{normalize, MAX_ROUNDS};
+pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
+
+use std::sync::Arc;
+
+use edgeproxy::async_trait;
+use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::RequestHeader;
+use serde::Deserialize;
+
+/// Config of the `waf` plugin.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafConfig {
+    /// Use the default rules (`DEFAULT_RULES`; default true).
+    #[serde(default = "yes")]
+    pub default_rules: bool,
+    /// Ids of default rules to leave out.
+    #[serde(default)]
+    pub disable_rules: Vec<String>,
+    /// More rules.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Count and log matches, never block.
+    #[serde(default)]
+    pub detect_only: bool,
+    /// Request headers whose values are checked (default: cookie, referer, user-agent).
+    #[serde(default = "default_headers")]
+    pub headers: Vec<String>,
+    /// URL-decoding passes at most (1–8, default 3).
+    #[serde(default = "default_rounds")]
+    pub decode_rounds: u8,
+    /// Status of a block (400–599, default 403).
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// Body of a block (default: `"<status> Forbidden"` and the request id).
+    pub message: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_headers() -> Vec<String> {
+    ["cookie", "referer", "user-agent"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_rounds() -> u8 {
+    3
+}
+
+fn default_status() -> u16 {
+    403
+}
+
+/// The `waf` plugin.
+pub struct Waf {
+    rules: Rules,
+    headers: Vec<http::HeaderName>,
+    rounds: u8,
+    status: u16,
+    message: Option<String>,
+}
+
+/// A rule that matched a request value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The rule's id.
+    pub rule: String,
+    /// Whether it blocks.
+    pub blocks: bool,
+    /// Where: `path`, `args` or `headers`.
+    pub target: &'static str,
+    /// The argument or header name (empty for the path).
+    pub name: String,
+}
+
+impl PluginFactory for Waf {
+    const NAME: &'static str = "waf";
+    type Config = WafConfig;
+
+    fn build(cfg: WafConfig, _shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
+        if !(400..=599).contains(&cfg.status) {
+            return Err(format!("status {} is not an error status (400-599)", cfg.status).into());
+        }
+        if !(1..=MAX_ROUNDS).contains(&cfg.decode_rounds) {
+            return Err(format!("decode_rounds must be 1 to {MAX_ROUNDS}").into());
+        }
+        let headers = cfg
+            .headers
+            .iter()
+            .map(|h| {
+                http::HeaderName::try_from(h.as_str()).map_err(|e| format!("header `{h}`: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rules = Rules::compile(
+            cfg.default_rules,
+            &cfg.disable_rules,
+            cfg.rules,
+            cfg.detect_only,
+        )?;
+        Ok(Arc::new(Waf {
+            rules,
+            headers,
+            rounds: cfg.decode_rounds,
+            status: cfg.status,
+            message: cfg.message,
+        }))
+    }
+}
+
+impl Waf {
+    /// Every rule match in `req`, in order path, args, headers; stops after the value that
+    /// first matched a blocking rule (the request is denied anyway).
+    pub fn inspect(&self, req: &RequestHeader, request_id: &str) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        if self.check(Target::Path, "", req.uri.path(), request_id, &mut hits) {
+            return hits;
+        }
+        for (name, value) in req.uri.query().unwrap_or("").split('&').filter_map(arg) {
+            if self.check(Target::Args, name, name, request_id, &mut hits)
+                || self.check(Target::Args, name, value, request_id, &mut hits)
+            {
+                return hits;
+            }
+        }
+        for h in &self.headers {
+            for v in req.headers.get_all(h) {
+                let v = String::from_utf8_lossy(v.as_bytes());
+                if self.check(Target::Headers, h.as_str(), &v, request_id, &mut hits) {
+                    return hits;
+                }
+            }
+        }
+        hits
+    }
+
+    /// Checks one value against `target`'s rules; records, counts and logs the matches;
+    /// returns whether one of them blocks.
+    fn check(
+        &self,
+        target: Target,
+        name: &str,
+        raw: &str,
+        request_id: &str,
+        hits: &mut Vec<Hit>,
+    ) -> bool {
+        if raw.is_empty() {
+            return false;
+        }
+        let set = self.rules.set(target);
+        let text = normalize(raw, self.rounds);
+        if !set.set.is_match(&text) {
+            return false;
+        }
+        let mut blocks = false;
+        for i in set.set.matches(&text).iter() {
+            let Some(rule) = set.rules.get(i).and_then(|&r| self.rules.rules.get(r)) else {
+                continue;
+            };
+            rule.count();
+            blocks |= rule.blocks;
+            let excerpt: String = text.chars().take(120).collect();
+            tracing::warn!(
+                request_id,
+                rule = %rule.id,
+                action = rule.action,
+                target = target.name(),
+                name,
+                value = ?excerpt,
+                "waf: rule matched"
+            );
+            hits.push(Hit {
+                rule: rule.id.clone(),
+                blocks: rule.blocks,
+                target: target.name(),
+                name: name.to_string(),
+            });
+        }
+        blocks
+    }
+}
+
+/// A query argument as `(name, value)`, raw (still encoded); `None` for an empty one.
+fn arg(pair: &str) -> Option<(&str, &str)> {
+    if pair.is_empty() {
+        return None;
+    }
+    Some(pair.split_once('=').unwrap_or((pair, "")))
+}
+
+#[async_trait]
+impl Plugin for Waf {
+    async fn access(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        let hits = self.inspect(req, &ctx.request_id);
+        if !hits.iter().any(|h| h.blocks) {
+            return Ok(Flow::Continue);
+        }
+        Ok(Flow::Respond(match &self.message {
+            Some(m) => Response::text(self.status, m.clone())?,
+            None => Response::error(self.status, "Forbidden", &ctx.request_id),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
+mod tests;

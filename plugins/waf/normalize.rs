@@ -1,0 +1,243 @@
+//! What a rule is matched against: a request value undone of the usual evasions, once.
+//!
+//! In order:
+//!
+//! 1. URL decoding, repeated until nothing changes or `rounds` passes (double and triple
+//!    encoding: `%2527` → `%27` → `'`); `+` is a space in every pass (form encoding, as
+//!    query arguments are read), so `union+select`, `union%20select` and
+//!    `union%2Bselect` all read `union select`. Invalid UTF-8 becomes U+FFFD.
+//! 2. HTML character references: numeric (`&#106;`, `&#x6A;`, with or without `;`) and
+//!    `&colon; &tab; &newline; &lt; &gt; &quot; &apos; &amp;` — a value reflected into an
+//!    HTML attribute is decoded by the browser (`javascript&colon;alert(1)`).
+//! 3. SQL comments: `/* ... */` is removed (as SQL reads it: a space), MySQL's executable
+//!    `/*!50000 ... */` keeps its content, and `#` or `-- ` up to a newline are removed.
+//! 4. Control characters are dropped (`<scr\0ipt>`), and every run of whitespace (space,
+//!    tab, CR, LF, VT, FF, NBSP…) becomes one space: `union\t\nselect` is `union select`.
+//!
+//! Case is left alone: the rules are case-insensitive.
+
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode_str;
+
+/// Upper bound of URL-decoding passes a config may ask for.
+pub const MAX_ROUNDS: u8 = 8;
+
+/// `raw` normalized as the module docs say.
+pub fn normalize(raw: &str, rounds: u8) -> String {
+    let decoded = url_decode(raw, rounds);
+    let decoded = html_decode(&decoded);
+    let stripped = strip_sql_comments(&decoded);
+    squeeze(&stripped)
+}
+
+/// URL decoding (`+` as space) until stable, at most `rounds` passes.
+pub fn url_decode(raw: &str, rounds: u8) -> Cow<'_, str> {
+    let mut s = Cow::Borrowed(raw);
+    for _ in 0..rounds {
+        if !s.contains(['%', '+']) {
+            break;
+        }
+        let plus = s.replace('+', " ");
+        let next = percent_decode_str(&plus).decode_utf8_lossy().into_owned();
+        if next == s {
+            break;
+        }
+        s = Cow::Owned(next);
+    }
+    s
+}
+
+const NAMED: [(&str, char); 8] = [
+    ("colon", ':'),
+    ("tab", '\t'),
+    ("newline", '\n'),
+    ("lt", '<'),
+    ("gt", '>'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("amp", '&'),
+];
+
+/// Decodes the HTML character references listed in the module docs (one pass).
+pub fn html_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('&') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        match reference(after) {
+            Some((c, used)) => {
+                out.push(c);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The character a reference after `&` stands for, and how many bytes it used.
+fn reference(after: &str) -> Option<(char, usize)> {
+    if let Some(num) = after.strip_prefix('#') {
+        let (radix, digits_at) = match num.as_bytes().first() {
+            Some(b'x' | b'X') => (16, 2),
+            _ => (10, 1),
+        };
+        let digits = &after[digits_at..];
+        let len = digits
+            .find(|c: char| !c.is_digit(radix))
+            .unwrap_or(digits.len())
+            .min(8);
+        let code = u32::from_str_radix(&digits[..len], radix).ok()?;
+        let c = char::from_u32(code)?;
+        let semi = usize::from(digits[len..].starts_with(';'));
+        return Some((c, digits_at + len + semi));
+    }
+    let head = after
+        .char_indices()
+        .nth(8)
+        .map_or(after, |(i, _)| &after[..i]);
+    let lower = head.to_ascii_lowercase();
+    NAMED.iter().find_map(|(name, c)| {
+        let tail = lower.strip_prefix(name)?;
+        let semi = usize::from(tail.starts_with(';'));
+        Some((*c, name.len() + semi))
+    })
+}
+
+/// Removes SQL comments as the module docs say.
+pub fn strip_sql_comments(s: &str) -> Cow<'_, str> {
+    if !s.contains("/*") && !s.contains("*/") && !s.contains('#') && !s.contains("--") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        if let Some(body) = rest.strip_prefix("/*!") {
+            // MySQL executable comment: keep what is inside.
+            let digits = body.len() - body.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            out.push(' ');
+            rest = &body[digits..];
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            out.push(' ');
+            rest = body.find("*/").map_or("", |end| &body[end + 2..]);
+        } else if let Some(body) = rest.strip_prefix("*/") {
+            out.push(' ');
+            rest = body;
+        } else if rest.starts_with('#') || rest.starts_with("--") {
+            match rest.find('\n') {
+                Some(nl) => {
+                    out.push(' ');
+                    rest = &rest[nl + 1..];
+                }
+                None => {
+                    out.push_str(&rest[..1]);
+                    rest = &rest[1..];
+                }
+            }
+        } else {
+            let next = rest
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| matches!(c, '/' | '*' | '#' | '-'))
+                .map_or(rest.len(), |(i, _)| i);
+            out.push_str(&rest[..next]);
+            rest = &rest[next..];
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Drops control characters and turns every whitespace run into one space.
+pub fn squeeze(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            space = true;
+        } else if !c.is_control() {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        }
+    }
+    if space && !out.is_empty() {
+        out.push(' ');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_decoding_is_repeated_up_to_the_bound() {
+        assert_eq!(url_decode("a%2527b", 3), "a'b");
+        assert_eq!(url_decode("a%252527b", 2), "a%27b", "bounded");
+        assert_eq!(url_decode("union+select%20x", 3), "union select x");
+        assert_eq!(
+            url_decode("c%2B%2B", 3),
+            "c  ",
+            "`+` is a space in every pass"
+        );
+        assert_eq!(url_decode("100%", 3), "100%", "a broken escape stays");
+        assert_eq!(url_decode("%ff", 1), "\u{fffd}");
+    }
+
+    #[test]
+    fn html_references() {
+        assert_eq!(html_decode("&#106;ava&#X73;cript&colon;"), "javascript:");
+        assert_eq!(html_decode("&#60script&GT;"), "<script>");
+        assert_eq!(html_decode("AT&T &amp; co &nosuch;"), "AT&T & co &nosuch;");
+        assert_eq!(
+            html_decode("&#;&#x;&#99999999999;"),
+            "&#;&#x;&#99999999999;"
+        );
+    }
+
+    #[test]
+    fn sql_comments() {
+        assert_eq!(strip_sql_comments("union/**/select"), "union select");
+        assert_eq!(
+            strip_sql_comments("union/*x*/all/*y*/select"),
+            "union all select"
+        );
+        assert_eq!(strip_sql_comments("/*!50000union*/select"), " union select");
+        assert_eq!(strip_sql_comments("union#x\nselect"), "union select");
+        assert_eq!(strip_sql_comments("union-- x\nselect"), "union select");
+        assert_eq!(strip_sql_comments("item #5 -- new"), "item #5 -- new");
+        assert_eq!(strip_sql_comments("a/*unterminated"), "a ");
+        assert_eq!(strip_sql_comments("päß/x"), "päß/x");
+    }
+
+    #[test]
+    fn whitespace_and_controls() {
+        assert_eq!(squeeze("union\t\n\r\u{b}\u{c}\u{a0}select"), "union select");
+        assert_eq!(squeeze("<scr\0ipt>"), "<script>");
+        assert_eq!(squeeze("  a  "), "a ");
+    }
+
+    #[test]
+    fn all_steps_together() {
+        assert_eq!(
+            normalize("UNION%252F%252A%252A%252FSELECT", 3),
+            "UNION SELECT"
+        );
+        assert_eq!(
+            normalize("java%09script%26colon%3balert(1)", 3),
+            "java script:alert(1)"
+        );
+        assert_eq!(normalize("rock+'n'+roll", 3), "rock 'n' roll");
+    }
+}

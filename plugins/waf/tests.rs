@@ -1,0 +1,104 @@
+use super::*;
+use crate::test_shared;
+use edgeproxy::plugin_api::Registry;
+
+fn build(config: &str) -> Result<Arc<dyn Plugin>, String> {
+    let mut r = Registry::new();
+    r.register::<Waf>();
+    r.build_str("waf", config, &test_shared())
+        .map_err(|e| e.to_string())
+}
+
+async fn run(plugin: &Arc<dyn Plugin>, target: &str) -> (u16, String) {
+    let req = RequestHeader::build("GET", target.as_bytes(), None).unwrap();
+    let mut ctx = RequestCtx::for_test();
+    match plugin.access(&req, &mut ctx).await.unwrap() {
+        Flow::Continue => (200, String::new()),
+        Flow::Respond(r) => (r.status(), String::from_utf8_lossy(&r.body).into_owned()),
+    }
+}
+
+fn count(rule: &str, action: &str) -> u64 {
+    rules::MATCHES.with_label_values(&[rule, action]).get()
+}
+
+#[tokio::test]
+async fn blocks_with_status_and_message_and_counts_per_rule() {
+    let p = build(r#"{ rules = [{ id = "t-passwd", pattern = "(?i)/etc/passwd", targets = ["args"] }], status = 406, message = "no\n" }"#).unwrap();
+    assert_eq!(run(&p, "/s?f=%2Fetc%2Fpasswd").await, (406, "no\n".into()));
+    assert_eq!(
+        run(&p, "/etc/passwd").await.0,
+        200,
+        "custom rule targets args only"
+    );
+    assert_eq!(run(&p, "/s?q=1+or+1=1").await.0, 406, "defaults still on");
+    assert_eq!(count("t-passwd", "block"), 1);
+}
+
+#[tokio::test]
+async fn default_message_names_the_request_id() {
+    let p = build("{}").unwrap();
+    let (status, body) = run(&p, "/s?q=%3Cscript%3E").await;
+    assert_eq!(status, 403);
+    assert!(
+        body.starts_with("403 Forbidden") && body.contains("test-request"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn detect_only_and_log_rules_count_but_never_block() {
+    let p = build(r#"{ detect_only = true, default_rules = false, rules = [{ id = "t-detect", pattern = "evil" }] }"#).unwrap();
+    assert_eq!(run(&p, "/s?q=evil").await.0, 200);
+    assert_eq!(run(&p, "/evil").await.0, 200);
+    assert_eq!(count("t-detect", "log"), 2);
+    assert_eq!(count("t-detect", "block"), 0);
+
+    let p = build(r#"{ default_rules = false, rules = [{ id = "t-log", pattern = "meh", action = "log" }, { id = "t-block", pattern = "bad" }] }"#).unwrap();
+    assert_eq!(run(&p, "/s?q=meh").await.0, 200);
+    assert_eq!(run(&p, "/s?q=meh&r=bad").await.0, 403);
+    assert_eq!((count("t-log", "log"), count("t-block", "block")), (2, 1));
+}
+
+#[tokio::test]
+async fn disabled_default_rules_and_decode_rounds() {
+    let p = build(r#"{ disable_rules = ["xss-script-tag"] }"#).unwrap();
+    assert_eq!(run(&p, "/s?q=%3Cscript%3E").await.0, 200);
+    assert_eq!(run(&p, "/s?q=javascript:alert(1)").await.0, 403);
+    let p = build(r#"{ decode_rounds = 1 }"#).unwrap();
+    assert_eq!(
+        run(&p, "/s?q=%253Cscript%253E").await.0,
+        200,
+        "one pass leaves %3C"
+    );
+    assert_eq!(run(&p, "/s?q=%3Cscript%3E").await.0, 403);
+}
+
+#[test]
+fn config_mistakes_are_errors() {
+    let err = |c: &str| build(c).err().unwrap_or_else(|| panic!("accepted: {c}"));
+    assert!(err(r#"{ rules = [{ id = "x", pattern = "(" }] }"#).contains("invalid pattern"));
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a", targets = ["body"] }] }"#)
+            .contains("unknown variant `body`")
+    );
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a", action = "drop" }] }"#)
+            .contains("unknown variant `drop`")
+    );
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a" }, { id = "x", pattern = "b" }] }"#)
+            .contains("used twice")
+    );
+    assert!(err(r#"{ rules = [{ id = "sqli-or-true", pattern = "b" }] }"#).contains("used twice"));
+    assert!(
+        err(r#"{ rules = [{ id = "x", pattern = "a", targets = [] }] }"#).contains("no targets")
+    );
+    assert!(err(r#"{ default_rules = false }"#).contains("no rules"));
+    assert!(err(r#"{ disable_rules = ["nope"] }"#).contains("no default rule `nope`"));
+    assert!(err(r#"{ decode_rounds = 0 }"#).contains("decode_rounds"));
+    assert!(err(r#"{ decode_rounds = 9 }"#).contains("decode_rounds"));
+    assert!(err(r#"{ status = 302 }"#).contains("not an error status"));
+    assert!(err(r#"{ headers = ["bad header"] }"#).contains("header `bad header`"));
+    assert!(err(r#"{ mode = "block" }"#).contains("unknown field"));
+}

@@ -1,0 +1,131 @@
+//! `ip-restriction` through the real binary: clients on 127.0.0.1 and 127.0.0.2 (both
+//! loopback, so a test can be either), inline lists, a deny file that reloads on change
+//! (a broken edit keeps the last good list, logged once), and `-t` errors at the bad CIDR.
+
+pub mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use common::edge::{check_text, Edge};
+use common::{free_addr, wait_until};
+
+fn config(listen: SocketAddr, deny_file: &Path) -> String {
+    format!(
+        r#"
+[[servers]]
+listen = ["{listen}"]
+
+[[servers.routes]]
+path = "/office"
+plugins = [
+  {{ name = "ip-restriction", config = {{ allow = ["127.0.0.1", "10.0.0.0/8"] }} }},
+  {{ name = "respond", config = {{ body = "ok" }} }},
+]
+
+[[servers.routes]]
+path = "/file"
+plugins = [
+  {{ name = "ip-restriction", config = {{ deny_file = "{deny}", check_every = "50ms", status = 451, message = "blocked here" }} }},
+  {{ name = "respond", config = {{ body = "ok" }} }},
+]
+"#,
+        deny = deny_file.display()
+    )
+}
+
+/// GET `path` from the client address `from`: (status, body).
+fn get(listen: SocketAddr, from: [u8; 4], path: &str) -> (u16, String) {
+    let c = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .local_address(IpAddr::from(from))
+        .build()
+        .unwrap();
+    let r = c.get(format!("http://{listen}{path}")).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// Replaces `path`'s content the safe way (write aside, rename into place).
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn allow_and_deny_lists_and_a_reloading_deny_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = dir.path().join("deny.txt");
+    std::fs::write(&deny, "# bad actors\n127.0.0.2/32\n").unwrap();
+    let listen = free_addr();
+    let edge = Edge::start(&config(listen, &deny), &[listen]);
+    const ONE: [u8; 4] = [127, 0, 0, 1];
+    const TWO: [u8; 4] = [127, 0, 0, 2];
+
+    assert_eq!(get(listen, ONE, "/office"), (200, "ok".into()));
+    assert_eq!(get(listen, TWO, "/office"), (403, "403 Forbidden\n".into()));
+    assert_eq!(get(listen, ONE, "/file"), (200, "ok".into()));
+    assert_eq!(get(listen, TWO, "/file"), (451, "blocked here".into()));
+
+    // The file changes: .1 is denied now, .2 is not.
+    replace(&deny, "127.0.0.1\n");
+    wait_until("the new deny list", Duration::from_secs(10), || {
+        get(listen, ONE, "/file").0 == 451
+    })
+    .unwrap();
+    assert_eq!(get(listen, TWO, "/file").0, 200);
+
+    // A broken edit keeps the last good list and is logged once.
+    replace(&deny, "127.0.0.2\n127.0.0.300\n");
+    // (Files are looked at on the request path: each poll sends one.)
+    wait_until(
+        "the broken file to be seen",
+        Duration::from_secs(10),
+        || {
+            get(listen, TWO, "/file");
+            edge.stderr().contains("not reloaded")
+        },
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(get(listen, ONE, "/file").0, 451);
+        assert_eq!(get(listen, TWO, "/file").0, 200);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let stderr = edge.stderr();
+    assert_eq!(stderr.matches("not reloaded").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("deny.txt:2: invalid CIDR `127.0.0.300`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_cidr_is_a_config_error_at_its_position() {
+    let text = r#"[[servers]]
+listen = ["127.0.0.1:1"]
+
+[[servers.routes]]
+path = "/"
+plugins = [
+  { name = "ip-restriction", config = { deny = ["10.0.0.0/8", "10.0.0.300/8"] } },
+  { name = "ip-restriction", config = { allow = ["192.168.1.1/24"] } },
+]
+"#;
+    let checked = check_text(text);
+    assert_eq!(checked.code, Some(1), "{}", checked.stderr);
+    let p = checked.path.display();
+    assert!(
+        checked.stderr.contains(&format!(
+            "{p}:7:63: error: plugin `ip-restriction`: invalid CIDR `10.0.0.300/8`"
+        )),
+        "{}",
+        checked.stderr
+    );
+    assert!(
+        checked.stderr.contains(&format!("{p}:8:50: error: plugin `ip-restriction`: invalid CIDR `192.168.1.1/24`: host bits are set below the prefix (did you mean `192.168.1.0/24`?)")),
+        "{}",
+        checked.stderr
+    );
+}
