@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::edge::Edge;
 use common::origin::Origin;
+use common::raw::read_response;
 use common::{free_addr, wait_until};
 
 /// How long a connection may outlive its one-second limit before the test fails.
@@ -48,30 +49,6 @@ fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
     s
-}
-
-/// Reads one response (header and `Content-Length` body); `None` when the peer closed.
-fn read_response(s: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => buf.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).into_owned();
-    let len = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some(head + &String::from_utf8_lossy(&body))
 }
 
 /// True once the peer has closed `s` (EOF or reset); false while it stays open.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::edge::Edge;
 use common::free_addr;
 use common::origin::Origin;
+use common::raw::read_response;
 
 fn setup() -> (Edge, SocketAddr, Origin) {
     let origin = Origin::start();
@@ -58,30 +59,6 @@ fn pipeline(addr: SocketAddr, requests: &[String]) -> Result<Vec<String>, String
         bodies.push(body.to_string());
     }
     Ok(bodies)
-}
-
-/// Reads one response (header and `Content-Length` body); `None` when the peer closed.
-fn read_response(s: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => buf.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).into_owned();
-    let len = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some(head + &String::from_utf8_lossy(&body))
 }
 
 fn get(path: &str) -> String {

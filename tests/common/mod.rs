@@ -16,11 +16,11 @@ pub mod dist;
 pub mod edge;
 pub mod http;
 pub mod origin;
+pub mod raw;
 pub mod redis;
 pub mod wait;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -63,36 +63,4 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
-/// Sends raw bytes on a new connection and returns everything read until the response is
-/// complete (by `Content-Length`), the peer closes, or 5 s pass.
-pub fn raw_request(addr: SocketAddr, bytes: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let _ = s.write_all(bytes);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !response_complete(&out) {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn response_complete(buf: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(buf);
-    let Some(head_end) = text.find("\r\n\r\n") else {
-        return false;
-    };
-    let len = text[..head_end]
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())
-                .flatten()
-        })
-        .unwrap_or(0);
-    buf.len() >= head_end + 4 + len
-}
+pub use raw::raw_request;

@@ -267,15 +267,7 @@ fn statuses(mut buf: &[u8]) -> Vec<u16> {
             out.push(0); // something that is not a response
             break;
         };
-        let len = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())
-                    .flatten()
-            })
-            .unwrap_or(0);
+        let len = crate::common::raw::content_length(&head);
         if status >= 200 {
             out.push(status);
         }
