@@ -8,6 +8,7 @@
 //! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; `local::write_local` for local ones |
 //! | log | `logging` (exactly once per request) |
 
+mod answer;
 mod ctx;
 mod errors;
 mod forward;
@@ -38,7 +39,7 @@ use crate::plugin_api::{
     run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
     Response,
 };
-use crate::request::{self, Invalid};
+use crate::request;
 use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
 
@@ -70,56 +71,6 @@ impl EdgeProxy {
     fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
         let name = ctx.route.as_ref()?.upstream.as_ref()?;
         self.upstreams.get(name)
-    }
-
-    async fn respond(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
-        resp: Response,
-    ) -> Result<bool> {
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
-        let status = local::write_local(session, chain, req, resp).await?;
-        ctx.local_status = Some(status);
-        Ok(true)
-    }
-
-    async fn bad_request(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
-        why: Invalid,
-    ) -> Result<bool> {
-        self.refuse_and_close(session, ctx, 400, &why.to_string())
-            .await
-    }
-
-    /// Refuses a request whose header we will not act on (malformed, ambiguous, over a
-    /// limit): its body, if any, is not read, so the connection is not reused (nginx does
-    /// the same for 400, 413, 414, 431 and 501).
-    async fn refuse_and_close(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
-        status: u16,
-        why: &str,
-    ) -> Result<bool> {
-        session.set_keepalive(None);
-        ctx.error = Some(format!("bad request: {why}"));
-        let resp = Response::error(status, why, &ctx.req.request_id);
-        self.respond(session, ctx, resp).await
-    }
-
-    async fn refuse(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
-        status: u16,
-        why: &str,
-    ) -> Result<bool> {
-        ctx.error = Some(why.to_string());
-        let resp = Response::error(status, why, &ctx.req.request_id);
-        self.respond(session, ctx, resp).await
     }
 }
 

@@ -1,0 +1,64 @@
+//! Answers the proxy writes itself: local responses from plugins and refusals, through the
+//! response filters (`local::write_local`).
+
+use pingora::proxy::Session;
+use pingora::Result;
+
+use super::{local, EdgeProxy, ProxyCtx};
+use crate::plugin_api::Response;
+use crate::request::Invalid;
+
+impl EdgeProxy {
+    /// Writes `resp` through the chain's filters; the request is answered.
+    pub(super) async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        resp: Response,
+    ) -> Result<bool> {
+        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let status = local::write_local(session, chain, req, resp).await?;
+        ctx.local_status = Some(status);
+        Ok(true)
+    }
+
+    /// A 400 for a request-target or `Host` we refuse; the connection closes.
+    pub(super) async fn bad_request(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        why: Invalid,
+    ) -> Result<bool> {
+        self.refuse_and_close(session, ctx, 400, &why.to_string())
+            .await
+    }
+
+    /// Refuses a request whose header we will not act on (malformed, ambiguous, over a
+    /// limit): its body, if any, is not read, so the connection is not reused (nginx does
+    /// the same for 400, 413, 414, 431 and 501).
+    pub(super) async fn refuse_and_close(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        status: u16,
+        why: &str,
+    ) -> Result<bool> {
+        session.set_keepalive(None);
+        ctx.error = Some(format!("bad request: {why}"));
+        let resp = Response::error(status, why, &ctx.req.request_id);
+        self.respond(session, ctx, resp).await
+    }
+
+    /// An error answer (404, 413, ...) that keeps the connection.
+    pub(super) async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        status: u16,
+        why: &str,
+    ) -> Result<bool> {
+        ctx.error = Some(why.to_string());
+        let resp = Response::error(status, why, &ctx.req.request_id);
+        self.respond(session, ctx, resp).await
+    }
+}
