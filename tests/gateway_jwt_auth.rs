@@ -58,8 +58,15 @@ plugins = [
     assert_eq!(ok.status(), 200);
     let seen = origin.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].headers.get("x-user-id").map(String::as_str), Some("user-42"));
-    let user_ids = seen[0].header_lines.iter().filter(|(n, _)| n == "x-user-id").count();
+    assert_eq!(
+        seen[0].headers.get("x-user-id").map(String::as_str),
+        Some("user-42")
+    );
+    let user_ids = seen[0]
+        .header_lines
+        .iter()
+        .filter(|(n, _)| n == "x-user-id")
+        .count();
     assert_eq!(user_ids, 1, "the client's x-user-id is dropped");
 
     for (token, description) in [
@@ -69,7 +76,10 @@ plugins = [
     ] {
         let r = get(Some(token.clone()));
         assert_eq!(r.status(), 401, "{token}");
-        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        let challenge = r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert_eq!(
             challenge,
             format!("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{description}\"")

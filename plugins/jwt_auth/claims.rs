@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn selects_subject_and_named_claims() {
-        let all = json!({"sub": "u-1", "role": "admin", "exp": 1}).as_object().unwrap().clone();
+        let all = json!({"sub": "u-1", "role": "admin", "exp": 1})
+            .as_object()
+            .unwrap()
+            .clone();
         let names = ["role".to_string(), "tenant".to_string()];
         let c = JwtClaims::select(&all, &names);
         assert_eq!(c.subject.as_deref(), Some("u-1"));

@@ -134,7 +134,10 @@ impl PluginFactory for JwtAuth {
 
     fn build(cfg: JwtAuthConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
         if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
-            return Err("jsonwebtoken has no crypto backend (build with its `rust_crypto` feature only)".into());
+            return Err(
+                "jsonwebtoken has no crypto backend (build with its `rust_crypto` feature only)"
+                    .into(),
+            );
         }
         let algorithms = parse_algorithms(&cfg.algorithms)?;
         let hmac = algorithms
@@ -142,7 +145,10 @@ impl PluginFactory for JwtAuth {
             .any(|a| a.family() == AlgorithmFamily::Hmac);
         let keys = match (&cfg.secret_env, &cfg.jwks_file) {
             (Some(var), None) => {
-                if algorithms.iter().any(|a| a.family() != AlgorithmFamily::Hmac) {
+                if algorithms
+                    .iter()
+                    .any(|a| a.family() != AlgorithmFamily::Hmac)
+                {
                     return Err("`secret_env` verifies HS256/HS384/HS512 only; RS256/ES256 need `jwks_file`".into());
                 }
                 let secret = std::env::var_os(var)
@@ -158,7 +164,9 @@ impl PluginFactory for JwtAuth {
             }
             (None, Some(file)) => {
                 if hmac {
-                    return Err("`jwks_file` verifies RS256/ES256 only; HS* need `secret_env`".into());
+                    return Err(
+                        "`jwks_file` verifies RS256/ES256 only; HS* need `secret_env`".into(),
+                    );
                 }
                 let path = shared.resolve_path(file);
                 Keys::Jwks(Arc::new(
@@ -170,7 +178,11 @@ impl PluginFactory for JwtAuth {
         if cfg.token_sources.is_empty() {
             return Err("`token_sources` is empty".into());
         }
-        if cfg.realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        if cfg
+            .realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
             return Err("`realm` may not contain `\"`, `\\` or control characters".into());
         }
         let mut headers = Vec::new();
@@ -255,7 +267,8 @@ impl JwtAuth {
             ),
         };
         Ok(Flow::Respond(
-            Response::text(401, "401 Unauthorized\n")?.with_header("www-authenticate", &challenge)?,
+            Response::text(401, "401 Unauthorized\n")?
+                .with_header("www-authenticate", &challenge)?,
         ))
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
-use jsonwebtoken::{encode, EncodingKey, Header};
 use base64::Engine;
+use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
@@ -24,7 +24,10 @@ fn build(cfg: Value) -> Result<Arc<dyn Plugin>, BoxError> {
 
 /// An HS plugin whose secret is `secret`, read from a variable unique to `var`.
 fn hs_plugin(var: &str, secret: &[u8], extra: Value) -> Arc<dyn Plugin> {
-    std::env::set_var(var, std::ffi::OsStr::new(std::str::from_utf8(secret).unwrap()));
+    std::env::set_var(
+        var,
+        std::ffi::OsStr::new(std::str::from_utf8(secret).unwrap()),
+    );
     let mut cfg = json!({ "algorithms": ["HS256", "HS384", "HS512"], "secret_env": var,
         "claims_to_headers": { "sub": "x-user-id", "role": "x-role" }, "claims": ["tenant"] });
     merge(&mut cfg, extra);
@@ -50,7 +53,12 @@ fn claims(extra: Value) -> Value {
 }
 
 fn hs(alg: Algorithm, claims: &Value, secret: &[u8]) -> String {
-    encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+    encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(secret).unwrap(),
+    )
+    .unwrap()
 }
 
 fn rs(kid: Option<&str>, claims: &Value, pem: &str) -> String {
@@ -88,7 +96,10 @@ async fn run(
         Flow::Respond(r) => {
             assert_eq!(r.status(), 401);
             let body = String::from_utf8_lossy(&r.body).to_string();
-            let challenge = r.header.headers["www-authenticate"].to_str().unwrap().to_string();
+            let challenge = r.header.headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_string();
             if let Some(t) = token.filter(|t| t.len() > 8) {
                 assert!(!challenge.contains(t) && !body.contains(t), "token echoed");
             }
@@ -126,15 +137,30 @@ async fn valid_hs_tokens_pass_and_expose_claims() {
         assert!(!c.claims.contains_key("exp"));
     }
     // A claim the token lacks: the client's header is still removed, none is added.
-    let (req, _) = accepted(&p, &hs(Algorithm::HS256, &json!({"exp": now() + 60}), SECRET.as_bytes())).await;
+    let (req, _) = accepted(
+        &p,
+        &hs(
+            Algorithm::HS256,
+            &json!({"exp": now() + 60}),
+            SECRET.as_bytes(),
+        ),
+    )
+    .await;
     assert!(req.headers.get("x-user-id").is_none());
 }
 
 #[tokio::test]
 async fn valid_rs256_and_es256_tokens_pass() {
     let p = jwks_plugin(json!({ "claims": ["role"] }));
-    let (_, ctx) = accepted(&p, &rs(Some("rsa-1"), &claims(json!({})), "rsa-private.pem")).await;
-    assert_eq!(ctx.extensions.get::<JwtClaims>().unwrap().claims["role"], json!("admin"));
+    let (_, ctx) = accepted(
+        &p,
+        &rs(Some("rsa-1"), &claims(json!({})), "rsa-private.pem"),
+    )
+    .await;
+    assert_eq!(
+        ctx.extensions.get::<JwtClaims>().unwrap().claims["role"],
+        json!("admin")
+    );
     accepted(&p, &es(Some("ec-1"), &claims(json!({})))).await;
     // No kid: the only key of the algorithm's family is used.
     accepted(&p, &es(None, &claims(json!({})))).await;
@@ -148,19 +174,30 @@ async fn time_claims_with_leeway() {
     refused(&p, &t(json!({"exp": now() - 3600})), "token expired").await;
     refused(&p, &t(json!({"nbf": now() + 3600})), "token not yet valid").await;
     accepted(&p, &t(json!({"exp": now() - 10, "nbf": now() + 10}))).await;
-    refused(&p, &t(json!({"exp": "tomorrow"})), "invalid claim").await;
+    // A string `exp` is not an `exp`: missing when required, a bad claim otherwise.
+    refused(&p, &t(json!({"exp": "tomorrow"})), "required claim missing").await;
     let no_exp = hs(Algorithm::HS256, &json!({"sub": "u"}), SECRET.as_bytes());
     refused(&p, &no_exp, "required claim missing").await;
-    let lax = hs_plugin("JWT_TEST_HS_LAX", SECRET.as_bytes(), json!({"require_exp": false, "leeway": "0s"}));
+    let lax = hs_plugin(
+        "JWT_TEST_HS_LAX",
+        SECRET.as_bytes(),
+        json!({"require_exp": false, "leeway": "0s"}),
+    );
     accepted(&lax, &no_exp).await;
     refused(&lax, &t(json!({"exp": now() - 10})), "token expired").await;
+    refused(&lax, &t(json!({"exp": "tomorrow"})), "invalid claim").await;
 }
 
 #[tokio::test]
 async fn wrong_keys_are_refused() {
     let p = hs_plugin("JWT_TEST_HS_WRONG", SECRET.as_bytes(), json!({}));
     let other = b"another-secret-another-secret-another";
-    refused(&p, &hs(Algorithm::HS256, &claims(json!({})), other), "invalid signature").await;
+    refused(
+        &p,
+        &hs(Algorithm::HS256, &claims(json!({})), other),
+        "invalid signature",
+    )
+    .await;
     let j = jwks_plugin(json!({}));
     let forged = rs(Some("rsa-1"), &claims(json!({})), "rsa-other-private.pem");
     refused(&j, &forged, "invalid signature").await;
@@ -176,10 +213,29 @@ async fn issuer_and_audience() {
     let p = jwks_plugin(json!({ "issuer": "https://id.example", "audience": "shop" }));
     let t = |c| es(Some("ec-1"), &claims(c));
     accepted(&p, &t(json!({"iss": "https://id.example", "aud": "shop"}))).await;
-    accepted(&p, &t(json!({"iss": "https://id.example", "aud": ["x", "shop"]}))).await;
-    refused(&p, &t(json!({"iss": "https://evil", "aud": "shop"})), "invalid issuer").await;
-    refused(&p, &t(json!({"iss": "https://id.example", "aud": "admin"})), "invalid audience").await;
-    refused(&p, &t(json!({"iss": "https://id.example"})), "required claim missing").await;
+    accepted(
+        &p,
+        &t(json!({"iss": "https://id.example", "aud": ["x", "shop"]})),
+    )
+    .await;
+    refused(
+        &p,
+        &t(json!({"iss": "https://evil", "aud": "shop"})),
+        "invalid issuer",
+    )
+    .await;
+    refused(
+        &p,
+        &t(json!({"iss": "https://id.example", "aud": "admin"})),
+        "invalid audience",
+    )
+    .await;
+    refused(
+        &p,
+        &t(json!({"iss": "https://id.example"})),
+        "required claim missing",
+    )
+    .await;
     refused(&p, &t(json!({"aud": "shop"})), "required claim missing").await;
 }
 
@@ -187,8 +243,17 @@ async fn issuer_and_audience() {
 async fn alg_none_and_alg_confusion_are_refused() {
     let p = hs_plugin("JWT_TEST_HS_NONE", SECRET.as_bytes(), json!({}));
     let payload = b64(&claims(json!({})));
-    for header in [json!({"alg": "none", "typ": "JWT"}), json!({"alg": "None"}), json!({"alg": "NONE"})] {
-        refused(&p, &format!("{}.{payload}.", b64(&header)), "algorithm not allowed").await;
+    for header in [
+        json!({"alg": "none", "typ": "JWT"}),
+        json!({"alg": "None"}),
+        json!({"alg": "NONE"}),
+    ] {
+        refused(
+            &p,
+            &format!("{}.{payload}.", b64(&header)),
+            "algorithm not allowed",
+        )
+        .await;
     }
     // RS256 token against an HMAC secret made of the public key: RS256 is not allowed there.
     let public = read("rsa-public.pem");
@@ -199,11 +264,25 @@ async fn alg_none_and_alg_confusion_are_refused() {
     let j = jwks_plugin(json!({}));
     let mut h = Header::new(Algorithm::HS256);
     h.kid = Some("rsa-1".into());
-    let confused = encode(&h, &claims(json!({})), &EncodingKey::from_secret(&public)).unwrap();
+    let confused = encode(
+        &h,
+        &claims(json!({})),
+        &EncodingKey::from_secret(&public).unwrap(),
+    )
+    .unwrap();
     refused(&j, &confused, "algorithm not allowed").await;
     // An HS256-only instance refuses HS512 tokens.
-    let hs256 = hs_plugin("JWT_TEST_HS_ONLY", SECRET.as_bytes(), json!({"algorithms": ["HS256"]}));
-    refused(&hs256, &hs(Algorithm::HS512, &claims(json!({})), SECRET.as_bytes()), "algorithm not allowed").await;
+    let hs256 = hs_plugin(
+        "JWT_TEST_HS_ONLY",
+        SECRET.as_bytes(),
+        json!({"algorithms": ["HS256"]}),
+    );
+    refused(
+        &hs256,
+        &hs(Algorithm::HS512, &claims(json!({})), SECRET.as_bytes()),
+        "algorithm not allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -223,7 +302,10 @@ async fn malformed_tokens_are_refused() {
         "...".to_string(),
     ] {
         let challenge = run(&p, Some(&bad)).await.unwrap_err();
-        assert!(challenge.contains("error=\"invalid_token\""), "{bad}: {challenge}");
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{bad}: {challenge}"
+        );
     }
     refused(&p, &format!("{head}.{body}"), "malformed token").await;
     let huge = format!("{head}.{}.{sig}", "A".repeat(10_000));
@@ -240,10 +322,15 @@ async fn no_token_is_a_plain_challenge_and_sources_are_ordered() {
     assert_eq!(run(&p, None).await.unwrap_err(), "Bearer realm=\"shop\"");
     let good = hs(Algorithm::HS256, &claims(json!({})), SECRET.as_bytes());
     let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-    req.insert_header("cookie", format!("a=1; jwt={good}")).unwrap();
-    req.insert_header("authorization", "Bearer garbage").unwrap();
+    req.insert_header("cookie", format!("a=1; jwt={good}"))
+        .unwrap();
+    req.insert_header("authorization", "Bearer garbage")
+        .unwrap();
     let mut ctx = RequestCtx::for_test();
-    assert!(matches!(p.rewrite(&mut req, &mut ctx).await.unwrap(), Flow::Continue));
+    assert!(matches!(
+        p.rewrite(&mut req, &mut ctx).await.unwrap(),
+        Flow::Continue
+    ));
 }
 
 #[test]
@@ -286,10 +373,16 @@ fn jwks_reload_keeps_the_last_good_keys() {
     std::fs::write(&path, ec_only.to_string()).unwrap();
     assert!(file.reload_if_changed());
     assert_eq!(file.keys().len(), 1);
-    assert!(file.keys().select(Some("rsa-1"), Algorithm::RS256).is_none());
+    assert!(file
+        .keys()
+        .select(Some("rsa-1"), Algorithm::RS256)
+        .is_none());
     std::fs::write(&path, "{ broken").unwrap();
     assert!(!file.reload_if_changed());
-    assert!(!file.reload_if_changed(), "an unchanged broken file is not read again");
+    assert!(
+        !file.reload_if_changed(),
+        "an unchanged broken file is not read again"
+    );
     assert!(file.keys().select(Some("ec-1"), Algorithm::ES256).is_some());
     std::fs::write(&path, r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).unwrap();
     assert!(!file.reload_if_changed(), "oct keys are never taken");

@@ -150,7 +150,10 @@ mod tests {
             None
         );
         let r = req("/?t=q1", &[("authorization", "bearer  h2 ")]);
-        assert_eq!(find(&r, &sources(&["query:t", "bearer"])).as_deref(), Some("q1"));
+        assert_eq!(
+            find(&r, &sources(&["query:t", "bearer"])).as_deref(),
+            Some("q1")
+        );
         assert_eq!(find(&r, &sources(&["bearer"])).as_deref(), Some("h2"));
     }
 }

@@ -124,10 +124,11 @@ impl Verifier {
             .decode(head)
             .map_err(|_| Rejection::Malformed)?;
         let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| Rejection::Malformed)?;
+        let named = header.alg.parse::<Algorithm>().ok();
         let (alg, validation) = self
             .validations
             .iter()
-            .find(|(a, _)| header.alg.parse::<Algorithm>().ok() == Some(*a))
+            .find(|(a, _)| named == Some(*a))
             .ok_or(Rejection::AlgorithmNotAllowed)?;
         let guard;
         let key = match &self.keys {
