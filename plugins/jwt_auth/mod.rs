@@ -49,6 +49,21 @@ use serde::Deserialize;
 
 use verify::Keys;
 
+/// Headers `claims_to_headers` may not set: message framing, routing and hop-by-hop
+/// headers, whose value must never come from a token.
+const RESERVED_HEADERS: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "authorization",
+];
+
 /// Shortest accepted HMAC secret, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -189,6 +204,11 @@ impl PluginFactory for JwtAuth {
         for (claim, header) in &cfg.claims_to_headers {
             let name = HeaderName::try_from(header.as_str())
                 .map_err(|_| format!("claims_to_headers: `{header}` is not a header name"))?;
+            if RESERVED_HEADERS.contains(&name.as_str()) {
+                return Err(
+                    format!("claims_to_headers: `{header}` cannot be set from a claim").into(),
+                );
+            }
             headers.push((claim.clone(), name));
         }
         let mut claim_names = cfg.claims.clone();

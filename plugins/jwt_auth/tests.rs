@@ -355,6 +355,8 @@ fn bad_configs_are_refused() {
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "token_sources": ["header:x"]}),
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "claims_to_headers": {"sub": "bad header"}}),
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "unknown": 1}),
+        json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "claims_to_headers": {"sub": "Content-Length"}}),
+        json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "claims_to_headers": {"sub": "host"}}),
     ] {
         assert!(build(cfg.clone()).is_err(), "{cfg}");
     }
