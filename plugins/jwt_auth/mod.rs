@@ -196,9 +196,9 @@ impl PluginFactory for JwtAuth {
         if cfg
             .realm
             .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control())
+            .any(|c| c == '"' || c == '\\' || !(c == ' ' || c.is_ascii_graphic()))
         {
-            return Err("`realm` may not contain `\"`, `\\` or control characters".into());
+            return Err("`realm` may hold printable ASCII only, without `\"` and `\\`".into());
         }
         let mut headers = Vec::new();
         for (claim, header) in &cfg.claims_to_headers {

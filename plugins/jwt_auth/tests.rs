@@ -351,6 +351,8 @@ fn bad_configs_are_refused() {
         json!({"algorithms": ["RS256"], "jwks_file": testdata("missing.json")}),
         json!({"algorithms": ["RS256"], "jwks_file": testdata("README")}),
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "realm": "a\"b"}),
+        json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "realm": "café"}),
+        json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "realm": "a\nb"}),
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "token_sources": []}),
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "token_sources": ["header:x"]}),
         json!({"algorithms": ["HS256"], "secret_env": "JWT_TEST_OK", "claims_to_headers": {"sub": "bad header"}}),
