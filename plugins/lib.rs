@@ -8,6 +8,7 @@ pub mod admin_token;
 pub mod cache_purge;
 pub mod ip_restriction;
 pub mod json_api;
+pub mod jwt_auth;
 pub mod key_auth;
 pub mod metrics;
 pub mod page;
@@ -28,6 +29,7 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()
         .register::<key_auth::KeyAuth>()
+        .register::<jwt_auth::JwtAuth>()
         .register::<ip_restriction::IpRestriction>()
         .register::<waf::Waf>()
         .register::<json_api::JsonApi>()
