@@ -12,6 +12,9 @@
 //!   `pingora_proxy`) → INFO: the client went away while still sending its request headers
 //!   (as nginx, which logs "client prematurely closed connection" at info). Later in a
 //!   request the proxy logs the same at INFO itself, with the request id.
+//! - `No incoming socket transfer, sleep 1s and try again` (target
+//!   `pingora_core::server::transfer_fd`) → INFO: a new process (`-s reload`) waiting for the
+//!   running one's listeners, which is the normal first second of every reload.
 
 use log::{Level, Log, Metadata, Record};
 use tracing_log::LogTracer;
@@ -63,6 +66,12 @@ pub fn relevel(record: &Record<'_>) -> Option<Level> {
         return None;
     }
     match record.target() {
+        "pingora_core::server::transfer_fd" => {
+            // The new process waiting for the old one's listeners during a reload.
+            let text = record.args().to_string();
+            text.starts_with("No incoming socket transfer, sleep")
+                .then_some(Level::Info)
+        }
         "pingora_core::connectors" => {
             let text = record.args().to_string();
             (text == "failed to acquire reusable stream").then_some(Level::Debug)
@@ -100,6 +109,14 @@ mod tests {
         assert_eq!(
             level(pool, Level::Error, "failed to acquire reusable stream"),
             Some(Level::Debug)
+        );
+        assert_eq!(
+            level(
+                "pingora_core::server::transfer_fd",
+                Level::Error,
+                "No incoming socket transfer, sleep 1s and try again"
+            ),
+            Some(Level::Info)
         );
         assert_eq!(
             level(proxy, Level::Error, "Fail to proxy: Downstream ConnectionClosed context: while reading request headers, bytes already read: 26, downstream session type: h1"),
