@@ -18,6 +18,7 @@ pub mod rewrite;
 pub mod secret;
 pub mod upstream_status;
 pub mod waf;
+pub mod watched_file;
 
 use edgeproxy::plugin_api::Registry;
 

@@ -1,26 +1,20 @@
 //! One list (allow or deny): the networks written in the config plus, optionally, those of
 //! a file (one network per line, `#` starts a comment) that is reloaded when it changes.
 //!
-//! Reload: at most once per `check_every`, one request wins an atomic check of the time and
-//! hands a look at the file's modification time and length to a blocking thread
-//! (`spawn_blocking`), so no request waits; when they changed, the file is read and parsed
-//! there, and the new table replaces the old one atomically (`ArcSwap`). A file that cannot be read or has a bad
-//! line keeps the last good list and is logged once per change (the next change is tried
-//! again). Write the file elsewhere and `rename` it into place, so a half-written file is
-//! never read.
+//! Reload: see [`crate::watched_file`]; a changed file is read and parsed off the request
+//! path and the new table replaces the old one atomically (`ArcSwap`). A file that cannot be
+//! read or has a bad line keeps the last good list and is logged once per change (the next
+//! change is tried again).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use once_cell::sync::Lazy;
 
 use super::cidr::Cidr;
 use super::table::Table;
-
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
+use crate::watched_file::{off_request_path, WatchedFile};
 
 /// Bad lines reported in one error message at most.
 const MAX_REPORTED: usize = 5;
@@ -30,24 +24,8 @@ pub struct List {
     /// `allow` or `deny`, for logs.
     kind: &'static str,
     inline: Vec<Cidr>,
-    file: Option<Watched>,
+    file: Option<WatchedFile>,
     table: ArcSwap<Table>,
-}
-
-/// The file part of a list and what was last seen of it.
-struct Watched {
-    path: PathBuf,
-    check_every: Duration,
-    last_check_ms: AtomicU64,
-    seen: Mutex<Option<Stamp>>,
-}
-
-/// What tells a changed file from an unchanged one.
-type Stamp = (SystemTime, u64);
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
 }
 
 /// Reads a list file: every bad line is an error naming `path:line`.
@@ -101,14 +79,10 @@ impl List {
         let mut rules = inline.clone();
         let file = match file {
             Some(path) => {
-                let seen = stamp(&path);
-                rules.extend(read_file(&path).map_err(|e| format!("{kind}_file: {e}"))?);
-                Some(Watched {
-                    path,
-                    check_every,
-                    last_check_ms: AtomicU64::new(EPOCH.elapsed().as_millis() as u64),
-                    seen: Mutex::new(seen),
-                })
+                let watched = WatchedFile::new(path, check_every);
+                let networks = read_file(watched.path());
+                rules.extend(networks.map_err(|e| format!("{kind}_file: {e}"))?);
+                Some(watched)
             }
             None => None,
         };
@@ -129,54 +103,33 @@ impl List {
     pub fn table(self: &Arc<Self>) -> arc_swap::Guard<Arc<Table>> {
         if self.check_due() {
             let list = Arc::clone(self);
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn_blocking(move || list.reload_if_changed());
-                }
-                Err(_) => {
-                    list.reload_if_changed();
-                }
-            }
+            off_request_path(move || {
+                list.reload_if_changed();
+            });
         }
         self.table.load()
     }
 
     /// Whether this caller won the (at most once per `check_every`) change check.
     fn check_due(&self) -> bool {
-        let Some(w) = &self.file else {
-            return false;
-        };
-        let now = EPOCH.elapsed().as_millis() as u64;
-        let last = w.last_check_ms.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= w.check_every.as_millis() as u64
-            && w.last_check_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+        self.file.as_ref().is_some_and(WatchedFile::check_due)
     }
 
     /// Reads the file again if its modification time or length changed since it was last
     /// read; returns whether a new table is in use.
     pub fn reload_if_changed(&self) -> bool {
-        let Some(w) = &self.file else {
+        let Some(w) = self.file.as_ref().filter(|w| w.changed()) else {
             return false;
         };
-        let Ok(mut seen) = w.seen.lock() else {
-            return false;
-        };
-        let now = stamp(&w.path);
-        if now == *seen {
-            return false;
-        }
-        *seen = now;
-        match read_file(&w.path) {
+        match read_file(w.path()) {
             Ok(from_file) => {
                 let n = from_file.len();
                 let table = Table::new(self.inline.iter().chain(&from_file));
                 if self.kind == "allow" && table.is_empty() {
-                    tracing::warn!(file = %w.path.display(), "ip-restriction: the allow list is now empty: every request is denied");
+                    tracing::warn!(file = %w.path().display(), "ip-restriction: the allow list is now empty: every request is denied");
                 }
                 self.table.store(Arc::new(table));
-                tracing::info!(file = %w.path.display(), networks = n, "ip-restriction: {} list reloaded", self.kind);
+                tracing::info!(file = %w.path().display(), networks = n, "ip-restriction: {} list reloaded", self.kind);
                 true
             }
             Err(e) => {
@@ -193,6 +146,7 @@ impl List {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
 
     fn touch_later(path: &Path, secs: u64) {
         let later = SystemTime::now() + Duration::from_secs(secs);

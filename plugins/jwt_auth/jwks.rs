@@ -3,23 +3,19 @@
 //! Only RSA and EC signature keys are taken: `oct` (symmetric) keys in a JWKS are skipped,
 //! so a JWKS can never turn into an HMAC secret (alg confusion), nor can `use: enc` keys.
 //!
-//! Reload, as `ip-restriction`'s list files: at most once per `check_every`, one request wins
-//! an atomic check of the time and hands a look at the file's modification time and length
-//! to a blocking thread, so no request waits; a changed file is parsed there and the new
-//! key set replaces the old one atomically (`ArcSwap`). A file that cannot be read, does not
+//! Reload: see [`crate::watched_file`]; a changed file is parsed off the request path and
+//! the new key set replaces the old one atomically (`ArcSwap`). A file that cannot be read, does not
 //! parse or holds no usable key keeps the last good keys, logged once per change.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-use once_cell::sync::Lazy;
 
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
+use crate::watched_file::{off_request_path, WatchedFile};
 
 /// One usable key of a JWKS.
 struct Entry {
@@ -109,14 +105,6 @@ impl KeySet {
     }
 }
 
-/// What tells a changed file from an unchanged one.
-type Stamp = (SystemTime, u64);
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 fn read(path: &Path) -> Result<KeySet, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -125,10 +113,7 @@ fn read(path: &Path) -> Result<KeySet, String> {
 
 /// A JWKS file and its current keys.
 pub struct JwksFile {
-    path: PathBuf,
-    check_every: Duration,
-    last_check_ms: AtomicU64,
-    seen: Mutex<Option<Stamp>>,
+    file: WatchedFile,
     keys: ArcSwap<KeySet>,
 }
 
@@ -136,59 +121,36 @@ impl JwksFile {
     /// Reads `path` now (an unreadable or bad file is an error); later changes are looked
     /// for at most once per `check_every`.
     pub fn open(path: PathBuf, check_every: Duration) -> Result<JwksFile, String> {
-        let seen = stamp(&path);
-        let keys = read(&path)?;
+        let file = WatchedFile::new(path, check_every);
+        let keys = read(file.path())?;
         Ok(JwksFile {
-            path,
-            check_every,
-            last_check_ms: AtomicU64::new(EPOCH.elapsed().as_millis() as u64),
-            seen: Mutex::new(seen),
+            file,
             keys: ArcSwap::from_pointee(keys),
         })
     }
 
     /// The current keys (schedules a reload check first, see the module docs).
     pub fn keys(self: &Arc<Self>) -> arc_swap::Guard<Arc<KeySet>> {
-        if self.check_due() {
-            let file = Arc::clone(self);
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn_blocking(move || file.reload_if_changed());
-                }
-                Err(_) => {
-                    file.reload_if_changed();
-                }
-            }
+        if self.file.check_due() {
+            let this = Arc::clone(self);
+            off_request_path(move || {
+                this.reload_if_changed();
+            });
         }
         self.keys.load()
-    }
-
-    fn check_due(&self) -> bool {
-        let now = EPOCH.elapsed().as_millis() as u64;
-        let last = self.last_check_ms.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= self.check_every.as_millis() as u64
-            && self
-                .last_check_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
     }
 
     /// Reads the file again if its modification time or length changed since it was last
     /// looked at; returns whether new keys are in use.
     pub fn reload_if_changed(&self) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
-            return false;
-        };
-        let now = stamp(&self.path);
-        if now == *seen {
+        if !self.file.changed() {
             return false;
         }
-        *seen = now;
-        match read(&self.path) {
+        match read(self.file.path()) {
             Ok(keys) => {
                 let n = keys.len();
                 self.keys.store(Arc::new(keys));
-                tracing::info!(file = %self.path.display(), keys = n, "jwt-auth: JWKS reloaded");
+                tracing::info!(file = %self.file.path().display(), keys = n, "jwt-auth: JWKS reloaded");
                 true
             }
             Err(e) => {
