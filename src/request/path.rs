@@ -49,8 +49,29 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
     if raw.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
     }
+    if let Some(already) = already_normal(raw) {
+        return Ok(already.to_string());
+    }
     let decoded = String::from_utf8(decode(raw)?).map_err(|_| PathError::NotUtf8)?;
     resolve(&decoded)
+}
+
+/// The common case, without decoding or resolving: a path of bytes that need no escape
+/// (so no `%`, `;`, `\\`, NUL or non-ASCII), with no empty, `.` or `..` segment, is its own
+/// normalized (and encoded) form.
+fn already_normal(raw: &[u8]) -> Option<&str> {
+    if !raw.iter().all(|&b| keeps(b)) {
+        return None;
+    }
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut segments = text.split('/').skip(1).peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+            return None;
+        }
+    }
+    Some(text)
 }
 
 /// Percent-decodes every escape, refusing what nginx refuses (broken escapes, NUL) and what
@@ -157,6 +178,37 @@ fn keeps(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_agrees_with_decoding_and_resolving() {
+        for raw in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b.c/d",
+            "/a//b",
+            "//",
+            "/./a",
+            "/a/.",
+            "/a/..",
+            "/a/../b",
+            "/.a/..b/...",
+            "/a%20b",
+            "/~user/x-y_z",
+            "/a:b@c",
+            "/%2e%2e/x",
+            "/a/.b/",
+        ] {
+            let fast = already_normal(raw.as_bytes()).map(str::to_string);
+            let slow = String::from_utf8(decode(raw.as_bytes()).unwrap())
+                .map_err(|_| PathError::NotUtf8)
+                .and_then(|d| resolve(&d));
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast.clone()), slow, "{raw}");
+                assert_eq!(encode(&fast), fast, "{raw}");
+            }
+        }
+    }
 
     fn norm(s: &str) -> Result<String, PathError> {
         normalize(s.as_bytes())
