@@ -25,6 +25,7 @@ pub mod request;
 pub mod router;
 pub mod server;
 pub mod signals;
+pub mod tls;
 pub mod upstream;
 
 pub use plugin_api::{

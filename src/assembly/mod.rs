@@ -4,9 +4,11 @@
 //! binds listeners and starts the background services for the result.
 
 mod chains;
+mod listeners;
+
+pub use listeners::Listener;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
@@ -30,14 +32,17 @@ pub struct App {
     pub upstreams: Upstreams,
     /// Tiered cache engines, by name.
     pub caches: Caches,
+    /// Problems that do not stop the config (e.g. a certificate expiring soon), rendered
+    /// `FILE:LINE:COL: warning: ...`.
+    pub warnings: Vec<String>,
 }
 
 /// One server block, ready to serve.
 pub struct ServerBlock {
     /// Name (used in logs and metrics).
     pub name: Arc<str>,
-    /// Listening addresses.
-    pub listen: Vec<SocketAddr>,
+    /// Listening sockets.
+    pub listen: Vec<Listener>,
     /// Request limits.
     pub limits: Limits,
     /// Client timeouts and the connection cap.
@@ -99,6 +104,7 @@ pub fn assemble(
         check_only,
     };
     let builder = chains::ChainBuilder::new(registry, &shared);
+    let mut warnings = Vec::new();
     let servers = spec
         .servers
         .into_iter()
@@ -109,9 +115,12 @@ pub fn assemble(
                 .into_iter()
                 .map(|r| Arc::new(builder.route(&mut d, &block.name, r, &plugins)))
                 .collect();
+            let name: Arc<str> = Arc::from(block.name);
+            let listen =
+                listeners::build(&mut d, &mut warnings, &name, block.listen, &spec.base_dir);
             ServerBlock {
-                name: Arc::from(block.name),
-                listen: block.listen,
+                name,
+                listen,
                 limits: block.limits,
                 conn: block.conn,
                 plugins,
@@ -129,6 +138,7 @@ pub fn assemble(
         servers,
         upstreams: shared.upstreams,
         caches: shared.caches,
+        warnings,
     })
 }
 

@@ -75,6 +75,18 @@ impl Diagnostics {
         (line, col)
     }
 
+    /// `FILE:LINE:COL: warning: message` (for problems that do not stop the config).
+    pub fn render_warning(&self, span: Option<Range<usize>>, message: &str) -> String {
+        let file = self.file.display();
+        match span {
+            Some(span) => {
+                let (line, col) = self.line_col(span.start);
+                format!("{file}:{line}:{col}: warning: {message}")
+            }
+            None => format!("{file}: warning: {message}"),
+        }
+    }
+
     /// Sorts errors by position (errors without a span last).
     pub fn sort(&mut self) {
         self.errors

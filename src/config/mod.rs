@@ -6,12 +6,14 @@
 mod caches;
 mod diag;
 mod health;
+mod listen;
 pub mod model;
 mod reader;
 mod servers;
 mod upstreams;
 
 pub use diag::{closest, Diagnostic, Diagnostics};
+pub use listen::ListenSpec;
 pub use model::{
     CacheConfig, ConfigSpec, Limits, PluginSpec, ProcessSettings, RouteSpec, ServerBlockSpec,
 };

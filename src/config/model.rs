@@ -2,11 +2,11 @@
 //! running groups. The assembly step ([`crate::assembly`]) turns it into the running system.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::listen::ListenSpec;
 use crate::cache::CacheSpec;
 use crate::conn::ConnLimits;
 use crate::router::PathMatch;
@@ -122,8 +122,8 @@ impl Default for Limits {
 pub struct ServerBlockSpec {
     /// Name (used in logs and metrics).
     pub name: String,
-    /// Listening addresses.
-    pub listen: Vec<SocketAddr>,
+    /// Listening sockets.
+    pub listen: Vec<ListenSpec>,
     /// Request limits.
     pub limits: Limits,
     /// Client timeouts and the connection cap.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use toml_edit::{InlineTable, Item, Value};
 
 use super::diag::{closest, Diagnostics};
+use super::listen::read_listen;
 use super::model::{Limits, PluginSpec, RouteSpec, ServerBlockSpec};
 use super::reader::{item_span, table_items, Spanned, Tbl};
 use crate::conn::ConnLimits;
@@ -43,7 +44,7 @@ pub fn read_servers(
     }
     let mut seen: Vec<SocketAddr> = Vec::new();
     for block in &out {
-        for addr in &block.listen {
+        for addr in block.listen.iter().map(|l| &l.addr) {
             if seen.contains(addr) {
                 d.error(
                     None,
@@ -67,24 +68,7 @@ fn read_server(
         .opt_str(d, "name")
         .map(|s| s.value)
         .unwrap_or_else(|| format!("server{index}"));
-    let mut listen = Vec::new();
-    for a in t.str_list(d, "listen") {
-        match a.value.parse::<SocketAddr>() {
-            Ok(addr) => listen.push(addr),
-            Err(_) => d.push(
-                a.span,
-                format!("invalid listen address {:?}", a.value),
-                Some("write IP:port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:80\""),
-            ),
-        }
-    }
-    if listen.is_empty() {
-        d.push(
-            t.key_span("listen").or(t.span.clone()),
-            format!("server `{name}` listens nowhere"),
-            Some("add listen = [\"127.0.0.1:8080\"]"),
-        );
-    }
+    let listen = read_listen(d, &t, &name);
     let def = Limits::default();
     let limits = Limits {
         max_header_bytes: t
@@ -127,7 +111,8 @@ fn read_server(
     })
 }
 
-/// `client_header_timeout`, `client_body_timeout`, `keepalive_timeout`, `max_connections`.
+/// `client_header_timeout`, `client_body_timeout`, `keepalive_timeout`, `max_connections`,
+/// `http2_max_concurrent_streams`.
 fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
     let def = ConnLimits::default();
     let mut positive = |key: &'static str, default| match t.duration(d, key) {
@@ -154,6 +139,9 @@ fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
         max_connections: t
             .int(d, "max_connections", 1..=1_000_000)
             .map_or(def.max_connections, |v| v.value as usize),
+        http2_max_concurrent_streams: t
+            .int(d, "http2_max_concurrent_streams", 1..=10_000)
+            .map_or(def.http2_max_concurrent_streams, |v| v.value as u32),
     }
 }
 

@@ -8,11 +8,16 @@
 //! | `client_body_timeout` (between body reads) | same | Pingora's downstream read timeout, set per request by the proxy |
 //! | `max_connections` | `worker_connections` | a semaphore here: beyond it, 503 and close |
 //!
-//! This replaces Pingora's own loop over a connection's requests (`ServerApp` for an
-//! `HttpServerApp`) with the same loop plus the limits; server blocks serve HTTP/1.x only
-//! (no TLS or h2c listeners), which is all that loop did for them.
+//! This replaces Pingora's own loop over a connection's HTTP/1.x requests (`ServerApp` for
+//! an `HttpServerApp`) with the same loop plus the limits. Before it, the connection's
+//! [`Gate`] reads a PROXY protocol header where the listener requires one. HTTP/2
+//! connections (ALPN `h2` on TLS, prior-knowledge h2c on plain `http2` listeners) go to
+//! Pingora's own HTTP/2 loop, whose streams run the same proxy; their limits are HTTP/2's
+//! (bounded concurrent streams, the idle timeout, h2's reset and header-list limits).
 
+pub mod gate;
 pub mod header_clock;
+pub mod proxy_protocol;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::Stream;
+use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
 use tokio::io::AsyncWriteExt;
@@ -28,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::metrics;
 
+pub use gate::{Gate, PreTlsGate, Trusted};
 pub use header_clock::{header_received, HeaderClock};
 
 /// Connection limits of one server block (nginx names and defaults).
@@ -42,16 +48,20 @@ pub struct ConnLimits {
     pub keepalive_timeout: Duration,
     /// Open connections allowed; beyond it a new connection gets 503 and is closed.
     pub max_connections: usize,
+    /// Concurrent streams an HTTP/2 client may open on one connection.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ConnLimits {
-    /// nginx's defaults: 60 s header, 60 s body, 75 s keep-alive; 10000 connections.
+    /// nginx's defaults: 60 s header, 60 s body, 75 s keep-alive; 10000 connections; 128
+    /// HTTP/2 streams per connection.
     fn default() -> Self {
         ConnLimits {
             client_header_timeout: Duration::from_secs(60),
             client_body_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(75),
             max_connections: 10_000,
+            http2_max_concurrent_streams: 128,
         }
     }
 }
@@ -79,6 +89,7 @@ pub struct Guarded<A> {
     open: IntGauge,
     refused: IntCounter,
     header_timeouts: IntCounter,
+    gate: Option<Gate>,
 }
 
 impl<A> Guarded<A> {
@@ -91,7 +102,14 @@ impl<A> Guarded<A> {
             open: metrics::CONNECTIONS.with_label_values(&[server]),
             refused: metrics::CONNECTIONS_REFUSED.with_label_values(&[server]),
             header_timeouts: metrics::HEADER_TIMEOUTS.with_label_values(&[server]),
+            gate: None,
         }
+    }
+
+    /// Connections also pass `gate` (PROXY header, h2c) before HTTP starts.
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = Some(gate);
+        self
     }
 }
 
@@ -109,6 +127,24 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             return None;
         };
         let _open = Open::count(&self.open);
+        let tls = stream.get_ssl_digest().is_some();
+        let mut h2 = matches!(stream.selected_alpn_proto(), Some(ALPN::H2));
+        if let (Some(gate), false) = (&self.gate, tls) {
+            if let Err(e) = gate.proxy_header(&mut *stream).await {
+                tracing::info!("connection closed: {e}");
+                return None;
+            }
+            if gate::on(&gate.h2c, gate::local_addr(&*stream)) {
+                match self.h2c_preface(&mut stream).await {
+                    Some(yes) => h2 = yes,
+                    None => return None,
+                }
+            }
+        }
+        if h2 {
+            // Pingora's HTTP/2 loop: each stream runs the proxy's phases as a request.
+            return <A as ServerApp>::process_new(&self.app, stream, shutdown).await;
+        }
         self.serve(stream, shutdown).await;
         None
     }
@@ -119,6 +155,22 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 }
 
 impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
+    /// Whether a plain connection starts with the HTTP/2 preface (`PRI`, which no HTTP/1
+    /// request does); `None` (close) when nothing arrives within the header timeout.
+    /// Three bytes, so that even the shortest HTTP/1.0 request is never waited on.
+    async fn h2c_preface(&self, stream: &mut Stream) -> Option<bool> {
+        let mut buf = [0u8; 3];
+        let peek = stream.try_peek(&mut buf);
+        match tokio::time::timeout(self.limits.client_header_timeout, peek).await {
+            Ok(Ok(peeked)) => Some(peeked && &buf == b"PRI"),
+            Ok(Err(_)) => None,
+            Err(_) => {
+                self.header_timeouts.inc();
+                None
+            }
+        }
+    }
+
     /// Pingora's keep-alive loop over one connection, each request under the header clock.
     async fn serve(&self, stream: Stream, shutdown: &ShutdownWatch) {
         let mut session = ServerSession::new_http1(stream);

@@ -15,6 +15,11 @@
 //! - `No incoming socket transfer, sleep 1s and try again` (target
 //!   `pingora_core::server::transfer_fd`) → INFO: a new process (`-s reload`) waiting for the
 //!   running one's listeners, which is the normal first second of every reload.
+//! - `Downstream handshake error…` / `Downstream handshake timeout` (target
+//!   `pingora_core::services::listening`) and `H2 handshake error…` (target
+//!   `pingora_core::apps`) → INFO: a client that failed its TLS or HTTP/2 handshake
+//!   (plaintext on a TLS port, TLS 1.0, no shared cipher, a scanner); nginx logs SSL
+//!   handshake failures at info too.
 
 use log::{Level, Log, Metadata, Record};
 use tracing_log::LogTracer;
@@ -84,6 +89,16 @@ pub fn relevel(record: &Record<'_>) -> Option<Level> {
                 .next()?;
             matches!(etype, "ConnectionClosed" | "ReadError" | "WriteError").then_some(Level::Info)
         }
+        "pingora_core::services::listening" => {
+            let text = record.args().to_string();
+            text.starts_with("Downstream handshake ")
+                .then_some(Level::Info)
+        }
+        "pingora_core::apps" => {
+            let text = record.args().to_string();
+            text.starts_with("H2 handshake error")
+                .then_some(Level::Info)
+        }
         _ => None,
     }
 }
@@ -120,6 +135,14 @@ mod tests {
         );
         assert_eq!(
             level(proxy, Level::Error, "Fail to proxy: Downstream ConnectionClosed context: while reading request headers, bytes already read: 26, downstream session type: h1"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            level(
+                "pingora_core::services::listening",
+                Level::Error,
+                "Downstream handshake error from 127.0.0.1:5000: TLSHandshakeFailure"
+            ),
             Some(Level::Info)
         );
         assert_eq!(

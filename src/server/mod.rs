@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pingora::proxy::http_proxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
@@ -16,7 +15,10 @@ use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
+use crate::tls::reload::CertWatch;
 use crate::upstream::ConsulError;
+
+mod listeners;
 
 /// Command-line switches that affect how the process runs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,6 +35,16 @@ pub enum StartError {
     /// A `strong_dependency` Consul source could not be read.
     #[error(transparent)]
     Consul(#[from] ConsulError),
+    /// A TLS listener cannot be set up.
+    #[error("cannot set up TLS on {addr} (server block `{server}`): {reason}")]
+    Tls {
+        /// The address.
+        addr: SocketAddr,
+        /// The server block listening on it.
+        server: String,
+        /// Pingora's error.
+        reason: String,
+    },
     /// A listen address is taken (and the process was not started to take it over).
     #[error("cannot listen on {addr} (server block `{server}`): {source}")]
     Listen {
@@ -84,15 +96,25 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     let bootstrap = server.bootstrap_as_a_service();
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
+    let mut certs = Vec::new();
     for block in &app.servers {
         let proxy = EdgeProxy::new(block, app.upstreams.clone());
-        let proxy = Lingering::new(http_proxy(&server.configuration, proxy), linger);
-        let guarded = Guarded::new(proxy, block.conn, &block.name);
+        let proxy = Lingering::new(
+            listeners::http_app(&server.configuration, block, proxy),
+            linger,
+        );
+        let gate = listeners::gate(block);
+        let guarded = Guarded::new(proxy, block.conn, &block.name).with_gate(gate.clone());
         let mut svc = Service::new(block.name.to_string(), guarded);
-        for addr in &block.listen {
-            svc.add_tcp(&addr.to_string());
-        }
+        listeners::add(&mut svc, block, gate)?;
+        certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
         server.add_service(svc).add_dependency(&bootstrap);
+    }
+    if !certs.is_empty() {
+        server.add_service(background_service(
+            "tls certificates",
+            CertWatch::new(certs),
+        ));
     }
     if discovery::needed(&watchers, &app.upstreams) {
         let svc = DiscoveryService::new(watchers, app.upstreams.clone(), Duration::from_secs(60));
@@ -131,7 +153,7 @@ fn daemon_error_log(app: &App, opts: RunOptions) -> Option<String> {
 /// in use", exit 1) instead of a process that retries, then serves only some blocks.
 fn check_listen_addresses(app: &App) -> Result<(), StartError> {
     for block in &app.servers {
-        for &addr in &block.listen {
+        for addr in block.listen.iter().map(|l| l.addr) {
             if let Err(source) = std::net::TcpListener::bind(addr) {
                 return Err(StartError::Listen {
                     addr,

@@ -1,0 +1,80 @@
+//! Listener entries built: TLS certificates loaded and checked (an unusable pair is an
+//! error at the listen entry; one expiring within [`EXPIRY_WARNING_SECS`] a warning).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{Diagnostics, ListenSpec};
+use crate::tls::{CertPaths, ListenerTls, EXPIRY_WARNING_SECS};
+
+/// One listening socket, ready to bind.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// Live certificates, for a TLS listener.
+    pub tls: Option<Arc<ListenerTls>>,
+    /// HTTP/2 by ALPN (TLS) or prior-knowledge h2c (plain).
+    pub http2: bool,
+    /// A PROXY protocol header is expected first.
+    pub proxy_protocol: bool,
+}
+
+/// Builds the listeners of server block `server`; certificate problems go to `d`, warnings
+/// (rendered `FILE:LINE:COL: warning: ...`) to `warnings`.
+pub fn build(
+    d: &mut Diagnostics,
+    warnings: &mut Vec<String>,
+    server: &Arc<str>,
+    specs: Vec<ListenSpec>,
+    base: &Path,
+) -> Vec<Listener> {
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let tls = spec.tls.as_ref().and_then(|tls| {
+            let paths: Vec<CertPaths> = tls
+                .certificates
+                .iter()
+                .map(|p| CertPaths {
+                    cert: base.join(&p.cert),
+                    key: base.join(&p.key),
+                })
+                .collect();
+            match ListenerTls::load(server.clone(), &paths) {
+                Ok(live) => Some(Arc::new(live)),
+                Err((i, e)) => {
+                    d.push(
+                        spec.span.clone(),
+                        format!("listener {}: certificate #{}: {e}", spec.addr, i + 1),
+                        Some("check the files (PEM, key of this certificate, not expired)"),
+                    );
+                    None
+                }
+            }
+        });
+        if let Some(live) = &tls {
+            for pair in live.pairs() {
+                let left = pair.expires_in();
+                if left < EXPIRY_WARNING_SECS {
+                    warnings.push(d.render_warning(
+                        spec.span.clone(),
+                        &format!(
+                            "listener {}: the certificate in {} expires in {} days",
+                            spec.addr,
+                            pair.paths.cert.display(),
+                            left / 86_400
+                        ),
+                    ));
+                }
+            }
+        }
+        out.push(Listener {
+            addr: spec.addr,
+            tls,
+            http2: spec.http2,
+            proxy_protocol: spec.proxy_protocol,
+        });
+    }
+    out
+}

@@ -1,0 +1,92 @@
+//! A server block's listeners on its Pingora service: plain or TLS sockets, the HTTP/2
+//! settings of its proxy, and the connection gate (PROXY protocol, h2c).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pingora::apps::{HttpServerOptions, ServerApp};
+use pingora::protocols::http::v2::server::{default_h2_options, H2Options};
+use pingora::proxy::{http_proxy, HttpProxy, ProxyHttp};
+use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
+
+use super::StartError;
+use crate::assembly::ServerBlock;
+use crate::conn::{Gate, PreTlsGate};
+use crate::tls;
+
+/// Pingora's HTTP proxy for `block`, with its HTTP/2 settings: streams per connection
+/// bounded by `http2_max_concurrent_streams` on top of Pingora's bounded defaults (64 KiB
+/// header list; h2's limits on pending and locally reset streams against rapid reset and
+/// CONTINUATION floods), the idle timeout of a connection without streams =
+/// `keepalive_timeout`, and h2c when a plain listener has `http2 = true`.
+pub fn http_app<P: ProxyHttp>(
+    conf: &Arc<ServerConf>,
+    block: &ServerBlock,
+    proxy: P,
+) -> HttpProxy<P> {
+    let mut app = http_proxy(conf, proxy);
+    let mut opts = HttpServerOptions::default();
+    opts.h2c = block.listen.iter().any(|l| l.tls.is_none() && l.http2);
+    let idle = block.conn.keepalive_timeout;
+    opts.h2_idle_timeout = Some(match idle.is_zero() {
+        true => block.conn.client_header_timeout,
+        false => idle,
+    });
+    app.server_options = Some(opts);
+    app.h2_options = Some(h2_options(block.conn.http2_max_concurrent_streams));
+    app
+}
+
+fn h2_options(max_streams: u32) -> H2Options {
+    let mut h2 = default_h2_options();
+    h2.max_concurrent_streams(max_streams);
+    h2
+}
+
+/// The connection gate of `block`'s listeners.
+pub fn gate(block: &ServerBlock) -> Gate {
+    let addrs = |f: fn(&crate::assembly::Listener) -> bool| -> Vec<SocketAddr> {
+        block
+            .listen
+            .iter()
+            .filter(|l| f(l))
+            .map(|l| l.addr)
+            .collect()
+    };
+    Gate {
+        h2c: addrs(|l| l.tls.is_none() && l.http2),
+        proxy_protocol: addrs(|l| l.proxy_protocol),
+        // Until the server block's `set_real_ip_from` is wired in: every balancer.
+        trusted: Arc::new(|_| true),
+        timeout: block.conn.client_header_timeout,
+    }
+}
+
+/// Adds `block`'s listeners to `svc`.
+pub fn add<A: ServerApp + Send + Sync + 'static>(
+    svc: &mut Service<A>,
+    block: &ServerBlock,
+    gate: Gate,
+) -> Result<(), StartError> {
+    let mut pre_tls = false;
+    for l in &block.listen {
+        let addr = l.addr.to_string();
+        let Some(certs) = &l.tls else {
+            svc.add_tcp(&addr);
+            continue;
+        };
+        let settings = tls::settings(certs.clone(), l.http2).map_err(|e| StartError::Tls {
+            addr: l.addr,
+            server: block.name.to_string(),
+            reason: e.to_string(),
+        })?;
+        svc.add_tls_with_settings(&addr, None, settings);
+        pre_tls |= l.proxy_protocol;
+    }
+    if pre_tls {
+        svc.endpoints()
+            .set_pre_tls_callback(Arc::new(PreTlsGate(gate)));
+    }
+    Ok(())
+}
