@@ -100,6 +100,9 @@ pub fn run(cli: Cli, registry: &Registry) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for w in &app.warnings {
+        eprintln!("{w}");
+    }
     if cli.test {
         println!(
             "{}: configuration is valid ({} server blocks, {} upstream groups)",

@@ -60,10 +60,12 @@ pub fn build(
                     warnings.push(d.render_warning(
                         spec.span.clone(),
                         &format!(
-                            "listener {}: the certificate in {} expires in {} days",
+                            "listener {}: the certificate in {} expires in {}",
                             spec.addr,
                             pair.paths.cert.display(),
-                            left / 86_400
+                            humantime::format_duration(std::time::Duration::from_secs(
+                                left.max(0).unsigned_abs() / 3600 * 3600
+                            ))
                         ),
                     ));
                 }

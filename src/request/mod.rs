@@ -68,6 +68,14 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
         Some(i) => (&path_and_query[..i], Some(&path_and_query[i..])),
         None => (path_and_query, None),
     };
+    if req.version == Version::HTTP_2 && req.headers.get(HOST).is_none() {
+        // `:authority` is HTTP/2's Host: made the header, so plugins, `$host` and an
+        // HTTP/1 upstream see it as for HTTP/1.1 clients.
+        if let Some(a) = req.uri.authority().map(|a| a.as_str().to_owned()) {
+            req.insert_header(HOST, a)
+                .map_err(|_| Invalid::Host(HostError::BadChar))?;
+        }
+    }
     let host = check_host(req, authority)?;
     let path = if raw_path.is_empty() {
         String::from("/") // `http://host` and `http://host?q`

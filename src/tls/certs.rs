@@ -196,6 +196,9 @@ mod tests {
         assert_eq!(pair.names, ["a.example.com", "*.a.example.com"]);
         let left = pair.expires_in();
         assert!(left > 29 * 86_400 && left <= 30 * 86_400, "{left}");
+        let soon = testcert::write(dir.path(), "soon", &["soon.test"], 5);
+        let left = CertPair::load(&soon).expect("valid pair").expires_in();
+        assert!(left > 4 * 86_400 && left <= 5 * 86_400, "{left}");
     }
 
     #[test]
