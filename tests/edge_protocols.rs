@@ -1,0 +1,255 @@
+//! Connection-level protocols through the real binary: the PROXY protocol (v1, v2, before
+//! TLS, required where configured) and HTTP/2 abuse (rapid reset, CONTINUATION floods) —
+//! the offending connection is closed, the process keeps serving everyone else.
+
+pub mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::edge::Edge;
+use common::free_port;
+use common::origin::Origin;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Sends `bytes` on a new connection to `to` and returns whatever comes back until close.
+fn exchange(to: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(to).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(bytes).expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+const GET: &str = "GET /pp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+#[test]
+fn proxy_protocol_v1_v2_and_before_tls() {
+    let origin = Origin::start();
+    let (plain, tls, open) = (free_port(), free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = edgeproxy::tls::selfsigned::generate(&["pp.test"], 30).expect("cert");
+    std::fs::write(dir.path().join("pp.crt"), cert).expect("write");
+    std::fs::write(dir.path().join("pp.key"), key).expect("write");
+    let cfg = format!(
+        r#"
+[upstreams.origin]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+client_header_timeout = "1s"
+listen = [
+  {{ addr = "127.0.0.1:{plain}", proxy_protocol = true }},
+  {{ addr = "127.0.0.1:{tls}", proxy_protocol = true, tls = {{ certificates = [{{ cert = "pp.crt", key = "pp.key" }}] }} }},
+  "127.0.0.1:{open}",
+]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "origin"
+"#,
+        origin = origin.addr
+    );
+    let mut edge = Edge::spawn_in(dir, "edgeproxy", &cfg, &[]);
+    edge.wait_listening(&[addr(plain), addr(tls), addr(open)])
+        .unwrap_or_else(|e| panic!("did not start: {e}\n{}", edge.stderr()));
+    let last_real_ip = || {
+        let seen = origin.seen();
+        let last = seen.last().expect("a request reached the origin");
+        last.headers.get("x-real-ip").cloned().unwrap_or_default()
+    };
+
+    // v1
+    let out = exchange(
+        addr(plain),
+        format!("PROXY TCP4 203.0.113.7 127.0.0.1 5555 {plain}\r\n{GET}").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(last_real_ip(), "203.0.113.7");
+    // v2, IPv6 source
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24".to_vec();
+    v2.extend_from_slice(&[
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x09,
+    ]);
+    v2.extend_from_slice(&[0; 15]);
+    v2.push(1);
+    v2.extend_from_slice(&[0x1f, 0x90, 0x00, 0x50]);
+    v2.extend_from_slice(GET.as_bytes());
+    let out = exchange(addr(plain), &v2);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(last_real_ip(), "2001:db8::9");
+    // Required: a request without the header is closed unanswered, as is garbage.
+    let hits = origin.hits();
+    assert_eq!(exchange(addr(plain), GET.as_bytes()), "");
+    assert_eq!(exchange(addr(plain), b"PROXY TCP4 nonsense\r\n"), "");
+    assert_eq!(exchange(addr(plain), &[b'P'; 300]), "");
+    // ...and one that never completes it is cut at the header timeout.
+    let started = Instant::now();
+    assert_eq!(exchange(addr(plain), b"PROXY TCP4 1.2.3.4"), "");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(
+        origin.hits(),
+        hits,
+        "nothing without a valid header reached the origin"
+    );
+    // Before the TLS handshake.
+    let mut s = TcpStream::connect(addr(tls)).expect("connect");
+    s.write_all(b"PROXY TCP4 198.51.100.20 127.0.0.1 4444 443\r\n")
+        .expect("write");
+    let mut connector =
+        openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).expect("connector");
+    connector.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let mut tls_stream = connector
+        .build()
+        .connect("pp.test", s)
+        .expect("TLS after the PROXY header");
+    tls_stream.write_all(GET.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let _ = tls_stream.read_to_end(&mut buf);
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+    assert_eq!(last_real_ip(), "198.51.100.20");
+    // A listener without `proxy_protocol` treats the header as a bad request line.
+    let out = exchange(
+        addr(open),
+        format!("PROXY TCP4 203.0.113.7 127.0.0.1 1 2\r\n{GET}").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+}
+
+/// One HTTP/2 frame.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `GET /` for `localhost` in HPACK (static-table indices, one literal).
+const REQUEST_BLOCK: &[u8] = b"\x82\x84\x86\x41\x09localhost";
+
+/// Starts an edge with an h2c listener in front of `origin`; returns it and the address.
+fn h2c_edge(origin: &Origin) -> (Edge, SocketAddr) {
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[upstreams.origin]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+listen = [{{ addr = "127.0.0.1:{port}", http2 = true }}]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "origin"
+"#,
+        origin = origin.addr
+    );
+    (Edge::start(&cfg, &[addr(port)]), addr(port))
+}
+
+/// Writes `frames` after the preface until the server closes the connection or all were
+/// written; returns how many bytes went out.
+fn flood(to: SocketAddr, mut next: impl FnMut(usize) -> Option<Vec<u8>>) -> usize {
+    let mut s = TcpStream::connect(to).expect("connect");
+    s.set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut reader = s.try_clone().expect("clone");
+    // Drain what the server sends so it never blocks on us.
+    let drain = std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let mut sent = 0;
+    let mut first = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    first.extend(frame(4, 0, 0, &[]));
+    if s.write_all(&first).is_err() {
+        return 0;
+    }
+    let mut i = 0;
+    while let Some(bytes) = next(i) {
+        if s.write_all(&bytes).is_err() {
+            break;
+        }
+        sent += bytes.len();
+        i += 1;
+    }
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = drain.join();
+    sent
+}
+
+/// A normal HTTP/2 request on its own connection succeeds.
+fn healthy(to: SocketAddr) -> bool {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg(format!("http://{to}/ok"))
+        .output()
+        .expect("curl");
+    out.stdout == b"200"
+}
+
+#[test]
+fn rapid_reset_and_continuation_floods_close_the_connection_not_the_process() {
+    let origin = Origin::start();
+    let (edge, to) = h2c_edge(&origin);
+    assert!(healthy(to));
+    // Rapid reset: HEADERS then RST_STREAM(CANCEL), 20,000 times on one connection.
+    let streams = 20_000;
+    let sent = flood(to, |i| {
+        (i < streams).then(|| {
+            let id = 2 * i as u32 + 1;
+            let mut f = frame(1, 0x5, id, REQUEST_BLOCK);
+            f.extend(frame(3, 0, id, &8u32.to_be_bytes()));
+            f
+        })
+    });
+    eprintln!(
+        "rapid reset: {sent} bytes written, {} requests reached the origin",
+        origin.hits()
+    );
+    assert!(
+        healthy(to),
+        "another client during/after a rapid-reset flood"
+    );
+    assert!(
+        origin.hits() < streams / 2,
+        "{} of {streams} reset streams reached the origin ({sent} bytes sent)",
+        origin.hits()
+    );
+    // CONTINUATION flood: one header block that never ends.
+    let junk = {
+        let mut b = Vec::new();
+        while b.len() < 16_000 {
+            b.extend_from_slice(b"\x40\x03x-a\x7f\x00"); // literal, 127-byte value follows
+            b.extend(std::iter::repeat_n(b'a', 127));
+        }
+        b
+    };
+    let limit = 50 << 20;
+    let sent = flood(to, |i| match i {
+        0 => Some(frame(1, 0, 1, REQUEST_BLOCK)),
+        _ if i * junk.len() < limit => Some(frame(9, 0, 1, &junk)),
+        _ => None,
+    });
+    eprintln!("CONTINUATION flood: {sent} bytes written before the server closed");
+    assert!(
+        sent < limit,
+        "the server read {sent} bytes of one header block"
+    );
+    assert!(healthy(to), "another client after a CONTINUATION flood");
+    assert!(!edge.stderr().contains("panicked"), "{}", edge.stderr());
+}
