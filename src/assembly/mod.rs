@@ -79,7 +79,14 @@ pub fn assemble(
     let upstreams: BTreeMap<String, Arc<UpstreamGroup>> = spec
         .upstreams
         .into_iter()
-        .map(|g| (g.name.clone(), Arc::new(UpstreamGroup::new(g))))
+        .map(|mut g| {
+            if let Some(tls) = g.tls.as_mut() {
+                if let Err(e) = tls.load_ca(&spec.base_dir) {
+                    d.error(tls.ca_span.clone(), format!("upstream `{}`: {e}", g.name));
+                }
+            }
+            (g.name.clone(), Arc::new(UpstreamGroup::new(g)))
+        })
         .collect();
     let upstreams: Upstreams = Arc::new(upstreams);
     let caches: BTreeMap<String, TieredCache> = spec

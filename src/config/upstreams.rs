@@ -8,7 +8,9 @@ use toml_edit::Item;
 use super::diag::Diagnostics;
 use super::health::read_health_check;
 use super::reader::{item_span, table_items, Tbl};
-use crate::upstream::{BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts};
+use crate::upstream::{
+    BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, UpstreamTls,
+};
 
 /// Reads every upstream group of the document.
 pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>) -> Vec<GroupSpec> {
@@ -119,6 +121,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
     let health_check = t
         .item("health_check")
         .and_then(|h| read_health_check(d, name, h));
+    let tls = t.item("tls").and_then(|i| read_upstream_tls(d, i));
     if servers.is_empty() && consul.is_none() {
         d.push(
             t.span.clone(),
@@ -136,6 +139,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
     group.consul = consul;
     group.allow_empty = allow_empty;
     group.health_check = health_check;
+    group.tls = tls;
     Some(group)
 }
 
@@ -176,6 +180,23 @@ fn read_server(
             None
         }
     }
+}
+
+/// `tls = true`, or `tls = { sni = "...", verify = true, ca_file = "ca.pem" }`.
+fn read_upstream_tls(d: &mut Diagnostics, item: &Item) -> Option<UpstreamTls> {
+    if let Some(on) = item.as_bool() {
+        return on.then(UpstreamTls::new);
+    }
+    let t = Tbl::of(d, item, "upstream `tls` (true, false or a table)")?;
+    let mut tls = UpstreamTls::new();
+    tls.sni = t.opt_str(d, "sni").map(|s| s.value);
+    tls.verify = t.bool(d, "verify", true);
+    if let Some(ca) = t.opt_str(d, "ca_file") {
+        tls.ca_file = Some(ca.value.into());
+        tls.ca_span = ca.span;
+    }
+    t.finish(d, "upstream `tls`");
+    Some(tls)
 }
 
 fn read_consul(d: &mut Diagnostics, group: &str, item: &Item) -> Option<ConsulSpec> {

@@ -205,7 +205,10 @@ impl ProxyHttp for EdgeProxy {
         ctx.upstream_started
             .get_or_insert_with(std::time::Instant::now);
         let t = group.spec().timeouts;
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let mut peer = match &group.spec().tls {
+            None => HttpPeer::new(addr, false, String::new()),
+            Some(tls) => forward::tls_peer(addr, group.name(), tls, session.req_header()),
+        };
         peer.options.connection_timeout = Some(t.connect);
         peer.options.read_timeout = Some(t.read);
         peer.options.write_timeout = Some(t.write);

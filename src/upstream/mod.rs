@@ -15,6 +15,7 @@ mod health;
 mod key;
 mod spec;
 mod status;
+mod tls;
 pub mod upsync;
 mod watcher;
 
@@ -28,6 +29,7 @@ pub use spec::{
     Timeouts,
 };
 pub use status::{WatchSnapshot, WatchStatus};
+pub use tls::UpstreamTls;
 pub use upsync::NodeError;
 pub use watcher::{initial_members, ConsulWatcher};
 

@@ -26,6 +26,8 @@ pub struct GroupSpec {
     pub allow_empty: bool,
     /// Active health checks, if configured.
     pub health_check: Option<HealthCheckSpec>,
+    /// TLS to the servers, if configured.
+    pub tls: Option<super::UpstreamTls>,
 }
 
 /// One upstream server and its nginx-upsync-style attributes.
@@ -196,6 +198,7 @@ impl GroupSpec {
             consul: None,
             allow_empty: false,
             health_check: None,
+            tls: None,
         }
     }
 

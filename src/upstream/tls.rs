@@ -1,0 +1,58 @@
+//! TLS to a group's servers (nginx `proxy_ssl_*`): on per group, SNI, certificate
+//! verification (on by default) against the system's CAs or a CA file.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openssl::x509::X509;
+
+/// How a group talks TLS to its servers.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    /// Server name sent (and verified); `None`: the request's `Host`.
+    pub sni: Option<String>,
+    /// Verify the server's certificate chain and name (nginx `proxy_ssl_verify`).
+    pub verify: bool,
+    /// CA file (PEM), relative to the config directory; `None`: the system's CAs.
+    pub ca_file: Option<PathBuf>,
+    /// Where `ca_file` is written (for the error when it cannot be loaded).
+    pub ca_span: Option<Range<usize>>,
+    /// The loaded CA certificates (set when the group is assembled).
+    pub ca: Option<Arc<Box<[X509]>>>,
+}
+
+impl UpstreamTls {
+    /// TLS with verification against the system's CAs and the request's `Host` as SNI.
+    pub fn new() -> Self {
+        UpstreamTls {
+            sni: None,
+            verify: true,
+            ca_file: None,
+            ca_span: None,
+            ca: None,
+        }
+    }
+
+    /// Loads `ca_file` (resolved against `base`) into `ca`.
+    pub fn load_ca(&mut self, base: &std::path::Path) -> Result<(), String> {
+        let Some(file) = &self.ca_file else {
+            return Ok(());
+        };
+        let path = base.join(file);
+        let pem = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let certs = X509::stack_from_pem(&pem)
+            .map_err(|e| format!("{} holds no valid PEM certificate: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{} holds no certificate", path.display()));
+        }
+        self.ca = Some(Arc::new(certs.into_boxed_slice()));
+        Ok(())
+    }
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        Self::new()
+    }
+}

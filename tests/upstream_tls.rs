@@ -1,0 +1,95 @@
+//! TLS to upstreams (nginx `proxy_ssl_*`): a group with `tls` talks HTTPS to its servers,
+//! verifies their certificate against a CA file (or the system's CAs) and the SNI name by
+//! default, and refuses (502) a server it cannot verify.
+
+pub mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use common::edge::Edge;
+use common::free_port;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn status(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn groups_verify_their_tls_servers_by_default() {
+    // The TLS origin: an edgeproxy answering itself, with a certificate for origin.test.
+    let origin_port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = edgeproxy::tls::selfsigned::generate(&["origin.test"], 30).expect("cert");
+    std::fs::write(dir.path().join("o.crt"), &cert).expect("write");
+    std::fs::write(dir.path().join("o.key"), key).expect("write");
+    let ca = dir.path().join("o.crt").display().to_string();
+    let origin_cfg = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "127.0.0.1:{origin_port}", tls = {{ certificates = [{{ cert = "o.crt", key = "o.key" }}] }} }}]
+[[servers.routes]]
+path_prefix = "/"
+plugins = [{{ name = "respond", config = {{ status = 200, body = "secure origin\n" }} }}]
+"#
+    );
+    let mut origin = Edge::spawn_in(dir, "origin", &origin_cfg, &[]);
+    origin
+        .wait_listening(&[addr(origin_port)])
+        .unwrap_or_else(|e| panic!("origin did not start: {e}\n{}", origin.stderr()));
+
+    let port = free_port();
+    let group = |name: &str, tls: &str| {
+        format!("[upstreams.{name}]\nservers = [{{ addr = \"127.0.0.1:{origin_port}\" }}]\ntls = {tls}\nretries = 0\n")
+    };
+    let route = |name: &str| {
+        format!("[[servers.routes]]\npath_prefix = \"/{name}\"\nupstream = \"{name}\"\n")
+    };
+    let groups = [
+        ("verified", format!(r#"{{ sni = "origin.test", ca_file = "{ca}" }}"#)),
+        ("wrongname", format!(r#"{{ sni = "other.test", ca_file = "{ca}" }}"#)),
+        ("systemca", r#"{ sni = "origin.test" }"#.to_string()),
+        ("unverified", r#"{ verify = false }"#.to_string()),
+        ("plain", "false".to_string()),
+    ];
+    let mut cfg = String::new();
+    for (name, tls) in &groups {
+        cfg.push_str(&group(name, tls));
+    }
+    cfg.push_str(&format!("[[servers]]\nlisten = [\"127.0.0.1:{port}\"]\n"));
+    for (name, _) in &groups {
+        cfg.push_str(&route(name));
+    }
+    let edge = Edge::start(&cfg, &[addr(port)]);
+    let get = |path: &str| status(&format!("http://127.0.0.1:{port}/{path}"));
+    assert_eq!(get("verified"), "200", "{}", edge.stderr());
+    assert_eq!(get("unverified"), "200");
+    assert_eq!(get("wrongname"), "502", "the name is checked");
+    assert_eq!(get("systemca"), "502", "a self-signed origin is not in the system's CAs");
+    assert_eq!(get("plain"), "502", "plain HTTP to a TLS port fails");
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_config_error_at_its_key() {
+    let checked = common::edge::check_text(
+        r#"[upstreams.o]
+servers = [{ addr = "127.0.0.1:9" }]
+tls = { ca_file = "/nonexistent/ca.pem" }
+
+[[servers]]
+listen = ["127.0.0.1:18080"]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "o"
+"#,
+    );
+    assert_eq!(checked.code, Some(1));
+    assert!(checked.stderr.contains("bad.toml:3:19: error: upstream `o`: cannot read /nonexistent/ca.pem"), "{}", checked.stderr);
+}
