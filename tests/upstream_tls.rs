@@ -16,7 +16,16 @@ fn addr(port: u16) -> SocketAddr {
 
 fn status(url: &str) -> String {
     let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            url,
+        ])
         .output()
         .expect("curl");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -53,8 +62,14 @@ plugins = [{{ name = "respond", config = {{ status = 200, body = "secure origin\
         format!("[[servers.routes]]\npath_prefix = \"/{name}\"\nupstream = \"{name}\"\n")
     };
     let groups = [
-        ("verified", format!(r#"{{ sni = "origin.test", ca_file = "{ca}" }}"#)),
-        ("wrongname", format!(r#"{{ sni = "other.test", ca_file = "{ca}" }}"#)),
+        (
+            "verified",
+            format!(r#"{{ sni = "origin.test", ca_file = "{ca}" }}"#),
+        ),
+        (
+            "wrongname",
+            format!(r#"{{ sni = "other.test", ca_file = "{ca}" }}"#),
+        ),
         ("systemca", r#"{ sni = "origin.test" }"#.to_string()),
         ("unverified", r#"{ verify = false }"#.to_string()),
         ("plain", "false".to_string()),
@@ -72,7 +87,11 @@ plugins = [{{ name = "respond", config = {{ status = 200, body = "secure origin\
     assert_eq!(get("verified"), "200", "{}", edge.stderr());
     assert_eq!(get("unverified"), "200");
     assert_eq!(get("wrongname"), "502", "the name is checked");
-    assert_eq!(get("systemca"), "502", "a self-signed origin is not in the system's CAs");
+    assert_eq!(
+        get("systemca"),
+        "502",
+        "a self-signed origin is not in the system's CAs"
+    );
     assert_eq!(get("plain"), "502", "plain HTTP to a TLS port fails");
 }
 
@@ -91,5 +110,11 @@ upstream = "o"
 "#,
     );
     assert_eq!(checked.code, Some(1));
-    assert!(checked.stderr.contains("bad.toml:3:19: error: upstream `o`: cannot read /nonexistent/ca.pem"), "{}", checked.stderr);
+    assert!(
+        checked
+            .stderr
+            .contains("bad.toml:3:19: error: upstream `o`: cannot read /nonexistent/ca.pem"),
+        "{}",
+        checked.stderr
+    );
 }

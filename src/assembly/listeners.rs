@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Diagnostics, ListenSpec};
-use crate::tls::{CertPaths, ListenerTls, EXPIRY_WARNING_SECS};
+use crate::tls::{self, CertPaths, ListenerTls, EXPIRY_WARNING_SECS};
 
 /// One listening socket, ready to bind.
 #[derive(Debug, Clone)]
@@ -22,25 +22,38 @@ pub struct Listener {
 }
 
 /// Builds the listeners of server block `server`; certificate problems go to `d`, warnings
-/// (rendered `FILE:LINE:COL: warning: ...`) to `warnings`.
+/// (rendered `FILE:LINE:COL: warning: ...`) to `warnings`. `self_signed` pairs are generated
+/// when missing, except for `check_only` (`-t` writes nothing).
 pub fn build(
     d: &mut Diagnostics,
     warnings: &mut Vec<String>,
     server: &Arc<str>,
     specs: Vec<ListenSpec>,
     base: &Path,
+    check_only: bool,
 ) -> Vec<Listener> {
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
         let tls = spec.tls.as_ref().and_then(|tls| {
-            let paths: Vec<CertPaths> = tls
-                .certificates
-                .iter()
-                .map(|p| CertPaths {
-                    cert: base.join(&p.cert),
-                    key: base.join(&p.key),
-                })
-                .collect();
+            let mut paths: Vec<CertPaths> = Vec::new();
+            for entry in &tls.certificates {
+                let p = CertPaths {
+                    cert: base.join(&entry.paths.cert),
+                    key: base.join(&entry.paths.key),
+                };
+                if entry.self_signed && check_only && !p.cert.exists() && !p.key.exists() {
+                    return None; // generated at the first start
+                }
+                match tls::ensure_self_signed(entry, &p) {
+                    Ok(true) => warnings.push(d.render_warning(
+                        spec.span.clone(),
+                        &format!("generated a self-signed certificate {}", p.cert.display()),
+                    )),
+                    Ok(false) => {}
+                    Err(e) => d.error(spec.span.clone(), e),
+                }
+                paths.push(p);
+            }
             match ListenerTls::load(server.clone(), &paths) {
                 Ok(live) => Some(Arc::new(live)),
                 Err((i, e)) => {

@@ -123,8 +123,14 @@ pub fn assemble(
                 .map(|r| Arc::new(builder.route(&mut d, &block.name, r, &plugins)))
                 .collect();
             let name: Arc<str> = Arc::from(block.name);
-            let listen =
-                listeners::build(&mut d, &mut warnings, &name, block.listen, &spec.base_dir);
+            let listen = listeners::build(
+                &mut d,
+                &mut warnings,
+                &name,
+                block.listen,
+                &spec.base_dir,
+                check_only,
+            );
             ServerBlock {
                 name,
                 listen,

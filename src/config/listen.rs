@@ -19,7 +19,7 @@ use toml_edit::{Item, Value};
 
 use super::diag::Diagnostics;
 use super::reader::{item_span, Tbl};
-use crate::tls::{CertPaths, TlsSpec};
+use crate::tls::{CertEntry, CertPaths, TlsSpec};
 
 /// One listening socket, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,11 +123,15 @@ fn read_tls(d: &mut Diagnostics, item: &Item) -> Option<TlsSpec> {
                 };
                 let cert = c.req_str(d, "cert");
                 let key = c.req_str(d, "key");
+                let self_signed = c.bool(d, "self_signed", false);
                 c.finish(d, "a certificate entry");
                 if let (Some(cert), Some(key)) = (cert, key) {
-                    certificates.push(CertPaths {
-                        cert: PathBuf::from(cert.value),
-                        key: PathBuf::from(key.value),
+                    certificates.push(CertEntry {
+                        paths: CertPaths {
+                            cert: PathBuf::from(cert.value),
+                            key: PathBuf::from(key.value),
+                        },
+                        self_signed,
                     });
                 }
             }

@@ -74,7 +74,10 @@ pub fn tls_peer(
     req: &RequestHeader,
 ) -> pingora::upstreams::peer::HttpPeer {
     let sni = tls.sni.clone().unwrap_or_else(|| {
-        let host = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
         crate::request::host::name(host.unwrap_or("").as_bytes()).unwrap_or_default()
     });
     let mut peer = pingora::upstreams::peer::HttpPeer::new(addr, true, sni);

@@ -84,7 +84,9 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
     };
     let mut forwarded = path::encode(&path).into_bytes();
     forwarded.extend_from_slice(query.unwrap_or_default());
-    if forwarded != raw {
+    // HTTP/2 requests arrive with an absolute URI (`:scheme`, `:authority`): made
+    // origin-form like HTTP/1.1's, so logs, plugins and `$request_uri` see one shape.
+    if forwarded != raw || req.uri.authority().is_some() {
         // The new target is origin-form ASCII plus the query as received (which Pingora
         // already accepted), so this only fails on bytes it accepted a moment ago.
         req.set_raw_path(&forwarded)

@@ -37,7 +37,44 @@ pub const EXPIRY_WARNING_SECS: i64 = 14 * 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSpec {
     /// Certificate/key pairs; the first is the default (no SNI, or a name none serves).
-    pub certificates: Vec<CertPaths>,
+    pub certificates: Vec<CertEntry>,
+}
+
+/// One configured pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertEntry {
+    /// Its files.
+    pub paths: CertPaths,
+    /// Generate a self-signed pair for `localhost` and `127.0.0.1` when both files are
+    /// missing (demos and the quickstart; never trusted by clients without `-k`).
+    pub self_signed: bool,
+}
+
+/// Writes a self-signed pair at `paths` when `entry` asks for one and neither file exists.
+pub fn ensure_self_signed(entry: &CertEntry, paths: &CertPaths) -> Result<bool, String> {
+    if !entry.self_signed || paths.cert.exists() || paths.key.exists() {
+        return Ok(false);
+    }
+    let (cert, key) = selfsigned::generate(&["localhost", "127.0.0.1"], 365)
+        .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
+    if let Some(dir) = paths.cert.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let write = |path: &std::path::Path, bytes: &[u8], mode: u32| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&paths.key, &key, 0o600)?;
+    write(&paths.cert, &cert, 0o644)?;
+    Ok(true)
 }
 
 /// Pingora's TLS settings for a listener serving the pairs of `tls`.

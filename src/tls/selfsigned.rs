@@ -11,7 +11,7 @@ use openssl::pkey::PKey;
 use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509NameBuilder, X509};
 
-/// A certificate for `names` (DNS names, wildcards allowed; the first is also the subject
+/// A certificate for `names` (DNS names, wildcards allowed, or IP addresses; the first is also the subject
 /// CN), valid from a day ago until `days` from now (negative: already expired). Returns
 /// `(certificate PEM, private key PEM)`.
 pub fn generate(names: &[&str], days: i64) -> Result<(Vec<u8>, Vec<u8>), ErrorStack> {
@@ -40,7 +40,10 @@ pub fn generate(names: &[&str], days: i64) -> Result<(Vec<u8>, Vec<u8>), ErrorSt
     if !names.is_empty() {
         let mut san = SubjectAlternativeName::new();
         for n in names {
-            san.dns(n);
+            match n.parse::<std::net::IpAddr>() {
+                Ok(_) => san.ip(n),
+                Err(_) => san.dns(n),
+            };
         }
         let san = san.build(&b.x509v3_context(None, None))?;
         b.append_extension(san)?;

@@ -40,7 +40,8 @@ impl UpstreamTls {
             return Ok(());
         };
         let path = base.join(file);
-        let pem = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let pem =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let certs = X509::stack_from_pem(&pem)
             .map_err(|e| format!("{} holds no valid PEM certificate: {e}", path.display()))?;
         if certs.is_empty() {
