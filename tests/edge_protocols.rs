@@ -253,3 +253,60 @@ fn rapid_reset_and_continuation_floods_close_the_connection_not_the_process() {
     assert!(healthy(to), "another client after a CONTINUATION flood");
     assert!(!edge.stderr().contains("panicked"), "{}", edge.stderr());
 }
+
+#[test]
+fn a_silent_http2_client_is_cut_at_the_header_timeout() {
+    let origin = Origin::start();
+    let (h2c, tls) = (free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = edgeproxy::tls::selfsigned::generate(&["h2.test"], 30).expect("cert");
+    std::fs::write(dir.path().join("h2.crt"), cert).expect("write");
+    std::fs::write(dir.path().join("h2.key"), key).expect("write");
+    let cfg = format!(
+        r#"
+[upstreams.origin]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+client_header_timeout = "1s"
+listen = [
+  {{ addr = "127.0.0.1:{h2c}", http2 = true }},
+  {{ addr = "127.0.0.1:{tls}", tls = {{ certificates = [{{ cert = "h2.crt", key = "h2.key" }}] }} }},
+]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "origin"
+"#,
+        origin = origin.addr
+    );
+    let mut edge = Edge::spawn_in(dir, "edgeproxy", &cfg, &[]);
+    edge.wait_listening(&[addr(h2c), addr(tls)])
+        .unwrap_or_else(|e| panic!("did not start: {e}\n{}", edge.stderr()));
+    // h2c: the preface begun, never finished.
+    let started = Instant::now();
+    let out = exchange(addr(h2c), b"PRI * HTTP/2.0\r\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "held {:?}",
+        started.elapsed()
+    );
+    assert!(!out.starts_with("HTTP/1.1 200"), "{out}");
+    // TLS with ALPN h2, then silence.
+    let s = TcpStream::connect(addr(tls)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(6)))
+        .expect("timeout");
+    let mut connector =
+        openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).expect("connector");
+    connector.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    connector.set_alpn_protos(b"\x02h2").expect("alpn");
+    let mut tls_stream = connector.build().connect("h2.test", s).expect("handshake");
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = tls_stream.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "held {:?}",
+        started.elapsed()
+    );
+    assert!(healthy(addr(h2c)), "others still served");
+}

@@ -1,6 +1,7 @@
 //! Phase semantics, in-process with recording plugins on the library server:
 //! order rewrite → access → content → proxy; a `Respond` stops later request phases but
 //! header_filter, body_filter and log still run; log runs exactly once for every request.
+//! Every test runs twice: over HTTP/1.1 and over HTTP/2 (h2c), with the same expectations.
 
 pub mod common;
 
@@ -148,6 +149,7 @@ impl Plugin for Trace {
 
 struct Env {
     addr: SocketAddr,
+    h2c: SocketAddr,
     _origin: Origin,
 }
 
@@ -156,6 +158,7 @@ fn env() -> &'static Env {
     ENV.get_or_init(|| {
         let origin = Origin::start();
         let port = free_port();
+        let h2c = free_port();
         let dead = free_port();
         let cfg = format!(
             r#"
@@ -167,7 +170,7 @@ retries = 0
 
 [[servers]]
 name = "phases"
-listen = ["127.0.0.1:{port}"]
+listen = ["127.0.0.1:{port}", {{ addr = "127.0.0.1:{h2c}", http2 = true }}]
 plugins = [{{ name = "trace", config = {{ tag = "S" }} }}]
 
 [[servers.routes]]
@@ -218,24 +221,69 @@ plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
             server.run(Default::default());
         });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let h2c: SocketAddr = format!("127.0.0.1:{h2c}").parse().unwrap();
         wait_until("the phases server to listen", Duration::from_secs(10), || {
             port_open(addr)
         })
         .unwrap();
-        Env { addr, _origin: origin }
+        Env {
+            addr,
+            h2c,
+            _origin: origin,
+        }
     })
 }
 
-fn get(path: &str, id: &str) -> reqwest::blocking::Response {
-    client()
-        .get(format!("http://{}{path}", env().addr))
-        .header("x-test-id", id)
+/// The protocol a test runs over: every test here runs over both (HTTP/2 as h2c).
+#[derive(Debug, Clone, Copy)]
+pub enum Proto {
+    H1,
+    H2,
+}
+
+impl Proto {
+    fn client(self) -> reqwest::blocking::Client {
+        match self {
+            Proto::H1 => client(),
+            Proto::H2 => reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .http2_prior_knowledge()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn addr(self) -> SocketAddr {
+        match self {
+            Proto::H1 => env().addr,
+            Proto::H2 => env().h2c,
+        }
+    }
+
+    /// The test id of this run (the trace events of the two protocols kept apart).
+    fn id(self, id: &str) -> String {
+        format!("{id}-{self:?}")
+    }
+}
+
+fn get(p: Proto, path: &str, id: &str) -> reqwest::blocking::Response {
+    let resp = p
+        .client()
+        .get(format!("http://{}{path}", p.addr()))
+        .header("x-test-id", p.id(id))
         .send()
-        .unwrap()
+        .unwrap();
+    let want = match p {
+        Proto::H1 => reqwest::Version::HTTP_11,
+        Proto::H2 => reqwest::Version::HTTP_2,
+    };
+    assert_eq!(resp.version(), want);
+    resp
 }
 
 /// Log runs asynchronously after the response is sent: wait for it, then check it ran once.
-fn wait_logged(id: &str, expect: usize) -> Vec<String> {
+fn wait_logged(p: Proto, id: &str, expect: usize) -> Vec<String> {
+    let id = &p.id(id);
     let what = format!("{expect} log events of {id}");
     wait_until(&what, Duration::from_secs(5), || {
         events(id).iter().filter(|e| e.starts_with("log:")).count() >= expect
@@ -244,9 +292,8 @@ fn wait_logged(id: &str, expect: usize) -> Vec<String> {
     events(id)
 }
 
-#[test]
-fn proxied_request_runs_every_phase_in_order_and_logs_once() {
-    let resp = get("/proxy", "t1");
+fn proxied_request_runs_every_phase_in_order_and_logs_once(p: Proto) {
+    let resp = get(p, "/proxy", "t1");
     assert_eq!(resp.status(), 200);
     let trace: Vec<_> = resp
         .headers()
@@ -256,7 +303,7 @@ fn proxied_request_runs_every_phase_in_order_and_logs_once() {
         .collect();
     assert_eq!(trace, ["S", "A", "B"]);
     assert!(resp.text().unwrap().starts_with("origin "));
-    let ev = wait_logged("t1", 3);
+    let ev = wait_logged(p, "t1", 3);
     assert_eq!(
         ev,
         [
@@ -282,13 +329,12 @@ fn proxied_request_runs_every_phase_in_order_and_logs_once() {
     );
 }
 
-#[test]
-fn respond_in_access_skips_content_but_filters_and_log_still_run() {
-    let resp = get("/deny", "t2");
+fn respond_in_access_skips_content_but_filters_and_log_still_run(p: Proto) {
+    let resp = get(p, "/deny", "t2");
     assert_eq!(resp.status(), 403);
     assert_eq!(resp.headers().get_all("x-trace").iter().count(), 3);
     assert_eq!(resp.text().unwrap(), "denied by A\n");
-    let ev = wait_logged("t2", 3);
+    let ev = wait_logged(p, "t2", 3);
     assert!(!ev.iter().any(|e| e.starts_with("content:")), "{ev:?}");
     assert!(!ev.contains(&"access:B".to_string()), "{ev:?}");
     for e in [
@@ -302,26 +348,24 @@ fn respond_in_access_skips_content_but_filters_and_log_still_run() {
     }
 }
 
-#[test]
-fn plugin_error_is_a_500_with_request_id_and_logs_once() {
-    let resp = get("/fail", "t3");
+fn plugin_error_is_a_500_with_request_id_and_logs_once(p: Proto) {
+    let resp = get(p, "/fail", "t3");
     assert_eq!(resp.status(), 500);
     let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let body = resp.text().unwrap();
     assert!(body.contains(&format!("request id: {rid}")), "{body}");
-    let ev = wait_logged("t3", 2);
+    let ev = wait_logged(p, "t3", 2);
     assert_eq!(ev.iter().filter(|e| *e == "log:A:500").count(), 1, "{ev:?}");
     assert_eq!(ev.iter().filter(|e| *e == "log:S:500").count(), 1, "{ev:?}");
     assert!(ev.contains(&"header_filter:A".to_string()), "{ev:?}");
 }
 
-#[test]
-fn upstream_down_is_a_502_that_runs_filters_and_logs_once() {
-    let resp = get("/down", "t4");
+fn upstream_down_is_a_502_that_runs_filters_and_logs_once(p: Proto) {
+    let resp = get(p, "/down", "t4");
     assert_eq!(resp.status(), 502);
     assert_eq!(resp.headers().get_all("x-trace").iter().count(), 2);
     assert!(resp.text().unwrap().contains("502"));
-    let ev = wait_logged("t4", 2);
+    let ev = wait_logged(p, "t4", 2);
     assert_eq!(
         ev.iter().filter(|e| e.starts_with("log:")).count(),
         2,
@@ -330,12 +374,11 @@ fn upstream_down_is_a_502_that_runs_filters_and_logs_once() {
     assert!(ev.contains(&"log:A:502".to_string()), "{ev:?}");
 }
 
-#[test]
-fn unrouted_request_runs_server_plugins_and_logs_once() {
-    let resp = get("/nowhere", "t5");
+fn unrouted_request_runs_server_plugins_and_logs_once(p: Proto) {
+    let resp = get(p, "/nowhere", "t5");
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers().get_all("x-trace").iter().count(), 1);
-    let ev = wait_logged("t5", 1);
+    let ev = wait_logged(p, "t5", 1);
     assert_eq!(
         ev.iter().filter(|e| e.starts_with("log:")).count(),
         1,
@@ -347,10 +390,9 @@ fn unrouted_request_runs_server_plugins_and_logs_once() {
 /// A failing header filter turns the response into the same 500 whether it was proxied or
 /// produced locally: the request id in the body, the filters not run again on the 500
 /// (no `x-trace` from a later plugin), and the log phase once.
-#[test]
-fn failing_header_filter_is_the_same_500_for_proxied_and_local_responses() {
+fn failing_header_filter_is_the_same_500_for_proxied_and_local_responses(p: Proto) {
     for (path, id) in [("/hf-proxy", "t6"), ("/hf-local", "t7")] {
-        let resp = get(path, id);
+        let resp = get(p, path, id);
         assert_eq!(resp.status(), 500, "{path}");
         assert_eq!(
             resp.headers().get_all("x-trace").iter().count(),
@@ -367,7 +409,7 @@ fn failing_header_filter_is_the_same_500_for_proxied_and_local_responses() {
             body.contains(&format!("request id: {rid}")),
             "{path}: {body}"
         );
-        let ev = wait_logged(id, 3);
+        let ev = wait_logged(p, id, 3);
         assert!(
             !ev.contains(&"header_filter:B".to_string()),
             "{path}: {ev:?}"
@@ -382,17 +424,17 @@ fn failing_header_filter_is_the_same_500_for_proxied_and_local_responses() {
 
 /// A failing body filter: a local response (nothing sent yet) becomes the 500; a proxied
 /// one, whose header is already sent, is cut short — the client never gets a complete body.
-#[test]
-fn failing_body_filter_never_delivers_the_unfiltered_body() {
-    let resp = get("/bf-local", "t8");
+fn failing_body_filter_never_delivers_the_unfiltered_body(p: Proto) {
+    let resp = get(p, "/bf-local", "t8");
     assert_eq!(resp.status(), 500);
     assert!(resp
         .text()
         .unwrap()
         .starts_with("500 internal error in a response plugin"));
-    let proxied = client()
-        .get(format!("http://{}/bf-proxy", env().addr))
-        .header("x-test-id", "t9")
+    let proxied = p
+        .client()
+        .get(format!("http://{}/bf-proxy", p.addr()))
+        .header("x-test-id", p.id("t9"))
         .send()
         .and_then(|r| r.text());
     match proxied {
@@ -402,10 +444,38 @@ fn failing_body_filter_never_delivers_the_unfiltered_body() {
             "unfiltered body delivered: {body}"
         ),
     }
-    let ev = wait_logged("t9", 1);
+    let ev = wait_logged(p, "t9", 1);
     assert_eq!(
         ev.iter().filter(|e| e.starts_with("log:A")).count(),
         1,
         "{ev:?}"
     );
 }
+
+/// Each test above, once over HTTP/1.1 and once over HTTP/2.
+macro_rules! over_http1_and_http2 {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn http1() {
+                    super::$name(super::Proto::H1)
+                }
+                #[test]
+                fn http2() {
+                    super::$name(super::Proto::H2)
+                }
+            }
+        )*
+    };
+}
+
+over_http1_and_http2!(
+    proxied_request_runs_every_phase_in_order_and_logs_once,
+    respond_in_access_skips_content_but_filters_and_log_still_run,
+    plugin_error_is_a_500_with_request_id_and_logs_once,
+    upstream_down_is_a_502_that_runs_filters_and_logs_once,
+    unrouted_request_runs_server_plugins_and_logs_once,
+    failing_header_filter_is_the_same_500_for_proxied_and_local_responses,
+    failing_body_filter_never_delivers_the_unfiltered_body
+);

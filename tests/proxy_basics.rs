@@ -14,6 +14,7 @@ use common::{client, free_port, raw_request, wait_until};
 struct Setup {
     edge: Edge,
     addr: SocketAddr,
+    h2c: SocketAddr,
     a: Origin,
     b: Origin,
     _hang: Origin,
@@ -24,6 +25,7 @@ fn setup() -> Setup {
     let b = Origin::start();
     let dead = free_port();
     let port = free_port();
+    let h2c = free_port();
     // Accepts connections but never answers: read timeout -> 504.
     let hang = Origin::builder().hang().start();
     let cfg = format!(
@@ -44,7 +46,7 @@ servers = [{{ addr = "{hang}" }}]
 read_timeout = "300ms"
 
 [[servers]]
-listen = ["127.0.0.1:{port}"]
+listen = ["127.0.0.1:{port}", {{ addr = "127.0.0.1:{h2c}", http2 = true }}]
 max_header_bytes = "4KiB"
 max_headers = 20
 max_uri_bytes = "1KiB"
@@ -77,10 +79,12 @@ max_body_bytes = "64KiB"
         hang = hang.addr,
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let edge = Edge::start(&cfg, &[addr]);
+    let h2c: SocketAddr = format!("127.0.0.1:{h2c}").parse().unwrap();
+    let edge = Edge::start(&cfg, &[addr, h2c]);
     Setup {
         edge,
         addr,
+        h2c,
         a,
         b,
         _hang: hang,
@@ -97,9 +101,28 @@ fn log_lines(edge: &Edge) -> Vec<serde_json::Value> {
 
 #[test]
 fn proxying_limits_and_errors() {
-    let s = setup();
-    let c = client();
-    let url = |p: &str| format!("http://{}{p}", s.addr);
+    check(&setup(), false);
+}
+
+/// The same requests over HTTP/2 (h2c): the same statuses, limits and log lines.
+#[test]
+fn proxying_limits_and_errors_over_http2() {
+    check(&setup(), true);
+}
+
+fn check(s: &Setup, h2: bool) {
+    let (c, base) = match h2 {
+        false => (client(), s.addr),
+        true => (
+            reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .http2_prior_knowledge()
+                .build()
+                .unwrap(),
+            s.h2c,
+        ),
+    };
+    let url = |p: &str| format!("http://{base}{p}");
     let mut sent = 0usize;
 
     // Forwarding headers reach the upstream.
@@ -170,14 +193,23 @@ fn proxying_limits_and_errors() {
     sent += 1;
     assert_eq!(r.status(), 200, "route-level limit overrides the server's");
 
-    // Chunked body over the limit: checked while streaming.
-    let chunk = "x".repeat(600);
-    let raw = format!(
-        "POST /w/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
-    );
-    let resp = raw_request(s.addr, raw.as_bytes());
+    // A body without a length (chunked, or HTTP/2 DATA frames) over the limit: checked
+    // while streaming.
+    let streamed = reqwest::blocking::Body::new(std::io::Cursor::new(vec![b'x'; 1200]));
+    let r = c.post(url("/w/x")).body(streamed).send().unwrap();
     sent += 1;
-    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert_eq!(r.status(), 413);
+    if h2 {
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    } else {
+        let chunk = "x".repeat(600);
+        let raw = format!(
+            "POST /w/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+        );
+        let resp = raw_request(s.addr, raw.as_bytes());
+        sent += 1;
+        assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    }
 
     // Malformed request: 400, and the worker survives.
     let resp = raw_request(s.addr, b"GARBAGE\r\n\r\n");

@@ -15,6 +15,7 @@
 //! Pingora's own HTTP/2 loop, whose streams run the same proxy; their limits are HTTP/2's
 //! (bounded concurrent streams, the idle timeout, h2's reset and header-list limits).
 
+pub mod first_bytes;
 pub mod gate;
 pub mod header_clock;
 pub mod proxy_protocol;
@@ -33,6 +34,7 @@ use tokio::sync::Semaphore;
 
 use crate::metrics;
 
+pub use first_bytes::FirstBytes;
 pub use gate::{Gate, PreTlsGate, Trusted};
 pub use header_clock::{header_received, HeaderClock};
 
@@ -142,8 +144,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             }
         }
         if h2 {
-            // Pingora's HTTP/2 loop: each stream runs the proxy's phases as a request.
-            return <A as ServerApp>::process_new(&self.app, stream, shutdown).await;
+            // Pingora's HTTP/2 loop: each stream runs the proxy's phases as a request. The
+            // preface must come within the header timeout (the loop itself waits for ever).
+            let timeout = self.limits.client_header_timeout;
+            let stream = FirstBytes::new(stream, first_bytes::PREFACE_LEN, timeout);
+            return <A as ServerApp>::process_new(&self.app, Box::new(stream), shutdown).await;
         }
         self.serve(stream, shutdown).await;
         None
