@@ -310,3 +310,92 @@ upstream = "origin"
     );
     assert!(healthy(addr(h2c)), "others still served");
 }
+
+/// Reads HTTP/2 frames from `s` until `deadline`; returns (type, flags, stream, payload).
+fn read_frames(s: &mut TcpStream, deadline: Duration) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    let until = Instant::now() + deadline;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    while Instant::now() < until {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => continue,
+        }
+    }
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while buf.len() >= at + 9 {
+        let len = (usize::from(buf[at]) << 16)
+            | (usize::from(buf[at + 1]) << 8)
+            | usize::from(buf[at + 2]);
+        if buf.len() < at + 9 + len {
+            break;
+        }
+        let id =
+            u32::from_be_bytes([buf[at + 5], buf[at + 6], buf[at + 7], buf[at + 8]]) & 0x7fff_ffff;
+        frames.push((
+            buf[at + 3],
+            buf[at + 4],
+            id,
+            buf[at + 9..at + 9 + len].to_vec(),
+        ));
+        at += 9 + len;
+    }
+    frames
+}
+
+#[test]
+fn streams_per_connection_are_bounded_by_http2_max_concurrent_streams() {
+    let hang = Origin::builder().hang().start();
+    let port = free_port();
+    let cfg = format!(
+        r#"
+[upstreams.hang]
+servers = [{{ addr = "{hang}" }}]
+read_timeout = "10s"
+
+[[servers]]
+http2_max_concurrent_streams = 4
+listen = [{{ addr = "127.0.0.1:{port}", http2 = true }}]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "hang"
+"#,
+        hang = hang.addr
+    );
+    let _edge = Edge::start(&cfg, &[addr(port)]);
+    let mut s = TcpStream::connect(addr(port)).expect("connect");
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    for i in 0..10u32 {
+        out.extend(frame(1, 0x5, 2 * i + 1, REQUEST_BLOCK));
+    }
+    s.write_all(&out).expect("write");
+    let frames = read_frames(&mut s, Duration::from_secs(2));
+    // The server's SETTINGS advertise the bound (SETTINGS_MAX_CONCURRENT_STREAMS = 0x3).
+    let settings = frames
+        .iter()
+        .find(|f| f.0 == 4 && f.1 & 1 == 0)
+        .expect("server SETTINGS");
+    let advertised = settings
+        .3
+        .chunks(6)
+        .find(|p| p.len() == 6 && p[..2] == [0, 3]);
+    assert_eq!(
+        advertised.map(|p| u32::from_be_bytes([p[2], p[3], p[4], p[5]])),
+        Some(4)
+    );
+    // Streams beyond it are refused (RST_STREAM REFUSED_STREAM = 0x7), none reaches the origin.
+    let refused = frames
+        .iter()
+        .filter(|f| f.0 == 3 && f.3 == 7u32.to_be_bytes())
+        .count();
+    assert!(
+        refused >= 6,
+        "{refused} streams refused; frames: {:?}",
+        frames.iter().map(|f| (f.0, f.2)).collect::<Vec<_>>()
+    );
+}
