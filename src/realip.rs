@@ -212,12 +212,12 @@ mod tests {
     fn proxy_protocol_source() {
         let r = realip(&["10.0.0.0/8"], "PROXY_PROTOCOL", false);
         assert_eq!(r.source, Source::ProxyProtocol);
-        let pp = Some("198.51.100.7:40000".parse().unwrap());
+        let pp: SocketAddr = "198.51.100.7:40000".parse().unwrap();
         let trusted: SocketAddr = "10.0.0.1:1".parse().unwrap();
         let other: SocketAddr = "192.0.2.1:1".parse().unwrap();
         let none = req(&[(XFF, "1.2.3.4")]);
-        assert_eq!(r.resolve(trusted, &none, pp), pp.unwrap());
+        assert_eq!(r.resolve(trusted, &none, Some(pp)), pp);
         assert_eq!(r.resolve(trusted, &none, None), trusted);
-        assert_eq!(r.resolve(other, &none, pp), other);
+        assert_eq!(r.resolve(other, &none, Some(pp)), other);
     }
 }
