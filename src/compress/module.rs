@@ -35,6 +35,16 @@ pub fn configure(session: &mut Session, spec: Option<&Arc<CompressionSpec>>) {
     }
 }
 
+/// Whether two settings are the same one (a route that inherits its block's shares it), so
+/// the module need not be configured again.
+pub fn same(a: &Option<Arc<CompressionSpec>>, b: &Option<Arc<CompressionSpec>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 fn encoder(c: Coding, level: u32) -> Option<Encoder> {
     let algorithm = match c {
         Coding::Gzip => Algorithm::Gzip,

@@ -109,7 +109,9 @@ impl ProxyHttp for EdgeProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut ProxyCtx) -> Result<bool> {
         client::identify(session, &mut ctx.req, self.real_ip.as_deref());
-        compress::configure(session, self.compression.as_ref());
+        if self.compression.is_some() {
+            compress::configure(session, self.compression.as_ref());
+        }
         if let Some(id) = ctx::inbound_request_id(session.req_header()) {
             ctx.req.request_id = id;
         }
@@ -146,7 +148,9 @@ impl ProxyHttp for EdgeProxy {
                 .await;
         };
         ctx.req.route = Some(route.name.clone());
-        compress::configure(session, route.compression.as_ref());
+        if !compress::same(&route.compression, &self.compression) {
+            compress::configure(session, route.compression.as_ref());
+        }
         ctx.body_limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
