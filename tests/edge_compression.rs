@@ -28,6 +28,8 @@ const HTML: &str = "text/html; charset=utf-8";
 
 struct Env {
     listen: SocketAddr,
+    /// A block without compression whose `/gz` route has it.
+    route_only: SocketAddr,
     _origin: Origin,
     _edge: Edge,
     _tpl: tempfile::TempDir,
@@ -83,7 +85,7 @@ fn setup() -> Env {
     let template = tpl.path().join("page.hbs");
     let rendered = format!("<h1>{{{{product.name}}}}</h1>\n{html}");
     std::fs::write(&template, rendered).unwrap();
-    let listen = free_addr();
+    let (listen, route_only) = (free_addr(), free_addr());
     let local_body = big_html().replace('\n', " ");
     let config = format!(
         r#"
@@ -118,13 +120,23 @@ plugins = [{{ name = "page", config = {{ cache = "main", template = "{template}"
 [[servers.routes]]
 path_prefix = "/"
 upstream = "origin"
+
+[[servers]]
+listen = ["{route_only}"]
+[[servers.routes]]
+path = "/page.html"
+upstream = "origin"
+compression = {{ algorithms = ["gzip"] }}
+[[servers.routes]]
+upstream = "origin"
 "#,
         origin = origin.addr,
         template = template.display(),
     );
-    let edge = Edge::start(&config, &[listen]);
+    let edge = Edge::start(&config, &[listen, route_only]);
     Env {
         listen,
+        route_only,
         _origin: origin,
         _edge: edge,
         _tpl: tpl,
@@ -220,6 +232,17 @@ fn q_values_star_and_identity() {
     assert_eq!(coding("br;q=0, *;q=0.3", "/page.html"), "zstd");
     assert_eq!(coding("*;q=0", "/page.html"), "identity");
     assert_eq!(coding("deflate, compress", "/page.html"), "identity");
+    // A block without compression, one route with it.
+    let only = |path: &str| {
+        let r = client()
+            .get(format!("http://{}{path}", env.route_only))
+            .header("accept-encoding", "br, gzip")
+            .send()
+            .unwrap();
+        header(r.headers(), "content-encoding").map(String::from)
+    };
+    assert_eq!(only("/page.html").as_deref(), Some("gzip"));
+    assert_eq!(only("/data.json"), None);
     // Refusing identity waives the minimum length.
     assert_eq!(coding("gzip", "/small.html"), "identity");
     assert_eq!(coding("gzip, identity;q=0", "/small.html"), "gzip");

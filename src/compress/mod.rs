@@ -18,7 +18,7 @@ mod module;
 
 pub use accept::Accepted;
 pub use decide::{decide, Decision, RequestInfo};
-pub use module::{configure, same, CompressModule, CompressModuleBuilder};
+pub use module::{configure, same, start, CompressModule, CompressModuleBuilder};
 
 /// A content coding edgeproxy can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

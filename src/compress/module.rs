@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::ResponseHeader;
 use pingora::modules::http::{HttpModule, HttpModuleBuilder, Module};
 use pingora::protocols::http::compression::{Algorithm, Encode, COMPRESSION_ERROR};
 use pingora::proxy::Session;
@@ -27,8 +27,20 @@ pub struct CompressModule {
     encoder: Option<Encoder>,
 }
 
-/// Sets how the current request's response is compressed (`None`: not at all). Called by
-/// the proxy with the server block's settings, then the route's once it is known.
+/// Reads what compression needs from the request (before any plugin can change its
+/// `Accept-Encoding`) and sets the server block's settings. Called by the proxy first
+/// thing for a block where compression is on somewhere (the block or one of its routes);
+/// elsewhere the module costs nothing but its allocation.
+pub fn start(session: &mut Session, spec: Option<&Arc<CompressionSpec>>) {
+    let request = RequestInfo::of(session.req_header());
+    if let Some(m) = session.downstream_modules_ctx.get_mut::<CompressModule>() {
+        m.request = request;
+        m.spec = spec.cloned();
+    }
+}
+
+/// Sets how the current request's response is compressed (`None`: not at all): the
+/// route's settings once it is known, when they differ from the block's.
 pub fn configure(session: &mut Session, spec: Option<&Arc<CompressionSpec>>) {
     if let Some(m) = session.downstream_modules_ctx.get_mut::<CompressModule>() {
         m.spec = spec.cloned();
@@ -56,11 +68,6 @@ fn encoder(c: Coding, level: u32) -> Option<Encoder> {
 
 #[async_trait]
 impl HttpModule for CompressModule {
-    async fn request_header_filter(&mut self, req: &mut RequestHeader) -> Result<()> {
-        self.request = RequestInfo::of(req);
-        Ok(())
-    }
-
     async fn response_header_filter(&mut self, resp: &mut ResponseHeader, end: bool) -> Result<()> {
         self.encoder = None;
         let Some(spec) = &self.spec else {

@@ -52,6 +52,8 @@ pub struct EdgeProxy {
     limits: Limits,
     conn: ConnLimits,
     compression: Option<Arc<CompressionSpec>>,
+    /// The block or one of its routes compresses.
+    compresses: bool,
     real_ip: Option<Arc<RealIp>>,
     plugins: PluginChain,
     router: Router,
@@ -67,6 +69,12 @@ impl EdgeProxy {
             limits: block.limits,
             conn: block.conn,
             compression: block.compression.clone(),
+            compresses: block.compression.is_some()
+                || block
+                    .router
+                    .routes()
+                    .iter()
+                    .any(|r| r.compression.is_some()),
             real_ip: block.real_ip.clone(),
             plugins: block.plugins.clone(),
             router: block.router.clone(),
@@ -109,8 +117,8 @@ impl ProxyHttp for EdgeProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut ProxyCtx) -> Result<bool> {
         client::identify(session, &mut ctx.req, self.real_ip.as_deref());
-        if self.compression.is_some() {
-            compress::configure(session, self.compression.as_ref());
+        if self.compresses {
+            compress::start(session, self.compression.as_ref());
         }
         if let Some(id) = ctx::inbound_request_id(session.req_header()) {
             ctx.req.request_id = id;
@@ -148,7 +156,7 @@ impl ProxyHttp for EdgeProxy {
                 .await;
         };
         ctx.req.route = Some(route.name.clone());
-        if !compress::same(&route.compression, &self.compression) {
+        if self.compresses && !compress::same(&route.compression, &self.compression) {
             compress::configure(session, route.compression.as_ref());
         }
         ctx.body_limit = route.max_body_bytes;
