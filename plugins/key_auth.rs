@@ -75,10 +75,14 @@ impl Plugin for KeyAuth {
                 ctx.extensions.insert(AuthenticatedKey(i));
                 Ok(Flow::Continue)
             }
-            None => Ok(Flow::Respond(
-                Response::text(401, "401 missing or invalid API key\n")?
-                    .with_header("www-authenticate", "ApiKey")?,
-            )),
+            None => {
+                // The key itself is never logged.
+                tracing::debug!(request_id = %ctx.request_id, client = ?ctx.client_ip(), missing = given.is_none(), "key-auth: key refused");
+                Ok(Flow::Respond(
+                    Response::text(401, "401 missing or invalid API key\n")?
+                        .with_header("www-authenticate", "ApiKey")?,
+                ))
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod jwt_auth;
 pub mod key_auth;
 pub mod metrics;
 pub mod page;
+pub mod redirect;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
@@ -26,6 +27,7 @@ use edgeproxy::plugin_api::Registry;
 pub fn register_builtin(registry: &mut Registry) {
     registry
         .register::<rewrite::Rewrite>()
+        .register::<redirect::Redirect>()
         .register::<respond::Respond>()
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()

@@ -11,7 +11,9 @@
 pub mod assembly;
 pub mod cache;
 pub mod cache_service;
+pub mod cidr;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod conn;
 pub mod control;
@@ -21,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod plugin_api;
 pub mod proxy;
+pub mod realip;
 pub mod request;
 pub mod router;
 pub mod server;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::compress::CompressionSpec;
 use crate::metrics::RouteMetrics;
 use crate::plugin_api::PluginChain;
 
@@ -47,6 +48,8 @@ pub struct Route {
     pub upstream: Option<String>,
     /// Request body limit for this route.
     pub max_body_bytes: u64,
+    /// Response compression in force for this route (`None`: off).
+    pub compression: Option<Arc<CompressionSpec>>,
     /// The server block's plugins, then the route's; each phase runs them in this order.
     pub chain: PluginChain,
     /// The route's request metrics (`edgeproxy_requests_total{server, route, status}`,
@@ -95,6 +98,7 @@ mod tests {
             path,
             upstream: None,
             max_body_bytes: 0,
+            compression: None,
             chain: PluginChain::default(),
             metrics: RouteMetrics::new("router-unit", name),
         })

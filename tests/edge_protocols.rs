@@ -32,7 +32,7 @@ const GET: &str = "GET /pp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 #[test]
 fn proxy_protocol_v1_v2_and_before_tls() {
     let origin = Origin::start();
-    let (plain, tls, open) = (free_port(), free_port(), free_port());
+    let (plain, tls, open, untrusted) = (free_port(), free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().expect("tempdir");
     let (cert, key) = edgeproxy::tls::selfsigned::generate(&["pp.test"], 30).expect("cert");
     std::fs::write(dir.path().join("pp.crt"), cert).expect("write");
@@ -44,6 +44,7 @@ servers = [{{ addr = "{origin}" }}]
 
 [[servers]]
 client_header_timeout = "1s"
+real_ip = {{ from = ["127.0.0.1/32"], header = "proxy_protocol" }}
 listen = [
   {{ addr = "127.0.0.1:{plain}", proxy_protocol = true }},
   {{ addr = "127.0.0.1:{tls}", proxy_protocol = true, tls = {{ certificates = [{{ cert = "pp.crt", key = "pp.key" }}] }} }},
@@ -52,11 +53,18 @@ listen = [
 [[servers.routes]]
 path_prefix = "/"
 upstream = "origin"
+
+[[servers]]
+real_ip = {{ from = ["10.0.0.0/8"], header = "proxy_protocol" }}
+listen = [{{ addr = "127.0.0.1:{untrusted}", proxy_protocol = true }}]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "origin"
 "#,
         origin = origin.addr
     );
     let mut edge = Edge::spawn_in(dir, "edgeproxy", &cfg, &[]);
-    edge.wait_listening(&[addr(plain), addr(tls), addr(open)])
+    edge.wait_listening(&[addr(plain), addr(tls), addr(open), addr(untrusted)])
         .unwrap_or_else(|e| panic!("did not start: {e}\n{}", edge.stderr()));
     let last_real_ip = || {
         let seen = origin.seen();
@@ -113,6 +121,13 @@ upstream = "origin"
     let _ = tls_stream.read_to_end(&mut buf);
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
     assert_eq!(last_real_ip(), "198.51.100.20");
+    // From a balancer outside `real_ip.from`, the header is read but its address ignored.
+    let out = exchange(
+        addr(untrusted),
+        format!("PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n{GET}").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(last_real_ip(), "127.0.0.1");
     // A listener without `proxy_protocol` treats the header as a bad request line.
     let out = exchange(
         addr(open),

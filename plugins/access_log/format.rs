@@ -17,7 +17,7 @@ pub const COMBINED_EXT: &str = "$remote_addr - $remote_user [$time_local] \"$req
                                 id=$request_id";
 
 /// The variables a template may use (for error messages).
-pub const VARIABLES: &str = "$remote_addr, $remote_user, $time_local, $time_iso8601, $request, \
+pub const VARIABLES: &str = "$remote_addr, $remote_port, $realip_remote_addr, $scheme, $remote_user, $time_local, $time_iso8601, $request, \
                              $request_method, $request_uri, $uri, $args, $server_protocol, \
                              $status, $body_bytes_sent, $bytes_sent, $request_time, \
                              $upstream_addr, $upstream_response_time, $upstream_cache_status, \
@@ -26,6 +26,9 @@ pub const VARIABLES: &str = "$remote_addr, $remote_user, $time_local, $time_iso8
 #[derive(Debug, Clone, PartialEq)]
 enum Var {
     RemoteAddr,
+    RemotePort,
+    RealipRemoteAddr,
+    Scheme,
     RemoteUser,
     TimeLocal,
     TimeIso8601,
@@ -114,7 +117,10 @@ impl Format {
                 Part::Var(v) => v,
             };
             match var {
-                Var::RemoteAddr => opt(out, ctx.client_addr.map(|a| a.ip())),
+                Var::RemoteAddr => opt(out, ctx.client_ip()),
+                Var::RemotePort => opt(out, ctx.client_addr.map(|a| a.port())),
+                Var::RealipRemoteAddr => opt(out, ctx.peer_addr.map(|a| a.ip())),
+                Var::Scheme => out.push_str(if ctx.https { "https" } else { "http" }),
                 Var::RemoteUser => out.push('-'),
                 Var::TimeLocal => {
                     let _ = write!(
@@ -180,6 +186,9 @@ fn variable(name: &str) -> Result<Var, String> {
     }
     Ok(match name {
         "remote_addr" => Var::RemoteAddr,
+        "remote_port" => Var::RemotePort,
+        "realip_remote_addr" => Var::RealipRemoteAddr,
+        "scheme" => Var::Scheme,
         "remote_user" => Var::RemoteUser,
         "time_local" => Var::TimeLocal,
         "time_iso8601" => Var::TimeIso8601,
@@ -280,5 +289,25 @@ mod tests {
         assert!(e.contains("unknown variable `$nope`"), "{e}");
         assert!(Format::parse("${remote_addr}:$status").is_ok());
         assert!(Format::parse("${status").is_err());
+    }
+
+    #[test]
+    fn real_ip_variables() {
+        let f = Format::parse("$remote_addr:$remote_port via $realip_remote_addr $scheme").unwrap();
+        let req = RequestHeader::build("GET", b"/", None).unwrap();
+        let mut ctx = RequestCtx::for_test();
+        ctx.peer_addr = Some(([10, 0, 0, 9], 4000).into());
+        ctx.client_addr = Some(([192, 0, 2, 1], 0).into());
+        let entry = LogEntry {
+            request: &req,
+            status: 200,
+            body_bytes: 0,
+            duration: std::time::Duration::ZERO,
+            error: None,
+            upstream_time: None,
+        };
+        let mut line = String::new();
+        f.render(&entry, &ctx, &mut line);
+        assert_eq!(line, "192.0.2.1:0 via 10.0.0.9 http");
     }
 }

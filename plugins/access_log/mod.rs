@@ -162,7 +162,8 @@ impl Plugin for AccessLog {
         let mut line = json!({
             "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             "request_id": ctx.request_id,
-            "client": ctx.client_addr.map(|a| a.ip().to_string()),
+            "client": ctx.client_ip().map(|ip| ip.to_string()),
+            "peer": ctx.peer_addr.map(|a| a.ip().to_string()),
             "method": entry.request.method.as_str(),
             "uri": entry.request.uri.to_string(),
             "status": entry.status,

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::cidr::Cidr;
-use super::table::Table;
 use crate::watched_file::{off_request_path, WatchedFile};
+use edgeproxy::cidr::{Cidr, Table};
 
 /// Bad lines reported in one error message at most.
 const MAX_REPORTED: usize = 5;

@@ -1,7 +1,8 @@
 //! `ip-restriction` (access phase): allow and deny lists of IPv4/IPv6 networks, written in
 //! the config and/or read from files that reload when they change.
 //!
-//! Decision, for the client address (`ctx.client_addr`, the TCP peer):
+//! Decision, for the client address (`ctx.client_ip()`: the TCP peer, or the real client
+//! behind trusted proxies when the server block has `real_ip`):
 //!
 //! 1. in the deny list → denied (deny wins, whatever the allow list says);
 //! 2. else, when an allow list is configured (`allow` or `allow_file`, even if the file
@@ -16,13 +17,10 @@
 //! { name = "ip-restriction", config = { allow = ["10.0.0.0/8", "2001:db8::/32"], deny = ["10.0.66.0/24"], deny_file = "deny.txt" } }
 //! ```
 
-mod cidr;
 mod list;
-mod table;
 
-pub use cidr::{Cidr, CidrError};
+pub use edgeproxy::cidr::{Cidr, CidrError, Table};
 pub use list::{parse_lines, List};
-pub use table::Table;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -153,12 +151,15 @@ impl IpRestriction {
 #[async_trait]
 impl Plugin for IpRestriction {
     async fn access(&self, _req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
-        match self.decide(ctx.client_addr.map(|a| a.ip())) {
+        match self.decide(ctx.client_ip()) {
             Verdict::Allow => Ok(Flow::Continue),
-            Verdict::Deny => Ok(Flow::Respond(Response::text(
-                self.status,
-                self.message.clone(),
-            )?)),
+            Verdict::Deny => {
+                tracing::debug!(request_id = %ctx.request_id, client = ?ctx.client_ip(), "ip-restriction: denied");
+                Ok(Flow::Respond(Response::text(
+                    self.status,
+                    self.message.clone(),
+                )?))
+            }
         }
     }
 }

@@ -310,7 +310,7 @@ impl Plugin for JwtAuth {
         let all = match self.verifier.verify(&token) {
             Ok(claims) => claims,
             Err(why) => {
-                tracing::debug!(request_id = %ctx.request_id, reason = why.description(), "jwt-auth: token refused");
+                tracing::debug!(request_id = %ctx.request_id, client = ?ctx.client_ip(), reason = why.description(), "jwt-auth: token refused");
                 return self.unauthorized(Some(why));
             }
         };

@@ -37,6 +37,7 @@ impl<'a> ChainBuilder<'a> {
             path: spec.path,
             upstream: spec.upstream,
             max_body_bytes: spec.max_body_bytes,
+            compression: spec.compression,
             chain: PluginChain::new(server.all(), own),
         }
     }

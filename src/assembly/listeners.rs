@@ -23,7 +23,8 @@ pub struct Listener {
 
 /// Builds the listeners of server block `server`; certificate problems go to `d`, warnings
 /// (rendered `FILE:LINE:COL: warning: ...`) to `warnings`. `self_signed` pairs are generated
-/// when missing, except for `check_only` (`-t` writes nothing).
+/// when missing, except for `check_only` (`-t` writes nothing). A `proxy_protocol` listener
+/// in a block without `real_ip` is a warning: no balancer is trusted with the address.
 pub fn build(
     d: &mut Diagnostics,
     warnings: &mut Vec<String>,
@@ -31,9 +32,19 @@ pub fn build(
     specs: Vec<ListenSpec>,
     base: &Path,
     check_only: bool,
+    has_real_ip: bool,
 ) -> Vec<Listener> {
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
+        if spec.proxy_protocol && !has_real_ip {
+            warnings.push(d.render_warning(
+                spec.span.clone(),
+                &format!(
+                    "listener {}: the PROXY header is required but its address is used only                      from balancers in the server block's real_ip.from (none set)",
+                    spec.addr
+                ),
+            ));
+        }
         let tls = spec.tls.as_ref().and_then(|tls| {
             let mut paths: Vec<CertPaths> = Vec::new();
             for entry in &tls.certificates {

@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cache::{SeedSource, TieredCache};
+use crate::compress::CompressionSpec;
 use crate::config::{self, ConfigSpec, Diagnostics, Limits, ProcessSettings};
 use crate::conn::ConnLimits;
 use crate::plugin_api::{Caches, PluginChain, Registry, Shared};
+use crate::realip::RealIp;
 use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
 
@@ -47,6 +49,10 @@ pub struct ServerBlock {
     pub limits: Limits,
     /// Client timeouts and the connection cap.
     pub conn: ConnLimits,
+    /// Response compression before routing (404s, refusals); routes carry their own.
+    pub compression: Option<Arc<CompressionSpec>>,
+    /// The real client address behind trusted proxies (`None`: the TCP peer).
+    pub real_ip: Option<Arc<RealIp>>,
     /// Server-level plugins (they run alone when no route matches, e.g. for 404s).
     pub plugins: PluginChain,
     /// The block's routes.
@@ -130,12 +136,15 @@ pub fn assemble(
                 block.listen,
                 &spec.base_dir,
                 check_only,
+                block.real_ip.is_some(),
             );
             ServerBlock {
                 name,
                 listen,
                 limits: block.limits,
                 conn: block.conn,
+                compression: block.compression,
+                real_ip: block.real_ip,
                 plugins,
                 router: Router::new(routes),
             }

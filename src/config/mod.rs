@@ -5,6 +5,7 @@
 
 mod caches;
 mod diag;
+mod edge;
 mod health;
 mod listen;
 pub mod model;

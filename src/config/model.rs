@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::listen::ListenSpec;
 use crate::cache::CacheSpec;
+use crate::compress::CompressionSpec;
 use crate::conn::ConnLimits;
+use crate::realip::RealIp;
 use crate::router::PathMatch;
 use crate::upstream::GroupSpec;
 
@@ -128,6 +131,10 @@ pub struct ServerBlockSpec {
     pub limits: Limits,
     /// Client timeouts and the connection cap.
     pub conn: ConnLimits,
+    /// Response compression (`None`: off); routes inherit it.
+    pub compression: Option<Arc<CompressionSpec>>,
+    /// The real client address behind trusted proxies (`None`: the TCP peer).
+    pub real_ip: Option<Arc<RealIp>>,
     /// Server-level plugins: run for every request of this block, before route plugins.
     pub plugins: Vec<PluginSpec>,
     /// Routes, first match wins in file order.
@@ -146,6 +153,8 @@ pub struct RouteSpec {
     pub upstream: Option<String>,
     /// Request body limit for this route.
     pub max_body_bytes: u64,
+    /// Response compression in force for this route (`None`: off).
+    pub compression: Option<Arc<CompressionSpec>>,
     /// The route's own plugins, in order.
     pub plugins: Vec<PluginSpec>,
 }

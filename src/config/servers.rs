@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use toml_edit::{InlineTable, Item, Value};
 
 use super::diag::{closest, Diagnostics};
+use super::edge;
 use super::listen::read_listen;
 use super::model::{Limits, PluginSpec, RouteSpec, ServerBlockSpec};
 use super::reader::{item_span, table_items, Spanned, Tbl};
@@ -83,12 +84,18 @@ fn read_server(
         max_body_bytes: t.size(d, "max_body_bytes").unwrap_or(def.max_body_bytes),
     };
     let conn = read_conn_limits(d, &t);
+    let compression = edge::read_compression(d, t.item("compression"), None, false);
+    let real_ip = edge::read_real_ip(d, t.item("real_ip"));
     let plugins = read_plugins(d, t.item("plugins"));
     let mut routes = Vec::new();
     match t.item("routes").map(|r| (r, table_items(r))) {
         Some((_, Some(items))) => {
+            let parent = Parent {
+                limits: &limits,
+                compression: compression.as_ref(),
+            };
             for r in &items {
-                if let Some(route) = read_route(d, r, &limits, groups) {
+                if let Some(route) = read_route(d, r, &parent, groups) {
                     routes.push(route);
                 }
             }
@@ -106,9 +113,17 @@ fn read_server(
         listen,
         limits,
         conn,
+        compression,
+        real_ip,
         plugins,
         routes,
     })
+}
+
+/// What a route inherits from its server block.
+struct Parent<'a> {
+    limits: &'a Limits,
+    compression: Option<&'a std::sync::Arc<crate::compress::CompressionSpec>>,
 }
 
 /// `client_header_timeout`, `client_body_timeout`, `keepalive_timeout`, `max_connections`,
@@ -148,7 +163,7 @@ fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
 fn read_route(
     d: &mut Diagnostics,
     item: &Item,
-    limits: &Limits,
+    parent: &Parent,
     groups: GroupNames,
 ) -> Option<RouteSpec> {
     let t = Tbl::of(d, item, "route")?;
@@ -211,7 +226,10 @@ fn read_route(
             );
         }
     }
-    let max_body_bytes = t.size(d, "max_body_bytes").unwrap_or(limits.max_body_bytes);
+    let max_body_bytes = t
+        .size(d, "max_body_bytes")
+        .unwrap_or(parent.limits.max_body_bytes);
+    let compression = edge::read_compression(d, t.item("compression"), parent.compression, true);
     let plugins = read_plugins(d, t.item("plugins"));
     t.finish(d, "route");
     Some(RouteSpec {
@@ -220,6 +238,7 @@ fn read_route(
         path,
         upstream: upstream.map(|u| u.value),
         max_body_bytes,
+        compression,
         plugins,
     })
 }

@@ -1,6 +1,6 @@
 //! Per-request context handed to every plugin phase.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,17 @@ use crate::cache::CacheLevel;
 pub struct RequestCtx {
     /// Unique id of this request (also sent as `X-Request-Id`).
     pub request_id: String,
-    /// The client's address, when known.
+    /// The client's address (nginx `$remote_addr`, `$remote_port`): the TCP peer, replaced
+    /// by the server block's `real_ip` rules when the peer is a trusted proxy (from
+    /// `X-Forwarded-For`, `X-Real-IP` or the PROXY protocol; port 0 when the header gave
+    /// none). Logs, hash keys, forwarding headers and plugins all use this one value; read
+    /// it with [`RequestCtx::client_ip`].
     pub client_addr: Option<SocketAddr>,
+    /// The TCP peer the request came from (nginx `$realip_remote_addr`), whatever
+    /// `real_ip` decided.
+    pub peer_addr: Option<SocketAddr>,
+    /// The request came over TLS (nginx `$scheme` = `https`).
+    pub https: bool,
     /// The name of the server block that accepted the request.
     pub server: Arc<str>,
     /// The name of the matched route, if any.
@@ -37,6 +46,8 @@ impl RequestCtx {
         RequestCtx {
             request_id,
             client_addr,
+            peer_addr: client_addr,
+            https: false,
             server,
             route: None,
             hash_key: None,
@@ -50,6 +61,13 @@ impl RequestCtx {
     /// A context for unit tests of plugins.
     pub fn for_test() -> Self {
         Self::new(Arc::from("test"), "test-request".to_string(), None)
+    }
+
+    /// The client's IP address (nginx `$remote_addr`): the real client once `real_ip` has
+    /// run, else the TCP peer. What per-client plugins (rate limits, allow lists, logs)
+    /// should key on.
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_addr.map(|a| a.ip())
     }
 
     /// Time since the request started.

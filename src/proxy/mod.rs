@@ -9,6 +9,7 @@
 //! | log | `logging` (exactly once per request) |
 
 mod answer;
+mod client;
 mod ctx;
 mod errors;
 mod forward;
@@ -32,6 +33,7 @@ use pingora::{Error, ErrorType, Result};
 use tracing::{info, warn};
 
 use crate::assembly::ServerBlock;
+use crate::compress::{self, CompressionSpec};
 use crate::config::Limits;
 use crate::conn::{self, ConnLimits};
 use crate::metrics;
@@ -39,6 +41,7 @@ use crate::plugin_api::{
     run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
     Response,
 };
+use crate::realip::RealIp;
 use crate::request;
 use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
@@ -48,6 +51,10 @@ pub struct EdgeProxy {
     name: Arc<str>,
     limits: Limits,
     conn: ConnLimits,
+    compression: Option<Arc<CompressionSpec>>,
+    /// The block or one of its routes compresses.
+    compresses: bool,
+    real_ip: Option<Arc<RealIp>>,
     plugins: PluginChain,
     router: Router,
     upstreams: Upstreams,
@@ -61,6 +68,14 @@ impl EdgeProxy {
             name: block.name.clone(),
             limits: block.limits,
             conn: block.conn,
+            compression: block.compression.clone(),
+            compresses: block.compression.is_some()
+                || block
+                    .router
+                    .routes()
+                    .iter()
+                    .any(|r| r.compression.is_some()),
+            real_ip: block.real_ip.clone(),
             plugins: block.plugins.clone(),
             router: block.router.clone(),
             upstreams,
@@ -82,6 +97,11 @@ impl ProxyHttp for EdgeProxy {
         ProxyCtx::new(self.name.clone())
     }
 
+    /// Our compression module instead of Pingora's (see [`crate::compress`]).
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        modules.add_module(Box::new(compress::CompressModuleBuilder));
+    }
+
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut ProxyCtx) -> Result<()> {
         conn::header_received();
         // Pingora has just applied the client's keep-alive wish (HTTP/1.1 default, HTTP/1.0
@@ -96,7 +116,10 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut ProxyCtx) -> Result<bool> {
-        ctx.req.client_addr = session.client_addr().and_then(|a| a.as_inet()).copied();
+        client::identify(session, &mut ctx.req, self.real_ip.as_deref());
+        if self.compresses {
+            compress::start(session, self.compression.as_ref());
+        }
         if let Some(id) = ctx::inbound_request_id(session.req_header()) {
             ctx.req.request_id = id;
         }
@@ -133,6 +156,9 @@ impl ProxyHttp for EdgeProxy {
                 .await;
         };
         ctx.req.route = Some(route.name.clone());
+        if self.compresses && !compress::same(&route.compression, &self.compression) {
+            compress::configure(session, route.compression.as_ref());
+        }
         ctx.body_limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {

@@ -57,8 +57,13 @@ pub fn gate(block: &ServerBlock) -> Gate {
     Gate {
         h2c: addrs(|l| l.tls.is_none() && l.http2),
         proxy_protocol: addrs(|l| l.proxy_protocol),
-        // Until the server block's `set_real_ip_from` is wired in: every balancer.
-        trusted: Arc::new(|_| true),
+        trusted: match &block.real_ip {
+            Some(real_ip) => {
+                let real_ip = real_ip.clone();
+                Arc::new(move |ip| real_ip.trusted.contains(ip))
+            }
+            None => Arc::new(|_| false),
+        },
         timeout: block.conn.client_header_timeout,
     }
 }

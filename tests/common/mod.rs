@@ -12,6 +12,7 @@
 
 pub mod cache_env;
 pub mod consul;
+pub mod curl;
 pub mod dist;
 pub mod edge;
 pub mod http;

@@ -15,10 +15,13 @@ use super::http::{Gate, HttpServer, Request, Response};
 /// Default body: names the origin (by port) and echoes the request target.
 const ECHO: &str = "origin {port} {target}\n";
 
+/// Extra response headers of a fixed route (replacing the default ones of the same name).
+type Headers = Vec<(&'static str, String)>;
+
 #[derive(Clone)]
 struct Behaviour {
     status: u16,
-    routes: BTreeMap<String, (u16, String)>,
+    routes: BTreeMap<String, (u16, String, Headers)>,
     delay: Duration,
     template: String,
     version: u64,
@@ -36,8 +39,23 @@ impl OriginBuilder {
     }
 
     /// A fixed answer for `path` (query ignored).
-    pub fn route(mut self, path: &str, status: u16, body: &str) -> Self {
-        self.0.routes.insert(path.into(), (status, body.into()));
+    pub fn route(self, path: &str, status: u16, body: &str) -> Self {
+        self.route_with(path, status, &[], body)
+    }
+
+    /// A fixed answer for `path` with extra headers (e.g. `Content-Type`, `ETag`,
+    /// `Content-Encoding`), which replace the default ones of the same name.
+    pub fn route_with(
+        mut self,
+        path: &str,
+        status: u16,
+        headers: &[(&'static str, &str)],
+        body: &str,
+    ) -> Self {
+        let headers = headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        self.0
+            .routes
+            .insert(path.into(), (status, body.into(), headers));
         self
     }
 
@@ -143,7 +161,8 @@ impl Origin {
     /// See [`OriginBuilder::route`].
     pub fn set_route(&self, path: &str, status: u16, body: &str) {
         let mut b = self.state.behaviour.lock().unwrap();
-        b.routes.insert(path.into(), (status, body.into()));
+        b.routes
+            .insert(path.into(), (status, body.into(), Vec::new()));
     }
 
     /// See [`OriginBuilder::delay`].
@@ -179,16 +198,19 @@ fn answer(state: &State, addr: SocketAddr, req: &Request, gate: &Gate) -> Option
         }
     }
     let b = state.behaviour.lock().unwrap();
-    let (status, body) = match b.routes.get(req.path()) {
-        Some((status, body)) => (*status, body.clone()),
-        None => (b.status, render(&b, addr, &req.target)),
+    let (status, body, extra) = match b.routes.get(req.path()) {
+        Some((status, body, extra)) => (*status, body.clone(), extra.clone()),
+        None => (b.status, render(&b, addr, &req.target), Vec::new()),
     };
+    let mut headers: Headers = vec![
+        ("Content-Type", "text/plain".into()),
+        ("X-Origin-Port", addr.port().to_string()),
+    ];
+    headers.retain(|(k, _)| !extra.iter().any(|(e, _)| e.eq_ignore_ascii_case(k)));
+    headers.extend(extra);
     Some(Response {
         status,
-        headers: vec![
-            ("Content-Type", "text/plain".into()),
-            ("X-Origin-Port", addr.port().to_string()),
-        ],
+        headers,
         body: body.into_bytes(),
     })
 }

@@ -6,7 +6,7 @@
 //! no better for a membership test, and overlapping or nested rules (a /8 and a /24 inside
 //! it) simply merge. `ten_thousand_networks` checks this against a linear scan.
 
-use super::cidr::{client_key, v4_range, v6_range, Cidr, ClientKey, ALL_V4, ALL_V6};
+use super::{client_key, v4_range, v6_range, Cidr, ClientKey, ALL_V4, ALL_V6};
 use std::net::IpAddr;
 
 /// The networks of one list, ready for lookups.

@@ -1,6 +1,9 @@
-//! One entry of an allow or deny list: an IPv4 or IPv6 network in CIDR notation (`ipnet`),
-//! a bare address (a /32 or /128), or `all` (every IPv4 and IPv6 address, nginx's
-//! `deny all`).
+//! Networks in CIDR notation and their lookup table, shared by everything that matches a
+//! client address against a list: the `ip-restriction` plugin and the server block's
+//! trusted proxies (`real_ip.from`, nginx `set_real_ip_from`).
+//!
+//! One entry is an IPv4 or IPv6 network in CIDR notation (`ipnet`), a bare address (a /32
+//! or /128), or `all` (every IPv4 and IPv6 address, nginx's `deny all`).
 //!
 //! An IPv6 rule inside `::ffff:0:0/96` (IPv4-mapped) is stored as the IPv4 rule it means,
 //! and an IPv4-mapped client address is looked up as IPv4 (see [`client_key`]), so
@@ -15,6 +18,10 @@ use std::str::FromStr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
+
+mod table;
+
+pub use table::Table;
 
 /// One network of a list, already split by address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
