@@ -9,6 +9,7 @@
 //! | log | `logging` (exactly once per request) |
 
 mod answer;
+mod body;
 mod ctx;
 mod errors;
 mod forward;
@@ -36,8 +37,8 @@ use crate::config::Limits;
 use crate::conn::{self, ConnLimits};
 use crate::metrics;
 use crate::plugin_api::{
-    run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
-    Response,
+    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
+    PluginChain, Response,
 };
 use crate::request;
 use crate::router::Router;
@@ -68,9 +69,9 @@ impl EdgeProxy {
         }
     }
 
+    /// The group the request goes to: the route's, or the one a plugin chose.
     fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
-        let name = ctx.route.as_ref()?.upstream.as_ref()?;
-        self.upstreams.get(name)
+        self.upstreams.get(&**ctx.req.upstream.as_ref()?)
     }
 }
 
@@ -133,6 +134,9 @@ impl ProxyHttp for EdgeProxy {
                 .await;
         };
         ctx.req.route = Some(route.name.clone());
+        if ctx.req.upstream.is_none() {
+            ctx.req.upstream = route.upstream.clone();
+        }
         ctx.body_limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
@@ -148,10 +152,17 @@ impl ProxyHttp for EdgeProxy {
             return self.bad_request(session, ctx, why).await;
         }
         let req = session.req_header();
-        if let Some(resp) = run_access_content(route.chain.all(), req, &mut ctx.req).await {
+        if let Some(resp) = run_access(route.chain.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
-        if route.upstream.is_none() {
+        if let Some(answered) = self.body_phase_ahead(session, ctx, &route).await? {
+            return Ok(answered);
+        }
+        let req = session.req_header();
+        if let Some(resp) = run_content(route.chain.all(), req, &mut ctx.req).await {
+            return self.respond(session, ctx, resp).await;
+        }
+        if ctx.req.upstream.is_none() {
             return self
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
@@ -161,9 +172,9 @@ impl ProxyHttp for EdgeProxy {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
-        _eos: bool,
+        eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<()> {
         if let Some(b) = body {
@@ -173,7 +184,7 @@ impl ProxyHttp for EdgeProxy {
                 return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
             }
         }
-        Ok(())
+        self.body_phase_held(session, body, eos, ctx).await
     }
 
     async fn upstream_peer(
@@ -185,7 +196,8 @@ impl ProxyHttp for EdgeProxy {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
         if ctx.tried.is_empty() {
-            ctx.req.hash_key = hashkey::hash_key(group, session.req_header(), ctx.req.client_addr);
+            let (req, client, vars) = (session.req_header(), ctx.req.client_addr, &ctx.req.vars);
+            ctx.req.hash_key = hashkey::hash_key(group, req, client, vars);
         }
         let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
         let Some(addr) = group.select(key, &ctx.tried) else {
@@ -309,7 +321,10 @@ impl ProxyHttp for EdgeProxy {
             true => local::FILTER_FAILED,
             false => what,
         };
-        let resp = Response::error(status, what, &ctx.req.request_id);
+        let resp = match ctx.body_refusal.take() {
+            Some(refusal) => refusal,
+            None => Response::error(status, what, &ctx.req.request_id),
+        };
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
@@ -329,6 +344,9 @@ impl ProxyHttp for EdgeProxy {
     /// that went away is not an error of ours, so it is logged here at INFO, with the
     /// reason and the request id (the access log records it too).
     fn suppress_error_log(&self, _session: &Session, ctx: &ProxyCtx, e: &Error) -> bool {
+        if ctx.body_refused {
+            return true; // an answer, not a failure (the plugin logged why)
+        }
         let Some(why) = errors::client_side(e) else {
             return false;
         };
