@@ -12,6 +12,8 @@ pub mod jwt_auth;
 pub mod key_auth;
 pub mod metrics;
 pub mod page;
+pub mod rate_limit;
+pub mod redis_config;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
@@ -33,6 +35,7 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<jwt_auth::JwtAuth>()
         .register::<ip_restriction::IpRestriction>()
         .register::<waf::Waf>()
+        .register::<rate_limit::RateLimit>()
         .register::<json_api::JsonApi>()
         .register::<page::Page>()
         .register::<admin_token::AdminToken>()

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod plugin_api;
 pub mod proxy;
+pub mod redis_client;
 pub mod request;
 pub mod router;
 pub mod server;
