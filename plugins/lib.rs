@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
+pub mod gray_release;
 pub mod ip_restriction;
 pub mod json_api;
 pub mod jwt_auth;
@@ -36,6 +37,7 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<ip_restriction::IpRestriction>()
         .register::<waf::Waf>()
         .register::<rate_limit::RateLimit>()
+        .register::<gray_release::GrayRelease>()
         .register::<json_api::JsonApi>()
         .register::<page::Page>()
         .register::<admin_token::AdminToken>()
