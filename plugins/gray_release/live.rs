@@ -38,6 +38,8 @@ return {t}
 "#;
 
 /// Where the list is read.
+// Built once per plugin instance and never moved on the request path: no point boxing.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// A Redis key (string of addresses, or a set).
     Redis {

@@ -39,6 +39,8 @@ use edgeproxy::upstream::KeyTemplate;
 use edgeproxy::{RequestHeader, ResponseHeader};
 
 /// Where a rule's decisions are made.
+// Built once per plugin instance and never moved on the request path: no point boxing.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Local(LocalLimiter),
     Redis {
