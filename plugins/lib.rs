@@ -6,13 +6,16 @@ pub mod access_log;
 pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
+pub mod gray_release;
 pub mod ip_restriction;
 pub mod json_api;
 pub mod jwt_auth;
 pub mod key_auth;
 pub mod metrics;
 pub mod page;
+pub mod rate_limit;
 pub mod redirect;
+pub mod redis_config;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
@@ -35,6 +38,8 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<jwt_auth::JwtAuth>()
         .register::<ip_restriction::IpRestriction>()
         .register::<waf::Waf>()
+        .register::<rate_limit::RateLimit>()
+        .register::<gray_release::GrayRelease>()
         .register::<json_api::JsonApi>()
         .register::<page::Page>()
         .register::<admin_token::AdminToken>()

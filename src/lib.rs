@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod plugin_api;
 pub mod proxy;
 pub mod realip;
+pub mod redis_client;
 pub mod request;
 pub mod router;
 pub mod server;

@@ -45,7 +45,7 @@ pub struct Route {
     /// Path match.
     pub path: PathMatch,
     /// Upstream group to proxy to; `None` means the content phase must answer (else 404).
-    pub upstream: Option<String>,
+    pub upstream: Option<Arc<str>>,
     /// Request body limit for this route.
     pub max_body_bytes: u64,
     /// Response compression in force for this route (`None`: off).

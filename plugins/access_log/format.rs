@@ -21,7 +21,8 @@ pub const VARIABLES: &str = "$remote_addr, $remote_port, $realip_remote_addr, $s
                              $request_method, $request_uri, $uri, $args, $server_protocol, \
                              $status, $body_bytes_sent, $bytes_sent, $request_time, \
                              $upstream_addr, $upstream_response_time, $upstream_cache_status, \
-                             $request_id, $host, $server_name, $route, $http_NAME";
+                             $request_id, $host, $server_name, $route, $upstream_group, \
+                             $consumer, $jwt_NAME, $http_NAME";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Var {
@@ -48,6 +49,9 @@ enum Var {
     Host,
     ServerName,
     Route,
+    UpstreamGroup,
+    /// Set by a plugin (`$consumer`, `$jwt_NAME`).
+    Plugin(Box<str>),
     Header(http::HeaderName),
 }
 
@@ -169,6 +173,8 @@ impl Format {
                 }
                 Var::ServerName => escaped(out, &ctx.server),
                 Var::Route => dash_or(out, ctx.route.as_deref()),
+                Var::UpstreamGroup => dash_or(out, ctx.upstream.as_deref()),
+                Var::Plugin(name) => dash_or(out, ctx.vars.get(name)),
                 Var::Header(name) => {
                     dash_or(out, req.headers.get(name).and_then(|v| v.to_str().ok()))
                 }
@@ -208,6 +214,8 @@ fn variable(name: &str) -> Result<Var, String> {
         "host" => Var::Host,
         "server_name" => Var::ServerName,
         "route" => Var::Route,
+        "upstream_group" => Var::UpstreamGroup,
+        n if edgeproxy::request::vars::is_plugin_variable(n) => Var::Plugin(n.into()),
         _ => {
             return Err(format!(
                 "unknown variable `${name}` in log format; known: {VARIABLES}"
@@ -281,6 +289,27 @@ mod tests {
             line.ends_with("] \"GET /p?id=1 HTTP/1.1\" 200 42 \"-\" \"curl/8 \\x22x\\x22\\x09\""),
             "{line}"
         );
+    }
+
+    #[test]
+    fn plugin_variables_and_upstream_group() {
+        let f = Format::parse("$upstream_group $consumer $jwt_sub $jwt_role").unwrap();
+        let req = RequestHeader::build("GET", b"/", None).unwrap();
+        let mut ctx = RequestCtx::for_test();
+        ctx.upstream = Some("canary".into());
+        ctx.set_consumer("alice");
+        ctx.vars.set("jwt_sub", "u \"1\"");
+        let entry = LogEntry {
+            request: &req,
+            status: 200,
+            body_bytes: 0,
+            duration: std::time::Duration::ZERO,
+            error: None,
+            upstream_time: None,
+        };
+        let mut line = String::new();
+        f.render(&entry, &ctx, &mut line);
+        assert_eq!(line, "canary alice u \\x221\\x22 -");
     }
 
     #[test]

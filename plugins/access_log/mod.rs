@@ -172,6 +172,8 @@ impl Plugin for AccessLog {
             "upstream": ctx.upstream_addr.map(|a| a.to_string()),
             "server": &*ctx.server,
             "route": ctx.route.as_deref(),
+            "upstream_group": ctx.upstream.as_deref(),
+            "consumer": ctx.consumer(),
             "cache": ctx.cache_level.map(|l| l.as_str()),
             "error": entry.error,
         })

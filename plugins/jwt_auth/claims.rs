@@ -45,6 +45,18 @@ pub fn header_value(v: &Value) -> Option<HeaderValue> {
     HeaderValue::from_str(&text).ok()
 }
 
+/// A claim as a variable (`$jwt_NAME`): like [`header_value`], but any text (variables
+/// are escaped where they are written, e.g. in access logs).
+pub fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items.iter().map(scalar).collect();
+            Some(parts?.join(","))
+        }
+        v => scalar(v),
+    }
+}
+
 fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),

@@ -11,8 +11,10 @@
 //! - **Token** from `Authorization: Bearer`, a cookie or a query argument, in the configured
 //!   order (`token_sources`, default `["bearer"]`).
 //! - **Claims**: [`JwtClaims`] (subject and the claims named in `claims`) goes into
-//!   `ctx.extensions`; `claims_to_headers` copies claims into upstream request headers,
-//!   after removing whatever the client sent under those names.
+//!   `ctx.extensions`, and the same claims become variables (`$jwt_sub`, `$jwt_NAME`) for
+//!   hash keys, rate-limit keys and access logs; the subject is also `$consumer`.
+//!   `claims_to_headers` copies claims into upstream request headers, after removing
+//!   whatever the client sent under those names.
 //! - **401** with `WWW-Authenticate: Bearer realm="…"` when there is no token, plus
 //!   `error="invalid_token", error_description="…"` (RFC 6750 §3) when it is invalid. The
 //!   token is never echoed nor logged.
@@ -138,6 +140,8 @@ pub struct JwtAuth {
     verifier: Verifier,
     sources: Vec<Source>,
     claim_names: Vec<String>,
+    /// `(claim, variable)`: `("role", "jwt_role")`, for the claims in `claim_names`.
+    claim_vars: Vec<(String, String)>,
     headers: Vec<(String, HeaderName)>,
     /// `Bearer realm="…"`.
     challenge: String,
@@ -216,10 +220,16 @@ impl PluginFactory for JwtAuth {
         claim_names.sort();
         claim_names.dedup();
         let template = validation(&cfg);
+        let claim_vars = claim_names
+            .iter()
+            .filter(|c| *c != "sub")
+            .map(|c| (c.clone(), format!("jwt_{c}")))
+            .collect();
         Ok(Arc::new(JwtAuth {
             verifier: Verifier::new(keys, &algorithms, &template, cfg.max_token_bytes),
             sources: cfg.token_sources,
             claim_names,
+            claim_vars,
             headers,
             challenge: format!("Bearer realm=\"{}\"", cfg.realm),
         }))
@@ -319,8 +329,17 @@ impl Plugin for JwtAuth {
                 req.insert_header(name.clone(), value)?;
             }
         }
-        ctx.extensions
-            .insert(JwtClaims::select(&all, &self.claim_names));
+        let selected = JwtClaims::select(&all, &self.claim_names);
+        if let Some(sub) = &selected.subject {
+            ctx.vars.set("jwt_sub", sub.as_str());
+            ctx.set_consumer(sub.as_str());
+        }
+        for (claim, var) in &self.claim_vars {
+            if let Some(text) = selected.claims.get(claim).and_then(claims::text) {
+                ctx.vars.set(var, text);
+            }
+        }
+        ctx.extensions.insert(selected);
         Ok(Flow::Continue)
     }
 }

@@ -135,6 +135,11 @@ async fn valid_hs_tokens_pass_and_expose_claims() {
         assert_eq!(c.claims["tenant"], json!(7));
         assert_eq!(c.claims["role"], json!("admin"));
         assert!(!c.claims.contains_key("exp"));
+        let vars = [("jwt_sub", "u-1"), ("consumer", "u-1"), ("jwt_tenant", "7")];
+        for (name, value) in vars {
+            assert_eq!(ctx.vars.get(name), Some(value), "${name}");
+        }
+        assert_eq!(ctx.vars.get("jwt_exp"), None, "only the claims asked for");
     }
     // A claim the token lacks: the client's header is still removed, none is added.
     let (req, _) = accepted(

@@ -18,7 +18,17 @@ fn waf() -> Arc<Waf> {
         rounds: default_rounds(),
         status: default_status(),
         message: None,
+        body_bytes: default_body_bytes(),
+        body_limit_action: BodyLimitAction::Partial,
     })
+}
+
+/// The hits of a form body, with the content type a browser sends.
+fn body_hits(waf: &Waf, body: &str) -> Vec<Hit> {
+    let mut req = RequestHeader::build("POST", b"/form", None).unwrap();
+    req.insert_header("content-type", "application/x-www-form-urlencoded")
+        .unwrap();
+    waf.inspect_body(&req, body.as_bytes(), "corpus")
 }
 
 fn hits(waf: &Waf, target: &str, headers: &[(&str, &str)]) -> Vec<Hit> {
@@ -224,6 +234,27 @@ fn every_benign_request_passes() {
         "false positives:\n{}",
         blocked.join("\n")
     );
+}
+
+#[test]
+fn the_query_corpora_as_form_bodies() {
+    let waf = waf();
+    let query = |target: &'static str| target.split_once('?').map(|(_, q)| q);
+    let mut wrong = Vec::new();
+    for (target, rule) in ATTACKS {
+        let Some(q) = query(target) else { continue };
+        let h = body_hits(&waf, q);
+        if !h.iter().any(|h| h.rule == *rule && h.target == "body") {
+            wrong.push(format!("missed {q} (expected {rule}, got {h:?})"));
+        }
+    }
+    for q in BENIGN.iter().filter_map(|t| query(t)) {
+        let h = body_hits(&waf, q);
+        if !h.is_empty() {
+            wrong.push(format!("blocked {q}: {h:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

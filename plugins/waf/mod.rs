@@ -1,5 +1,6 @@
-//! `waf` (access phase): regex rules over the decoded path, the query arguments and chosen
-//! request headers, after undoing the usual evasions (`normalize.rs`: repeated URL
+//! `waf` (access and request body phases): regex rules over the decoded path, the query
+//! arguments, chosen request headers and the start of the request body (`body.rs`: form
+//! fields, JSON strings, multipart fields, else the text), after undoing the usual evasions (`normalize.rs`: repeated URL
 //! decoding, HTML references, SQL comments, whitespace variants). The rules of each target
 //! are one [`regex::RegexSet`]: one pass per value checks them all, and a value no rule
 //! matches (nearly all of them) costs that one pass.
@@ -9,9 +10,9 @@
 //! rate-limited per call site by the framework). A `block` rule answers 403 (`status`,
 //! `message`); `log` rules and `detect_only = true` only count and log.
 //!
-//! Not inspected: the request body. Plugins see the request header only (the plugin API
-//! has no request-body phase), so a form POST or a JSON body passes unchecked; see
-//! docs/gateway.md.
+//! The body is checked in the request body phase, before any of the request goes
+//! upstream, up to `body_bytes` (at most 64 KiB); a longer body is checked in part, or
+//! refused with 413 under `body_limit_action = "reject"`.
 //!
 //! ```toml
 //! { name = "waf", config = { detect_only = false, headers = ["user-agent", "referer"], rules = [
@@ -19,6 +20,7 @@
 //! ] } }
 //! ```
 
+pub mod body;
 mod normalize;
 mod rules;
 
@@ -28,7 +30,10 @@ pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 use std::sync::Arc;
 
 use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::plugin_api::{
+    BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Response, Shared,
+    MAX_REQUEST_BODY_BYTES,
+};
 use edgeproxy::RequestHeader;
 use serde::Deserialize;
 
@@ -59,6 +64,28 @@ pub struct WafConfig {
     pub status: u16,
     /// Body of a block (default: `"<status> Forbidden"` and the request id).
     pub message: Option<String>,
+    /// How much of a request body is checked (0 = none; at most 65536, the default).
+    #[serde(default = "default_body_bytes")]
+    pub body_bytes: usize,
+    /// A body longer than `body_bytes`: `partial` (default: its start is checked, the rest
+    /// passes) or `reject` (413).
+    #[serde(default)]
+    pub body_limit_action: BodyLimitAction,
+}
+
+/// What to do with a body longer than `body_bytes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyLimitAction {
+    /// Check the start, let the rest pass.
+    #[default]
+    Partial,
+    /// Refuse with 413.
+    Reject,
+}
+
+fn default_body_bytes() -> usize {
+    MAX_REQUEST_BODY_BYTES
 }
 
 fn yes() -> bool {
@@ -86,6 +113,9 @@ pub struct Waf {
     rounds: u8,
     status: u16,
     message: Option<String>,
+    /// 0 when no rule looks at bodies.
+    body_bytes: usize,
+    body_limit_action: BodyLimitAction,
 }
 
 /// A rule that matched a request value.
@@ -95,7 +125,7 @@ pub struct Hit {
     pub rule: String,
     /// Whether it blocks.
     pub blocks: bool,
-    /// Where: `path`, `args` or `headers`.
+    /// Where: `path`, `args`, `headers` or `body`.
     pub target: &'static str,
     /// The argument or header name (empty for the path).
     pub name: String,
@@ -119,18 +149,27 @@ impl PluginFactory for Waf {
                 http::HeaderName::try_from(h.as_str()).map_err(|e| format!("header `{h}`: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if cfg.body_bytes > MAX_REQUEST_BODY_BYTES {
+            return Err(format!(
+                "body_bytes is at most {MAX_REQUEST_BODY_BYTES} (what the proxy reads ahead of proxying)"
+            )
+            .into());
+        }
         let rules = Rules::compile(
             cfg.default_rules,
             &cfg.disable_rules,
             cfg.rules,
             cfg.detect_only,
         )?;
+        let body_rules = !rules.set(Target::Body).rules.is_empty();
         Ok(Arc::new(Waf {
             rules,
             headers,
             rounds: cfg.decode_rounds,
             status: cfg.status,
             message: cfg.message,
+            body_bytes: if body_rules { cfg.body_bytes } else { 0 },
+            body_limit_action: cfg.body_limit_action,
         }))
     }
 }
@@ -159,6 +198,25 @@ impl Waf {
             }
         }
         hits
+    }
+
+    /// Every rule match in the start of a request body (see `body.rs`); stops after the
+    /// value that first matched a blocking rule.
+    pub fn inspect_body(&self, req: &RequestHeader, body: &[u8], request_id: &str) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let kind = body::kind(req);
+        let body = &body[..body.len().min(self.body_bytes)];
+        body::each_value(&kind, body, &mut |name, value| {
+            self.check(Target::Body, name, value, request_id, &mut hits)
+        });
+        hits
+    }
+
+    fn deny(&self, ctx: &RequestCtx) -> Result<Flow, BoxError> {
+        Ok(Flow::Respond(match &self.message {
+            Some(m) => Response::text(self.status, m.clone())?,
+            None => Response::error(self.status, "Forbidden", &ctx.request_id),
+        }))
     }
 
     /// Checks one value against `target`'s rules; records, counts and logs the matches;
@@ -222,10 +280,33 @@ impl Plugin for Waf {
         if !hits.iter().any(|h| h.blocks) {
             return Ok(Flow::Continue);
         }
-        Ok(Flow::Respond(match &self.message {
-            Some(m) => Response::text(self.status, m.clone())?,
-            None => Response::error(self.status, "Forbidden", &ctx.request_id),
-        }))
+        self.deny(ctx)
+    }
+
+    fn request_body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    async fn request_body(
+        &self,
+        req: &RequestHeader,
+        body: &RequestBody,
+        ctx: &mut RequestCtx,
+    ) -> Result<Flow, BoxError> {
+        let longer = !body.complete || body.bytes.len() > self.body_bytes;
+        if longer && self.body_limit_action == BodyLimitAction::Reject {
+            tracing::warn!(request_id = %ctx.request_id, limit = self.body_bytes, "waf: body longer than body_bytes refused");
+            return Ok(Flow::Respond(Response::error(
+                413,
+                "request body too large to inspect",
+                &ctx.request_id,
+            )));
+        }
+        let hits = self.inspect_body(req, &body.bytes, &ctx.request_id);
+        if !hits.iter().any(|h| h.blocks) {
+            return Ok(Flow::Continue);
+        }
+        self.deny(ctx)
     }
 }
 

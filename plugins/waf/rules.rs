@@ -27,11 +27,14 @@ pub enum Target {
     Args,
     /// The values of the headers named in the config's `headers`.
     Headers,
+    /// The request body (its start, up to `body_bytes`): form fields, JSON strings,
+    /// multipart fields, or the text of any other body.
+    Body,
 }
 
 impl Target {
     /// Every target, in the order requests are checked.
-    pub const ALL: [Target; 3] = [Target::Path, Target::Args, Target::Headers];
+    pub const ALL: [Target; 4] = [Target::Path, Target::Args, Target::Headers, Target::Body];
 
     /// The target's name in configs and logs.
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Target {
             Target::Path => "path",
             Target::Args => "args",
             Target::Headers => "headers",
+            Target::Body => "body",
         }
     }
 }
@@ -187,7 +191,7 @@ pub struct Rules {
     /// The rules, defaults first.
     pub rules: Vec<Rule>,
     /// Per target (in [`Target::ALL`] order).
-    pub sets: [TargetSet; 3],
+    pub sets: [TargetSet; 4],
 }
 
 impl Rules {
@@ -246,6 +250,7 @@ impl Rules {
             build(Target::Path)?,
             build(Target::Args)?,
             build(Target::Headers)?,
+            build(Target::Body)?,
         ];
         let rules = all
             .into_iter()

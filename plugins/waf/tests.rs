@@ -79,8 +79,8 @@ fn config_mistakes_are_errors() {
     let err = |c: &str| build(c).err().unwrap_or_else(|| panic!("accepted: {c}"));
     assert!(err(r#"{ rules = [{ id = "x", pattern = "(" }] }"#).contains("invalid pattern"));
     assert!(
-        err(r#"{ rules = [{ id = "x", pattern = "a", targets = ["body"] }] }"#)
-            .contains("unknown variant `body`")
+        err(r#"{ rules = [{ id = "x", pattern = "a", targets = ["bodies"] }] }"#)
+            .contains("unknown variant `bodies`")
     );
     assert!(
         err(r#"{ rules = [{ id = "x", pattern = "a", action = "drop" }] }"#)
@@ -101,4 +101,55 @@ fn config_mistakes_are_errors() {
     assert!(err(r#"{ status = 302 }"#).contains("not an error status"));
     assert!(err(r#"{ headers = ["bad header"] }"#).contains("header `bad header`"));
     assert!(err(r#"{ mode = "block" }"#).contains("unknown field"));
+}
+
+async fn post(plugin: &Arc<dyn Plugin>, ct: &str, body: &str, complete: bool) -> u16 {
+    let mut req = RequestHeader::build("POST", b"/form", None).unwrap();
+    req.insert_header("content-type", ct).unwrap();
+    let body = RequestBody {
+        bytes: edgeproxy::Bytes::copy_from_slice(body.as_bytes()),
+        complete,
+    };
+    let mut ctx = RequestCtx::for_test();
+    match plugin.request_body(&req, &body, &mut ctx).await.unwrap() {
+        Flow::Continue => 200,
+        Flow::Respond(r) => r.status(),
+    }
+}
+
+#[tokio::test]
+async fn bodies_are_checked_up_to_body_bytes() {
+    let form = "application/x-www-form-urlencoded";
+    let p = build("{}").unwrap();
+    assert_eq!(p.request_body_bytes(), 65536);
+    assert_eq!(post(&p, form, "q=1%27+or+%271%27%3D%271", true).await, 403);
+    assert_eq!(
+        post(&p, "application/json", r#"{"q":"<script>x"}"#, true).await,
+        403
+    );
+    assert_eq!(post(&p, form, "q=select+your+size", true).await, 200);
+    assert_eq!(
+        post(&p, form, "q=ok", false).await,
+        200,
+        "partial: start checked"
+    );
+
+    let p = build(r#"{ body_bytes = 8, body_limit_action = "reject" }"#).unwrap();
+    assert_eq!(post(&p, form, "q=ok", false).await, 413);
+    assert_eq!(
+        post(&p, form, "q=123456789", true).await,
+        413,
+        "longer than body_bytes"
+    );
+    assert_eq!(post(&p, form, "q=1234", true).await, 200);
+
+    let p = build(r#"{ body_bytes = 0 }"#).unwrap();
+    assert_eq!(p.request_body_bytes(), 0);
+    let p = build(
+        r#"{ default_rules = false, rules = [{ id = "t-b", pattern = "x", targets = ["args"] }] }"#,
+    )
+    .unwrap();
+    assert_eq!(p.request_body_bytes(), 0, "no rule looks at bodies");
+    let e = build("{ body_bytes = 65537 }").err().unwrap();
+    assert!(e.contains("body_bytes is at most 65536"), "{e}");
 }

@@ -35,7 +35,7 @@ impl<'a> ChainBuilder<'a> {
             name: Arc::from(spec.name),
             hosts: spec.hosts,
             path: spec.path,
-            upstream: spec.upstream,
+            upstream: spec.upstream.map(Arc::from),
             max_body_bytes: spec.max_body_bytes,
             compression: spec.compression,
             chain: PluginChain::new(server.all(), own),

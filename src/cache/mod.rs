@@ -34,7 +34,6 @@
 //! # Ok(()) }
 //! ```
 
-mod breaker;
 mod coalesce;
 mod engine;
 mod entry;

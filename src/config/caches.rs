@@ -9,6 +9,7 @@ use super::model::CacheConfig;
 use super::reader::{item_span, Tbl};
 use super::servers::GroupNames;
 use crate::cache::{CacheSpec, RedisMode, RedisSpec};
+use crate::redis_client::node_url;
 
 /// Reads every cache section, by name.
 pub fn read_caches(
@@ -79,17 +80,13 @@ fn read_redis(
     });
     let mut urls = Vec::new();
     for a in &addrs {
-        let v = a.value.trim();
-        if v.starts_with("redis://") || v.starts_with("rediss://") {
-            urls.push(v.to_string());
-        } else if v.parse::<std::net::SocketAddr>().is_ok() || v.contains(':') {
-            urls.push(format!("redis://{v}"));
-        } else {
-            d.push(
+        match node_url(&a.value) {
+            Some(url) => urls.push(url),
+            None => d.push(
                 a.span.clone(),
-                format!("invalid redis address {v:?}"),
+                format!("invalid redis address {:?}", a.value.trim()),
                 Some("write host:port or redis://host:port/db"),
-            );
+            ),
         }
     }
     let mut spec = RedisSpec::new(RedisMode::Single(String::new()));

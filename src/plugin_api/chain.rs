@@ -8,7 +8,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use tracing::error;
 
-use super::{BoxError, Flow, Plugin, RequestCtx, Response};
+use super::{BoxError, Flow, Plugin, RequestBody, RequestCtx, Response, MAX_REQUEST_BODY_BYTES};
 
 /// A built plugin with the name it was registered under.
 #[derive(Clone)]
@@ -28,6 +28,7 @@ pub struct PluginInstance {
 pub struct PluginChain {
     plugins: Arc<[PluginInstance]>,
     server_len: usize,
+    body_bytes: usize,
 }
 
 /// A response filter that failed: which plugin, in which phase, and why.
@@ -47,10 +48,22 @@ impl PluginChain {
     pub fn new(server: &[PluginInstance], route: Vec<PluginInstance>) -> Self {
         let mut all = server.to_vec();
         all.extend(route);
+        let body_bytes = all
+            .iter()
+            .map(|p| p.plugin.request_body_bytes())
+            .max()
+            .unwrap_or(0)
+            .min(MAX_REQUEST_BODY_BYTES);
         PluginChain {
             plugins: all.into(),
             server_len: server.len(),
+            body_bytes,
         }
+    }
+
+    /// How much of a request body the chain's body phase reads (0: it has none).
+    pub fn request_body_bytes(&self) -> usize {
+        self.body_bytes
     }
 
     /// Every plugin, server part first.
@@ -90,9 +103,8 @@ pub async fn run_rewrite(
     None
 }
 
-/// Runs access, then content over `chain`. Returns the response to send locally, or
-/// `None` to proxy.
-pub async fn run_access_content(
+/// Runs the access phase over `chain`. Returns a response to send locally, if any.
+pub async fn run_access(
     chain: &[PluginInstance],
     req: &RequestHeader,
     ctx: &mut RequestCtx,
@@ -104,6 +116,34 @@ pub async fn run_access_content(
             Err(e) => return Some(plugin_failed(&p.name, "access", e, ctx)),
         }
     }
+    None
+}
+
+/// Runs the request body phase over the plugins of `chain` that look at bodies. Returns a
+/// response to send locally, if any.
+pub async fn run_request_body(
+    chain: &[PluginInstance],
+    req: &RequestHeader,
+    body: &RequestBody,
+    ctx: &mut RequestCtx,
+) -> Option<Response> {
+    for p in chain.iter().filter(|p| p.plugin.request_body_bytes() > 0) {
+        match p.plugin.request_body(req, body, ctx).await {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Respond(r)) => return Some(r),
+            Err(e) => return Some(plugin_failed(&p.name, "request_body", e, ctx)),
+        }
+    }
+    None
+}
+
+/// Runs the content phase over `chain`. Returns the response to send locally, or `None`
+/// to proxy.
+pub async fn run_content(
+    chain: &[PluginInstance],
+    req: &RequestHeader,
+    ctx: &mut RequestCtx,
+) -> Option<Response> {
     for p in chain {
         match p.plugin.content(req, ctx).await {
             Ok(None) => {}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use pingora::http::RequestHeader;
 
 use crate::cache::CacheLevel;
+use crate::request::vars::{Vars, CONSUMER};
 
 /// Typed framework fields plus typed extensions for plugin-private data.
 #[derive(Debug)]
@@ -28,6 +29,12 @@ pub struct RequestCtx {
     pub server: Arc<str>,
     /// The name of the matched route, if any.
     pub route: Option<Arc<str>>,
+    /// The upstream group the request goes to: the route's, unless a plugin chose another
+    /// with [`set_upstream`](Self::set_upstream) (e.g. `gray-release`). `None` before
+    /// routing and on routes without an upstream that no plugin gave one.
+    pub upstream: Option<Arc<str>>,
+    /// Variables plugins set for templates and logs (`$consumer`, `$jwt_NAME`).
+    pub vars: Vars,
     /// The consistent-hash key used to pick the upstream, if any.
     pub hash_key: Option<String>,
     /// The cache level that answered, if a content plugin used the cache.
@@ -50,6 +57,8 @@ impl RequestCtx {
             https: false,
             server,
             route: None,
+            upstream: None,
+            vars: Vars::new(),
             hash_key: None,
             cache_level: None,
             upstream_addr: None,
@@ -68,6 +77,26 @@ impl RequestCtx {
     /// should key on.
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_addr.map(|a| a.ip())
+    }
+
+    /// Sends this request to the upstream group `group` instead of the route's. The name
+    /// must be a configured `[upstreams.NAME]`: check it when the plugin is built
+    /// (`Shared::upstreams`); an unknown one answers 500. Set it in the rewrite or access
+    /// phase (later, the request is already on its way). A server-level plugin that sets
+    /// it before routing wins over the route's upstream.
+    pub fn set_upstream(&mut self, group: Arc<str>) {
+        self.upstream = Some(group);
+    }
+
+    /// The client an authentication plugin recognised (`$consumer`), if any.
+    pub fn consumer(&self) -> Option<&str> {
+        self.vars.get(CONSUMER)
+    }
+
+    /// Records the client an authentication plugin recognised (`$consumer`: rate-limit
+    /// keys, hash keys, access logs).
+    pub fn set_consumer(&mut self, name: impl Into<String>) {
+        self.vars.set(CONSUMER, name);
     }
 
     /// Time since the request started.

@@ -4,15 +4,17 @@
 //! can be unit-tested without I/O. Expected denials are [`Flow::Respond`], not errors; an
 //! error from a plugin becomes a 500 carrying the request id, logged with the plugin's name.
 
+mod body;
 mod chain;
 mod config_types;
 mod ctx;
 mod registry;
 mod response;
 
+pub use body::{RequestBody, MAX_REQUEST_BODY_BYTES};
 pub use chain::{
-    run_access_content, run_body_filter, run_header_filter, run_rewrite, FilterError, PluginChain,
-    PluginInstance,
+    run_access, run_body_filter, run_content, run_header_filter, run_request_body, run_rewrite,
+    FilterError, PluginChain, PluginInstance,
 };
 pub use config_types::{de_duration, de_opt_duration};
 pub use ctx::{LogEntry, RequestCtx};
@@ -41,7 +43,8 @@ pub enum Flow {
 
 /// A request-phase plugin. Implement only the phases you need.
 ///
-/// Phase order for each request: `rewrite` → `access` → `content` → (proxy to upstream) →
+/// Phase order for each request: `rewrite` → `access` → `request_body` (only for plugins
+/// that ask for the body, on requests that have one) → `content` → (proxy to upstream) →
 /// `header_filter` → `body_filter` (per chunk) → `log` (exactly once, always).
 #[async_trait]
 pub trait Plugin: Send + Sync + 'static {
@@ -56,6 +59,26 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Access phase: allow (`Continue`) or deny (`Respond` with e.g. 401/403).
     async fn access(&self, _req: &RequestHeader, _ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        Ok(Flow::Continue)
+    }
+
+    /// How many bytes of a request body this plugin wants to see in
+    /// [`request_body`](Self::request_body); 0 (the default) = it does not look at bodies.
+    /// Asked once, when the plugin chain is built; capped at [`MAX_REQUEST_BODY_BYTES`].
+    fn request_body_bytes(&self) -> usize {
+        0
+    }
+
+    /// Request body phase: after `access`, before `content`, with the start of the body
+    /// (see [`RequestBody`]); nothing of the request has gone upstream yet, so `Respond`
+    /// refuses it cleanly. Runs only when the request has a body and
+    /// [`request_body_bytes`](Self::request_body_bytes) is above 0.
+    async fn request_body(
+        &self,
+        _req: &RequestHeader,
+        _body: &RequestBody,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Flow, BoxError> {
         Ok(Flow::Continue)
     }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use once_cell::sync::Lazy;
 
-use crate::plugin_api::{PluginChain, PluginInstance, RequestCtx};
+use super::body::BodyPhase;
+use crate::plugin_api::{PluginChain, PluginInstance, RequestCtx, Response};
 use crate::router::Route;
 
 /// Pingora's `CTX` for edgeproxy.
@@ -21,6 +22,14 @@ pub struct ProxyCtx {
     pub body_seen: u64,
     /// Body limit in force for this request.
     pub body_limit: u64,
+    /// The request body phase, when it runs while the body streams (`proxy::body`).
+    pub body_phase: BodyPhase,
+    /// The answer of a request body plugin that refused the request while its body was
+    /// held; `fail_to_proxy` writes it.
+    pub body_refusal: Option<Response>,
+    /// A request body plugin refused the request while its body was held (the error that
+    /// ended the proxying is that answer, not a failure).
+    pub body_refused: bool,
     /// Status of a locally written response.
     pub local_status: Option<u16>,
     /// Error text recorded for the log phase.
@@ -47,6 +56,9 @@ impl ProxyCtx {
             tried: Vec::new(),
             body_seen: 0,
             body_limit: u64::MAX,
+            body_phase: BodyPhase::Off,
+            body_refusal: None,
+            body_refused: false,
             local_status: None,
             error: None,
             filter_failed: false,

@@ -62,33 +62,3 @@ mod tests {
         assert!(none.headers.get("content-length").is_none());
     }
 }
-
-/// A TLS peer at `addr` for group `group` with `tls`: SNI from the group or else the
-/// request's `Host` name (without port), verification as configured, the group's CA file
-/// if any. Its pooled connections are the group's own (Pingora's pool key does not include
-/// the CA, so two groups with one address but different CAs must not share them).
-pub fn tls_peer(
-    addr: std::net::SocketAddr,
-    group: &str,
-    tls: &crate::upstream::UpstreamTls,
-    req: &RequestHeader,
-) -> pingora::upstreams::peer::HttpPeer {
-    let sni = tls.sni.clone().unwrap_or_else(|| {
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
-        crate::request::host::name(host.unwrap_or("").as_bytes()).unwrap_or_default()
-    });
-    let mut peer = pingora::upstreams::peer::HttpPeer::new(addr, true, sni);
-    peer.options.verify_cert = tls.verify;
-    peer.options.verify_hostname = tls.verify;
-    peer.options.ca = tls.ca.clone();
-    peer.group_key = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        group.hash(&mut h);
-        h.finish()
-    };
-    peer
-}

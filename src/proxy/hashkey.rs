@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use pingora::http::RequestHeader;
 
+use crate::request::Vars;
 use crate::upstream::{KeySource, UpstreamGroup};
 
 /// The request's hash key for `group` (`None` = round robin), counting requests that lack
@@ -13,9 +14,10 @@ pub(crate) fn hash_key(
     group: &UpstreamGroup,
     req: &RequestHeader,
     client: Option<SocketAddr>,
+    vars: &Vars,
 ) -> Option<String> {
     let mut key = String::new();
-    match group.hash_key(req, client, &mut key) {
+    match group.hash_key(req, client, vars, &mut key) {
         KeySource::NotHashed => None,
         KeySource::Primary => Some(key),
         KeySource::Fallback => {
@@ -57,7 +59,10 @@ mod tests {
         let name = g.name();
         let mut with_id = RequestHeader::build("GET", b"/p?productId=42", None).unwrap();
         with_id.insert_header("x-user", "u1").unwrap();
-        assert_eq!(hash_key(&g, &with_id, None).as_deref(), Some("42"));
+        assert_eq!(
+            hash_key(&g, &with_id, None, &Vars::new()).as_deref(),
+            Some("42")
+        );
         assert_eq!(
             (missing(name, "fallback"), missing(name, "round_robin")),
             (0, 0)
@@ -65,11 +70,14 @@ mod tests {
 
         let mut user_only = RequestHeader::build("GET", b"/p", None).unwrap();
         user_only.insert_header("x-user", "u1").unwrap();
-        assert_eq!(hash_key(&g, &user_only, None).as_deref(), Some("u1"));
+        assert_eq!(
+            hash_key(&g, &user_only, None, &Vars::new()).as_deref(),
+            Some("u1")
+        );
         assert_eq!(missing(name, "fallback"), 1);
 
         let bare = RequestHeader::build("GET", b"/p?productId=", None).unwrap();
-        assert_eq!(hash_key(&g, &bare, None), None);
+        assert_eq!(hash_key(&g, &bare, None, &Vars::new()), None);
         assert_eq!(
             (missing(name, "fallback"), missing(name, "round_robin")),
             (1, 1)

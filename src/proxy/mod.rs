@@ -9,6 +9,7 @@
 //! | log | `logging` (exactly once per request) |
 
 mod answer;
+mod body;
 mod client;
 mod ctx;
 mod errors;
@@ -17,6 +18,7 @@ mod hashkey;
 mod limits;
 mod linger;
 mod local;
+mod peer;
 
 pub use ctx::{next_request_id, ProxyCtx};
 pub use linger::Lingering;
@@ -38,8 +40,8 @@ use crate::config::Limits;
 use crate::conn::{self, ConnLimits};
 use crate::metrics;
 use crate::plugin_api::{
-    run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
-    Response,
+    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
+    PluginChain, Response,
 };
 use crate::realip::RealIp;
 use crate::request;
@@ -83,9 +85,9 @@ impl EdgeProxy {
         }
     }
 
+    /// The group the request goes to: the route's, or the one a plugin chose.
     fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
-        let name = ctx.route.as_ref()?.upstream.as_ref()?;
-        self.upstreams.get(name)
+        self.upstreams.get(&**ctx.req.upstream.as_ref()?)
     }
 }
 
@@ -159,6 +161,9 @@ impl ProxyHttp for EdgeProxy {
         if self.compresses && !compress::same(&route.compression, &self.compression) {
             compress::configure(session, route.compression.as_ref());
         }
+        if ctx.req.upstream.is_none() {
+            ctx.req.upstream = route.upstream.clone();
+        }
         ctx.body_limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
@@ -174,10 +179,17 @@ impl ProxyHttp for EdgeProxy {
             return self.bad_request(session, ctx, why).await;
         }
         let req = session.req_header();
-        if let Some(resp) = run_access_content(route.chain.all(), req, &mut ctx.req).await {
+        if let Some(resp) = run_access(route.chain.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
-        if route.upstream.is_none() {
+        if let Some(answered) = self.body_phase_ahead(session, ctx, &route).await? {
+            return Ok(answered);
+        }
+        let req = session.req_header();
+        if let Some(resp) = run_content(route.chain.all(), req, &mut ctx.req).await {
+            return self.respond(session, ctx, resp).await;
+        }
+        if ctx.req.upstream.is_none() {
             return self
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
@@ -187,9 +199,9 @@ impl ProxyHttp for EdgeProxy {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
-        _eos: bool,
+        eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<()> {
         if let Some(b) = body {
@@ -199,7 +211,7 @@ impl ProxyHttp for EdgeProxy {
                 return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
             }
         }
-        Ok(())
+        self.body_phase_held(session, body, eos, ctx).await
     }
 
     async fn upstream_peer(
@@ -210,36 +222,7 @@ impl ProxyHttp for EdgeProxy {
         let Some(group) = self.group(ctx) else {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
-        if ctx.tried.is_empty() {
-            ctx.req.hash_key = hashkey::hash_key(group, session.req_header(), ctx.req.client_addr);
-        }
-        let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
-        let Some(addr) = group.select(key, &ctx.tried) else {
-            let why = match ctx.error.take() {
-                Some(last) => format!(
-                    "no live upstream left in group `{}` after {} attempts (last: {last})",
-                    group.name(),
-                    ctx.tried.len()
-                ),
-                None => format!("no live upstream in group `{}`", group.name()),
-            };
-            ctx.error = Some(why.clone());
-            return Error::e_explain(ErrorType::HTTPStatus(502), why);
-        };
-        ctx.tried.push(addr);
-        ctx.req.upstream_addr = Some(addr);
-        ctx.upstream_started
-            .get_or_insert_with(std::time::Instant::now);
-        let t = group.spec().timeouts;
-        let mut peer = match &group.spec().tls {
-            None => HttpPeer::new(addr, false, String::new()),
-            Some(tls) => forward::tls_peer(addr, group.name(), tls, session.req_header()),
-        };
-        peer.options.connection_timeout = Some(t.connect);
-        peer.options.read_timeout = Some(t.read);
-        peer.options.write_timeout = Some(t.write);
-        peer.options.idle_timeout = Some(t.idle);
-        Ok(Box::new(peer))
+        peer::choose(group, session, ctx)
     }
 
     async fn upstream_request_filter(
@@ -338,7 +321,10 @@ impl ProxyHttp for EdgeProxy {
             true => local::FILTER_FAILED,
             false => what,
         };
-        let resp = Response::error(status, what, &ctx.req.request_id);
+        let resp = match ctx.body_refusal.take() {
+            Some(refusal) => refusal,
+            None => Response::error(status, what, &ctx.req.request_id),
+        };
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
@@ -358,6 +344,9 @@ impl ProxyHttp for EdgeProxy {
     /// that went away is not an error of ours, so it is logged here at INFO, with the
     /// reason and the request id (the access log records it too).
     fn suppress_error_log(&self, _session: &Session, ctx: &ProxyCtx, e: &Error) -> bool {
+        if ctx.body_refused {
+            return true; // an answer, not a failure (the plugin logged why)
+        }
         let Some(why) = errors::client_side(e) else {
             return false;
         };

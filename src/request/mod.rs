@@ -10,6 +10,7 @@
 pub mod framing;
 pub mod host;
 pub mod path;
+pub mod vars;
 
 use bytes::Bytes;
 use http::header::HOST;
@@ -19,6 +20,7 @@ use pingora::http::RequestHeader;
 pub use framing::FramingError;
 pub use host::HostError;
 pub use path::PathError;
+pub use vars::Vars;
 
 /// What routing uses from a conforming request.
 #[derive(Debug, Clone, PartialEq, Eq)]

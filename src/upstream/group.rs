@@ -8,6 +8,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use pingora::http::RequestHeader;
 
 use crate::metrics::UpstreamMetrics;
+use crate::request::Vars;
 
 use super::balancer::Balancer;
 use super::failures::{FailureSnapshot, Kind};
@@ -113,15 +114,19 @@ impl UpstreamGroup {
         &self,
         req: &RequestHeader,
         client: Option<SocketAddr>,
+        vars: &Vars,
         out: &mut String,
     ) -> KeySource {
         let Some((key, fallback)) = &self.keys else {
             out.clear();
             return KeySource::NotHashed;
         };
-        if key.eval(req, client, out) {
+        if key.eval_with(req, client, vars, out) {
             KeySource::Primary
-        } else if fallback.as_ref().is_some_and(|f| f.eval(req, client, out)) {
+        } else if fallback
+            .as_ref()
+            .is_some_and(|f| f.eval_with(req, client, vars, out))
+        {
             KeySource::Fallback
         } else {
             KeySource::Missing

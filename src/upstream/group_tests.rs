@@ -86,12 +86,21 @@ fn empty_group_and_hash_key_fallback() {
     assert_eq!(g.select(None, &[]), None);
     let mut out = String::new();
     let req = RequestHeader::build("GET", b"/?id=7", None).unwrap();
-    assert_eq!(g.hash_key(&req, None, &mut out), KeySource::Primary);
+    assert_eq!(
+        g.hash_key(&req, None, &Default::default(), &mut out),
+        KeySource::Primary
+    );
     assert_eq!(out, "7");
     let req = RequestHeader::build("GET", b"/", None).unwrap();
-    assert_eq!(g.hash_key(&req, None, &mut out), KeySource::Missing);
+    assert_eq!(
+        g.hash_key(&req, None, &Default::default(), &mut out),
+        KeySource::Missing
+    );
     let rr = group(vec![server(1, 1)], false);
-    assert_eq!(rr.hash_key(&req, None, &mut out), KeySource::NotHashed);
+    assert_eq!(
+        rr.hash_key(&req, None, &Default::default(), &mut out),
+        KeySource::NotHashed
+    );
     assert_eq!(port(rr.select(Some(b"ignored"), &[])), 1);
 }
 

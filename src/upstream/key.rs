@@ -14,6 +14,9 @@
 //! - `$remote_addr`: the client IP address (no port).
 //! - `$host`: the `Host` header (or URI authority) without port, lower-cased.
 //! - `$1`..`$9` or `${1}`: capture groups of the group's `path_regex` matched against `$uri`.
+//! - `$consumer`: the client an authentication plugin recognised; `$jwt_NAME`: claim `NAME`
+//!   of the token `jwt-auth` verified (see [`crate::request::vars`]). Set by plugins, so
+//!   they are missing on a request no such plugin accepted.
 //!
 //! `${name}` may be used to separate a variable from following text. Everything else is
 //! literal text. A template evaluates to "missing" when any referenced variable is absent
@@ -25,10 +28,11 @@ use http::header::{HeaderName, COOKIE, HOST};
 use pingora::http::RequestHeader;
 use regex::Regex;
 
+use crate::request::vars::{is_plugin_variable, Vars};
 use crate::request::OriginalTarget;
 
 const SUPPORTED: &str = "supported: $arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, \
-                         $args, $remote_addr, $host, $1..$9 (with path_regex)";
+                         $args, $remote_addr, $host, $consumer, $jwt_NAME, $1..$9 (with path_regex)";
 
 /// One piece of a template.
 #[derive(Debug, Clone)]
@@ -43,6 +47,8 @@ enum Part {
     RemoteAddr,
     Host,
     Capture(usize),
+    /// A variable set by a plugin (`$consumer`, `$jwt_NAME`).
+    Var(Box<str>),
 }
 
 /// Why a hash-key template (or its `path_regex`) was rejected; the message names the
@@ -122,9 +128,23 @@ impl KeyTemplate {
         &self.source
     }
 
-    /// Evaluates the template into `out` (cleared first). Returns `false`, with `out` empty,
-    /// when a referenced variable is missing or empty.
+    /// Evaluates the template into `out` (cleared first), without plugin variables (a
+    /// `$consumer` or `$jwt_NAME` in it is missing). Returns `false`, with `out` empty, when
+    /// a referenced variable is missing or empty.
     pub fn eval(&self, req: &RequestHeader, client: Option<SocketAddr>, out: &mut String) -> bool {
+        self.eval_with(req, client, &Vars::new(), out)
+    }
+
+    /// Evaluates the template into `out` (cleared first), reading plugin variables from
+    /// `vars`. Returns `false`, with `out` empty, when a referenced variable is missing or
+    /// empty.
+    pub fn eval_with(
+        &self,
+        req: &RequestHeader,
+        client: Option<SocketAddr>,
+        vars: &Vars,
+        out: &mut String,
+    ) -> bool {
         out.clear();
         let mut caps: Option<Option<regex::Captures<'_>>> = None;
         let decoded_path = if self.needs_uri() {
@@ -159,6 +179,7 @@ impl KeyTemplate {
                     }
                 }
                 Part::Host => push_host(req, out),
+                Part::Var(name) => out.push_str(vars.get(name).unwrap_or_default()),
                 Part::Capture(n) => {
                     let c = caps.get_or_insert_with(|| {
                         let path = decoded_path.as_deref().unwrap_or_default();
@@ -305,6 +326,7 @@ fn variable(name: &str, s: &str) -> Result<Part, String> {
         "args" | "query_string" => Part::Args,
         "remote_addr" => Part::RemoteAddr,
         "host" => Part::Host,
+        n if is_plugin_variable(n) => Part::Var(n.into()),
         _ => {
             return Err(format!(
                 "unknown variable `${name}` in key `{s}`; {SUPPORTED}"

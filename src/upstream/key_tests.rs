@@ -135,3 +135,19 @@ fn uri_is_the_normalized_path_and_request_uri_the_target_as_received() {
         Some("//item/../p%2Fa%20b/./1?x=%2F")
     );
 }
+
+#[test]
+fn plugin_variables_come_from_the_request_vars() {
+    let t = KeyTemplate::parse("$consumer:$jwt_tenant").unwrap();
+    let r = req("/p", &[]);
+    let mut vars = Vars::new();
+    let mut out = String::new();
+    assert!(!t.eval_with(&r, None, &vars, &mut out), "unset = missing");
+    vars.set("consumer", "alice");
+    vars.set("jwt_tenant", "7");
+    assert!(t.eval_with(&r, None, &vars, &mut out));
+    assert_eq!(out, "alice:7");
+    assert!(!t.eval(&r, None, &mut out), "eval without vars: missing");
+    let e = KeyTemplate::parse("$jwt_").unwrap_err().to_string();
+    assert!(e.contains("unknown variable `$jwt_`"), "{e}");
+}

@@ -1,7 +1,7 @@
-//! A circuit breaker for the Redis tier: opens after N consecutive failures, lets one
+//! A circuit breaker for a Redis client: opens after N consecutive failures, lets one
 //! half-open probe through after a cool-down, closes on success.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
@@ -13,25 +13,28 @@ enum State {
     HalfOpen { probe_since: Instant },
 }
 
-/// Shared breaker state of one engine.
+/// Shared breaker state of one client.
 #[derive(Debug)]
 pub struct Breaker {
     threshold: u32,
     cooldown: Duration,
     state: Mutex<State>,
-    /// `edgeproxy_cache_breaker_open{cache}` of the engine: 1 while open.
+    /// The owner's gauge (e.g. `edgeproxy_cache_breaker_open{cache}`): 1 while open.
     open_gauge: IntGauge,
+    /// Who owns it, for log lines (`cache`, `rate-limit api`).
+    label: Arc<str>,
 }
 
 impl Breaker {
     /// A closed breaker that opens after `threshold` consecutive failures (at least 1),
-    /// raising `open_gauge` by one while open.
-    pub fn new(threshold: u32, cooldown: Duration, open_gauge: IntGauge) -> Self {
+    /// raising `open_gauge` by one while open; `label` names the owner in log lines.
+    pub fn new(threshold: u32, cooldown: Duration, open_gauge: IntGauge, label: Arc<str>) -> Self {
         Breaker {
             threshold: threshold.max(1),
             cooldown,
             state: Mutex::new(State::Closed { failures: 0 }),
             open_gauge,
+            label,
         }
     }
 
@@ -64,7 +67,7 @@ impl Breaker {
         let mut st = self.lock();
         if !matches!(*st, State::Closed { .. }) {
             self.open_gauge.dec();
-            tracing::info!("cache: redis circuit breaker closed");
+            tracing::info!("{}: redis circuit breaker closed", self.label);
         }
         *st = State::Closed { failures: 0 };
     }
@@ -78,7 +81,8 @@ impl Breaker {
                 self.open_gauge.inc();
                 tracing::warn!(
                     failures = failures + 1,
-                    "cache: redis circuit breaker opened"
+                    "{}: redis circuit breaker opened",
+                    self.label
                 );
                 *st = State::Open {
                     until: now + self.cooldown,
@@ -118,7 +122,7 @@ mod tests {
     #[test]
     fn opens_after_threshold_and_probes_after_cooldown() {
         let gauge = IntGauge::new("unit_breaker", "unit").unwrap();
-        let b = Breaker::new(3, Duration::from_millis(30), gauge.clone());
+        let b = Breaker::new(3, Duration::from_millis(30), gauge.clone(), "t".into());
         b.failure();
         b.failure();
         assert!(b.allow() && !b.is_open());
@@ -141,7 +145,8 @@ mod tests {
 
     #[test]
     fn success_resets_the_count() {
-        let b = Breaker::new(2, Duration::from_secs(60), IntGauge::new("u", "u").unwrap());
+        let gauge = IntGauge::new("u", "u").unwrap();
+        let b = Breaker::new(2, Duration::from_secs(60), gauge, "t".into());
         b.failure();
         b.success();
         b.failure();

@@ -1,0 +1,82 @@
+//! The upstream peer of a request: its hash key (first attempt), the member the group
+//! picks (skipping those already tried), and the connection options — timeouts, and TLS
+//! for groups with `tls`.
+
+use std::sync::Arc;
+
+use pingora::prelude::HttpPeer;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+
+use super::ctx::ProxyCtx;
+use super::hashkey;
+use crate::upstream::UpstreamGroup;
+
+/// The peer for this attempt of the request, or 502 when the group has no live member left.
+pub(super) fn choose(
+    group: &Arc<UpstreamGroup>,
+    session: &Session,
+    ctx: &mut ProxyCtx,
+) -> Result<Box<HttpPeer>> {
+    if ctx.tried.is_empty() {
+        let (req, client, vars) = (session.req_header(), ctx.req.client_addr, &ctx.req.vars);
+        ctx.req.hash_key = hashkey::hash_key(group, req, client, vars);
+    }
+    let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
+    let Some(addr) = group.select(key, &ctx.tried) else {
+        let why = match ctx.error.take() {
+            Some(last) => format!(
+                "no live upstream left in group `{}` after {} attempts (last: {last})",
+                group.name(),
+                ctx.tried.len()
+            ),
+            None => format!("no live upstream in group `{}`", group.name()),
+        };
+        ctx.error = Some(why.clone());
+        return Error::e_explain(ErrorType::HTTPStatus(502), why);
+    };
+    ctx.tried.push(addr);
+    ctx.req.upstream_addr = Some(addr);
+    ctx.upstream_started
+        .get_or_insert_with(std::time::Instant::now);
+    let t = group.spec().timeouts;
+    let mut peer = match &group.spec().tls {
+        None => HttpPeer::new(addr, false, String::new()),
+        Some(tls) => tls_peer(addr, group.name(), tls, session.req_header()),
+    };
+    peer.options.connection_timeout = Some(t.connect);
+    peer.options.read_timeout = Some(t.read);
+    peer.options.write_timeout = Some(t.write);
+    peer.options.idle_timeout = Some(t.idle);
+    Ok(Box::new(peer))
+}
+
+/// A TLS peer at `addr` for group `group` with `tls`: SNI from the group or else the
+/// request's `Host` name (without port), verification as configured, the group's CA file
+/// if any. Its pooled connections are the group's own (Pingora's pool key does not include
+/// the CA, so two groups with one address but different CAs must not share them).
+fn tls_peer(
+    addr: std::net::SocketAddr,
+    group: &str,
+    tls: &crate::upstream::UpstreamTls,
+    req: &pingora::http::RequestHeader,
+) -> pingora::upstreams::peer::HttpPeer {
+    let sni = tls.sni.clone().unwrap_or_else(|| {
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        crate::request::host::name(host.unwrap_or("").as_bytes()).unwrap_or_default()
+    });
+    let mut peer = pingora::upstreams::peer::HttpPeer::new(addr, true, sni);
+    peer.options.verify_cert = tls.verify;
+    peer.options.verify_hostname = tls.verify;
+    peer.options.ca = tls.ca.clone();
+    peer.group_key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        group.hash(&mut h);
+        h.finish()
+    };
+    peer
+}
