@@ -28,6 +28,8 @@ const HTML: &str = "text/html; charset=utf-8";
 
 struct Env {
     listen: SocketAddr,
+    /// The same block's h2c listener.
+    h2: SocketAddr,
     /// A block without compression whose `/gz` route has it.
     route_only: SocketAddr,
     _origin: Origin,
@@ -85,7 +87,7 @@ fn setup() -> Env {
     let template = tpl.path().join("page.hbs");
     let rendered = format!("<h1>{{{{product.name}}}}</h1>\n{html}");
     std::fs::write(&template, rendered).unwrap();
-    let (listen, route_only) = (free_addr(), free_addr());
+    let (listen, route_only, h2) = (free_addr(), free_addr(), free_addr());
     let local_body = big_html().replace('\n', " ");
     let config = format!(
         r#"
@@ -96,7 +98,7 @@ servers = [{{ addr = "{origin}" }}]
 l1_capacity = "1MiB"
 
 [[servers]]
-listen = ["{listen}"]
+listen = ["{listen}", {{ addr = "{h2}", http2 = true }}]
 compression = {{ min_length = 256 }}
 
 [[servers.routes]]
@@ -133,9 +135,10 @@ upstream = "origin"
         origin = origin.addr,
         template = template.display(),
     );
-    let edge = Edge::start(&config, &[listen, route_only]);
+    let edge = Edge::start(&config, &[listen, route_only, h2]);
     Env {
         listen,
+        h2,
         route_only,
         _origin: origin,
         _edge: edge,
@@ -213,6 +216,41 @@ fn curl_compressed_gets_the_preferred_coding_and_the_same_content() {
     );
     assert_eq!(r.header("vary"), Some("Accept-Encoding"));
     assert_eq!(r.header("etag"), Some("\"v1\""));
+}
+
+#[test]
+fn http2_responses_are_compressed_the_same_way() {
+    let env = setup();
+    let url = |p: &str| format!("http://{}{p}", env.h2);
+    let html = big_html();
+    for (ae, coding) in [("br", "br"), ("gzip", "gzip"), ("zstd", "zstd")] {
+        let r = curl(
+            &[
+                "--http2-prior-knowledge",
+                "--compressed",
+                "-H",
+                &format!("accept-encoding: {ae}"),
+            ],
+            &url("/page.html"),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-encoding"),
+            Some(coding),
+            "{ae}: {:?}",
+            r.headers
+        );
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(r.text(), html, "{ae}");
+        assert!(
+            r.downloaded * 5 < html.len() as u64,
+            "{ae}: {}",
+            r.downloaded
+        );
+    }
+    let r = curl(&["--http2-prior-knowledge"], &url("/page.html"));
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.text(), html);
 }
 
 #[test]
