@@ -9,6 +9,7 @@ pub mod cache_purge;
 pub mod ip_restriction;
 pub mod json_api;
 pub mod jwt_auth;
+pub mod kafka_log;
 pub mod key_auth;
 pub mod metrics;
 pub mod page;
@@ -29,6 +30,7 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<respond::Respond>()
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()
+        .register::<kafka_log::KafkaLog>()
         .register::<key_auth::KeyAuth>()
         .register::<jwt_auth::JwtAuth>()
         .register::<ip_restriction::IpRestriction>()
@@ -49,5 +51,6 @@ pub fn test_shared() -> edgeproxy::plugin_api::Shared {
         upstreams: Default::default(),
         caches: Default::default(),
         check_only: true,
+        node_name: "test-node".into(),
     }
 }

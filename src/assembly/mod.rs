@@ -97,6 +97,7 @@ pub fn assemble(
         upstreams,
         caches: Arc::new(caches),
         check_only,
+        node_name: Arc::from(spec.process.node_name.as_str()),
     };
     let builder = chains::ChainBuilder::new(registry, &shared);
     let servers = spec

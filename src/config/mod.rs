@@ -102,6 +102,16 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
         p.upgrade_sock = v.value.into();
     }
     p.error_log = t.opt_str(d, "error_log").map(|v| v.value.into());
+    if let Some(n) = t.opt_str(d, "node_name") {
+        match n.value.is_empty() || n.value.chars().any(|c| c.is_control() || c == ' ') {
+            true => d.push(
+                n.span,
+                format!("invalid node_name {:?}", n.value),
+                Some("a non-empty name without spaces, e.g. \"dist-1\""),
+            ),
+            false => p.node_name = n.value,
+        }
+    }
     if let Some(level) = t.opt_str(d, "log_level") {
         match tracing_subscriber::EnvFilter::try_new(&level.value) {
             Ok(_) => p.log_level = level.value,

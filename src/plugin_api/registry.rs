@@ -23,6 +23,8 @@ pub struct Shared {
     pub caches: Caches,
     /// True under `edgeproxy -t`: build and check, but start nothing.
     pub check_only: bool,
+    /// This process's name among its peers (`[server] node_name`).
+    pub node_name: Arc<str>,
 }
 
 impl Shared {

@@ -15,9 +15,11 @@ pub mod consul;
 pub mod dist;
 pub mod edge;
 pub mod http;
+pub mod kafka;
 pub mod origin;
 pub mod raw;
 pub mod redis;
+pub mod scrape;
 pub mod wait;
 
 use std::collections::BTreeSet;
