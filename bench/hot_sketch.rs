@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use edgeproxy::hot::Detector;
+use edgeproxy::hot::{Detector, HotSet};
 
 const PRODUCTS: usize = 100_000;
 const TICK_EVERY: usize = 10_000;
@@ -52,14 +52,21 @@ fn main() {
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
     let keys = Arc::new(keys(POOL));
     let detector = Arc::new(Detector::new(64));
+    // A hot set holding a few keys, as during a flash sale.
+    let hot: Vec<(String, bool)> = ["1", "2", "5000"]
+        .iter()
+        .map(|k| (k.to_string(), true))
+        .collect();
+    let set = Arc::new(HotSet::new(hot.into_iter(), &HotSet::default(), false));
     let start = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
-            let (keys, detector) = (keys.clone(), detector.clone());
+            let (keys, detector, set) = (keys.clone(), detector.clone(), set.clone());
             std::thread::spawn(move || {
                 let mut hits = 0u64;
                 for (i, k) in keys.iter().cycle().take(n).enumerate() {
                     detector.observe(k);
+                    hits += u64::from(set.lookup(k).is_some());
                     if t == 0 && i % TICK_EVERY == TICK_EVERY - 1 {
                         black_box(detector.drain());
                     }

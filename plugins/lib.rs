@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
+pub mod hot_status;
 pub mod ip_restriction;
 pub mod json_api;
 pub mod jwt_auth;
@@ -40,7 +41,8 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<admin_token::AdminToken>()
         .register::<cache_purge::CachePurge>()
         .register::<metrics::Metrics>()
-        .register::<upstream_status::UpstreamStatus>();
+        .register::<upstream_status::UpstreamStatus>()
+        .register::<hot_status::HotStatus>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.
@@ -52,5 +54,6 @@ pub fn test_shared() -> edgeproxy::plugin_api::Shared {
         caches: Default::default(),
         check_only: true,
         node_name: "test-node".into(),
+        hot: Default::default(),
     }
 }

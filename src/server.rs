@@ -14,6 +14,7 @@ use crate::cache_service::CacheSubscribers;
 use crate::conn::Guarded;
 use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
+use crate::hot::HotService;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
 use crate::upstream::ConsulError;
@@ -85,7 +86,7 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
     for block in &app.servers {
-        let proxy = EdgeProxy::new(block, app.upstreams.clone());
+        let proxy = EdgeProxy::new(block, app.upstreams.clone(), app.hot.clone());
         let proxy = Lingering::new(http_proxy(&server.configuration, proxy), linger);
         let guarded = Guarded::new(proxy, block.conn, &block.name);
         let mut svc = Service::new(block.name.to_string(), guarded);
@@ -100,6 +101,10 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     }
     let drain = DrainWatch::new(server.watch_execution_phase());
     server.add_service(background_service("drain watch", drain));
+    if !app.hot.is_empty() {
+        let svc = HotService::new(app.hot.clone());
+        server.add_service(background_service("hot keys", svc));
+    }
     if !app.caches.is_empty() {
         let svc = CacheSubscribers::new(app.caches.clone());
         server.add_service(background_service("cache purge subscribers", svc));

@@ -51,6 +51,7 @@ fn spec(address: &str, dump: Option<PathBuf>) -> GroupSpec {
         }),
         allow_empty: false,
         health_check: None,
+        hot: None,
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::cache::{SeedSource, TieredCache};
 use crate::config::{self, ConfigSpec, Diagnostics, Limits, ProcessSettings};
 use crate::conn::ConnLimits;
+use crate::hot::HotGroups;
 use crate::plugin_api::{Caches, PluginChain, Registry, Shared};
 use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
@@ -30,6 +31,8 @@ pub struct App {
     pub upstreams: Upstreams,
     /// Tiered cache engines, by name.
     pub caches: Caches,
+    /// Hot-key machinery of the groups with a `hot` table.
+    pub hot: HotGroups,
 }
 
 /// One server block, ready to serve.
@@ -92,12 +95,15 @@ pub fn assemble(
             (name, engine)
         })
         .collect();
+    let caches: Caches = Arc::new(caches);
+    let node_name: Arc<str> = Arc::from(spec.process.node_name.as_str());
     let shared = Shared {
         config_dir: spec.base_dir.clone(),
+        hot: crate::hot::build(&upstreams, &caches, &node_name),
         upstreams,
-        caches: Arc::new(caches),
+        caches,
         check_only,
-        node_name: Arc::from(spec.process.node_name.as_str()),
+        node_name,
     };
     let builder = chains::ChainBuilder::new(registry, &shared);
     let servers = spec
@@ -130,6 +136,7 @@ pub fn assemble(
         servers,
         upstreams: shared.upstreams,
         caches: shared.caches,
+        hot: shared.hot,
     })
 }
 

@@ -6,6 +6,7 @@
 mod caches;
 mod diag;
 mod health;
+mod hot;
 pub mod model;
 mod reader;
 mod servers;
@@ -51,7 +52,13 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
         return Err(d);
     };
     let process = read_process(&mut d, top.item("server"), path);
-    let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"));
+    // Cache names only, for references from `[upstreams.NAME.hot]`; `caches` is read below.
+    let cache_names: Vec<&str> = root
+        .get("caches")
+        .and_then(|c| c.as_table_like())
+        .map(|t| t.iter().map(|(k, _)| k).collect())
+        .unwrap_or_default();
+    let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"), &cache_names);
     let names: Vec<&str> = upstreams.iter().map(|g| g.name.as_str()).collect();
     let caches = caches::read_caches(&mut d, top.item("caches"), &names);
     let servers = servers::read_servers(&mut d, top.item("servers"), &names);

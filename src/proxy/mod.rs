@@ -10,9 +10,11 @@
 
 mod answer;
 mod ctx;
+mod edge;
 mod errors;
 mod forward;
 mod hashkey;
+mod hot;
 mod limits;
 mod linger;
 mod local;
@@ -34,6 +36,7 @@ use tracing::{info, warn};
 use crate::assembly::ServerBlock;
 use crate::config::Limits;
 use crate::conn::{self, ConnLimits};
+use crate::hot::HotGroups;
 use crate::metrics;
 use crate::plugin_api::{
     run_access_content, run_body_filter, run_header_filter, run_rewrite, LogEntry, PluginChain,
@@ -51,12 +54,13 @@ pub struct EdgeProxy {
     plugins: PluginChain,
     router: Router,
     upstreams: Upstreams,
+    hot: HotGroups,
     requests: metrics::ServerMetrics,
 }
 
 impl EdgeProxy {
-    /// A handler for `block`, proxying to `upstreams`.
-    pub fn new(block: &ServerBlock, upstreams: Upstreams) -> Self {
+    /// A handler for `block`, proxying to `upstreams` (with the hot-key handling of `hot`).
+    pub fn new(block: &ServerBlock, upstreams: Upstreams, hot: HotGroups) -> Self {
         EdgeProxy {
             name: block.name.clone(),
             limits: block.limits,
@@ -64,6 +68,7 @@ impl EdgeProxy {
             plugins: block.plugins.clone(),
             router: block.router.clone(),
             upstreams,
+            hot,
             requests: metrics::ServerMetrics::new(&block.name),
         }
     }
@@ -156,6 +161,14 @@ impl ProxyHttp for EdgeProxy {
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
         }
+        if !self.hot.is_empty() {
+            if let Some(group) = self.group(ctx).cloned() {
+                hot::observe(&self.hot, &group, session.req_header(), ctx);
+                if let Some(resp) = edge::lookup(ctx, session.req_header()) {
+                    return self.respond(session, ctx, resp).await;
+                }
+            }
+        }
         Ok(false)
     }
 
@@ -184,10 +197,13 @@ impl ProxyHttp for EdgeProxy {
         let Some(group) = self.group(ctx) else {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
-        if ctx.tried.is_empty() {
+        if ctx.tried.is_empty() && !ctx.key_ready {
             ctx.req.hash_key = hashkey::hash_key(group, session.req_header(), ctx.req.client_addr);
         }
-        let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
+        let key = match hot::spread(&ctx.hot, ctx.tried.is_empty()) {
+            true => None,
+            false => ctx.req.hash_key.as_deref().map(str::as_bytes),
+        };
         let Some(addr) = group.select(key, &ctx.tried) else {
             let why = match ctx.error.take() {
                 Some(last) => format!(
@@ -257,6 +273,7 @@ impl ProxyHttp for EdgeProxy {
         }
         ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
         ctx.upstream_status = Some(resp.status.as_u16());
+        edge::on_header(ctx, resp);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
@@ -274,6 +291,7 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<Option<Duration>> {
+        edge::on_body(ctx, body, eos);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_body_filter(chain, body, eos, req) {
             // The header is already on its way: the response can only be cut short.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::hot_spec::{EdgeSpec, HotSpec};
 use super::key::{KeyError, KeyTemplate};
 
 /// One upstream group as configured.
@@ -26,6 +27,8 @@ pub struct GroupSpec {
     pub allow_empty: bool,
     /// Active health checks, if configured.
     pub health_check: Option<HealthCheckSpec>,
+    /// Hot-key detection and handling (`[upstreams.NAME.hot]`), if configured.
+    pub hot: Option<HotSpec>,
 }
 
 /// One upstream server and its nginx-upsync-style attributes.
@@ -196,6 +199,7 @@ impl GroupSpec {
             consul: None,
             allow_empty: false,
             health_check: None,
+            hot: None,
         }
     }
 
