@@ -20,6 +20,7 @@ pub mod origin;
 pub mod raw;
 pub mod redis;
 pub mod scrape;
+pub mod tiers;
 pub mod wait;
 
 use std::collections::BTreeSet;
