@@ -9,12 +9,28 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/edgeproxy/target
 CONF ?= conf/edgeproxy.toml
 
 BUILD_PKGS := cmake pkg-config libssl-dev build-essential
-TEST_PKGS  := redis-server nginx libnginx-mod-http-lua curl openssl nghttp2-client chromium
+TEST_PKGS  := redis-server nginx libnginx-mod-http-lua curl openssl nghttp2-client chromium python3 python3-venv
 BENCH_PKGS := nginx libnginx-mod-http-lua wrk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release deps-build deps-test deps-bench check fmt bench clean-target
+.PHONY: run test build release deps-build deps-test deps-bench check fmt bench clean-target kafka-broker
+
+# A real Kafka-protocol broker for the access-event tests (tests/access_events.rs): tansu
+# from crates.io, built once (debug: quicker to build, plenty for tests) into the cache
+# directory beside the target dir, so fresh clones (CI) reuse it. Nothing to do when built.
+# Feature `dynostore` brings the in-memory storage the tests use (tansu's default build
+# has no storage engine at all). Events are read back with kafka-python (PyPI) from a venv
+# beside it: Debian's kcat (librdkafka 2.0.2) cannot parse tansu's ApiVersions v3 answer.
+TOOLS ?= $(HOME)/.cache/edgeproxy/tools
+TANSU_VERSION := 0.6.0
+TANSU_DIR := $(TOOLS)/tansu-$(TANSU_VERSION)-dynostore
+TANSU := $(TANSU_DIR)/bin/tansu
+KAFKA_PY_VERSION := 3.0.12
+KAFKA_PY_DIR := $(TOOLS)/kafka-python-$(KAFKA_PY_VERSION)
+KAFKA_PY := $(KAFKA_PY_DIR)/bin/python
+export EDGEPROXY_TANSU ?= $(TANSU)
+export EDGEPROXY_KAFKA_PY ?= $(KAFKA_PY)
 
 define install_missing
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -42,13 +58,26 @@ release: deps-build
 build: deps-build
 	$(CARGO) build
 
+kafka-broker: $(TANSU) $(KAFKA_PY)
+
+$(KAFKA_PY):
+	rm -rf $(KAFKA_PY_DIR)
+	python3 -m venv $(KAFKA_PY_DIR)
+	$(KAFKA_PY_DIR)/bin/pip install --quiet kafka-python==$(KAFKA_PY_VERSION)
+
+$(TANSU):
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup) first"; exit 1; }
+	CARGO_TARGET_DIR=$(TOOLS)/build-tansu $(CARGO) install --locked --debug --quiet \
+	  --features dynostore --root $(TANSU_DIR) --version $(TANSU_VERSION) tansu
+	rm -rf $(TOOLS)/build-tansu
+
 ## Start the quickstart (Ctrl-C to stop).
 run: release
 	$(CARGO_TARGET_DIR)/release/edgeproxy -t -c $(CONF)
 	$(CARGO_TARGET_DIR)/release/edgeproxy -c $(CONF)
 
 ## Run every test (unit, integration with real redis-server/nginx/origins).
-test: deps-test
+test: deps-test $(TANSU) $(KAFKA_PY)
 	$(CARGO) build --workspace --tests
 	$(CARGO) test --workspace --no-fail-fast
 

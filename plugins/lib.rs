@@ -7,9 +7,11 @@ pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
 pub mod gray_release;
+pub mod hot_status;
 pub mod ip_restriction;
 pub mod json_api;
 pub mod jwt_auth;
+pub mod kafka_log;
 pub mod key_auth;
 pub mod metrics;
 pub mod page;
@@ -34,6 +36,7 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<respond::Respond>()
         .register::<response_headers::ResponseHeaders>()
         .register::<access_log::AccessLog>()
+        .register::<kafka_log::KafkaLog>()
         .register::<key_auth::KeyAuth>()
         .register::<jwt_auth::JwtAuth>()
         .register::<ip_restriction::IpRestriction>()
@@ -45,7 +48,8 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<admin_token::AdminToken>()
         .register::<cache_purge::CachePurge>()
         .register::<metrics::Metrics>()
-        .register::<upstream_status::UpstreamStatus>();
+        .register::<upstream_status::UpstreamStatus>()
+        .register::<hot_status::HotStatus>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.
@@ -56,5 +60,7 @@ pub fn test_shared() -> edgeproxy::plugin_api::Shared {
         upstreams: Default::default(),
         caches: Default::default(),
         check_only: true,
+        node_name: "test-node".into(),
+        hot: Default::default(),
     }
 }

@@ -19,6 +19,7 @@ pub mod conn;
 pub mod control;
 pub mod discovery;
 pub mod drain;
+pub mod hot;
 pub mod logging;
 pub mod metrics;
 pub mod plugin_api;

@@ -52,6 +52,7 @@ fn spec(address: &str, dump: Option<PathBuf>) -> GroupSpec {
         allow_empty: false,
         health_check: None,
         tls: None,
+        hot: None,
     }
 }
 

@@ -75,6 +75,11 @@ pub struct PageConfig {
     /// `"empty"`, or `{ default = "text" }`; counted and logged (see `missing.rs`).
     #[serde(default)]
     pub missing: Missing,
+    /// Name the cache keys the page was built from in `Surrogate-Key` (space-separated),
+    /// so that a distribution tier serving hot pages from memory drops exactly the pages
+    /// a purge concerns (docs/hot.md). Default false.
+    #[serde(default)]
+    pub surrogate_keys: bool,
 }
 
 fn default_render_cache() -> String {
@@ -97,6 +102,7 @@ pub struct Page {
     template: Template,
     memo: Memo,
     content_type: String,
+    surrogate_keys: bool,
 }
 
 impl PluginFactory for Page {
@@ -148,14 +154,18 @@ impl PluginFactory for Page {
             template,
             memo: Memo::new(render_cache),
             content_type: cfg.content_type,
+            surrogate_keys: cfg.surrogate_keys,
         }))
     }
 }
 
+/// The header naming the cache keys a page was built from.
+const SURROGATE_KEY: &str = "surrogate-key";
+
 /// The deepest level that answered any source (what `X-Cache` reports).
 fn deepest(a: Option<CacheLevel>, b: CacheLevel) -> CacheLevel {
     let rank = |l: CacheLevel| match l {
-        CacheLevel::L1 => 0,
+        CacheLevel::L1 | CacheLevel::Edge => 0,
         CacheLevel::L2 => 1,
         CacheLevel::Origin => 2,
         CacheLevel::Stale => 3,
@@ -231,6 +241,20 @@ impl Plugin for Page {
             .with_body(html);
         if let Some(l) = level {
             resp = resp.with_header("x-cache", l.as_str())?;
+        }
+        if self.surrogate_keys {
+            let keys: Vec<String> = self
+                .sources
+                .iter()
+                .filter_map(|s| s.cache_key(&values))
+                .collect();
+            // A key a header cannot carry: no tags at all (then any purge drops the copy).
+            if keys
+                .iter()
+                .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                resp = resp.with_header(SURROGATE_KEY, &keys.join(" "))?;
+            }
         }
         Ok(Some(resp))
     }

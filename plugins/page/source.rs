@@ -159,6 +159,11 @@ impl Source {
         self.fallback.as_ref()
     }
 
+    /// The cache key for these parameter values (`None` when one is missing).
+    pub fn cache_key(&self, values: &BTreeMap<String, String>) -> Option<String> {
+        self.key.render(values, false)
+    }
+
     /// Looks the source up for these (validated) parameter values.
     pub async fn fetch(&self, cache: &TieredCache, values: &BTreeMap<String, String>) -> Fetched {
         let (Some(key), Some(path)) = (

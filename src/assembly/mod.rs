@@ -17,6 +17,7 @@ use crate::cache::{SeedSource, TieredCache};
 use crate::compress::CompressionSpec;
 use crate::config::{self, ConfigSpec, Diagnostics, Limits, ProcessSettings};
 use crate::conn::ConnLimits;
+use crate::hot::HotGroups;
 use crate::plugin_api::{Caches, PluginChain, Registry, Shared};
 use crate::realip::RealIp;
 use crate::router::Router;
@@ -37,6 +38,8 @@ pub struct App {
     /// Problems that do not stop the config (e.g. a certificate expiring soon), rendered
     /// `FILE:LINE:COL: warning: ...`.
     pub warnings: Vec<String>,
+    /// Hot-key machinery of the groups with a `hot` table.
+    pub hot: HotGroups,
 }
 
 /// One server block, ready to serve.
@@ -110,11 +113,15 @@ pub fn assemble(
             (name, engine)
         })
         .collect();
+    let caches: Caches = Arc::new(caches);
+    let node_name: Arc<str> = Arc::from(spec.process.node_name.as_str());
     let shared = Shared {
         config_dir: spec.base_dir.clone(),
+        hot: crate::hot::build(&upstreams, &caches, &node_name),
         upstreams,
-        caches: Arc::new(caches),
+        caches,
         check_only,
+        node_name,
     };
     let builder = chains::ChainBuilder::new(registry, &shared);
     let mut warnings = Vec::new();
@@ -161,6 +168,7 @@ pub fn assemble(
         upstreams: shared.upstreams,
         caches: shared.caches,
         warnings,
+        hot: shared.hot,
     })
 }
 

@@ -13,7 +13,7 @@ use super::origin::{LoadError, Loader};
 use super::purge::{self, PurgeReport, Target};
 use super::redis::RedisTier;
 use super::spec::{CacheSpec, Ttls};
-use super::subscriber::{self, SubState};
+use super::subscriber::{self, ChannelHandler, Hearers, PurgeListener, Purged, SubState};
 use super::CacheLevel;
 
 /// The answer of one lookup.
@@ -47,6 +47,8 @@ struct Inner {
     token_base: String,
     token_seq: AtomicU64,
     sub: Arc<SubState>,
+    listeners: Arc<arc_swap::ArcSwap<Vec<Arc<dyn PurgeListener>>>>,
+    extra: Mutex<Vec<(String, ChannelHandler)>>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started: AtomicBool,
 }
@@ -102,6 +104,8 @@ impl TieredCache {
                 token_base,
                 token_seq: AtomicU64::new(0),
                 sub: Arc::new(SubState::default()),
+                listeners: Default::default(),
+                extra: Mutex::new(Vec::new()),
                 background: Mutex::new(None),
                 started: AtomicBool::new(false),
             }),
@@ -173,7 +177,7 @@ impl TieredCache {
     /// drop it from its L1. The two Redis steps are tried whatever the other's outcome and
     /// take at most `purge_timeout` together; the report says which of them failed.
     pub async fn purge(&self, key: &str) -> PurgeReport {
-        self.inner.l1.remove(key).await;
+        self.hearers().apply(Purged::Key(key)).await;
         match &self.inner.redis {
             Some(r) => purge::purge(r, Target::Key(key)).await,
             None => PurgeReport::default(),
@@ -183,7 +187,7 @@ impl TieredCache {
     /// Drops every key starting with `prefix`, like [`purge`](Self::purge); the report
     /// counts the Redis keys deleted.
     pub async fn purge_prefix(&self, prefix: &str) -> PurgeReport {
-        self.inner.l1.remove_prefix(prefix).await;
+        self.hearers().apply(Purged::Prefix(prefix)).await;
         match &self.inner.redis {
             Some(r) => purge::purge(r, Target::Prefix(prefix)).await,
             None => PurgeReport::default(),
@@ -207,16 +211,71 @@ impl TieredCache {
         };
         if bg.is_none() {
             let spec = r.spec();
+            let extra = match self.inner.extra.lock() {
+                Ok(e) => e.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
             *bg = Some(handle.spawn(subscriber::subscriber(
-                r.node_urls(),
+                r.clone(),
                 spec.purge_channel.clone(),
-                self.inner.l1.clone(),
+                self.hearers(),
+                extra,
                 self.inner.sub.clone(),
                 spec.connect_timeout,
             )));
             self.inner.started.store(true, Ordering::Relaxed);
         }
         true
+    }
+
+    fn hearers(&self) -> Hearers {
+        Hearers {
+            l1: self.inner.l1.clone(),
+            listeners: self.inner.listeners.clone(),
+        }
+    }
+
+    /// Registers `listener` to hear every purge this node applies: its own (before the
+    /// Redis steps) and those received from other nodes, plus `Purged::All` whenever
+    /// purges may have been missed (no subscription).
+    pub fn add_purge_listener(&self, listener: Arc<dyn PurgeListener>) {
+        self.inner.listeners.rcu(|old| {
+            let mut v = Vec::clone(old);
+            v.push(listener.clone());
+            v
+        });
+    }
+
+    /// Hands every message on the Redis pub/sub `channel` to `handler`, on the purge
+    /// subscriber's connection. Only before the subscriber starts
+    /// ([`start_background`](Self::start_background)); `false` without Redis or too late.
+    pub fn subscribe(&self, channel: &str, handler: ChannelHandler) -> bool {
+        // Held while registering, so the subscriber cannot start in between.
+        let Ok(bg) = self.inner.background.lock() else {
+            return false;
+        };
+        if self.inner.redis.is_none() || bg.is_some() {
+            return false;
+        }
+        match self.inner.extra.lock() {
+            Ok(mut e) => e.push((channel.to_string(), handler)),
+            Err(p) => p.into_inner().push((channel.to_string(), handler)),
+        }
+        drop(bg);
+        true
+    }
+
+    /// Publishes `msg` on `channel` through the request path's connection (bounded by the
+    /// Redis `timeout`, behind the circuit breaker). Without Redis it is an error.
+    pub async fn publish(&self, channel: &str, msg: &str) -> Result<(), String> {
+        let Some(r) = &self.inner.redis else {
+            return Err("no redis".into());
+        };
+        let cmd = redis::cmd("PUBLISH").arg(channel).arg(msg).clone();
+        r.query::<i64>(cmd)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The engine's name (`-` when built with [`new`](Self::new)).

@@ -78,7 +78,10 @@ impl CacheMetrics {
 
     /// Counts one lookup answered at `level`.
     pub fn lookup(&self, level: CacheLevel) {
-        self.lookups[level as usize].inc();
+        // The engine never answers at `Edge` (the distribution tier's store does).
+        if let Some(c) = self.lookups.get(level as usize) {
+            c.inc();
+        }
     }
 }
 

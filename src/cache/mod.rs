@@ -52,6 +52,7 @@ pub use engine::{CacheError, Lookup, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::{PurgeError, PurgeReport, PurgeStep};
+pub use subscriber::{ChannelHandler, PurgeListener, Purged};
 /// All tiered cache engines of a config, by name (`[caches.NAME]`).
 pub type Caches = std::sync::Arc<std::collections::BTreeMap<String, TieredCache>>;
 

@@ -9,7 +9,16 @@
 //! Purges use their own connection, whose response timeout is `purge_timeout` (the
 //! request-path connection gives up after `timeout`), and are not turned away by the
 //! request path's circuit breaker: an operator's purge is always attempted.
+//!
+//! The broadcast is confirmed: the message carries a token (`a:<token>:k:<key>`), every
+//! edgeproxy subscriber publishes the token on `<purge_channel>:ack` once it has applied the
+//! purge, and the purge waits (within `purge_timeout`) for as many confirmations as there
+//! are confirming subscribers (`PUBSUB NUMSUB <purge_channel>:confirming`, which each of
+//! them subscribes to; other listeners on the channel are not waited for). So when a purge
+//! returns complete, no node (nor a distribution node's edge store) serves the purged keys
+//! any more. With Redis Cluster, only the subscribers of the first node are counted.
 
+use futures::StreamExt;
 use tokio::time::{timeout_at, Instant};
 
 use super::redis::{Conn, RedisFail, RedisTier};
@@ -116,13 +125,15 @@ pub(crate) async fn purge(r: &RedisTier, target: Target<'_>) -> PurgeReport {
             format!("no answer from redis within {half:?} (the delete's half of purge_timeout)"),
         )),
     };
+    let token = format!("{:016x}", rand::random::<u64>());
     let msg = match target {
-        Target::Key(k) => format!("k:{k}"),
-        Target::Prefix(p) => format!("p:{p}"),
+        Target::Key(k) => format!("a:{token}:k:{k}"),
+        Target::Prefix(p) => format!("a:{token}:p:{p}"),
     };
-    let broadcast = match timeout_at(start + bound, publish(r, &msg)).await {
+    let broadcast = match timeout_at(start + bound, confirmed(r, &msg, &token, start + bound)).await
+    {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(fail(PurgeStep::Broadcast, e.to_string())),
+        Ok(Err(e)) => Err(fail(PurgeStep::Broadcast, e)),
         Err(_) => Err(fail(
             PurgeStep::Broadcast,
             format!("no answer from redis before purge_timeout ({bound:?}) ran out"),
@@ -175,14 +186,65 @@ async fn delete(r: &RedisTier, target: Target<'_>, deleted: &mut u64) -> Result<
     Ok(())
 }
 
-async fn publish(r: &RedisTier, msg: &str) -> Result<(), RedisFail> {
-    let mut conn = r.purge_conn().await?;
-    let cmd = redis::cmd("PUBLISH")
-        .arg(&r.spec().purge_channel)
-        .arg(msg)
+/// The channel subscribers confirm applied purges on.
+pub(crate) fn ack_channel(purge_channel: &str) -> String {
+    format!("{purge_channel}:ack")
+}
+
+/// The channel every confirming subscriber also subscribes to: `PUBSUB NUMSUB` of it says
+/// how many confirmations to expect (other listeners on the purge channel, or nodes of an
+/// older version, do not confirm and are not waited for).
+pub(crate) fn confirming_channel(purge_channel: &str) -> String {
+    format!("{purge_channel}:confirming")
+}
+
+/// Publishes `msg` and waits until every confirming subscriber it reached confirmed
+/// `token`, or `deadline`. Subscribers, the count and the publish all go through the first
+/// node (with Redis Cluster, subscribers of other nodes are not counted).
+async fn confirmed(r: &RedisTier, msg: &str, token: &str, deadline: Instant) -> Result<(), String> {
+    let channel = &r.spec().purge_channel;
+    let url = r.node_urls().into_iter().next().unwrap_or_default();
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut acks = client.get_async_pubsub().await.map_err(|e| e.to_string())?;
+    acks.subscribe(ack_channel(channel))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let numsub = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(confirming_channel(channel))
         .clone();
-    cmd.query_async::<i64>(&mut conn).await?;
-    Ok(())
+    let counts: Vec<(String, i64)> = numsub
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let confirming = counts.first().map_or(0, |c| c.1);
+    let publish = redis::cmd("PUBLISH").arg(channel).arg(msg).clone();
+    let reached: i64 = publish
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let expected = confirming.min(reached);
+    let mut stream = acks.on_message();
+    let mut confirmed = 0;
+    while confirmed < expected {
+        match timeout_at(deadline, stream.next()).await {
+            Ok(Some(m)) if m.get_payload::<String>().ok().as_deref() == Some(token) => {
+                confirmed += 1
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    match confirmed < expected {
+        true => Err(format!(
+            "sent to {expected} confirming subscriber(s), {confirmed} confirmed before purge_timeout ran out"
+        )),
+        false => Ok(()),
+    }
 }
 
 async fn scan<C: redis::aio::ConnectionLike>(

@@ -7,6 +7,7 @@ mod caches;
 mod diag;
 mod edge;
 mod health;
+mod hot;
 mod listen;
 pub mod model;
 mod reader;
@@ -54,7 +55,13 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
         return Err(d);
     };
     let process = read_process(&mut d, top.item("server"), path);
-    let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"));
+    // Cache names only, for references from `[upstreams.NAME.hot]`; `caches` is read below.
+    let cache_names: Vec<&str> = root
+        .get("caches")
+        .and_then(|c| c.as_table_like())
+        .map(|t| t.iter().map(|(k, _)| k).collect())
+        .unwrap_or_default();
+    let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"), &cache_names);
     let names: Vec<&str> = upstreams.iter().map(|g| g.name.as_str()).collect();
     let caches = caches::read_caches(&mut d, top.item("caches"), &names);
     let servers = servers::read_servers(&mut d, top.item("servers"), &names);
@@ -105,6 +112,16 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
         p.upgrade_sock = v.value.into();
     }
     p.error_log = t.opt_str(d, "error_log").map(|v| v.value.into());
+    if let Some(n) = t.opt_str(d, "node_name") {
+        match n.value.is_empty() || n.value.chars().any(|c| c.is_control() || c == ' ') {
+            true => d.push(
+                n.span,
+                format!("invalid node_name {:?}", n.value),
+                Some("a non-empty name without spaces, e.g. \"dist-1\""),
+            ),
+            false => p.node_name = n.value,
+        }
+    }
     if let Some(level) = t.opt_str(d, "log_level") {
         match tracing_subscriber::EnvFilter::try_new(&level.value) {
             Ok(_) => p.log_level = level.value,

@@ -64,6 +64,9 @@ pub struct ProcessSettings {
     /// Log filter (`info`, `warn`, `edgeproxy=debug,pingora=warn`, ...); the
     /// `EDGEPROXY_LOG` environment variable overrides it.
     pub log_level: String,
+    /// This process's name among its peers (access events, hot-key reports):
+    /// `[server] node_name`, default `<hostname>-<pid>`.
+    pub node_name: String,
 }
 
 impl ProcessSettings {
@@ -92,8 +95,19 @@ impl ProcessSettings {
             upgrade_sock: std::env::temp_dir().join(format!("{stem}_upgrade.sock")),
             error_log: None,
             log_level: "info".to_string(),
+            node_name: default_node_name(),
         }
     }
+}
+
+/// `<hostname>-<pid>`: unique per process, also when several run on one host.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "edgeproxy".to_string());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Request limits of a server block.

@@ -124,6 +124,37 @@ impl<'a> Tbl<'a> {
         }
     }
 
+    /// An optional number (integer or float) within `range`.
+    pub fn number(
+        &self,
+        d: &mut Diagnostics,
+        key: &'static str,
+        range: std::ops::RangeInclusive<f64>,
+    ) -> Option<Spanned<f64>> {
+        let item = self.item(key)?;
+        let n = item
+            .as_float()
+            .or_else(|| item.as_integer().map(|i| i as f64));
+        match n {
+            Some(n) if range.contains(&n) => Some(Spanned::new(n, item_span(item))),
+            Some(n) => {
+                d.error(
+                    item_span(item),
+                    format!(
+                        "`{key}` = {n} is out of range {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+            None => {
+                d.error(item_span(item), format!("`{key}` must be a number"));
+                None
+            }
+        }
+    }
+
     /// An optional duration such as `"1s"`, `"250ms"`, `"1m 30s"`.
     pub fn duration(&self, d: &mut Diagnostics, key: &'static str) -> Option<Duration> {
         let s = self.opt_str(d, key)?;

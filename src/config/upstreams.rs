@@ -7,13 +7,15 @@ use toml_edit::Item;
 
 use super::diag::Diagnostics;
 use super::health::read_health_check;
+use super::hot::read_hot;
 use super::reader::{item_span, table_items, Tbl};
 use crate::upstream::{
     BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, UpstreamTls,
 };
 
-/// Reads every upstream group of the document.
-pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>) -> Vec<GroupSpec> {
+/// Reads every upstream group of the document; `caches` are the `[caches.NAME]` names
+/// (a group's `hot` table may name one).
+pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>, caches: &[&str]) -> Vec<GroupSpec> {
     let Some(item) = item else {
         return Vec::new();
     };
@@ -23,14 +25,14 @@ pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>) -> Vec<GroupSpec
     };
     let mut groups = Vec::new();
     for (name, group) in table.iter() {
-        if let Some(g) = read_group(d, name, group) {
+        if let Some(g) = read_group(d, name, group, caches) {
             groups.push(g);
         }
     }
     groups
 }
 
-fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec> {
+fn read_group(d: &mut Diagnostics, name: &str, item: &Item, caches: &[&str]) -> Option<GroupSpec> {
     let t = Tbl::of(d, item, &format!("upstream `{name}`"))?;
     let max_fails = t
         .int(d, "max_fails", 0..=1000)
@@ -122,6 +124,9 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
         .item("health_check")
         .and_then(|h| read_health_check(d, name, h));
     let tls = t.item("tls").and_then(|i| read_upstream_tls(d, i));
+    let hot = t
+        .item("hot")
+        .and_then(|h| read_hot(d, name, h, hashed, caches));
     if servers.is_empty() && consul.is_none() {
         d.push(
             t.span.clone(),
@@ -140,6 +145,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item) -> Option<GroupSpec>
     group.allow_empty = allow_empty;
     group.health_check = health_check;
     group.tls = tls;
+    group.hot = hot;
     Some(group)
 }
 

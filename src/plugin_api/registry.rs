@@ -23,6 +23,10 @@ pub struct Shared {
     pub caches: Caches,
     /// True under `edgeproxy -t`: build and check, but start nothing.
     pub check_only: bool,
+    /// This process's name among its peers (`[server] node_name`).
+    pub node_name: Arc<str>,
+    /// Hot-key machinery of the groups with a `hot` table, by group name.
+    pub hot: crate::hot::HotGroups,
 }
 
 impl Shared {

@@ -43,6 +43,15 @@ pub struct ProxyCtx {
     pub upstream_time: Option<std::time::Duration>,
     /// Status of the upstream's (final) response header, before any header filter ran.
     pub upstream_status: Option<u16>,
+    /// The hash key was computed before proxying (groups with hot-key handling).
+    pub key_ready: bool,
+    /// The key is hot in the route's group: its machinery and what to do.
+    pub hot: Option<(Arc<crate::hot::HotGroup>, crate::hot::Hit)>,
+    /// The route's group serves hot keys from the first hop: `Surrogate-Key` is removed
+    /// from its responses.
+    pub strip_tags: bool,
+    /// A hot key's response being captured for the edge store.
+    pub(crate) capture: Option<Box<super::edge::Capture>>,
     /// Counts this request as in flight until the context is dropped (after the log phase).
     _in_flight: crate::drain::InFlight,
 }
@@ -65,6 +74,10 @@ impl ProxyCtx {
             upstream_started: None,
             upstream_time: None,
             upstream_status: None,
+            key_ready: false,
+            hot: None,
+            strip_tags: false,
+            capture: None,
             _in_flight: crate::drain::InFlight::start(),
         }
     }

@@ -12,9 +12,11 @@ mod answer;
 mod body;
 mod client;
 mod ctx;
+mod edge;
 mod errors;
 mod forward;
 mod hashkey;
+mod hot;
 mod limits;
 mod linger;
 mod local;
@@ -38,6 +40,7 @@ use crate::assembly::ServerBlock;
 use crate::compress::{self, CompressionSpec};
 use crate::config::Limits;
 use crate::conn::{self, ConnLimits};
+use crate::hot::HotGroups;
 use crate::metrics;
 use crate::plugin_api::{
     run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
@@ -60,12 +63,13 @@ pub struct EdgeProxy {
     plugins: PluginChain,
     router: Router,
     upstreams: Upstreams,
+    hot: HotGroups,
     requests: metrics::ServerMetrics,
 }
 
 impl EdgeProxy {
-    /// A handler for `block`, proxying to `upstreams`.
-    pub fn new(block: &ServerBlock, upstreams: Upstreams) -> Self {
+    /// A handler for `block`, proxying to `upstreams` (with the hot-key handling of `hot`).
+    pub fn new(block: &ServerBlock, upstreams: Upstreams, hot: HotGroups) -> Self {
         EdgeProxy {
             name: block.name.clone(),
             limits: block.limits,
@@ -81,6 +85,7 @@ impl EdgeProxy {
             plugins: block.plugins.clone(),
             router: block.router.clone(),
             upstreams,
+            hot,
             requests: metrics::ServerMetrics::new(&block.name),
         }
     }
@@ -194,6 +199,14 @@ impl ProxyHttp for EdgeProxy {
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
         }
+        if !self.hot.is_empty() {
+            if let Some(group) = self.group(ctx).cloned() {
+                hot::observe(&self.hot, &group, session.req_header(), ctx);
+                if let Some(resp) = edge::lookup(ctx, session.req_header()) {
+                    return self.respond(session, ctx, resp).await;
+                }
+            }
+        }
         Ok(false)
     }
 
@@ -269,6 +282,7 @@ impl ProxyHttp for EdgeProxy {
         }
         ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
         ctx.upstream_status = Some(resp.status.as_u16());
+        edge::on_header(ctx, resp);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
@@ -286,6 +300,7 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<Option<Duration>> {
+        edge::on_body(ctx, body, eos);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_body_filter(chain, body, eos, req) {
             // The header is already on its way: the response can only be cut short.

@@ -1,5 +1,6 @@
-//! The upstream peer of a request: its hash key (first attempt), the member the group
-//! picks (skipping those already tried), and the connection options — timeouts, and TLS
+//! The upstream peer of a request: its hash key (first attempt, unless the hot-key step
+//! computed it already), the member the group picks (skipping those already tried; round
+//! robin for a hot key being spread), and the connection options — timeouts, and TLS
 //! for groups with `tls`.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use super::ctx::ProxyCtx;
-use super::hashkey;
+use super::{hashkey, hot};
 use crate::upstream::UpstreamGroup;
 
 /// The peer for this attempt of the request, or 502 when the group has no live member left.
@@ -18,11 +19,15 @@ pub(super) fn choose(
     session: &Session,
     ctx: &mut ProxyCtx,
 ) -> Result<Box<HttpPeer>> {
-    if ctx.tried.is_empty() {
+    if ctx.tried.is_empty() && !ctx.key_ready {
         let (req, client, vars) = (session.req_header(), ctx.req.client_addr, &ctx.req.vars);
         ctx.req.hash_key = hashkey::hash_key(group, req, client, vars);
     }
-    let key = ctx.req.hash_key.as_deref().map(str::as_bytes);
+    // A hot key being spread goes round robin over every member (its first attempt).
+    let key = match hot::spread(&ctx.hot, ctx.tried.is_empty()) {
+        true => None,
+        false => ctx.req.hash_key.as_deref().map(str::as_bytes),
+    };
     let Some(addr) = group.select(key, &ctx.tried) else {
         let why = match ctx.error.take() {
             Some(last) => format!(

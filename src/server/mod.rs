@@ -13,6 +13,7 @@ use crate::cache_service::CacheSubscribers;
 use crate::conn::Guarded;
 use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
+use crate::hot::HotService;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
 use crate::tls::reload::CertWatch;
@@ -98,7 +99,7 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
     let mut certs = Vec::new();
     for block in &app.servers {
-        let proxy = EdgeProxy::new(block, app.upstreams.clone());
+        let proxy = EdgeProxy::new(block, app.upstreams.clone(), app.hot.clone());
         let proxy = Lingering::new(
             listeners::http_app(&server.configuration, block, proxy),
             linger,
@@ -122,6 +123,10 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     }
     let drain = DrainWatch::new(server.watch_execution_phase());
     server.add_service(background_service("drain watch", drain));
+    if !app.hot.is_empty() {
+        let svc = HotService::new(app.hot.clone());
+        server.add_service(background_service("hot keys", svc));
+    }
     if !app.caches.is_empty() {
         let svc = CacheSubscribers::new(app.caches.clone());
         server.add_service(background_service("cache purge subscribers", svc));

@@ -12,6 +12,7 @@ mod dump_writer;
 mod failures;
 mod group;
 mod health;
+mod hot_spec;
 mod key;
 mod spec;
 mod status;
@@ -25,8 +26,8 @@ pub use failures::{FailureSnapshot, LastError, MAX_ERROR_LEN};
 pub use group::{KeySource, PeerState, UpstreamGroup};
 pub use key::{KeyError, KeyTemplate};
 pub use spec::{
-    BalanceSpec, ConsulSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec, ServerSpec,
-    Timeouts,
+    BalanceSpec, ConsulSpec, EdgeSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec,
+    HotSpec, ServerSpec, Timeouts,
 };
 pub use status::{WatchSnapshot, WatchStatus};
 pub use tls::UpstreamTls;

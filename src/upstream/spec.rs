@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::hot_spec::{EdgeSpec, HotSpec};
 use super::key::{KeyError, KeyTemplate};
 
 /// One upstream group as configured.
@@ -28,6 +29,8 @@ pub struct GroupSpec {
     pub health_check: Option<HealthCheckSpec>,
     /// TLS to the servers, if configured.
     pub tls: Option<super::UpstreamTls>,
+    /// Hot-key detection and handling (`[upstreams.NAME.hot]`), if configured.
+    pub hot: Option<HotSpec>,
 }
 
 /// One upstream server and its nginx-upsync-style attributes.
@@ -199,6 +202,7 @@ impl GroupSpec {
             allow_empty: false,
             health_check: None,
             tls: None,
+            hot: None,
         }
     }
 

@@ -16,9 +16,12 @@ pub mod curl;
 pub mod dist;
 pub mod edge;
 pub mod http;
+pub mod kafka;
 pub mod origin;
 pub mod raw;
 pub mod redis;
+pub mod scrape;
+pub mod tiers;
 pub mod wait;
 
 use std::collections::BTreeSet;
