@@ -311,6 +311,9 @@ def main():
                          "pingora_baseline) as another target")
     ap.add_argument("--save-as", help="proxy and instr: results file name (default proxy, instr)")
     ap.add_argument("--results", default=os.path.join(BENCH, "results"))
+    ap.add_argument("--keep-run-dir", action="store_true",
+                    help="keep the work dir (logs, rendered configs, callgrind dumps for "
+                         "callgrind_annotate)")
     args = ap.parse_args()
     which = (["proxy", "hash", "consul", "page", "twotier", "instr"] if "all" in args.which
              else args.which)
@@ -324,7 +327,10 @@ def main():
     for w in which:
         fns[w](args)
     stop_all()
-    shutil.rmtree(args.run_dir, ignore_errors=True)
+    if args.keep_run_dir:
+        log("kept the work dir %s (logs, configs, callgrind dumps)" % args.run_dir)
+    else:
+        shutil.rmtree(args.run_dir, ignore_errors=True)
     return 0
 
 

@@ -28,7 +28,9 @@ import workload
 
 
 def valgrind(run, name):
-    return ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s/%s.cg.%%p" % (run, name)]
+    # Uncompressed names: every dump (one per `-d`) is readable by callgrind_annotate alone.
+    return ["valgrind", "--tool=callgrind", "--compress-strings=no",
+            "--callgrind-out-file=%s/%s.cg.%%p" % (run, name)]
 
 
 def control(pid, what):
