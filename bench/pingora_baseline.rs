@@ -50,7 +50,11 @@ impl ProxyHttp for Baseline {
             Some(a) => a.ip().to_string(),
             None => String::new(),
         };
-        let xff = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let xff = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(prev) => format!("{prev}, {ip}"),
             None => ip.clone(),
         };

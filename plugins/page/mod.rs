@@ -20,6 +20,7 @@
 //! lets a record that lacks a field render anyway (counted, logged).
 
 mod error;
+mod escape;
 mod memo;
 mod missing;
 mod params;
@@ -41,10 +42,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use bytes::Bytes;
-use memo::Memo;
+use edgeproxy::cache::Version;
+use memo::{Found as Remembered, Memo};
 pub use missing::Missing;
 use params::{extract, BadParam, Param, ParamConfig};
-use source::{Fetched, Origins, Source, SourceConfig};
+use source::{Fetched, Found, Origins, Source, SourceConfig};
 use template::Template;
 
 /// Config of the `page` plugin.
@@ -66,9 +68,10 @@ pub struct PageConfig {
     /// How often the template file is checked for changes.
     #[serde(default = "default_check", deserialize_with = "de_duration")]
     pub template_check: Duration,
-    /// Memory for rendered pages reused while their sources are unchanged (default "0": off).
-    /// Worth it when a few parameter combinations take most traffic; with uniformly spread
-    /// combinations its lookups cost more than they save.
+    /// Memory for rendered pages reused while the template and the stored source values
+    /// they came from are unchanged (default "32MiB"; "0" turns it off). A page is kept the
+    /// second time its parameters are seen within a while, so one-off combinations cost a
+    /// hash and a probe (see `memo.rs`).
     #[serde(default = "default_render_cache")]
     pub render_cache: String,
     /// What a field missing from the data renders as: `"strict"` (default: the page fails),
@@ -78,7 +81,7 @@ pub struct PageConfig {
 }
 
 fn default_render_cache() -> String {
-    "0".to_string()
+    "32MiB".to_string()
 }
 
 fn default_content_type() -> String {
@@ -181,14 +184,16 @@ impl Plugin for Page {
             futures::future::join_all(self.sources.iter().map(|s| s.fetch(&self.cache, &values)))
                 .await;
         let mut level = None;
-        let mut raw: Vec<Option<Bytes>> = Vec::with_capacity(fetched.len());
+        let mut found: Vec<Option<Found>> = Vec::with_capacity(fetched.len());
+        let mut versions: Vec<Version> = Vec::with_capacity(fetched.len());
         for (source, result) in self.sources.iter().zip(fetched) {
             match result {
-                Fetched::Value(bytes, l) => {
-                    level = Some(deepest(level, l));
-                    raw.push(Some(bytes));
+                Fetched::Value(f) => {
+                    level = Some(deepest(level, f.level));
+                    versions.push(f.version);
+                    found.push(Some(f));
                 }
-                Fetched::Missing(l) => {
+                Fetched::Missing(l, version) => {
                     if let Some(l) = l {
                         level = Some(deepest(level, l));
                     }
@@ -196,7 +201,8 @@ impl Plugin for Page {
                         ctx.cache_level = level;
                         return Ok(Some(self.not_found(source.name(), level)?));
                     }
-                    raw.push(None);
+                    versions.push(version);
+                    found.push(None);
                 }
                 Fetched::Failed(why) => {
                     tracing::warn!(request_id = %ctx.request_id, source = source.name(), "{why}");
@@ -206,46 +212,26 @@ impl Plugin for Page {
         }
         ctx.cache_level = level;
         let generation = self.template.generation();
-        let memo_key = self.memo.enabled().then(|| memo_key(&values));
-        let remembered = memo_key
-            .as_deref()
-            .and_then(|k| self.memo.get(k, generation, &raw));
-        let html = match remembered {
-            Some(html) => html,
-            None => match self.render(&values, &raw) {
-                Ok(html) => {
-                    let html = Bytes::from(html);
-                    if let Some(key) = memo_key {
-                        self.memo.put(key, generation, raw, html.clone());
-                    }
-                    html
-                }
-                Err(RenderError::InvalidJson(source)) => {
-                    return Ok(Some(origin_unavailable(source)?))
-                }
-                Err(RenderError::Failed(e)) => return Err(e),
-            },
-        };
-        let mut resp = Response::new(200)?
-            .with_header("content-type", &self.content_type)?
-            .with_body(html);
-        if let Some(l) = level {
-            resp = resp.with_header("x-cache", l.as_str())?;
+        let key = self.memo.enabled().then(|| self.memo.key(&values));
+        let mut outdated = false;
+        if let Some(k) = key {
+            match self.memo.get(k, &values, generation, &versions) {
+                Remembered::Page(html) => return self.page(html, level).map(Some),
+                Remembered::Outdated => outdated = true,
+                Remembered::Nothing => {}
+            }
         }
-        Ok(Some(resp))
+        let html = match self.render(&values, &found) {
+            Ok(html) => Bytes::from(html),
+            Err(RenderError::InvalidJson(source)) => return Ok(Some(origin_unavailable(source)?)),
+            Err(RenderError::Failed(e)) => return Err(e),
+        };
+        if let Some(k) = key {
+            self.memo
+                .offer(k, &values, outdated, generation, &versions, &html);
+        }
+        self.page(html, level).map(Some)
     }
-}
-
-/// The canonical form of validated parameters (they are already in key order).
-fn memo_key(values: &BTreeMap<String, String>) -> String {
-    let mut key = String::new();
-    for (k, v) in values {
-        key.push_str(k);
-        key.push('=');
-        key.push_str(v);
-        key.push('&');
-    }
-    key
 }
 
 /// Why a page could not be rendered.
@@ -264,31 +250,51 @@ fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
 }
 
 impl Page {
-    /// Parses the source values and renders the page.
+    /// Renders the page from the sources' parsed values (parsed once per stored value and
+    /// kept with it in L1: see `Derived`).
     fn render(
         &self,
         values: &BTreeMap<String, String>,
-        raw: &[Option<Bytes>],
-    ) -> Result<String, RenderError<'_>> {
+        found: &[Option<Found>],
+    ) -> Result<Vec<u8>, RenderError<'_>> {
         let mut data = Map::new();
-        let params = serde_json::to_value(values).map_err(|e| RenderError::Failed(e.into()))?;
-        data.insert("params".into(), params);
-        for (source, bytes) in self.sources.iter().zip(raw) {
-            let value = match bytes {
-                Some(b) => match serde_json::from_slice(b) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
-                        return Err(RenderError::InvalidJson(source.name()));
+        let params = values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        data.insert("params".into(), Value::Object(params));
+        for (source, f) in self.sources.iter().zip(found) {
+            let value = match f {
+                Some(f) => {
+                    let parsed = f
+                        .derived
+                        .get_or_try_init(|| serde_json::from_slice::<Value>(&f.bytes));
+                    match parsed {
+                        Ok(v) => Value::clone(&v),
+                        Err(e) => {
+                            tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
+                            return Err(RenderError::InvalidJson(source.name()));
+                        }
                     }
-                },
+                }
                 None => source.fallback().cloned().unwrap_or(Value::Null),
             };
             data.insert(source.name().to_string(), value);
         }
         self.template
-            .render(&Value::Object(data))
+            .render(Value::Object(data))
             .map_err(|e| RenderError::Failed(e.into()))
+    }
+
+    /// The 200 answer.
+    fn page(&self, html: Bytes, level: Option<CacheLevel>) -> Result<Response, BoxError> {
+        let mut resp = Response::new(200)?
+            .with_header("content-type", &self.content_type)?
+            .with_body(html);
+        if let Some(l) = level {
+            resp = resp.with_header("x-cache", l.as_str())?;
+        }
+        Ok(resp)
     }
 
     fn not_found(&self, source: &str, level: Option<CacheLevel>) -> Result<Response, BoxError> {

@@ -36,6 +36,7 @@
 
 mod breaker;
 mod coalesce;
+mod derived;
 mod engine;
 mod entry;
 mod l1;
@@ -49,6 +50,7 @@ mod redis;
 mod spec;
 mod subscriber;
 
+pub use derived::{Derived, Version};
 pub use engine::{CacheError, Lookup, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
