@@ -17,6 +17,7 @@ pub mod conn;
 pub mod control;
 pub mod discovery;
 pub mod drain;
+mod experiment;
 pub mod logging;
 pub mod metrics;
 pub mod plugin_api;
