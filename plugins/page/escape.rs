@@ -22,22 +22,27 @@ fn entity(b: u8) -> &'static str {
 
 /// `s` HTML-escaped, exactly as `handlebars::html_escape` does it.
 pub fn escape_html(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let Some(first) = bytes.iter().position(|b| special(*b)) else {
+    if !s.bytes().any(special) {
         return s.to_owned();
-    };
-    let mut out = String::with_capacity(s.len() + s.len() / 8 + 8);
+    }
+    let mut out = Vec::with_capacity(s.len() + s.len() / 8 + 8);
+    escape_into(s, &mut out);
+    // Only ASCII entities were put between pieces of `s` cut at ASCII bytes.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `s` HTML-escaped (as [`escape_html`]) to `out`.
+pub fn escape_into(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
     let mut from = 0;
-    for (i, b) in bytes.iter().enumerate().skip(first) {
+    for (i, b) in bytes.iter().enumerate() {
         if special(*b) {
-            // Special bytes are ASCII, so `from..i` lies on character boundaries.
-            out.push_str(&s[from..i]);
-            out.push_str(entity(*b));
+            out.extend_from_slice(&bytes[from..i]);
+            out.extend_from_slice(entity(*b).as_bytes());
             from = i + 1;
         }
     }
-    out.push_str(&s[from..]);
-    out
+    out.extend_from_slice(&bytes[from..]);
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod memo;
 mod missing;
 mod params;
 mod pattern;
+mod simple;
 mod source;
 mod template;
 
@@ -46,6 +47,7 @@ use edgeproxy::cache::Version;
 use memo::{Found as Remembered, Memo};
 pub use missing::Missing;
 use params::{extract, BadParam, Param, ParamConfig};
+use simple::Root;
 use source::{Fetched, Found, Origins, Source, SourceConfig};
 use template::Template;
 
@@ -99,7 +101,7 @@ pub struct Page {
     sources: Vec<Source>,
     template: Template,
     memo: Memo,
-    content_type: String,
+    content_type: http::HeaderValue,
 }
 
 impl PluginFactory for Page {
@@ -137,7 +139,7 @@ impl PluginFactory for Page {
             cfg.missing,
             cfg.template_check,
         )?;
-        http::HeaderValue::try_from(cfg.content_type.as_str())?;
+        let content_type = http::HeaderValue::try_from(cfg.content_type.as_str())?;
         let render_cache = edgeproxy::config::parse_size(&cfg.render_cache).ok_or_else(|| {
             format!(
                 "render_cache: invalid size {:?} (e.g. \"16MiB\", \"0\")",
@@ -150,7 +152,7 @@ impl PluginFactory for Page {
             sources,
             template,
             memo: Memo::new(render_cache),
-            content_type: cfg.content_type,
+            content_type,
         }))
     }
 }
@@ -251,48 +253,68 @@ fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
 
 impl Page {
     /// Renders the page from the sources' parsed values (parsed once per stored value and
-    /// kept with it in L1: see `Derived`).
+    /// kept with it in L1: see `Derived`): straight from them when the template is simple,
+    /// else through handlebars with a data object holding copies of them.
     fn render(
         &self,
         values: &BTreeMap<String, String>,
         found: &[Option<Found>],
     ) -> Result<Vec<u8>, RenderError<'_>> {
-        let mut data = Map::new();
+        let mut parsed: Vec<Option<Arc<Value>>> = Vec::with_capacity(found.len());
+        for (source, f) in self.sources.iter().zip(found) {
+            let Some(f) = f else {
+                parsed.push(None);
+                continue;
+            };
+            match f
+                .derived
+                .get_or_try_init(|| serde_json::from_slice::<Value>(&f.bytes))
+            {
+                Ok(v) => parsed.push(Some(v)),
+                Err(e) => {
+                    tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
+                    return Err(RenderError::InvalidJson(source.name()));
+                }
+            }
+        }
+        let data = |i: usize| match &parsed[i] {
+            Some(v) => Some(v.as_ref()),
+            None => self.sources[i].fallback(),
+        };
+        let root = |name: &str| {
+            // The data object below: `params`, then each source (a later one wins).
+            match self.sources.iter().rposition(|s| s.name() == name) {
+                Some(i) => Some(Root::Json(data(i).unwrap_or(&Value::Null))),
+                None => (name == "params").then_some(Root::Params(values)),
+            }
+        };
+        if let Some(html) = self.template.render_simple(root) {
+            return Ok(html);
+        }
+        let mut map = Map::new();
         let params = values
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        data.insert("params".into(), Value::Object(params));
-        for (source, f) in self.sources.iter().zip(found) {
-            let value = match f {
-                Some(f) => {
-                    let parsed = f
-                        .derived
-                        .get_or_try_init(|| serde_json::from_slice::<Value>(&f.bytes));
-                    match parsed {
-                        Ok(v) => Value::clone(&v),
-                        Err(e) => {
-                            tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
-                            return Err(RenderError::InvalidJson(source.name()));
-                        }
-                    }
-                }
-                None => source.fallback().cloned().unwrap_or(Value::Null),
-            };
-            data.insert(source.name().to_string(), value);
+        map.insert("params".into(), Value::Object(params));
+        for (i, source) in self.sources.iter().enumerate() {
+            map.insert(
+                source.name().to_string(),
+                data(i).cloned().unwrap_or(Value::Null),
+            );
         }
         self.template
-            .render(Value::Object(data))
+            .render(Value::Object(map))
             .map_err(|e| RenderError::Failed(e.into()))
     }
 
     /// The 200 answer.
     fn page(&self, html: Bytes, level: Option<CacheLevel>) -> Result<Response, BoxError> {
         let mut resp = Response::new(200)?
-            .with_header("content-type", &self.content_type)?
+            .with_header_value("content-type", self.content_type.clone())?
             .with_body(html);
         if let Some(l) = level {
-            resp = resp.with_header("x-cache", l.as_str())?;
+            resp = resp.with_header_value("x-cache", http::HeaderValue::from_static(l.as_str()))?;
         }
         Ok(resp)
     }

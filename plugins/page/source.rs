@@ -98,15 +98,18 @@ pub struct Source {
     fallback: Option<Value>,
 }
 
+/// Loads from the origin, building the path only then (cache hits never need it).
 struct PathLoader<'a> {
     origin: &'a HttpOrigin,
-    path: String,
+    path: &'a Pattern,
+    values: &'a BTreeMap<String, String>,
 }
 
 #[async_trait]
 impl Loader for PathLoader<'_> {
     async fn load(&self, _key: &str) -> Result<Loaded, LoadError> {
-        self.origin.fetch(&self.path).await
+        let path = self.path.render(self.values, true).unwrap_or_default();
+        self.origin.fetch(&path).await
     }
 }
 
@@ -175,15 +178,16 @@ impl Source {
 
     /// Looks the source up for these (validated) parameter values.
     pub async fn fetch(&self, cache: &TieredCache, values: &BTreeMap<String, String>) -> Fetched {
-        let (Some(key), Some(path)) = (
-            self.key.render(values, false),
-            self.path.render(values, true),
-        ) else {
+        let Some(key) = self.key.render(values, false) else {
             return Fetched::Missing(None, 0);
         };
+        if !self.path.renders_with(values) {
+            return Fetched::Missing(None, 0);
+        }
         let loader = PathLoader {
             origin: &self.origin,
-            path,
+            path: &self.path,
+            values,
         };
         match cache.get(&key, &self.ttls, &loader).await {
             Ok(hit) => match hit.value {

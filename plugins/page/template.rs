@@ -4,6 +4,7 @@
 
 use super::error::PageError;
 use super::missing::{Missing, MissingLog};
+use super::simple::{Root, Simple};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,11 +17,13 @@ use once_cell::sync::Lazy;
 const NAME: &str = "page";
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
-/// A compiled template: the strict registry, and the lenient one used after a strict
-/// render failed for a missing variable (`None` when `missing = "strict"`).
+/// A compiled template: the strict registry, the lenient one used after a strict render
+/// failed for a missing variable (`None` when `missing = "strict"`), and its segments when
+/// it is a simple template (`simple.rs`).
 struct Compiled {
     strict: Handlebars<'static>,
     lenient: Option<Handlebars<'static>>,
+    simple: Option<Simple>,
 }
 
 /// A reloadable template.
@@ -47,6 +50,7 @@ fn compile(path: &Path, missing: &Missing) -> Result<Compiled, String> {
         .map_err(|e| format!("template {}: {e}", path.display()))?;
     Ok(Compiled {
         lenient: missing.lenient(&hb),
+        simple: Simple::compile(&hb, NAME),
         strict: hb,
     })
 }
@@ -114,6 +118,16 @@ impl Template {
     pub fn generation(&self) -> u64 {
         self.refresh();
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// Renders a simple template straight from the values `root` resolves (see `simple.rs`);
+    /// `None` when the template is not simple or handlebars must render this data.
+    pub fn render_simple<'a>(&self, root: impl Fn(&str) -> Option<Root<'a>>) -> Option<Vec<u8>> {
+        let compiled = self.current.load();
+        let hint = self.size_hint.load(Ordering::Relaxed);
+        let out = compiled.simple.as_ref()?.render(root, hint + hint / 4)?;
+        self.size_hint.store(out.len(), Ordering::Relaxed);
+        Some(out)
     }
 
     /// Renders with `data` (call [`generation`](Self::generation) first to pick up changes)
