@@ -289,8 +289,8 @@ def main():
     ap.add_argument("--page-workloads", default="uniform,zipf",
                     help="page: workloads of bench/workload.py, comma-separated (uniform,zipf)")
     ap.add_argument("--twotier-workloads", default="zipf", help="twotier: workloads (zipf)")
-    ap.add_argument("--instr-jobs", default="proxy,page-uniform,page-zipf,twotier",
-                    help="instr: jobs (proxy,page-uniform,page-zipf,twotier; see instr.py)")
+    ap.add_argument("--instr-jobs", default="respond,proxy,page-uniform,page-zipf,twotier",
+                    help="instr: jobs (respond,proxy,page-uniform,page-zipf,twotier; instr.py)")
     ap.add_argument("--instr-requests", type=int, default=3000,
                     help="instr: measured requests per target (3000)")
     ap.add_argument("--instr-conns", type=int, default=16, help="instr: connections (16)")

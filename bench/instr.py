@@ -6,6 +6,8 @@ total instruction count (user space, every thread; not the kernel's work) divide
 figure. Every target gets the same request sequence (seeded), so small differences are real.
 
 Jobs (`--instr-jobs`):
+  respond      the local-response floor: a fixed 32-byte answer (edgeproxy `respond`
+               plugin, nginx `return 200`), no upstream
   proxy        plain proxying: edgeproxy, bare Pingora doing the same job
                (`pingora-baseline`: the three forwarding headers; `-noheaders`: without), nginx
   page-NAME    the page of workload NAME (bench/workload.py): edgeproxy, nginx + Lua
@@ -111,11 +113,34 @@ def proxy_targets(run, args, backend_addr):
     return out + [("nginx", nginx)]
 
 
+def respond_targets(run, args):
+    """The local-response floor: edgeproxy's `respond` plugin vs nginx `return 200`."""
+    def edge():
+        port = free_ports(1)[0]
+        p = start_edgeproxy("edgeproxy", args.edgeproxy,
+                            os.path.join(BENCH, "edgeproxy", "respond.toml"), run,
+                            {"LISTEN": "127.0.0.1:%d" % port}, wrap=valgrind(run, "edgeproxy"))
+        return [("edgeproxy", p)], port
+
+    def nginx():
+        port = free_ports(1)[0]
+        p = start_nginx("nginx", os.path.join(BENCH, "nginx", "respond.conf"), PROXY_CORE, run,
+                        {"LISTEN": "127.0.0.1:%d" % port}, wrap=valgrind(run, "nginx"))
+        return [("nginx", p)], port
+
+    return [("edgeproxy", edge), ("nginx", nginx)]
+
+
 def run_job(args, job, run):
     """Measures every target of `job`; returns {target: result}."""
     n, conns = args.instr_requests, args.instr_conns
     support, res = [], {}
-    if job == "proxy":
+    if job == "respond":
+        targets = respond_targets(run, args)
+        fill = None
+        paths = lambda: workload.repeat("/hello")  # noqa: E731
+        warm = paths
+    elif job == "proxy":
         bport = free_ports(1)[0]
         support.append(start_backend(run, [bport]))
         targets = proxy_targets(run, args, "127.0.0.1:%d" % bport)

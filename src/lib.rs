@@ -17,7 +17,6 @@ pub mod conn;
 pub mod control;
 pub mod discovery;
 pub mod drain;
-mod experiment;
 pub mod logging;
 pub mod metrics;
 pub mod plugin_api;

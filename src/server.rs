@@ -90,18 +90,7 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
         let guarded = Guarded::new(proxy, block.conn, &block.name);
         let mut svc = Service::new(block.name.to_string(), guarded);
         for addr in &block.listen {
-            let exp = &crate::experiment::EXP;
-            if exp.l4_read.is_some() || exp.l4_write.is_some() {
-                let settings = pingora::protocols::l4::stream::L4BufferSettings {
-                    read: exp.l4_read,
-                    write: exp.l4_write,
-                };
-                svc.add_listener(
-                    pingora::listeners::ListenerConfig::tcp(addr.to_string()).l4_buffer(settings),
-                );
-            } else {
-                svc.add_tcp(&addr.to_string());
-            }
+            svc.add_tcp(&addr.to_string());
         }
         server.add_service(svc).add_dependency(&bootstrap);
     }

@@ -33,16 +33,9 @@ impl HeaderClock {
         self.received.store(false, Ordering::Relaxed);
         let work = HEADER.scope(self.received.clone(), work);
         tokio::pin!(work);
-        if crate::experiment::EXP.fast_clock {
-            tokio::select! {
-                out = &mut work => return Some(out),
-                _ = pingora::time::sleep(deadline) => {}
-            }
-        } else {
-            tokio::select! {
-                out = &mut work => return Some(out),
-                _ = tokio::time::sleep(deadline) => {}
-            }
+        tokio::select! {
+            out = &mut work => return Some(out),
+            _ = tokio::time::sleep(deadline) => {}
         }
         match self.received.load(Ordering::Relaxed) {
             true => Some(work.await),

@@ -209,10 +209,7 @@ impl ProxyHttp for EdgeProxy {
         peer.options.connection_timeout = Some(t.connect);
         peer.options.read_timeout = Some(t.read);
         peer.options.write_timeout = Some(t.write);
-        peer.options.idle_timeout = match crate::experiment::EXP.no_upstream_idle_timeout {
-            true => None,
-            false => Some(t.idle),
-        };
+        peer.options.idle_timeout = Some(t.idle);
         Ok(Box::new(peer))
     }
 
