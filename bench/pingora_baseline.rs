@@ -1,7 +1,9 @@
 //! Benchmark baseline, not part of edgeproxy: the smallest Pingora 0.9 HTTP proxy (one
 //! upstream, keep-alive pool, no plugins, no routing; the forwarding headers only with
-//! `headers`), to split the gap
-//! between edgeproxy and nginx into "Pingora itself" and "what edgeproxy adds".
+//! `headers`), to split the gap between edgeproxy and nginx into "Pingora itself" and "what
+//! edgeproxy adds". It runs as edgeproxy does with `threads = 1`: one worker on a
+//! single-thread runtime (`work_stealing = false`) and jemalloc with the same options, so
+//! the comparison measures our layer, not a runtime flavour or an allocator.
 //!
 //!   cargo build --release --example pingora_baseline
 //!   pingora_baseline LISTEN_ADDR BACKEND_ADDR [headers]   # e.g. 127.0.0.1:9000 127.0.0.1:9001
@@ -17,6 +19,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::server::configuration::{Opt, ServerConf};
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The same jemalloc options as the `edgeproxy` binary (cli/src/main.rs).
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: Option<&'static u8> = Some(&b"tcache_max:131072\0"[0]);
 
 struct Baseline {
     backend: String,
@@ -74,6 +83,7 @@ fn main() {
     }
     let conf = ServerConf {
         threads: 1,
+        work_stealing: false,
         pid_file: format!("/tmp/pingora_baseline.{}.pid", std::process::id()),
         upgrade_sock: format!("/tmp/pingora_baseline.{}.sock", std::process::id()),
         ..ServerConf::default()
