@@ -11,9 +11,6 @@ pub fn add_forwarding_headers(
     client: Option<SocketAddr>,
     request_id: &str,
 ) -> Result<()> {
-    // Room for the three headers at once: growing the map one insert at a time rehashes
-    // it (bare Pingora spends ~13,000 instructions on these three inserts; BENCHMARKS.md).
-    let _ = req.headers.try_reserve(3);
     if let Some(addr) = client {
         let ip = addr.ip().to_string();
         let xff = match req
