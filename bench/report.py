@@ -73,12 +73,35 @@ def consul(s):
         ""])
 
 
+def instr(s):
+    out = ["#### " + s["title"], "",
+           "Measured %s; %d requests per target after a warm-up, %d connections."
+           % (s["machine"]["date"], s["requests"], s["conns"]), "",
+           "| job | target | instructions/request | / nginx | / bare Pingora |",
+           "|---|---|---:|---:|---:|"]
+    for job, res in s["jobs"].items():
+        ng = res.get("nginx", {}).get("per_request")
+        base = res.get("pingora-baseline", {}).get("per_request")
+        for name, r in res.items():
+            out.append("| %s | %s | %.0f | %s | %s |" % (
+                job, name, r["per_request"], "%.2f" % (r["per_request"] / ng) if ng else "",
+                "%.2f" % (r["per_request"] / base) if base else ""))
+    out.append("")
+    return "\n".join(out)
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results")
-    for name in ("proxy", "proxy-jemalloc", "hash", "page"):
+    names = ["proxy", "proxy-jemalloc", "hash", "page"]
+    names += sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json")
+                    and (f.startswith("page-") or f.startswith("twotier")))
+    for name in names:
         s = load(d, name)
         if s:
             print(comparison(s))
+    s = load(d, "instr")
+    if s:
+        print(instr(s))
     s = load(d, "consul")
     if s:
         print(consul(s))

@@ -1,51 +1,81 @@
-//! Rendered pages, reused while the template and every source value are the very same.
+//! Rendered pages, reused while the template and every source answer with the very same
+//! stored values.
 //!
-//! A cache hit of every source hands back the same `Bytes` allocation as last time, so a page
-//! rendered from them can be served again without parsing JSON or running the template.
-//! Identity (pointer and length) is the test; each entry holds clones of the source values,
-//! so an allocation cannot be freed and reused for other content while an entry refers to it.
+//! A page is keyed by its validated parameters and remembered with the template generation
+//! and the [`Version`] of every source value it was rendered from. The cache engine gives
+//! every value it stores a new version (a reload after a TTL, a purge, an L2 read), and
+//! repeats it for the same stored value (an L1 hit, a stale answer), so a remembered page is
+//! served exactly while the lookups would hand back the same data: purge, TTL, stale and
+//! negative entries keep their meaning.
+//!
+//! Admission: a page is only remembered the second time its parameters are seen within a
+//! while (a doorkeeper of fingerprints, one per slot, overwritten by other keys), so
+//! one-off parameter pairs cost a hash and a probe, not an insert that evicts useful pages.
+//! A page already remembered with older versions is replaced at once.
 
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use edgeproxy::cache::Version;
 use moka::sync::Cache;
 
 /// One rendered page and what it was rendered from.
 struct Entry {
+    params: Box<[(Box<str>, Box<str>)]>,
     generation: u64,
-    sources: Vec<Option<Bytes>>,
+    versions: Box<[Version]>,
     html: Bytes,
 }
 
-/// A bounded cache of rendered pages keyed by the canonical request parameters.
-pub struct Memo {
-    pages: Option<Cache<String, Arc<Entry>>>,
+/// What a lookup found.
+pub enum Found {
+    /// The page, still valid.
+    Page(Bytes),
+    /// A page of these parameters from older data or template (replace it).
+    Outdated,
+    /// Nothing remembered for these parameters.
+    Nothing,
 }
 
-fn same(a: &Option<Bytes>, b: &Option<Bytes>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a.as_ptr() == b.as_ptr() && a.len() == b.len(),
-        (None, None) => true,
-        _ => false,
-    }
+/// A bounded cache of rendered pages keyed by the request parameters.
+pub struct Memo {
+    pages: Option<Cache<u64, Arc<Entry>, KeyHasher>>,
+    door: Box<[AtomicU32]>,
+    hasher: KeyHasher,
 }
+
+/// foldhash (seeded per process): SipHash took ~4% of a page's instructions here.
+type KeyHasher = foldhash::fast::RandomState;
+
+/// Bytes of memo per doorkeeper slot (a 32 MiB memo remembers the last ~64k keys seen).
+const BYTES_PER_SLOT: u64 = 512;
 
 impl Memo {
-    /// A memo bounded to `capacity_bytes` (rendered HTML plus the source values it pins);
-    /// 0 disables it.
+    /// A memo bounded to `capacity_bytes` (rendered HTML and keys); 0 disables it.
     pub fn new(capacity_bytes: u64) -> Memo {
         let pages = (capacity_bytes > 0).then(|| {
             Cache::builder()
                 .max_capacity(capacity_bytes)
-                .weigher(|k: &String, e: &Arc<Entry>| {
-                    let pinned: usize = e.sources.iter().flatten().map(Bytes::len).sum();
-                    (k.len() + e.html.len() + pinned + 64)
+                .weigher(|_: &u64, e: &Arc<Entry>| {
+                    let key: usize = e.params.iter().map(|(k, v)| k.len() + v.len()).sum();
+                    (e.html.len() + key + 8 * e.versions.len() + 96)
                         .try_into()
                         .unwrap_or(u32::MAX)
                 })
-                .build()
+                .build_with_hasher(KeyHasher::default())
         });
-        Memo { pages }
+        let slots = (capacity_bytes / BYTES_PER_SLOT).clamp(1024, 1 << 22);
+        let slots = usize::try_from(slots.next_power_of_two()).unwrap_or(1 << 22);
+        Memo {
+            door: (0..if pages.is_some() { slots } else { 0 })
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            pages,
+            hasher: Default::default(),
+        }
     }
 
     /// Whether the memo is on (capacity above 0).
@@ -53,27 +83,81 @@ impl Memo {
         self.pages.is_some()
     }
 
-    /// The page rendered for `key` by template `generation` from exactly `sources`.
-    pub fn get(&self, key: &str, generation: u64, sources: &[Option<Bytes>]) -> Option<Bytes> {
-        let e = self.pages.as_ref()?.get(key)?;
-        let hit = e.generation == generation
-            && e.sources.len() == sources.len()
-            && e.sources.iter().zip(sources).all(|(a, b)| same(a, b));
-        hit.then(|| e.html.clone())
+    /// The key of these parameters.
+    pub fn key(&self, params: &BTreeMap<String, String>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        for (k, v) in params {
+            k.hash(&mut h);
+            v.hash(&mut h);
+        }
+        h.finish()
     }
 
-    /// Remembers a rendered page.
-    pub fn put(&self, key: String, generation: u64, sources: Vec<Option<Bytes>>, html: Bytes) {
-        if let Some(pages) = &self.pages {
-            pages.insert(
-                key,
-                Arc::new(Entry {
-                    generation,
-                    sources,
-                    html,
-                }),
-            );
+    /// The page rendered for `params` by template `generation` from exactly the source
+    /// values `versions`.
+    pub fn get(
+        &self,
+        key: u64,
+        params: &BTreeMap<String, String>,
+        generation: u64,
+        versions: &[Version],
+    ) -> Found {
+        let Some(e) = self.pages.as_ref().and_then(|p| p.get(&key)) else {
+            return Found::Nothing;
+        };
+        let same_params = e.params.len() == params.len()
+            && e.params
+                .iter()
+                .zip(params)
+                .all(|((k, v), (pk, pv))| **k == **pk && **v == **pv);
+        if !same_params {
+            return Found::Nothing; // another key with the same hash: treated as unseen
         }
+        if e.generation == generation && *e.versions == *versions {
+            Found::Page(e.html.clone())
+        } else {
+            Found::Outdated
+        }
+    }
+
+    /// Offers a rendered page: remembered if these parameters were seen recently (or their
+    /// page was `outdated`), else only their fingerprint is noted.
+    pub fn offer(
+        &self,
+        key: u64,
+        params: &BTreeMap<String, String>,
+        outdated: bool,
+        generation: u64,
+        versions: &[Version],
+        html: &Bytes,
+    ) {
+        let Some(pages) = &self.pages else {
+            return;
+        };
+        if !outdated && !self.seen_before(key) {
+            return;
+        }
+        let entry = Entry {
+            params: params
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+            generation,
+            versions: versions.into(),
+            html: html.clone(),
+        };
+        pages.insert(key, Arc::new(entry));
+    }
+
+    /// Doorkeeper: true when `key`'s fingerprint is in its slot, else puts it there.
+    fn seen_before(&self, key: u64) -> bool {
+        let slot = &self.door[(key as usize) & (self.door.len() - 1)];
+        let print = ((key >> 32) as u32) | 1;
+        if slot.load(Ordering::Relaxed) == print {
+            return true;
+        }
+        slot.store(print, Ordering::Relaxed);
+        false
     }
 }
 
@@ -81,101 +165,51 @@ impl Memo {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reuses_only_for_identical_sources_and_template() {
-        let memo = Memo::new(1 << 20);
-        // Heap values, as bodies read from the network are (static literals may share storage).
-        let a = Bytes::from(r#"{"x":1}"#.to_string());
-        let copy = Bytes::from(r#"{"x":1}"#.to_string());
-        memo.put(
-            "k".into(),
-            1,
-            vec![Some(a.clone()), None],
-            Bytes::from("page"),
-        );
-        assert_eq!(
-            memo.get("k", 1, &[Some(a.clone()), None]).as_deref(),
-            Some(&b"page"[..])
-        );
-        assert!(
-            memo.get("k", 2, &[Some(a.clone()), None]).is_none(),
-            "template reloaded"
-        );
-        assert!(
-            memo.get("k", 1, &[Some(copy), None]).is_none(),
-            "equal bytes, other value"
-        );
-        assert!(memo
-            .get("k", 1, &[Some(a.clone()), Some(a.clone())])
-            .is_none());
-        assert!(memo.get("other", 1, &[Some(a), None]).is_none());
-        assert!(Memo::new(0).get("k", 1, &[]).is_none());
+    fn params(p: &str, s: &str) -> BTreeMap<String, String> {
+        [("productId", p), ("shopId", s)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
-}
 
-#[cfg(test)]
-mod micro {
-    //! Rough per-operation costs of the page hot path (run by hand:
-    //! `cargo test --release --bin edgeproxy micro -- --ignored --nocapture`).
-    use std::time::Instant;
+    fn page(m: &Memo, p: &BTreeMap<String, String>, g: u64, v: &[Version]) -> Option<Bytes> {
+        match m.get(m.key(p), p, g, v) {
+            Found::Page(b) => Some(b),
+            _ => None,
+        }
+    }
 
     #[test]
-    #[ignore]
-    fn micro_costs() {
-        let product = br#"{"id":7,"name":"Product <7> & 'friends'","price":99.5,"pictureList":"a.jpg,b.jpg,c.jpg","specification":"iphone7 plus 128G, 5.5 inch","service":"7 days no reason return, free shipping","color":"red, white, black","size":"5.5"}"#;
-        let shop = br#"{"id":3,"name":"Shop 3","level":5,"goodCommentRate":0.99}"#;
-        let n = 100_000;
-        let t = Instant::now();
-        for _ in 0..n {
-            let a: serde_json::Value = serde_json::from_slice(product).unwrap();
-            let b: serde_json::Value = serde_json::from_slice(shop).unwrap();
-            std::hint::black_box((a, b));
-        }
-        println!("json parse x2: {:?}/op", t.elapsed() / n);
-        let tpl = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/bench/edgeproxy/product.hbs"
-        ))
-        .unwrap();
-        let mut hb = handlebars::Handlebars::new();
-        hb.set_strict_mode(true);
-        hb.register_template_string("p", tpl).unwrap();
-        let a: serde_json::Value = serde_json::from_slice(product).unwrap();
-        let b: serde_json::Value = serde_json::from_slice(shop).unwrap();
-        let data = serde_json::json!({"product": a, "shop": b, "params": {"productId": "7", "shopId": "3"}});
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(hb.render("p", &data).unwrap());
-        }
-        println!("handlebars render: {:?}/op", t.elapsed() / n);
-        let t = Instant::now();
-        for _ in 0..n {
-            let mut m = serde_json::Map::new();
-            m.insert("product".into(), a.clone());
-            m.insert("shop".into(), b.clone());
-            std::hint::black_box(m);
-        }
-        println!("clone values into data: {:?}/op", t.elapsed() / n);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let cache: moka::future::Cache<String, bytes::Bytes> =
-            moka::future::Cache::builder().max_capacity(1000).build();
-        rt.block_on(async {
-            for i in 0..1000 {
-                cache
-                    .insert(
-                        format!("product_info_{i}"),
-                        bytes::Bytes::from(vec![0u8; 300]),
-                    )
-                    .await;
-            }
-            let t = Instant::now();
-            for i in 0..n {
-                let k = format!("product_info_{}", i % 1000);
-                std::hint::black_box(cache.get(&k).await);
-            }
-            println!("moka future get (+format key): {:?}/op", t.elapsed() / n);
-        });
+    fn second_sighting_admits_and_versions_must_match() {
+        let memo = Memo::new(1 << 20);
+        let (a, html) = (params("1", "2"), Bytes::from("page"));
+        let k = memo.key(&a);
+        memo.offer(k, &a, false, 1, &[10, 20], &html);
+        assert!(
+            page(&memo, &a, 1, &[10, 20]).is_none(),
+            "first sighting: not kept"
+        );
+        memo.offer(k, &a, false, 1, &[10, 20], &html);
+        assert_eq!(page(&memo, &a, 1, &[10, 20]).as_deref(), Some(&b"page"[..]));
+        assert!(page(&memo, &a, 2, &[10, 20]).is_none(), "template reloaded");
+        assert!(
+            page(&memo, &a, 1, &[11, 20]).is_none(),
+            "a source value changed"
+        );
+        assert!(matches!(memo.get(k, &a, 1, &[11, 20]), Found::Outdated));
+        assert!(page(&memo, &params("1", "3"), 1, &[10, 20]).is_none());
+        // An outdated page is replaced at once.
+        memo.offer(k, &a, true, 1, &[11, 20], &Bytes::from("new"));
+        assert_eq!(page(&memo, &a, 1, &[11, 20]).as_deref(), Some(&b"new"[..]));
+        assert!(page(&Memo::new(0), &a, 1, &[10, 20]).is_none());
+    }
+
+    #[test]
+    fn a_hash_collision_is_not_a_hit() {
+        let memo = Memo::new(1 << 20);
+        let (a, b) = (params("1", "2"), params("9", "9"));
+        let k = memo.key(&a);
+        memo.offer(k, &a, true, 1, &[1], &Bytes::from("a"));
+        assert!(matches!(memo.get(k, &b, 1, &[1]), Found::Nothing));
     }
 }

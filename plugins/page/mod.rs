@@ -20,10 +20,12 @@
 //! lets a record that lacks a field render anyway (counted, logged).
 
 mod error;
+mod escape;
 mod memo;
 mod missing;
 mod params;
 mod pattern;
+mod simple;
 mod source;
 mod template;
 
@@ -41,10 +43,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use bytes::Bytes;
-use memo::Memo;
+use edgeproxy::cache::Version;
+use memo::{Found as Remembered, Memo};
 pub use missing::Missing;
 use params::{extract, BadParam, Param, ParamConfig};
-use source::{Fetched, Origins, Source, SourceConfig};
+use simple::Root;
+use source::{Fetched, Found, Origins, Source, SourceConfig};
 use template::Template;
 
 /// Config of the `page` plugin.
@@ -66,9 +70,10 @@ pub struct PageConfig {
     /// How often the template file is checked for changes.
     #[serde(default = "default_check", deserialize_with = "de_duration")]
     pub template_check: Duration,
-    /// Memory for rendered pages reused while their sources are unchanged (default "0": off).
-    /// Worth it when a few parameter combinations take most traffic; with uniformly spread
-    /// combinations its lookups cost more than they save.
+    /// Memory for rendered pages reused while the template and the stored source values
+    /// they came from are unchanged (default "32MiB"; "0" turns it off). A page is kept the
+    /// second time its parameters are seen within a while, so one-off combinations cost a
+    /// hash and a probe (see `memo.rs`).
     #[serde(default = "default_render_cache")]
     pub render_cache: String,
     /// What a field missing from the data renders as: `"strict"` (default: the page fails),
@@ -83,7 +88,7 @@ pub struct PageConfig {
 }
 
 fn default_render_cache() -> String {
-    "0".to_string()
+    "32MiB".to_string()
 }
 
 fn default_content_type() -> String {
@@ -101,7 +106,7 @@ pub struct Page {
     sources: Vec<Source>,
     template: Template,
     memo: Memo,
-    content_type: String,
+    content_type: http::HeaderValue,
     surrogate_keys: bool,
 }
 
@@ -140,7 +145,7 @@ impl PluginFactory for Page {
             cfg.missing,
             cfg.template_check,
         )?;
-        http::HeaderValue::try_from(cfg.content_type.as_str())?;
+        let content_type = http::HeaderValue::try_from(cfg.content_type.as_str())?;
         let render_cache = edgeproxy::config::parse_size(&cfg.render_cache).ok_or_else(|| {
             format!(
                 "render_cache: invalid size {:?} (e.g. \"16MiB\", \"0\")",
@@ -153,7 +158,7 @@ impl PluginFactory for Page {
             sources,
             template,
             memo: Memo::new(render_cache),
-            content_type: cfg.content_type,
+            content_type,
             surrogate_keys: cfg.surrogate_keys,
         }))
     }
@@ -191,14 +196,16 @@ impl Plugin for Page {
             futures::future::join_all(self.sources.iter().map(|s| s.fetch(&self.cache, &values)))
                 .await;
         let mut level = None;
-        let mut raw: Vec<Option<Bytes>> = Vec::with_capacity(fetched.len());
+        let mut found: Vec<Option<Found>> = Vec::with_capacity(fetched.len());
+        let mut versions: Vec<Version> = Vec::with_capacity(fetched.len());
         for (source, result) in self.sources.iter().zip(fetched) {
             match result {
-                Fetched::Value(bytes, l) => {
-                    level = Some(deepest(level, l));
-                    raw.push(Some(bytes));
+                Fetched::Value(f) => {
+                    level = Some(deepest(level, f.level));
+                    versions.push(f.version);
+                    found.push(Some(f));
                 }
-                Fetched::Missing(l) => {
+                Fetched::Missing(l, version) => {
                     if let Some(l) = l {
                         level = Some(deepest(level, l));
                     }
@@ -206,7 +213,8 @@ impl Plugin for Page {
                         ctx.cache_level = level;
                         return Ok(Some(self.not_found(source.name(), level)?));
                     }
-                    raw.push(None);
+                    versions.push(version);
+                    found.push(None);
                 }
                 Fetched::Failed(why) => {
                     tracing::warn!(request_id = %ctx.request_id, source = source.name(), "{why}");
@@ -216,60 +224,26 @@ impl Plugin for Page {
         }
         ctx.cache_level = level;
         let generation = self.template.generation();
-        let memo_key = self.memo.enabled().then(|| memo_key(&values));
-        let remembered = memo_key
-            .as_deref()
-            .and_then(|k| self.memo.get(k, generation, &raw));
-        let html = match remembered {
-            Some(html) => html,
-            None => match self.render(&values, &raw) {
-                Ok(html) => {
-                    let html = Bytes::from(html);
-                    if let Some(key) = memo_key {
-                        self.memo.put(key, generation, raw, html.clone());
-                    }
-                    html
-                }
-                Err(RenderError::InvalidJson(source)) => {
-                    return Ok(Some(origin_unavailable(source)?))
-                }
-                Err(RenderError::Failed(e)) => return Err(e),
-            },
-        };
-        let mut resp = Response::new(200)?
-            .with_header("content-type", &self.content_type)?
-            .with_body(html);
-        if let Some(l) = level {
-            resp = resp.with_header("x-cache", l.as_str())?;
-        }
-        if self.surrogate_keys {
-            let keys: Vec<String> = self
-                .sources
-                .iter()
-                .filter_map(|s| s.cache_key(&values))
-                .collect();
-            // A key a header cannot carry: no tags at all (then any purge drops the copy).
-            if keys
-                .iter()
-                .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
-            {
-                resp = resp.with_header(SURROGATE_KEY, &keys.join(" "))?;
+        let key = self.memo.enabled().then(|| self.memo.key(&values));
+        let mut outdated = false;
+        if let Some(k) = key {
+            match self.memo.get(k, &values, generation, &versions) {
+                Remembered::Page(html) => return self.page(html, level, &values).map(Some),
+                Remembered::Outdated => outdated = true,
+                Remembered::Nothing => {}
             }
         }
-        Ok(Some(resp))
+        let html = match self.render(&values, &found) {
+            Ok(html) => Bytes::from(html),
+            Err(RenderError::InvalidJson(source)) => return Ok(Some(origin_unavailable(source)?)),
+            Err(RenderError::Failed(e)) => return Err(e),
+        };
+        if let Some(k) = key {
+            self.memo
+                .offer(k, &values, outdated, generation, &versions, &html);
+        }
+        self.page(html, level, &values).map(Some)
     }
-}
-
-/// The canonical form of validated parameters (they are already in key order).
-fn memo_key(values: &BTreeMap<String, String>) -> String {
-    let mut key = String::new();
-    for (k, v) in values {
-        key.push_str(k);
-        key.push('=');
-        key.push_str(v);
-        key.push('&');
-    }
-    key
 }
 
 /// Why a page could not be rendered.
@@ -288,31 +262,90 @@ fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
 }
 
 impl Page {
-    /// Parses the source values and renders the page.
+    /// Renders the page from the sources' parsed values (parsed once per stored value and
+    /// kept with it in L1: see `Derived`): straight from them when the template is simple,
+    /// else through handlebars with a data object holding copies of them.
     fn render(
         &self,
         values: &BTreeMap<String, String>,
-        raw: &[Option<Bytes>],
-    ) -> Result<String, RenderError<'_>> {
-        let mut data = Map::new();
-        let params = serde_json::to_value(values).map_err(|e| RenderError::Failed(e.into()))?;
-        data.insert("params".into(), params);
-        for (source, bytes) in self.sources.iter().zip(raw) {
-            let value = match bytes {
-                Some(b) => match serde_json::from_slice(b) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
-                        return Err(RenderError::InvalidJson(source.name()));
-                    }
-                },
-                None => source.fallback().cloned().unwrap_or(Value::Null),
+        found: &[Option<Found>],
+    ) -> Result<Vec<u8>, RenderError<'_>> {
+        let mut parsed: Vec<Option<Arc<Value>>> = Vec::with_capacity(found.len());
+        for (source, f) in self.sources.iter().zip(found) {
+            let Some(f) = f else {
+                parsed.push(None);
+                continue;
             };
-            data.insert(source.name().to_string(), value);
+            match f
+                .derived
+                .get_or_try_init(|| serde_json::from_slice::<Value>(&f.bytes))
+            {
+                Ok(v) => parsed.push(Some(v)),
+                Err(e) => {
+                    tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
+                    return Err(RenderError::InvalidJson(source.name()));
+                }
+            }
+        }
+        let data = |i: usize| match &parsed[i] {
+            Some(v) => Some(v.as_ref()),
+            None => self.sources[i].fallback(),
+        };
+        let root = |name: &str| {
+            // The data object below: `params`, then each source (a later one wins).
+            match self.sources.iter().rposition(|s| s.name() == name) {
+                Some(i) => Some(Root::Json(data(i).unwrap_or(&Value::Null))),
+                None => (name == "params").then_some(Root::Params(values)),
+            }
+        };
+        if let Some(html) = self.template.render_simple(root) {
+            return Ok(html);
+        }
+        let mut map = Map::new();
+        let params = values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        map.insert("params".into(), Value::Object(params));
+        for (i, source) in self.sources.iter().enumerate() {
+            map.insert(
+                source.name().to_string(),
+                data(i).cloned().unwrap_or(Value::Null),
+            );
         }
         self.template
-            .render(&Value::Object(data))
+            .render(Value::Object(map))
             .map_err(|e| RenderError::Failed(e.into()))
+    }
+
+    /// The 200 answer.
+    fn page(
+        &self,
+        html: Bytes,
+        level: Option<CacheLevel>,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Response, BoxError> {
+        let mut resp = Response::new(200)?
+            .with_header_value("content-type", self.content_type.clone())?
+            .with_body(html);
+        if let Some(l) = level {
+            resp = resp.with_header_value("x-cache", http::HeaderValue::from_static(l.as_str()))?;
+        }
+        if self.surrogate_keys {
+            let keys: Vec<String> = self
+                .sources
+                .iter()
+                .filter_map(|s| s.cache_key(values))
+                .collect();
+            // A key a header cannot carry: no tags at all (then any purge drops the copy).
+            if keys
+                .iter()
+                .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                resp = resp.with_header(SURROGATE_KEY, &keys.join(" "))?;
+            }
+        }
+        Ok(resp)
     }
 
     fn not_found(&self, source: &str, level: Option<CacheLevel>) -> Result<Response, BoxError> {

@@ -69,18 +69,24 @@ pub fn extract(
     query: Option<&str>,
 ) -> Result<BTreeMap<String, String>, BadParam> {
     let mut out = BTreeMap::new();
-    let pairs: Vec<(String, String)> = query
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    for p in params {
-        let mut values = pairs.iter().filter(|(k, _)| *k == p.name).map(|(_, v)| v);
-        let value = values.next();
-        if values.next().is_some() {
+    // Only the declared parameters are decoded into owned strings.
+    let mut given: Vec<Option<std::borrow::Cow<'_, str>>> = vec![None; params.len()];
+    for (k, v) in query
+        .map(|q| form_urlencoded::parse(q.as_bytes()))
+        .into_iter()
+        .flatten()
+    {
+        let Some(i) = params.iter().position(|p| p.name == k) else {
+            continue;
+        };
+        if given[i].replace(v).is_some() {
             return Err(BadParam(format!(
                 "parameter `{}` given more than once",
-                p.name
+                params[i].name
             )));
         }
+    }
+    for (p, value) in params.iter().zip(given) {
         match value {
             None if p.required => {
                 return Err(BadParam(format!("missing parameter `{}`", p.name)));
@@ -90,10 +96,10 @@ pub fn extract(
                 if v.len() > p.max_len {
                     return Err(BadParam(format!("parameter `{}` is too long", p.name)));
                 }
-                if v.chars().any(char::is_control) || !p.regex.is_match(v) {
+                if v.chars().any(char::is_control) || !p.regex.is_match(&v) {
                     return Err(BadParam(format!("invalid parameter `{}`", p.name)));
                 }
-                out.insert(p.name.clone(), v.clone());
+                out.insert(p.name.clone(), v.into_owned());
             }
         }
     }

@@ -61,6 +61,15 @@ impl Pattern {
         Ok(Pattern { parts })
     }
 
+    /// Whether every parameter the pattern uses has a value (so [`render`](Self::render)
+    /// gives `Some`).
+    pub fn renders_with(&self, values: &BTreeMap<String, String>) -> bool {
+        self.parts.iter().all(|p| match p {
+            Part::Lit(_) => true,
+            Part::Param(name) => values.contains_key(name),
+        })
+    }
+
     /// Fills the pattern; `encode` percent-encodes values (for URL paths). `None` when a
     /// parameter has no value (an optional parameter that was not sent).
     pub fn render(&self, values: &BTreeMap<String, String>, encode: bool) -> Option<String> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use edgeproxy::async_trait;
 use edgeproxy::cache::{
-    CacheLevel, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache, Ttls,
+    CacheLevel, Derived, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache,
+    Ttls, Version,
 };
 use edgeproxy::plugin_api::{de_duration, BoxError, Shared};
 use serde::Deserialize;
@@ -63,12 +64,25 @@ fn default_true() -> bool {
 /// Origin clients of one page, by upstream group and request timeout.
 pub type Origins = std::collections::HashMap<(String, Duration), HttpOrigin>;
 
+/// A source value as the cache handed it out.
+pub struct Found {
+    /// The origin's JSON, unparsed.
+    pub bytes: Bytes,
+    /// The stored value's slot for its parsed form.
+    pub derived: Derived,
+    /// The stored value's identity.
+    pub version: Version,
+    /// The level that answered.
+    pub level: CacheLevel,
+}
+
 /// What fetching a source produced.
 pub enum Fetched {
-    /// A value (the origin's JSON, unparsed) and the level that answered.
-    Value(Bytes, CacheLevel),
-    /// Not found (origin 404, possibly cached), or a parameter it needs was not sent.
-    Missing(Option<CacheLevel>),
+    /// A value.
+    Value(Found),
+    /// Not found (origin 404, possibly cached: the level and the negative entry's version),
+    /// or a parameter it needs was not sent (no level, version 0).
+    Missing(Option<CacheLevel>, Version),
     /// Nothing could be produced (origin error and no stale copy, or invalid JSON).
     Failed(String),
 }
@@ -84,15 +98,18 @@ pub struct Source {
     fallback: Option<Value>,
 }
 
+/// Loads from the origin, building the path only then (cache hits never need it).
 struct PathLoader<'a> {
     origin: &'a HttpOrigin,
-    path: String,
+    path: &'a Pattern,
+    values: &'a BTreeMap<String, String>,
 }
 
 #[async_trait]
 impl Loader for PathLoader<'_> {
     async fn load(&self, _key: &str) -> Result<Loaded, LoadError> {
-        self.origin.fetch(&self.path).await
+        let path = self.path.render(self.values, true).unwrap_or_default();
+        self.origin.fetch(&path).await
     }
 }
 
@@ -166,20 +183,26 @@ impl Source {
 
     /// Looks the source up for these (validated) parameter values.
     pub async fn fetch(&self, cache: &TieredCache, values: &BTreeMap<String, String>) -> Fetched {
-        let (Some(key), Some(path)) = (
-            self.key.render(values, false),
-            self.path.render(values, true),
-        ) else {
-            return Fetched::Missing(None);
+        let Some(key) = self.key.render(values, false) else {
+            return Fetched::Missing(None, 0);
         };
+        if !self.path.renders_with(values) {
+            return Fetched::Missing(None, 0);
+        }
         let loader = PathLoader {
             origin: &self.origin,
-            path,
+            path: &self.path,
+            values,
         };
         match cache.get(&key, &self.ttls, &loader).await {
             Ok(hit) => match hit.value {
-                None => Fetched::Missing(Some(hit.level)),
-                Some(bytes) => Fetched::Value(bytes, hit.level),
+                None => Fetched::Missing(Some(hit.level), hit.version),
+                Some(bytes) => Fetched::Value(Found {
+                    bytes,
+                    derived: hit.derived,
+                    version: hit.version,
+                    level: hit.level,
+                }),
             },
             Err(e) => Fetched::Failed(e.to_string()),
         }

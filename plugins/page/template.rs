@@ -4,23 +4,26 @@
 
 use super::error::PageError;
 use super::missing::{Missing, MissingLog};
+use super::simple::{Root, Simple};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use handlebars::{Handlebars, RenderErrorReason};
+use handlebars::{Context, Handlebars, RenderErrorReason};
 use once_cell::sync::Lazy;
 
 const NAME: &str = "page";
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
-/// A compiled template: the strict registry, and the lenient one used after a strict
-/// render failed for a missing variable (`None` when `missing = "strict"`).
+/// A compiled template: the strict registry, the lenient one used after a strict render
+/// failed for a missing variable (`None` when `missing = "strict"`), and its segments when
+/// it is a simple template (`simple.rs`).
 struct Compiled {
     strict: Handlebars<'static>,
     lenient: Option<Handlebars<'static>>,
+    simple: Option<Simple>,
 }
 
 /// A reloadable template.
@@ -33,6 +36,8 @@ pub struct Template {
     last_check_ms: AtomicU64,
     check_every: Duration,
     generation: AtomicU64,
+    /// Size of the last page rendered: the next output buffer starts this big.
+    size_hint: AtomicUsize,
 }
 
 fn compile(path: &Path, missing: &Missing) -> Result<Compiled, String> {
@@ -40,10 +45,12 @@ fn compile(path: &Path, missing: &Missing) -> Result<Compiled, String> {
         .map_err(|e| format!("cannot read template {}: {e}", path.display()))?;
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
+    hb.register_escape_fn(super::escape::escape_html);
     hb.register_template_string(NAME, text)
         .map_err(|e| format!("template {}: {e}", path.display()))?;
     Ok(Compiled {
         lenient: missing.lenient(&hb),
+        simple: Simple::compile(&hb, NAME),
         strict: hb,
     })
 }
@@ -72,6 +79,7 @@ impl Template {
             last_check_ms: AtomicU64::new(0),
             check_every,
             generation: AtomicU64::new(0),
+            size_hint: AtomicUsize::new(1024),
         })
     }
 
@@ -112,16 +120,36 @@ impl Template {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Renders with `data` (call [`generation`](Self::generation) first to pick up changes).
-    /// Strictly first; a missing variable is then forgiven as the `missing` setting says
-    /// (counted and logged), any other failure is an error.
-    pub fn render(&self, data: &serde_json::Value) -> Result<String, PageError> {
+    /// Renders a simple template straight from the values `root` resolves (see `simple.rs`);
+    /// `None` when the template is not simple or handlebars must render this data.
+    pub fn render_simple<'a>(&self, root: impl Fn(&str) -> Option<Root<'a>>) -> Option<Vec<u8>> {
+        let compiled = self.current.load();
+        let hint = self.size_hint.load(Ordering::Relaxed);
+        let out = compiled.simple.as_ref()?.render(root, hint + hint / 4)?;
+        self.size_hint.store(out.len(), Ordering::Relaxed);
+        Some(out)
+    }
+
+    /// Renders with `data` (call [`generation`](Self::generation) first to pick up changes)
+    /// into UTF-8 bytes. Strictly first; a missing variable is then forgiven as the `missing`
+    /// setting says (counted and logged), any other failure is an error. The data is handed
+    /// over, not copied (handlebars' `render` would serialize a copy of it).
+    pub fn render(&self, data: serde_json::Value) -> Result<Vec<u8>, PageError> {
         let compiled = self.current.load();
         let failed = |e: handlebars::RenderError| {
             PageError(format!("rendering {}: {e}", self.path.display()))
         };
-        let e = match compiled.strict.render(NAME, data) {
-            Ok(html) => return Ok(html),
+        let ctx = Context::from(data);
+        let hint = self.size_hint.load(Ordering::Relaxed);
+        let mut out = Vec::with_capacity(hint + hint / 4);
+        let e = match compiled
+            .strict
+            .render_with_context_to_write(NAME, &ctx, &mut out)
+        {
+            Ok(()) => {
+                self.size_hint.store(out.len(), Ordering::Relaxed);
+                return Ok(out);
+            }
             Err(e) => e,
         };
         let (RenderErrorReason::MissingVariable(field), Some(lenient)) =
@@ -129,9 +157,12 @@ impl Template {
         else {
             return Err(failed(e));
         };
-        let html = lenient.render(NAME, data).map_err(failed)?;
+        out.clear();
+        lenient
+            .render_with_context_to_write(NAME, &ctx, &mut out)
+            .map_err(failed)?;
         self.log.record(field.as_deref(), e.line_no);
-        Ok(html)
+        Ok(out)
     }
 
     /// Pages rendered so far with a field missing (all templates with this one's label).
@@ -146,18 +177,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn text(r: Result<Vec<u8>, PageError>) -> String {
+        String::from_utf8(r.unwrap()).unwrap()
+    }
+
     #[test]
     fn escapes_is_strict_and_reloads_keeping_last_good() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.hbs");
         std::fs::write(&path, "<p>{{name}}</p>").unwrap();
         let t = Template::load(path.clone(), "t", Missing::Strict, Duration::ZERO).unwrap();
-        assert_eq!(
-            t.render(&json!({"name": "<b>"})).unwrap(),
-            "<p>&lt;b&gt;</p>"
-        );
+        assert_eq!(text(t.render(json!({"name": "<b>"}))), "<p>&lt;b&gt;</p>");
         assert!(
-            t.render(&json!({})).is_err(),
+            t.render(json!({})).is_err(),
             "strict mode: missing field is an error"
         );
 
@@ -170,7 +202,7 @@ mod tests {
             .set_modified(later)
             .unwrap();
         assert_eq!(t.generation(), 1, "reloaded");
-        assert_eq!(t.render(&json!({"name": "x"})).unwrap(), "<i>x</i>");
+        assert_eq!(text(t.render(json!({"name": "x"}))), "<i>x</i>");
 
         std::fs::write(&path, "{{#if}}broken").unwrap();
         let later = later + Duration::from_secs(5);
@@ -185,7 +217,7 @@ mod tests {
             1,
             "a broken edit keeps the last good template"
         );
-        assert_eq!(t.render(&json!({"name": "y"})).unwrap(), "<i>y</i>");
+        assert_eq!(text(t.render(json!({"name": "y"}))), "<i>y</i>");
     }
 
     #[test]
@@ -215,13 +247,13 @@ mod tests {
         };
 
         let strict = load("m-strict", Missing::Strict);
-        let err = strict.render(&data).err().unwrap().to_string();
+        let err = strict.render(data.clone()).err().unwrap().to_string();
         assert!(err.contains("p.price") && err.contains("m.hbs"), "{err}");
         assert_eq!(strict.missing_count(), 0);
 
         let empty = load("m-empty", Missing::Empty);
-        assert_eq!(empty.render(&data).unwrap(), "<p>Phone: </p>");
-        assert_eq!(empty.render(&full).unwrap(), "<p>Phone: 5</p>[a]");
+        assert_eq!(text(empty.render(data.clone())), "<p>Phone: </p>");
+        assert_eq!(text(empty.render(full.clone())), "<p>Phone: 5</p>[a]");
         assert_eq!(
             empty.missing_count(),
             1,
@@ -229,8 +261,14 @@ mod tests {
         );
 
         let default = load("m-default", Missing::Default("<n/a>".into()));
-        assert_eq!(default.render(&data).unwrap(), "<p>Phone: &lt;n/a&gt;</p>");
-        assert_eq!(default.render(&data).unwrap(), "<p>Phone: &lt;n/a&gt;</p>");
+        assert_eq!(
+            text(default.render(data.clone())),
+            "<p>Phone: &lt;n/a&gt;</p>"
+        );
+        assert_eq!(
+            text(default.render(data.clone())),
+            "<p>Phone: &lt;n/a&gt;</p>"
+        );
         assert_eq!(default.missing_count(), 2);
     }
 
@@ -240,7 +278,7 @@ mod tests {
         let path = dir.path().join("h.hbs");
         std::fs::write(&path, "{{nosuchhelper p.name}}").unwrap();
         let t = Template::load(path, "h", Missing::Empty, Duration::ZERO).unwrap();
-        let err = t.render(&json!({"p": {"name": "x"}})).err().unwrap();
+        let err = t.render(json!({"p": {"name": "x"}})).err().unwrap();
         assert!(err.to_string().contains("nosuchhelper"), "{err}");
         assert_eq!(t.missing_count(), 0);
     }

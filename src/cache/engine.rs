@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::coalesce::SingleFlight;
+use super::derived::{Derived, Version};
+use super::entry::Entry;
 use super::l1::L1;
 use super::load::{Answer, Miss};
 use super::metrics::CacheMetrics;
@@ -17,12 +19,28 @@ use super::subscriber::{self, ChannelHandler, Hearers, PurgeListener, Purged, Su
 use super::CacheLevel;
 
 /// The answer of one lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Lookup {
     /// The value; `None` is a negative hit (the origin said 404, remembered).
     pub value: Option<Bytes>,
     /// The level that answered.
     pub level: CacheLevel,
+    /// The identity of the stored value that answered (see [`Derived`]): equal versions
+    /// mean the very same stored value, so what was computed from it still holds.
+    pub version: Version,
+    /// The stored value's slot for a form derived from it (e.g. parsed JSON).
+    pub derived: Derived,
+}
+
+impl Lookup {
+    fn of(e: Entry, level: CacheLevel) -> Lookup {
+        Lookup {
+            value: e.value,
+            level,
+            version: e.version,
+            derived: e.derived,
+        }
+    }
 }
 
 /// A lookup that produced nothing: no value, no negative entry, no stale copy.
@@ -140,10 +158,7 @@ impl TieredCache {
             };
             if let Some(level) = level {
                 inner.metrics.lookup(level);
-                return Ok(Lookup {
-                    value: e.value,
-                    level,
-                });
+                return Ok(Lookup::of(e, level));
             }
         }
         let token = format!(
@@ -159,9 +174,9 @@ impl TieredCache {
             token: &token,
         };
         match inner.flight.run(key, || miss.resolve(loader)).await {
-            Ok((value, level)) => {
+            Ok((entry, level)) => {
                 inner.metrics.lookup(level);
-                Ok(Lookup { value, level })
+                Ok(Lookup::of(entry, level))
             }
             Err(source) => {
                 inner.metrics.lookup_errors.inc();

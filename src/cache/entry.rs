@@ -9,6 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::derived::{next_version, Derived, Version};
+
 const MAGIC: &[u8; 3] = b"EP1";
 const HEADER_LEN: usize = MAGIC.len() + 1 + 8;
 
@@ -26,6 +28,10 @@ pub struct Entry {
     /// After a stale answer: until then, answer `STALE` from L1 without retrying L2 and
     /// the origin (so an outage is not paid for with one origin timeout per request).
     pub retry_after: Option<Instant>,
+    /// This stored value's identity (new for every entry made from bytes).
+    pub version: Version,
+    /// What users derived from the value (e.g. its parsed form), shared by clones.
+    pub derived: Derived,
 }
 
 impl Entry {
@@ -38,6 +44,8 @@ impl Entry {
             stale_until: now + fresh + grace,
             generation: 0,
             retry_after: None,
+            version: next_version(),
+            derived: Derived::default(),
         }
     }
 
@@ -100,6 +108,8 @@ impl Entry {
             stale_until: fresh_until + grace,
             generation: 0,
             retry_after: None,
+            version: next_version(),
+            derived: Derived::default(),
         })
     }
 }

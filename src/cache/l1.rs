@@ -37,7 +37,7 @@ impl Expiry<String, Entry> for UntilStale {
 /// answer when Redis and the origin fail, never served as fresh).
 #[derive(Clone)]
 pub struct L1 {
-    cache: Cache<String, Entry>,
+    cache: Cache<String, Entry, foldhash::fast::RandomState>,
     generation: Arc<AtomicU64>,
 }
 
@@ -50,7 +50,9 @@ impl L1 {
                 u32::try_from(k.len() + v.payload_len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
             })
             .expire_after(UntilStale)
-            .build();
+            // foldhash (seeded per process) instead of SipHash: keys are hashed on every
+            // lookup, and SipHash showed in the page's instruction profile.
+            .build_with_hasher(foldhash::fast::RandomState::default());
         L1 {
             cache,
             generation: Arc::new(AtomicU64::new(0)),

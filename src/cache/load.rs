@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::entry::Entry;
 use super::l1::L1;
 use super::lock;
@@ -16,8 +14,8 @@ use super::CacheLevel;
 /// After serving a stale copy, how long it is repeated before L2 and the origin are retried.
 const STALE_RETRY: Duration = Duration::from_secs(1);
 
-/// What one level answered.
-pub type Answer = (Option<Bytes>, CacheLevel);
+/// What one level answered: the stored entry (value, version, derived forms) and the level.
+pub type Answer = (Entry, CacheLevel);
 
 /// Everything one miss needs.
 pub struct Miss<'a> {
@@ -39,10 +37,10 @@ impl Miss<'_> {
         // Another flight may have just filled L1 between the caller's check and ours.
         let mut stale = self.l1.get(self.key).await;
         if let Some(e) = stale.as_ref().filter(|e| e.is_fresh()) {
-            return Ok((e.value.clone(), CacheLevel::L1));
+            return Ok((e.clone(), CacheLevel::L1));
         }
         if let Some(e) = stale.as_ref().filter(|e| e.in_stale_backoff()) {
-            return Ok((e.value.clone(), CacheLevel::Stale));
+            return Ok((e.clone(), CacheLevel::Stale));
         }
         let mut redis = self.redis;
         let mut locked = false;
@@ -66,7 +64,7 @@ impl Miss<'_> {
                     tracing::warn!(key = self.key, error = %e, "cache: serving stale");
                     s.retry_after = Some(Instant::now() + STALE_RETRY);
                     self.l1.put(self.key, s.clone()).await;
-                    Ok((s.value, CacheLevel::Stale))
+                    Ok((s, CacheLevel::Stale))
                 }
                 None => Err(e),
             },
@@ -90,7 +88,7 @@ impl Miss<'_> {
         };
         if entry.is_fresh() {
             self.l1.put(self.key, entry.clone()).await;
-            return Ok(Some((entry.value, CacheLevel::L2)));
+            return Ok(Some((entry, CacheLevel::L2)));
         }
         if stale
             .as_ref()
@@ -151,7 +149,7 @@ impl Miss<'_> {
             }
         }
         self.l1.put(self.key, entry.clone()).await;
-        (entry.value, CacheLevel::Origin)
+        (entry, CacheLevel::Origin)
     }
 }
 

@@ -35,6 +35,7 @@
 //! ```
 
 mod coalesce;
+mod derived;
 mod engine;
 mod entry;
 mod l1;
@@ -48,6 +49,7 @@ mod redis;
 mod spec;
 mod subscriber;
 
+pub use derived::{Derived, Version};
 pub use engine::{CacheError, Lookup, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};

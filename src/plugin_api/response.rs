@@ -46,6 +46,17 @@ impl Response {
         Ok(self)
     }
 
+    /// Adds (appends) a header whose name is static and whose value is ready (no copies
+    /// and no parsing: for headers built once, or on every response of a hot path).
+    pub fn with_header_value(
+        mut self,
+        name: &'static str,
+        value: http::HeaderValue,
+    ) -> Result<Self, BoxError> {
+        self.header.append_header(name, value)?;
+        Ok(self)
+    }
+
     /// Replaces the body.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();

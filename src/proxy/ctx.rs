@@ -110,10 +110,22 @@ impl ProxyCtx {
 static PROCESS_NONCE: Lazy<u32> = Lazy::new(rand::random);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A process-unique request id: 8 hex digits of per-process nonce, then a counter.
+/// A process-unique request id: 8 hex digits of per-process nonce, then a counter (12 hex
+/// digits). Written digit by digit: `format!` cost ~2,000 instructions per request.
 pub fn next_request_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:08x}{:012x}", *PROCESS_NONCE, n)
+    let mut id = String::with_capacity(20);
+    push_hex(&mut id, u64::from(*PROCESS_NONCE), 8);
+    push_hex(&mut id, n, 12);
+    id
+}
+
+/// Appends the low `digits` hex digits of `v` (lowercase, zero-padded).
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        let d = ((v >> (4 * i)) & 0xf) as u8;
+        out.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+    }
 }
 
 /// A request id sent by a trusted previous hop (`X-Request-Id`), kept when it is 1–64
@@ -124,4 +136,20 @@ pub fn inbound_request_id(req: &pingora::http::RequestHeader) -> Option<String> 
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     ok.then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_twenty_hex_digits_like_format() {
+        let id = next_request_id();
+        assert_eq!(id.len(), 20);
+        assert_eq!(&id[..8], format!("{:08x}", *PROCESS_NONCE));
+        let mut s = String::new();
+        push_hex(&mut s, 0xabc, 12);
+        assert_eq!(s, format!("{:012x}", 0xabc));
+        assert_ne!(next_request_id(), next_request_id());
+    }
 }

@@ -23,12 +23,17 @@ pub async fn write_local(
     let (mut header, body) = match filtered(chain, ctx, resp) {
         Some(r) => (r.header, r.body),
         None => {
-            let r = Response::error(500, FILTER_FAILED, &ctx.request_id);
+            let mut r = Response::error(500, FILTER_FAILED, &ctx.request_id);
+            let _ = r
+                .header
+                .insert_header("x-request-id", ctx.request_id.as_str());
             (r.header, r.body)
         }
     };
-    let _ = header.insert_header("x-request-id", ctx.request_id.as_str());
-    header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    header.insert_header(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    )?;
     let status = header.status.as_u16();
     if crate::drain::draining() {
         session.set_keepalive(None);

@@ -41,6 +41,7 @@ local context = {
     productService = productCacheJSON.service,
     productColor = productCacheJSON.color,
     productSize = productCacheJSON.size,
+    productDescription = productCacheJSON.description,
     shopId = shopCacheJSON.id,
     shopName = shopCacheJSON.name,
     shopLevel = shopCacheJSON.level,

@@ -1,0 +1,231 @@
+"""CPU instructions per request, independent of the host's noise: each target runs under
+`valgrind --tool=callgrind` (pinned to core 0; backend, origin and client natively on core 1),
+is warmed up, has its counters zeroed (`callgrind_control -z`), answers exactly N requests
+from bench/workload.py's fixed-count client, and is dumped (`callgrind_control -d`); the dump's
+total instruction count (user space, every thread; not the kernel's work) divided by N is the
+figure. Every target gets the same request sequence (seeded), so small differences are real.
+
+Jobs (`--instr-jobs`):
+  respond      the local-response floor: a fixed 32-byte answer (edgeproxy `respond`
+               plugin, nginx `return 200`), no upstream
+  proxy        plain proxying: edgeproxy, bare Pingora doing the same job
+               (`pingora-baseline`: the three forwarding headers; `-noheaders`: without), nginx
+  page-NAME    the page of workload NAME (bench/workload.py): edgeproxy, nginx + Lua
+  twotier      the two-tier system on the zipf workload (bench/twotier.py)
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from harness import (BENCH, LOAD_CORE, PROXY_CORE, STOP_SIGNAL, die, free_ports, log,
+                     machine, save, start, start_backend, start_edgeproxy, start_nginx, stop,
+                     wait_port)
+import pagebench
+import twotier
+import workload
+
+
+def valgrind(run, name):
+    # Uncompressed names: every dump (one per `-d`) is readable by callgrind_annotate alone.
+    return ["valgrind", "--tool=callgrind", "--compress-strings=no",
+            "--callgrind-out-file=%s/%s.cg.%%p" % (run, name)]
+
+
+def control(pid, what):
+    r = subprocess.run(["callgrind_control", what, str(pid)], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0 or "OK" not in r.stdout:
+        die("callgrind_control %s %d failed:\n%s%s" % (what, pid, r.stdout, r.stderr))
+
+
+def dumped_total(run, name, pid):
+    """Instruction count of the last dump of process `pid`."""
+    deadline = time.time() + 60
+    prefix = "%s.cg.%d." % (name, pid)
+    while time.time() < deadline:
+        dumps = sorted((f for f in os.listdir(run) if f.startswith(prefix)),
+                       key=lambda f: int(f.rsplit(".", 1)[1]))
+        if dumps:
+            with open(os.path.join(run, dumps[-1])) as f:
+                m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
+            if m:
+                return int(m.group(1))
+        time.sleep(0.2)
+    die("no callgrind dump for %s (pid %d) in %s" % (name, pid, run))
+
+
+def measure(run, name, procs, port, fill_paths, warm_paths, paths, n, conns):
+    """Requests every path of `fill_paths` (a list, or None) once, `warm_paths` n/5 times,
+    zeroes the counters, drives `n` requests from `paths`, dumps: instructions per request."""
+    if fill_paths:
+        workload.drive(port, iter(fill_paths), len(fill_paths), conns)
+    workload.drive(port, warm_paths, max(200, n // 5), conns)
+    for _, p in procs:
+        control(p.pid, "-z")
+    secs, st = workload.drive(port, paths, n, conns)
+    if set(st) != {200}:
+        die("%s: statuses %s during the measured requests" % (name, st))
+    time.sleep(0.5)  # let the last responses' bookkeeping (log phase) finish
+    total = 0
+    for pname, p in procs:
+        control(p.pid, "-d")
+        total += dumped_total(run, pname, p.pid)
+    log("%-22s %8.0f instructions/request (%d requests, %.1fs under valgrind)"
+        % (name, total / n, n, secs))
+    return {"instructions": total, "requests": n, "per_request": total / n, "seconds": secs}
+
+
+def proxy_targets(run, args, backend_addr):
+    """(name, [(process name, Popen)], port) of the plain-proxy job, started lazily."""
+    def edge():
+        port = free_ports(1)[0]
+        p = start_edgeproxy("edgeproxy", args.edgeproxy, os.path.join(BENCH, "edgeproxy",
+                            "proxy.toml"), run, {"LISTEN": "127.0.0.1:%d" % port,
+                                                 "BACKEND": backend_addr},
+                            wrap=valgrind(run, "edgeproxy"))
+        return [("edgeproxy", p)], port
+
+    def baseline(headers):
+        def go():
+            port = free_ports(1)[0]
+            name = "pingora-baseline" + ("" if headers else "-noheaders")
+            argv = [args.baseline, "127.0.0.1:%d" % port, backend_addr] + (["headers"] if headers else [])
+            p = start(name, valgrind(run, name) + argv, PROXY_CORE, run, env={"RUST_LOG": "warn"})
+            STOP_SIGNAL[p.pid] = signal.SIGINT
+            return [(name, p)], port
+        return go
+
+    def nginx():
+        port = free_ports(1)[0]
+        p = start_nginx("nginx", os.path.join(BENCH, "nginx", "proxy.conf"), PROXY_CORE, run,
+                        {"LISTEN": "127.0.0.1:%d" % port, "BACKEND": backend_addr},
+                        wrap=valgrind(run, "nginx"))
+        return [("nginx", p)], port
+
+    out = [("edgeproxy", edge)]
+    if args.baseline:
+        out += [("pingora-baseline", baseline(True)),
+                ("pingora-baseline-noheaders", baseline(False))]
+    return out + [("nginx", nginx)]
+
+
+def respond_targets(run, args):
+    """The local-response floor: edgeproxy's `respond` plugin vs nginx `return 200`."""
+    def edge():
+        port = free_ports(1)[0]
+        p = start_edgeproxy("edgeproxy", args.edgeproxy,
+                            os.path.join(BENCH, "edgeproxy", "respond.toml"), run,
+                            {"LISTEN": "127.0.0.1:%d" % port}, wrap=valgrind(run, "edgeproxy"))
+        return [("edgeproxy", p)], port
+
+    def nginx():
+        port = free_ports(1)[0]
+        p = start_nginx("nginx", os.path.join(BENCH, "nginx", "respond.conf"), PROXY_CORE, run,
+                        {"LISTEN": "127.0.0.1:%d" % port}, wrap=valgrind(run, "nginx"))
+        return [("nginx", p)], port
+
+    return [("edgeproxy", edge), ("nginx", nginx)]
+
+
+def run_job(args, job, run):
+    """Measures every target of `job`; returns {target: result}."""
+    n, conns = args.instr_requests, args.instr_conns
+    support, res = [], {}
+    if job == "respond":
+        targets = respond_targets(run, args)
+        fill = None
+        paths = lambda: workload.repeat("/hello")  # noqa: E731
+        warm = paths
+    elif job == "proxy":
+        bport = free_ports(1)[0]
+        support.append(start_backend(run, [bport]))
+        targets = proxy_targets(run, args, "127.0.0.1:%d" % bport)
+        fill = None
+        paths = lambda: workload.repeat("/hello")  # noqa: E731
+        warm = paths
+    else:
+        wname = "zipf" if job == "twotier" else job[len("page-"):]
+        if wname not in workload.WORKLOADS:
+            die("unknown instr job %r" % job)
+        w = dict(workload.WORKLOADS[wname], name=wname)
+        origin, oport = pagebench.start_origin(run, w)
+        support.append(origin)
+        seq = list(next_n(workload.page_paths(w, seed=12345), n))
+        fill = sorted(set(seq))  # every page measured is a cache hit
+        paths = lambda: iter(seq)  # noqa: E731
+        warm = lambda: workload.page_paths(w, seed=777)  # noqa: E731
+        if job == "twotier":
+            targets = twotier.instr_targets(run, args, w, oport, valgrind)
+        else:
+            targets = page_targets(run, args, w, oport)
+    for name, starter in targets:
+        procs, port = starter()
+        for pname, p in procs:
+            wait_port(port, p, pname, run, timeout=120)
+        res[name] = measure(run, name, procs, port, list(fill) if fill else None, warm(),
+                            paths(), n, conns)
+        for _, p in procs:
+            stop(p)
+    for p in support:
+        stop(p)
+    return res
+
+
+def next_n(it, n):
+    for _ in range(n):
+        yield next(it)
+
+
+def page_targets(run, args, w, oport):
+    dict_size, l1 = pagebench.cache_sizes(w)
+
+    def edge():
+        port = free_ports(1)[0]
+        p = start_edgeproxy("edgeproxy", args.edgeproxy, pagebench.PAGE_CONFIG, run,
+                            {"LISTEN": "127.0.0.1:%d" % port, "ORIGIN": "127.0.0.1:%d" % oport,
+                             "L1": l1}, wrap=valgrind(run, "edgeproxy"))
+        return [("edgeproxy", p)], port
+
+    def nginx():
+        port = free_ports(1)[0]
+        p = pagebench.start_nginx_page("nginx", run, [port], oport, dict_size,
+                                       wrap=valgrind(run, "nginx"))
+        return [("nginx", p)], port
+
+    return [("edgeproxy", edge), ("nginx", nginx)]
+
+
+def bench_instr(args):
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        die("valgrind is missing (apt-get install valgrind)")
+    summary = {"title": "CPU instructions per request (callgrind)", "machine": machine(),
+               "requests": args.instr_requests, "conns": args.instr_conns, "jobs": {}}
+    for job in args.instr_jobs.split(","):
+        run = os.path.join(args.run_dir, "instr-" + job)
+        os.makedirs(run)
+        log("instructions per request: job %s" % job)
+        summary["jobs"][job] = run_job(args, job, run)
+    print_instr(summary)
+    save(args.save_as or "instr", summary, args)
+    return summary
+
+
+def print_instr(s):
+    print()
+    print("### " + s["title"])
+    print()
+    print("| job | target | instructions/request | / nginx | / bare Pingora |")
+    print("|---|---|---:|---:|---:|")
+    for job, res in s["jobs"].items():
+        ng = res.get("nginx", {}).get("per_request")
+        base = res.get("pingora-baseline", {}).get("per_request")
+        for name, r in res.items():
+            print("| %s | %s | %.0f | %s | %s |" % (
+                job, name, r["per_request"],
+                "%.2f" % (r["per_request"] / ng) if ng else "",
+                "%.2f" % (r["per_request"] / base) if base else ""))
+    print(flush=True)
