@@ -34,6 +34,7 @@ import time
 import urllib.request
 
 from harness import *  # noqa: F401,F403 (the shared machinery)
+from compare import *  # noqa: F401,F403
 from harness import BENCH, LOAD_CORE, PROXY_CORE, REPO  # noqa: F401
 
 from pagebench import bench_page  # noqa: E402

@@ -7,8 +7,9 @@ product through each proxy (so only hits are measured), then the usual compariso
 
 import os
 
-from harness import (BENCH, LOAD_CORE, PROXY_CORE, Target, compare, die, get, log,
-                     free_ports, save, start_edgeproxy, start_nginx, stop, wait_port)
+from compare import Target, compare
+from harness import (BENCH, LOAD_CORE, PROXY_CORE, die, get, log, free_ports, save,
+                     start_edgeproxy, start_nginx, stop, wait_port)
 import workload
 
 PAGE_CONFIG = os.path.join(BENCH, "edgeproxy", "page.toml")

@@ -15,8 +15,9 @@ measured runs are cache hits. TARGETS lists the systems; a variant adds its own 
 
 import os
 
-from harness import (BENCH, PROXY_CORE, Target, compare, die, free_ports,
-                     log, save, start_edgeproxy, start_nginx, stop, wait_port)
+from compare import Target, compare
+from harness import (BENCH, PROXY_CORE, die, free_ports, log, save, start_edgeproxy,
+                     start_nginx, stop, wait_port)
 import pagebench
 import workload
 
