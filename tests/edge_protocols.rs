@@ -34,9 +34,7 @@ fn proxy_protocol_v1_v2_and_before_tls() {
     let origin = Origin::start();
     let (plain, tls, open, untrusted) = (free_port(), free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = edgeproxy::tls::selfsigned::generate(&["pp.test"], 30).expect("cert");
-    std::fs::write(dir.path().join("pp.crt"), cert).expect("write");
-    std::fs::write(dir.path().join("pp.key"), key).expect("write");
+    common::certs::write_pair(dir.path(), "pp", &["pp.test"], 30);
     let cfg = format!(
         r#"
 [upstreams.origin]
@@ -274,9 +272,7 @@ fn a_silent_http2_client_is_cut_at_the_header_timeout() {
     let origin = Origin::start();
     let (h2c, tls) = (free_port(), free_port());
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = edgeproxy::tls::selfsigned::generate(&["h2.test"], 30).expect("cert");
-    std::fs::write(dir.path().join("h2.crt"), cert).expect("write");
-    std::fs::write(dir.path().join("h2.key"), key).expect("write");
+    common::certs::write_pair(dir.path(), "h2", &["h2.test"], 30);
     let cfg = format!(
         r#"
 [upstreams.origin]

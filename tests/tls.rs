@@ -8,7 +8,6 @@ pub mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,12 +17,7 @@ use common::edge::{check_text, Edge};
 use common::origin::Origin;
 use common::{free_port, wait_until};
 
-/// Writes a self-signed pair for `names` as `dir/NAME.crt` / `dir/NAME.key`.
-fn pair(dir: &Path, name: &str, names: &[&str], days: i64) {
-    let (cert, key) = edgeproxy::tls::selfsigned::generate(names, days).expect("generate");
-    std::fs::write(dir.join(format!("{name}.crt")), cert).expect("cert");
-    std::fs::write(dir.join(format!("{name}.key")), key).expect("key");
-}
+use common::certs::write_pair as pair;
 
 /// An edge with one TLS listener serving `default`, `wild` and `shop` pairs (written in
 /// its dir before it starts) in front of `origin`; returns it and the TLS address.

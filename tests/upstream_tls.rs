@@ -36,9 +36,7 @@ fn groups_verify_their_tls_servers_by_default() {
     // The TLS origin: an edgeproxy answering itself, with a certificate for origin.test.
     let origin_port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = edgeproxy::tls::selfsigned::generate(&["origin.test"], 30).expect("cert");
-    std::fs::write(dir.path().join("o.crt"), &cert).expect("write");
-    std::fs::write(dir.path().join("o.key"), key).expect("write");
+    common::certs::write_pair(dir.path(), "o", &["origin.test"], 30);
     let ca = dir.path().join("o.crt").display().to_string();
     let origin_cfg = format!(
         r#"

@@ -88,6 +88,14 @@ impl Edge {
         let mut edge = Self::spawn(dir, "edgeproxy", config, &[], env);
         edge.wait_listening(wait_for)
             .unwrap_or_else(|e| panic!("edgeproxy did not start: {e}\n{}", edge.stderr()));
+        // The ports answer, but maybe not ours: another process took one first and this
+        // edgeproxy exited ("cannot listen"). Say so instead of testing the wrong server.
+        if let Ok(Some(status)) = edge.child.try_wait() {
+            panic!(
+                "edgeproxy exited ({status}) although {wait_for:?} answer: a port race?\n{}",
+                edge.stderr()
+            );
+        }
         edge
     }
 

@@ -11,6 +11,7 @@
 //! and look for items reported in every test crate.
 
 pub mod cache_env;
+pub mod certs;
 pub mod consul;
 pub mod curl;
 pub mod dist;
