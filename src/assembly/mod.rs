@@ -90,7 +90,7 @@ pub fn assemble(
         .into_iter()
         .map(|mut g| {
             if let Some(tls) = g.tls.as_mut() {
-                if let Err(e) = tls.load_ca(&spec.base_dir) {
+                if let Err(e) = tls.for_group(&g.name, &spec.base_dir) {
                     d.error(tls.ca_span.clone(), format!("upstream `{}`: {e}", g.name));
                 }
             }

@@ -47,7 +47,7 @@ pub(super) fn choose(
     let t = group.spec().timeouts;
     let mut peer = match &group.spec().tls {
         None => HttpPeer::new(addr, false, String::new()),
-        Some(tls) => tls_peer(addr, group.name(), tls, session.req_header()),
+        Some(tls) => tls_peer(addr, tls, session.req_header()),
     };
     peer.options.connection_timeout = Some(t.connect);
     peer.options.read_timeout = Some(t.read);
@@ -56,13 +56,11 @@ pub(super) fn choose(
     Ok(Box::new(peer))
 }
 
-/// A TLS peer at `addr` for group `group` with `tls`: SNI from the group or else the
+/// A TLS peer at `addr` for a group with `tls`: SNI from the group or else the
 /// request's `Host` name (without port), verification as configured, the group's CA file
-/// if any. Its pooled connections are the group's own (Pingora's pool key does not include
-/// the CA, so two groups with one address but different CAs must not share them).
+/// if any. Its pooled connections are the group's own (`pool_key`).
 fn tls_peer(
     addr: std::net::SocketAddr,
-    group: &str,
     tls: &crate::upstream::UpstreamTls,
     req: &pingora::http::RequestHeader,
 ) -> pingora::upstreams::peer::HttpPeer {
@@ -77,11 +75,6 @@ fn tls_peer(
     peer.options.verify_cert = tls.verify;
     peer.options.verify_hostname = tls.verify;
     peer.options.ca = tls.ca.clone();
-    peer.group_key = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        group.hash(&mut h);
-        h.finish()
-    };
+    peer.group_key = tls.pool_key;
     peer
 }

@@ -47,6 +47,9 @@ pub enum CertError {
         /// Key file.
         key: PathBuf,
     },
+    /// A listener entry without any pair.
+    #[error("no certificates configured")]
+    NoCertificates,
     /// The certificate's `notAfter` has passed.
     #[error("the certificate in {path} expired {ago} ago")]
     Expired {
@@ -167,7 +170,8 @@ fn names_of(cert: &X509) -> Vec<String> {
     names
 }
 
-fn now_unix() -> i64 {
+/// Seconds since the Unix epoch, now.
+pub(crate) fn now_unix() -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH);
     now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -81,14 +81,7 @@ impl ListenerTls {
         }
         let pairs: Vec<_> = slots.iter().map(|s| s.pair.clone()).collect();
         let Some(store) = CertStore::new(&pairs) else {
-            return Err((
-                0,
-                CertError::Pem {
-                    path: Default::default(),
-                    what: "certificate",
-                    reason: "no certificates configured".into(),
-                },
-            ));
+            return Err((0, CertError::NoCertificates));
         };
         let tls = ListenerTls {
             server,

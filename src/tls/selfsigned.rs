@@ -32,7 +32,7 @@ pub fn generate(names: &[&str], days: i64) -> Result<(Vec<u8>, Vec<u8>), ErrorSt
     b.set_subject_name(&name)?;
     b.set_issuer_name(&name)?;
     b.set_pubkey(&key)?;
-    let now = now_unix();
+    let now = super::certs::now_unix();
     let not_before = Asn1Time::from_unix(now - 86_400)?;
     let not_after = Asn1Time::from_unix(now + days * 86_400)?;
     b.set_not_before(&not_before)?;
@@ -50,9 +50,4 @@ pub fn generate(names: &[&str], days: i64) -> Result<(Vec<u8>, Vec<u8>), ErrorSt
     }
     b.sign(&key, MessageDigest::sha256())?;
     Ok((b.build().to_pem()?, key.private_key_to_pem_pkcs8()?))
-}
-
-fn now_unix() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -20,6 +20,9 @@ pub struct UpstreamTls {
     pub ca_span: Option<Range<usize>>,
     /// The loaded CA certificates (set when the group is assembled).
     pub ca: Option<Arc<Box<[X509]>>>,
+    /// Keeps the group's pooled upstream connections its own (Pingora's `group_key`; its
+    /// pool key covers address and TLS options but not the CA), set by [`Self::for_group`].
+    pub pool_key: u64,
 }
 
 impl UpstreamTls {
@@ -31,11 +34,22 @@ impl UpstreamTls {
             ca_file: None,
             ca_span: None,
             ca: None,
+            pool_key: 0,
         }
     }
 
+    /// Ready for group `group`: `ca_file` loaded (resolved against `base`) and the pool key
+    /// derived from the group's name, once, at assembly.
+    pub fn for_group(&mut self, group: &str, base: &std::path::Path) -> Result<(), String> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        group.hash(&mut h);
+        self.pool_key = h.finish();
+        self.load_ca(base)
+    }
+
     /// Loads `ca_file` (resolved against `base`) into `ca`.
-    pub fn load_ca(&mut self, base: &std::path::Path) -> Result<(), String> {
+    fn load_ca(&mut self, base: &std::path::Path) -> Result<(), String> {
         let Some(file) = &self.ca_file else {
             return Ok(());
         };
