@@ -290,6 +290,9 @@ def main():
     ap.add_argument("--page-workloads", default="uniform,zipf",
                     help="page: workloads of bench/workload.py, comma-separated (uniform,zipf)")
     ap.add_argument("--twotier-workloads", default="zipf", help="twotier: workloads (zipf)")
+    ap.add_argument("--twotier-targets",
+                    help="twotier: systems, comma-separated (default all: edgeproxy,"
+                         "edgeproxy+hot,nginx,nginx+proxy_cache)")
     ap.add_argument("--instr-jobs", default="respond,proxy,page-uniform,page-zipf,twotier",
                     help="instr: jobs (respond,proxy,page-uniform,page-zipf,twotier; instr.py)")
     ap.add_argument("--instr-requests", type=int, default=3000,

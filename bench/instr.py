@@ -7,9 +7,11 @@ figure. Every target gets the same request sequence (seeded), so small differenc
 
 Jobs (`--instr-jobs`):
   respond      the local-response floor: a fixed 32-byte answer (edgeproxy `respond`
-               plugin, nginx `return 200`), no upstream
+               plugin, bare Pingora answering in `request_filter`, nginx `return 200`), no
+               upstream
   proxy        plain proxying: edgeproxy, bare Pingora doing the same job
-               (`pingora-baseline`: the three forwarding headers; `-noheaders`: without), nginx
+               (`pingora-baseline`: the three forwarding headers; `-timeouts`: and the
+               deadlines edgeproxy enforces by default; `-noheaders`: neither), nginx
   page-NAME    the page of workload NAME (bench/workload.py): edgeproxy, nginx + Lua
   twotier      the two-tier system on the zipf workload (bench/twotier.py)
 """
@@ -89,15 +91,8 @@ def proxy_targets(run, args, backend_addr):
                             wrap=valgrind(run, "edgeproxy"))
         return [("edgeproxy", p)], port
 
-    def baseline(headers):
-        def go():
-            port = free_ports(1)[0]
-            name = "pingora-baseline" + ("" if headers else "-noheaders")
-            argv = [args.baseline, "127.0.0.1:%d" % port, backend_addr] + (["headers"] if headers else [])
-            p = start(name, valgrind(run, name) + argv, PROXY_CORE, run, env={"RUST_LOG": "warn"})
-            STOP_SIGNAL[p.pid] = signal.SIGINT
-            return [(name, p)], port
-        return go
+    def baseline(*flags):
+        return baseline_target(run, args, backend_addr, *flags)
 
     def nginx():
         port = free_ports(1)[0]
@@ -108,8 +103,9 @@ def proxy_targets(run, args, backend_addr):
 
     out = [("edgeproxy", edge)]
     if args.baseline:
-        out += [("pingora-baseline", baseline(True)),
-                ("pingora-baseline-noheaders", baseline(False))]
+        out += [("pingora-baseline", baseline("headers")),
+                ("pingora-baseline-timeouts", baseline("headers", "timeouts")),
+                ("pingora-baseline-noheaders", baseline())]
     return out + [("nginx", nginx)]
 
 
@@ -128,7 +124,23 @@ def respond_targets(run, args):
                         {"LISTEN": "127.0.0.1:%d" % port}, wrap=valgrind(run, "nginx"))
         return [("nginx", p)], port
 
-    return [("edgeproxy", edge), ("nginx", nginx)]
+    base = [("pingora-baseline", baseline_target(run, args, "127.0.0.1:9", "respond",
+                                                  "timeouts"))] if args.baseline else []
+    return [("edgeproxy", edge)] + base + [("nginx", nginx)]
+
+
+def baseline_target(run, args, backend_addr, *flags):
+    """bench/pingora_baseline.rs with `flags` (headers, timeouts, respond), started lazily."""
+    def go():
+        port = free_ports(1)[0]
+        name = "pingora-baseline" + ("" if "headers" in flags or "respond" in flags else
+                                     "-noheaders") + ("-timeouts" if "timeouts" in flags
+                                                      and "respond" not in flags else "")
+        argv = [args.baseline, "127.0.0.1:%d" % port, backend_addr] + list(flags)
+        p = start(name, valgrind(run, name) + argv, PROXY_CORE, run, env={"RUST_LOG": "warn"})
+        STOP_SIGNAL[p.pid] = signal.SIGINT
+        return [(name, p)], port
+    return go
 
 
 def run_job(args, job, run):

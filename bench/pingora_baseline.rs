@@ -6,11 +6,17 @@
 //! the comparison measures our layer, not a runtime flavour or an allocator.
 //!
 //!   cargo build --release --example pingora_baseline
-//!   pingora_baseline LISTEN_ADDR BACKEND_ADDR [headers]   # e.g. 127.0.0.1:9000 127.0.0.1:9001
+//!   pingora_baseline LISTEN_ADDR BACKEND_ADDR [headers] [timeouts] [respond]
+//!   # e.g. pingora_baseline 127.0.0.1:9000 127.0.0.1:9001 headers
 //!
 //! With `headers` it also does the rest of the benchmark's proxy job, written the plain way:
 //! `X-Forwarded-For`, `X-Real-IP` and `X-Request-Id` on the upstream request (edgeproxy and
-//! nginx set those three). One worker thread, like `[server] threads = 1`. Used by
+//! nginx set those three). With `timeouts` the upstream exchange gets the deadlines
+//! edgeproxy's defaults give it (connect 5 s, read and write 60 s, keep-alive 60 s on the
+//! client side): each deadline is a Pingora timer registered while a read waits, so this is
+//! the same job with the same safety. With `respond` it answers every request itself with
+//! a fixed 32-byte body (the local-response floor, edgeproxy's `respond` plugin) and never
+//! contacts BACKEND_ADDR. One worker thread, like `[server] threads = 1`. Used by
 //! `bench/bench.py --baseline` and `bench/instr.py`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +36,8 @@ static MALLOC_CONF: Option<&'static u8> = Some(&b"tcache_max:131072\0"[0]);
 struct Baseline {
     backend: String,
     headers: bool,
+    timeouts: bool,
+    respond: bool,
     nonce: u32,
     counter: AtomicU64,
 }
@@ -40,9 +48,31 @@ impl ProxyHttp for Baseline {
 
     fn new_ctx(&self) {}
 
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        if self.timeouts {
+            session.set_keepalive(Some(60));
+        }
+        if !self.respond {
+            return Ok(false);
+        }
+        let mut resp = ResponseHeader::build(200, Some(2))?;
+        resp.insert_header("Content-Type", "text/plain")?;
+        resp.insert_header("Content-Length", "32")?;
+        session.write_response_header(Box::new(resp), false).await?;
+        session
+            .write_response_body(Some(bytes::Bytes::from_static(BODY)), true)
+            .await?;
+        Ok(true)
+    }
+
     async fn upstream_peer(&self, _s: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         let mut peer = HttpPeer::new(self.backend.as_str(), false, String::new());
         peer.options.idle_timeout = Some(Duration::from_secs(120));
+        if self.timeouts {
+            peer.options.connection_timeout = Some(Duration::from_secs(5));
+            peer.options.read_timeout = Some(Duration::from_secs(60));
+            peer.options.write_timeout = Some(Duration::from_secs(60));
+        }
         Ok(Box::new(peer))
     }
 
@@ -75,12 +105,24 @@ impl ProxyHttp for Baseline {
     }
 }
 
+/// The fixed answer of `respond` (32 bytes, as edgeproxy's bench `respond` plugin).
+const BODY: &[u8; 32] = b"hello from the pingora baseline\n";
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 || args.len() > 4 || (args.len() == 4 && args[3] != "headers") {
-        eprintln!("usage: {} LISTEN_ADDR BACKEND_ADDR [headers]", args[0]);
+    let flags = args.get(3..).unwrap_or_default();
+    if args.len() < 3
+        || flags
+            .iter()
+            .any(|f| !["headers", "timeouts", "respond"].contains(&f.as_str()))
+    {
+        eprintln!(
+            "usage: {} LISTEN_ADDR BACKEND_ADDR [headers] [timeouts] [respond]",
+            args[0]
+        );
         std::process::exit(2);
     }
+    let has = |f: &str| flags.iter().any(|x| x == f);
     let conf = ServerConf {
         threads: 1,
         work_stealing: false,
@@ -94,7 +136,9 @@ fn main() {
         &server.configuration,
         Baseline {
             backend: args[2].clone(),
-            headers: args.len() == 4,
+            headers: has("headers"),
+            timeouts: has("timeouts"),
+            respond: has("respond"),
             nonce: std::process::id(),
             counter: AtomicU64::new(0),
         },

@@ -4,6 +4,11 @@ two application nodes -> origin, on realistic traffic (bench/workload.py `zipf` 
 core 1. Targets (CPU and PSS summed over each system's processes):
 
   edgeproxy           both tiers in one process (bench/edgeproxy/twotier.toml)
+  edgeproxy+hot       the same with hot-key handling (issue 9): the hottest keys found in the
+                      distribution tier are spread and their pages answered at the first hop
+                      (X-Cache: EDGE, 2 s TTL, dropped by purges); needs a Redis (reports and
+                      purges travel on its pub/sub), which runs on the system's core and
+                      counts in its CPU and PSS
   nginx               the seed: a distribution nginx (bench/nginx/twotier-dist.conf, one worker)
                       and an application nginx + Lua (bench/nginx/product.conf, one worker
                       listening on both application ports)
@@ -14,9 +19,10 @@ measured runs are cache hits. TARGETS lists the systems; a variant adds its own 
 """
 
 import os
+import re
 
 from compare import Target, compare
-from harness import (BENCH, PROXY_CORE, die, free_ports, log, save, start_edgeproxy,
+from harness import (BENCH, PROXY_CORE, die, free_ports, get, log, save, start, start_edgeproxy,
                      start_nginx, stop, wait_port)
 import pagebench
 import workload
@@ -32,15 +38,61 @@ PROXY_CACHE = (
 )
 
 
-def edgeproxy_system(args, run, w, oport, wrap=None):
-    """Both tiers in one edgeproxy process: ([(name, Popen)], distribution port)."""
+# The hot variant's tables. Thresholds by share only (0.1 % of the group's requests, about
+# the 80 most popular products of Zipf(1) over 100,000: ~40 % of all requests), so the same
+# keys are hot whatever the request rate.
+HOT = """[upstreams.app.hot]
+cache = "local"
+window = "2s"
+min_rate = 0
+min_share = 0.001
+max_keys = 128
+
+[upstreams.app.hot.edge]
+max_keys = 128
+ttl = "2s"
+"""
+
+ADMIN = """[[servers]]
+name = "admin"
+listen = ["127.0.0.1:%d"]
+[[servers.routes]]
+path = "/metrics"
+plugins = [{ name = "metrics" }]
+"""
+ADMIN_PORTS = {}  # distribution port -> admin port (the hot variant's metrics)
+
+
+def first_hop_counts(port):
+    """(requests answered at the first hop, all requests) of the distribution tier so far."""
+    text = get(ADMIN_PORTS[port], "/metrics")[2].decode()
+    count = lambda pat: sum(int(float(x)) for x in re.findall(pat, text, re.M))  # noqa: E731
+    return (count(r'^edgeproxy_hot_requests_total\{[^}]*handling="edge"[^}]*\} (\S+)'),
+            count(r'^edgeproxy_requests_total\{[^}]*server="distribution"[^}]*\} (\S+)'))
+
+
+def edgeproxy_system(args, run, w, oport, wrap=None, hot=False):
+    """Both tiers in one edgeproxy process (and, with `hot`, its Redis):
+    ([(name, Popen)], distribution port)."""
     port, a1, a2 = free_ports(3)
     _, l1 = pagebench.cache_sizes(w)
-    p = start_edgeproxy("edgeproxy", args.edgeproxy, TWOTIER_CONFIG, run,
-                        {"LISTEN": "127.0.0.1:%d" % port, "APP1": "127.0.0.1:%d" % a1,
-                         "APP2": "127.0.0.1:%d" % a2, "ORIGIN": "127.0.0.1:%d" % oport,
-                         "L1": l1}, wrap=wrap and wrap(run, "edgeproxy"))
-    return [("edgeproxy", p)], port
+    name = "edgeproxy-hot" if hot else "edgeproxy"
+    procs, subs = [], {"HOT": "", "REDIS": "", "TAGS": "false", "ADMIN": ""}
+    if hot:
+        rport = free_ports(1)[0]
+        redis = start("redis", ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no"], PROXY_CORE, run)
+        wait_port(rport, redis, "redis", run)
+        procs.append(("redis", redis))
+        admin = free_ports(1)[0]
+        ADMIN_PORTS[port] = admin
+        subs = {"HOT": HOT, "TAGS": "true", "ADMIN": ADMIN % admin,
+                "REDIS": '[caches.local.redis]\naddresses = ["127.0.0.1:%d"]' % rport}
+    subs.update({"LISTEN": "127.0.0.1:%d" % port, "APP1": "127.0.0.1:%d" % a1,
+                 "APP2": "127.0.0.1:%d" % a2, "ORIGIN": "127.0.0.1:%d" % oport, "L1": l1})
+    p = start_edgeproxy(name, args.edgeproxy, TWOTIER_CONFIG, run, subs,
+                        wrap=wrap and wrap(run, name))
+    return [(name, p)] + procs, port
 
 
 def nginx_system(name, cached):
@@ -68,9 +120,14 @@ def nginx_system(name, cached):
 # (target name, builder(args, run, workload, origin port, wrap) -> ([(name, Popen)], port))
 TARGETS = [
     ("edgeproxy", edgeproxy_system),
+    ("edgeproxy+hot", lambda *a, **k: edgeproxy_system(*a, hot=True, **k)),
     ("nginx", nginx_system("nginx", cached=False)),
     ("nginx+proxy_cache", nginx_system("nginx-pc", cached=True)),
 ]
+
+
+def port_of(t):
+    return int(t.url.rsplit(":", 1)[1].strip("/"))
 
 
 def title(w):
@@ -92,7 +149,14 @@ def bench_twotier_workload(args, w):
     os.makedirs(run)
     origin, oport = pagebench.start_origin(run, w)
     targets = []
+    wanted = args.twotier_targets.split(",") if args.twotier_targets else [n for n, _ in TARGETS]
+    unknown = set(wanted) - {n for n, _ in TARGETS}
+    if unknown:
+        die("unknown two-tier systems %s (known: %s)"
+            % (sorted(unknown), ", ".join(n for n, _ in TARGETS)))
     for name, build in TARGETS:
+        if name not in wanted:
+            continue
         procs, port = build(args, run, w, oport)
         wait_port(port, procs[0][1], procs[0][0], run)
         targets.append(Target(name, "http://127.0.0.1:%d/" % port, procs[0][1],
@@ -100,8 +164,16 @@ def bench_twotier_workload(args, w):
         pagebench.check_page(name, port, w)
         pagebench.fill(name, port, w)
     log("two-tier: %s" % ", ".join(t.name for t in targets))
+    before = {t.name: first_hop_counts(port_of(t)) for t in targets if port_of(t) in ADMIN_PORTS}
     s = compare(title(w), targets, [origin], args, pagebench.wrk_mode(w), w["products"])
     s["workload"] = dict(w)
+    for name, (edge0, total0) in before.items():
+        t = next(t for t in targets if t.name == name)
+        edge, total = first_hop_counts(port_of(t))
+        share = (edge - edge0) / max(total - total0, 1)
+        s["targets"][name]["first_hop_share"] = share
+        log("%s: %.1f %% of the measured requests answered at the first hop"
+            % (name, 100 * share))
     save("twotier" if w["name"] == "zipf" else "twotier-" + w["name"], s, args)
     for t in targets:
         for p in t.procs:

@@ -36,7 +36,9 @@ struct Stripe {
 pub struct Detector {
     stripes: Box<[Mutex<Stripe>]>,
     k: usize,
-    width: usize,
+    /// An empty sketch, cloned for every fresh stripe: building one computes the crate's
+    /// 1,024-entry decay table (`powf` each), cloning copies it.
+    empty: TopK<String>,
 }
 
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
@@ -60,15 +62,16 @@ impl Detector {
     pub fn with_stripes(k: usize, stripes: usize) -> Self {
         let k = k.max(1);
         let width = (k * 8).max(256).next_power_of_two();
+        let empty = TopK::new(k, width, DEPTH, DECAY);
         let stripes = (0..stripes.max(1))
             .map(|_| {
                 Mutex::new(Stripe {
-                    sketch: TopK::new(k, width, DEPTH, DECAY),
+                    sketch: empty.clone(),
                     total: 0,
                 })
             })
             .collect();
-        Detector { stripes, k, width }
+        Detector { stripes, k, empty }
     }
 
     /// Counts one request for `key` (the request path: one uncontended lock, one sketch
@@ -85,7 +88,7 @@ impl Detector {
         let mut merged: HashMap<String, u64> = HashMap::new();
         let mut total = 0;
         for stripe in self.stripes.iter() {
-            let fresh = TopK::new(self.k, self.width, DEPTH, DECAY);
+            let fresh = self.empty.clone();
             let (sketch, n) = {
                 let mut s = stripe.lock().unwrap_or_else(|p| p.into_inner());
                 let n = std::mem::take(&mut s.total);
