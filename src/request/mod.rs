@@ -79,12 +79,20 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
         }
     }
     let host = check_host(req, authority)?;
-    let path = if raw_path.is_empty() {
-        String::from("/") // `http://host` and `http://host?q`
-    } else {
-        path::normalize(raw_path)?
+    // The common case (a path already normal: nothing to decode, resolve or escape) is
+    // forwarded as received, without the decode/encode round trip.
+    let (path, mut forwarded) = match path::already_normal(raw_path) {
+        Some(normal) => (normal.to_owned(), raw_path.to_vec()),
+        None => {
+            let path = if raw_path.is_empty() {
+                String::from("/") // `http://host` and `http://host?q`
+            } else {
+                path::normalize(raw_path)?
+            };
+            let encoded = path::encode(&path).into_bytes();
+            (path, encoded)
+        }
     };
-    let mut forwarded = path::encode(&path).into_bytes();
     forwarded.extend_from_slice(query.unwrap_or_default());
     // HTTP/2 requests arrive with an absolute URI (`:scheme`, `:authority`): made
     // origin-form like HTTP/1.1's, so logs, plugins and `$request_uri` see one shape.

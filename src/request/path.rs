@@ -58,9 +58,9 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
 
 /// The common case, without decoding or resolving: a path of bytes that need no escape
 /// (so no `%`, `;`, `\\`, NUL or non-ASCII), with no empty, `.` or `..` segment, is its own
-/// normalized (and encoded) form.
-fn already_normal(raw: &[u8]) -> Option<&str> {
-    if !raw.iter().all(|&b| keeps(b)) {
+/// normalized (and encoded) form. `None` also for anything not starting with `/`.
+pub(crate) fn already_normal(raw: &[u8]) -> Option<&str> {
+    if raw.first() != Some(&b'/') || !raw.iter().all(|&b| keeps(b)) {
         return None;
     }
     let text = std::str::from_utf8(raw).ok()?;
