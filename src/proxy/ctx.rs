@@ -114,24 +114,29 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// digits). Written digit by digit: `format!` cost ~2,000 instructions per request.
 pub fn next_request_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut id = String::with_capacity(20);
-    push_hex(&mut id, u64::from(*PROCESS_NONCE), 8);
-    push_hex(&mut id, n, 12);
-    id
+    let mut id = [0u8; 20];
+    let (nonce, count) = id.split_at_mut(8);
+    put_hex(nonce, u64::from(*PROCESS_NONCE));
+    put_hex(count, n);
+    id.iter().map(|&b| char::from(b)).collect()
 }
 
-/// Appends the low `digits` hex digits of `v` (lowercase, zero-padded).
-fn push_hex(out: &mut String, v: u64, digits: u32) {
-    for i in (0..digits).rev() {
-        let d = ((v >> (4 * i)) & 0xf) as u8;
-        out.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+/// Writes the low `out.len()` hex digits of `v` into `out` (lowercase, zero-padded).
+fn put_hex(out: &mut [u8], v: u64) {
+    let digits = out.len();
+    for (i, slot) in out.iter_mut().enumerate() {
+        let d = ((v >> (4 * (digits - 1 - i))) & 0xf) as u8;
+        *slot = if d < 10 { b'0' + d } else { b'a' + d - 10 };
     }
 }
+
+/// `X-Request-Id`, parsed once (a `&str` name is parsed on every lookup).
+static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// A request id sent by a trusted previous hop (`X-Request-Id`), kept when it is 1–64
 /// characters of `[A-Za-z0-9_-]`, so one id follows a request through both tiers.
 pub fn inbound_request_id(req: &pingora::http::RequestHeader) -> Option<String> {
-    let v = req.headers.get("x-request-id")?.to_str().ok()?;
+    let v = req.headers.get(&X_REQUEST_ID)?.to_str().ok()?;
     let ok = (1..=64).contains(&v.len())
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -147,9 +152,9 @@ mod tests {
         let id = next_request_id();
         assert_eq!(id.len(), 20);
         assert_eq!(&id[..8], format!("{:08x}", *PROCESS_NONCE));
-        let mut s = String::new();
-        push_hex(&mut s, 0xabc, 12);
-        assert_eq!(s, format!("{:012x}", 0xabc));
+        let mut s = [0u8; 12];
+        put_hex(&mut s, 0xabc);
+        assert_eq!(&s, format!("{:012x}", 0xabc).as_bytes());
         assert_ne!(next_request_id(), next_request_id());
     }
 }

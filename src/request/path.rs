@@ -60,18 +60,26 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
 /// (so no `%`, `;`, `\\`, NUL or non-ASCII), with no empty, `.` or `..` segment, is its own
 /// normalized (and encoded) form. `None` also for anything not starting with `/`.
 pub(crate) fn already_normal(raw: &[u8]) -> Option<&str> {
-    if raw.first() != Some(&b'/') || !raw.iter().all(|&b| keeps(b)) {
+    if raw.first() != Some(&b'/') {
         return None;
     }
-    let text = std::str::from_utf8(raw).ok()?;
-    let mut segments = text.split('/').skip(1).peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+    // One pass: every byte kept as is, and each segment (between slashes) neither empty
+    // (but the last) nor `.` / `..`.
+    let mut start = 1;
+    for (i, &b) in raw.iter().enumerate().skip(1) {
+        if b == b'/' {
+            if matches!(&raw[start..i], b"" | b"." | b"..") {
+                return None;
+            }
+            start = i + 1;
+        } else if !keeps(b) {
             return None;
         }
     }
-    Some(text)
+    if matches!(&raw[start..], b"." | b"..") {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()
 }
 
 /// Percent-decodes every escape, refusing what nginx refuses (broken escapes, NUL) and what
