@@ -14,7 +14,7 @@ BENCH_PKGS := nginx libnginx-mod-http-lua wrk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release deps-build deps-test deps-bench check fmt bench clean-target kafka-broker
+.PHONY: run test build release dist deps-build deps-test deps-bench check fmt bench clean-target kafka-broker
 
 # A real Kafka-protocol broker for the access-event tests (tests/access_events.rs): tansu
 # from crates.io, built once (debug: quicker to build, plenty for tests) into the cache
@@ -54,6 +54,11 @@ deps-bench: deps-build
 
 release: deps-build
 	$(CARGO) build --release
+
+# The build to ship: fat LTO, one codegen unit (Cargo.toml [profile.dist]); the binary is
+# $(CARGO_TARGET_DIR)/dist/edgeproxy.
+dist: deps-build
+	$(CARGO) build --profile dist --bin edgeproxy
 
 build: deps-build
 	$(CARGO) build

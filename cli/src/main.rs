@@ -4,8 +4,14 @@ use std::process::ExitCode;
 
 /// jemalloc: no page-protection syscalls per request and faster small allocations than
 /// glibc's per-thread arenas on the request path (see BENCHMARKS.md).
+#[cfg(not(feature = "mimalloc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// mimalloc (feature `mimalloc`), to compare allocators (BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// jemalloc options, read by jemalloc at start (`malloc_conf`, a C string): the thread cache
 /// also keeps blocks up to 128 KiB, so Pingora's 64 KiB buffer for each upstream response
