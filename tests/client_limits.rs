@@ -96,6 +96,48 @@ fn a_header_trickled_line_by_line_is_cut_off_at_client_header_timeout() {
 }
 
 #[test]
+fn a_header_trickled_on_a_kept_alive_connection_is_cut_off_too() {
+    // The second request of a connection: its deadline starts with its first bytes (the
+    // idle wait before is keepalive_timeout's), and a trickle is cut as on a new one.
+    let origin = Origin::start();
+    let (_edge, addr) = edge_with(
+        r#"client_header_timeout = "1s"
+keepalive_timeout = "30s""#,
+        &origin,
+    );
+    let mut s = connect(addr);
+    s.write_all(GET).expect("send");
+    let resp = read_response(&mut s).expect("first response");
+    assert!(resp.contains("keep-alive"), "{resp}");
+    std::thread::sleep(Duration::from_millis(1500)); // idle longer than the header timeout
+    assert!(
+        !closed_now(&mut s),
+        "the idle wait counted against client_header_timeout"
+    );
+    let start = Instant::now();
+    s.write_all(b"GET /local HTTP/1.1\r\nHost: t\r\n")
+        .expect("the idle connection is still open");
+    let mut closed = false;
+    let mut line = 0;
+    while start.elapsed() < BOUND {
+        std::thread::sleep(Duration::from_millis(300));
+        line += 1;
+        if s.write_all(format!("X-Slow-{line}: x\r\n").as_bytes())
+            .is_err()
+            || closed_now(&mut s)
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a kept-alive client trickling its header was still connected after {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
 fn an_idle_keepalive_connection_is_closed_at_keepalive_timeout() {
     let origin = Origin::start();
     let (_edge, addr) = edge_with(r#"keepalive_timeout = "1s""#, &origin);

@@ -6,9 +6,13 @@
 //! the connection.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
+
+use tokio::time::Sleep;
 
 tokio::task_local! {
     static HEADER: Arc<AtomicBool>;
@@ -25,22 +29,55 @@ pub struct HeaderClock {
     received: Arc<AtomicBool>,
 }
 
+/// When a request's header deadline starts to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At once: the first request of a connection (a client that connects and sends
+    /// nothing is cut at the deadline).
+    Now,
+    /// When the request makes progress without a complete header, i.e. once its first
+    /// bytes arrived (nginx's switch from `keepalive_timeout` to `client_header_timeout`):
+    /// later requests of a kept-alive connection, whose idle wait Pingora's keep-alive
+    /// timer bounds. A request whose header arrives whole never arms a timer.
+    FirstBytes,
+}
+
 impl HeaderClock {
     /// Runs `work` (one request of the connection); returns `None` when `deadline` passed
-    /// before its header was received, dropping `work` and so the connection. After the
-    /// header the request runs to its end, whatever the deadline.
-    pub async fn within<F: Future>(&self, deadline: Duration, work: F) -> Option<F::Output> {
+    /// (counted from `start`) before its header was received, dropping `work` and so the
+    /// connection. After the header the request runs to its end, whatever the deadline.
+    pub async fn within<F: Future>(
+        &self,
+        deadline: Duration,
+        start: Start,
+        work: F,
+    ) -> Option<F::Output> {
         self.received.store(false, Ordering::Relaxed);
         let work = HEADER.scope(self.received.clone(), work);
         tokio::pin!(work);
-        tokio::select! {
-            out = &mut work => return Some(out),
-            _ = tokio::time::sleep(deadline) => {}
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
+        let mut idle_wait = start == Start::FirstBytes;
+        if !idle_wait {
+            timer = Some(Box::pin(tokio::time::sleep(deadline)));
         }
-        match self.received.load(Ordering::Relaxed) {
-            true => Some(work.await),
-            false => None,
-        }
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            if self.received.load(Ordering::Relaxed) {
+                timer = None; // the header is in: no deadline any more
+                return Poll::Pending;
+            }
+            if std::mem::take(&mut idle_wait) {
+                return Poll::Pending; // waiting for the request's first bytes
+            }
+            let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
+            match t.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 }
 
@@ -52,7 +89,12 @@ mod tests {
     async fn a_header_never_received_is_cut_at_the_deadline() {
         let stuck = std::future::pending::<()>();
         let clock = HeaderClock::default();
-        assert_eq!(clock.within(Duration::from_millis(20), stuck).await, None);
+        assert_eq!(
+            clock
+                .within(Duration::from_millis(20), Start::Now, stuck)
+                .await,
+            None
+        );
     }
 
     #[tokio::test]
@@ -63,11 +105,50 @@ mod tests {
             7
         };
         let clock = HeaderClock::default();
-        let out = clock.within(Duration::from_millis(10), slow_request).await;
+        let out = clock
+            .within(Duration::from_millis(10), Start::Now, slow_request)
+            .await;
         assert_eq!(out, Some(7));
         // The next request on the connection starts with its header not yet received.
         let stuck = std::future::pending::<()>();
-        assert_eq!(clock.within(Duration::from_millis(20), stuck).await, None);
+        assert_eq!(
+            clock
+                .within(Duration::from_millis(20), Start::Now, stuck)
+                .await,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_request_is_timed_from_its_first_bytes() {
+        // Idle (pending, never woken) until "bytes arrive" at 30 ms, then stuck without a
+        // complete header: cut 20 ms after the bytes, not 20 ms after the start.
+        let began = tokio::time::Instant::now();
+        let trickle = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            std::future::pending::<()>().await
+        };
+        let clock = HeaderClock::default();
+        let out = clock
+            .within(Duration::from_millis(20), Start::FirstBytes, trickle)
+            .await;
+        assert_eq!(out, None);
+        assert!(
+            began.elapsed() >= Duration::from_millis(50),
+            "{:?}",
+            began.elapsed()
+        );
+        // A whole header in one go never arms the timer and is not cut.
+        let quick = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            header_received();
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            5
+        };
+        let out = clock
+            .within(Duration::from_millis(20), Start::FirstBytes, quick)
+            .await;
+        assert_eq!(out, Some(5));
     }
 
     #[test]

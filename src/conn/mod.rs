@@ -185,11 +185,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
         };
         session.set_keepalive(keepalive);
         // A new connection has the whole header time; a kept-alive one may first idle.
-        let mut deadline = self.limits.client_header_timeout;
+        let deadline = self.limits.client_header_timeout;
+        let mut start = header_clock::Start::Now;
         let clock = HeaderClock::default();
         loop {
             let work = self.app.process_new_http(session, shutdown);
-            let reused = match clock.within(deadline, work).await {
+            let reused = match clock.within(deadline, start, work).await {
                 Some(reused) => reused,
                 None => {
                     self.header_timeouts.inc();
@@ -203,7 +204,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
             if let Some(settings) = settings {
                 settings.apply_to_session(&mut session);
             }
-            deadline = self.limits.keepalive_timeout + self.limits.client_header_timeout;
+            // The idle wait before the next request is Pingora's keep-alive timer; the
+            // header deadline runs from the request's first bytes, as in nginx.
+            start = header_clock::Start::FirstBytes;
         }
     }
 }
