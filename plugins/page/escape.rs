@@ -26,14 +26,13 @@ pub fn escape_html(s: &str) -> String {
         return s.to_owned();
     }
     let mut out = Vec::with_capacity(s.len() + s.len() / 8 + 8);
-    escape_into(s, &mut out);
+    escape_into(s.as_bytes(), &mut out);
     // Only ASCII entities were put between pieces of `s` cut at ASCII bytes.
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends `s` HTML-escaped (as [`escape_html`]) to `out`.
-pub fn escape_into(s: &str, out: &mut Vec<u8>) {
-    let bytes = s.as_bytes();
+/// Appends UTF-8 `bytes` HTML-escaped (as [`escape_html`]) to `out`.
+pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
     let mut from = 0;
     for (i, b) in bytes.iter().enumerate() {
         if special(*b) {
