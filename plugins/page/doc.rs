@@ -50,6 +50,14 @@ pub enum Text {
     Owned(Box<str>),
 }
 
+/// A string of a [`Doc`] as it lies in the document's bytes.
+pub enum Str<'a> {
+    /// Its UTF-8.
+    Plain(&'a [u8]),
+    /// Its JSON text between the quotes, escapes and all (see `jsonstr::decode`).
+    Escaped(&'a [u8]),
+}
+
 /// A range of a document's bytes.
 #[derive(Clone, Copy)]
 pub struct Span {
@@ -94,15 +102,23 @@ impl Doc {
         &self.root
     }
 
+    /// String `t` as it lies in the document's bytes (or its copy).
+    pub fn str<'a>(&'a self, t: &'a Text) -> Str<'a> {
+        match t {
+            Text::Raw(span) => Str::Plain(self.span(*span)),
+            Text::Escaped(span) => Str::Escaped(self.span(*span)),
+            Text::Owned(s) => Str::Plain(s.as_bytes()),
+        }
+    }
+
     /// Hands the UTF-8 of string `t` to `piece`, in one piece or more (between escapes).
     pub fn pieces(&self, t: &Text, mut piece: impl FnMut(&[u8])) {
-        match t {
-            Text::Raw(span) => piece(self.span(*span)),
+        match self.str(t) {
+            Str::Plain(bytes) => piece(bytes),
             // Checked to decode to the string serde_json read when parsing.
-            Text::Escaped(span) => {
-                jsonstr::decode(self.span(*span), piece);
+            Str::Escaped(raw) => {
+                jsonstr::decode(raw, piece);
             }
-            Text::Owned(s) => piece(s.as_bytes()),
         }
     }
 

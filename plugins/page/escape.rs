@@ -44,6 +44,36 @@ pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&bytes[from..]);
 }
 
+/// Appends the JSON string whose raw text (between the quotes, escapes and all) is `raw`
+/// decoded and HTML-escaped, in one pass; `false` at an escape JSON does not allow (after
+/// the text before it).
+pub fn escape_json_into(raw: &[u8], out: &mut Vec<u8>) -> bool {
+    let (mut from, mut i) = (0, 0);
+    while let Some(&b) = raw.get(i) {
+        if b == b'\\' {
+            out.extend_from_slice(&raw[from..i]);
+            let Some((c, len)) = super::jsonstr::unescape(&raw[i + 1..]) else {
+                return false;
+            };
+            match c.encode_utf8(&mut [0; 4]).as_bytes() {
+                [b] if special(*b) => out.extend_from_slice(entity(*b).as_bytes()),
+                utf8 => out.extend_from_slice(utf8),
+            }
+            i += 1 + len; // `unescape` takes at most the bytes there are
+            from = i;
+        } else {
+            if special(b) {
+                out.extend_from_slice(&raw[from..i]);
+                out.extend_from_slice(entity(b).as_bytes());
+                from = i + 1;
+            }
+            i += 1;
+        }
+    }
+    out.extend_from_slice(raw.get(from..).unwrap_or_default());
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +97,30 @@ mod tests {
             .map(|i| ['a', '<', 'é', '&', ' '][i % 5])
             .collect();
         assert_eq!(escape_html(&long), handlebars::html_escape(&long));
+    }
+
+    #[test]
+    fn json_text_is_decoded_then_escaped_as_handlebars_escapes_the_string() {
+        for raw in [
+            "",
+            "plain",
+            r#"5.5\" display & more"#,
+            r#"\u003cb\u003e \u0026 \u0027q\u0027 \u0060 \u003d"#,
+            r#"caf\u00e9 \ud83d\ude00 \\ \/ \n\t<>"#,
+            r#"end\\"#,
+            r#"\"\"\""#,
+        ] {
+            let s: String = serde_json::from_str(&format!("\"{raw}\"")).unwrap();
+            let mut out = Vec::new();
+            assert!(escape_json_into(raw.as_bytes(), &mut out), "{raw}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                handlebars::html_escape(&s),
+                "{raw}"
+            );
+        }
+        for bad in [r"\x", r"a\", r"\u12", r"\ud800"] {
+            assert!(!escape_json_into(bad.as_bytes(), &mut Vec::new()), "{bad}");
+        }
     }
 }

@@ -47,7 +47,7 @@ pub fn decodes_to(raw: &[u8], s: &str) -> bool {
 
 /// The character of the escape whose text after the backslash starts `s`, and how many
 /// bytes of `s` it takes.
-fn unescape(s: &[u8]) -> Option<(char, usize)> {
+pub fn unescape(s: &[u8]) -> Option<(char, usize)> {
     let c = match *s.first()? {
         b'"' => '"',
         b'\\' => '\\',

@@ -17,7 +17,8 @@ use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{Handlebars, Path, PathSeg};
 use serde_json::Number;
 
-use super::doc::{Doc, Node, Text};
+use super::doc::{Doc, Node, Str, Text};
+use super::escape::{escape_into, escape_json_into};
 
 /// One piece of a simple template.
 enum Segment {
@@ -145,10 +146,16 @@ impl<'a> Leaf<'a> {
     /// As handlebars' `JsonRender` writes it, escaped like `escape_html` when asked.
     fn write(&self, out: &mut Vec<u8>, escape: bool) {
         match self {
-            Leaf::Str(s) if escape => super::escape::escape_into(s, out),
+            Leaf::Str(s) if escape => escape_into(s, out),
             Leaf::Str(s) => out.extend_from_slice(s),
-            Leaf::Text(doc, t) if escape => doc.pieces(t, |p| super::escape::escape_into(p, out)),
-            Leaf::Text(doc, t) => doc.pieces(t, |p| out.extend_from_slice(p)),
+            Leaf::Text(doc, t) => match doc.str(t) {
+                Str::Plain(s) if escape => escape_into(s, out),
+                // Checked to decode when the document was parsed (so never `false` here).
+                Str::Escaped(raw) if escape => {
+                    escape_json_into(raw, out);
+                }
+                _ => doc.pieces(t, |p| out.extend_from_slice(p)),
+            },
             // `JsonRender`: numbers and booleans by `to_string`, null as nothing; none of
             // them contains a character to escape.
             Leaf::Number(n) => {
