@@ -3,9 +3,37 @@
 //! calls the escape function once per `{{value}}`; this one copies runs without special
 //! characters whole and returns the input's copy at once when it has none (most fields).
 
-/// Bytes that handlebars escapes.
-const fn special(b: u8) -> bool {
-    matches!(b, b'<' | b'>' | b'"' | b'&' | b'\'' | b'`' | b'=')
+/// Bytes that handlebars escapes (`|`, not `||`: see [`next_stop`]).
+#[inline(always)]
+fn special(b: u8) -> bool {
+    (b == b'<') | (b == b'>') | (b == b'"') | (b == b'&') | (b == b'\'') | (b == b'`') | (b == b'=')
+}
+
+/// Bytes handled one by one in a string's JSON text: those escaped for HTML, and the
+/// backslash starting a JSON escape.
+#[inline(always)]
+fn special_or_backslash(b: u8) -> bool {
+    special(b) | (b == b'\\')
+}
+
+/// Width of the blocks [`next_stop`] tests at once.
+const BLOCK: usize = 16;
+
+/// The offset of the first byte at or after `from` for which `stop` holds. Blocks of 16
+/// bytes are tested whole first, without a branch per byte (a loop the compiler turns into
+/// vector compares: ~4 times fewer instructions than testing byte by byte).
+#[inline(always)]
+fn next_stop(bytes: &[u8], from: usize, stop: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut at = from;
+    while let Some(block) = bytes.get(at..at + BLOCK) {
+        let block: &[u8; BLOCK] = block.try_into().ok()?;
+        if block.iter().fold(false, |any, &b| any | stop(b)) {
+            break;
+        }
+        at += BLOCK;
+    }
+    let found = bytes.get(at..)?.iter().position(|&b| stop(b))?;
+    Some(at + found)
 }
 
 fn entity(b: u8) -> &'static str {
@@ -22,7 +50,7 @@ fn entity(b: u8) -> &'static str {
 
 /// `s` HTML-escaped, exactly as `handlebars::html_escape` does it.
 pub fn escape_html(s: &str) -> String {
-    if !s.bytes().any(special) {
+    if next_stop(s.as_bytes(), 0, special).is_none() {
         return s.to_owned();
     }
     let mut out = Vec::with_capacity(s.len() + s.len() / 8 + 8);
@@ -34,41 +62,38 @@ pub fn escape_html(s: &str) -> String {
 /// Appends UTF-8 `bytes` HTML-escaped (as [`escape_html`]) to `out`.
 pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
     let mut from = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if special(*b) {
-            out.extend_from_slice(&bytes[from..i]);
-            out.extend_from_slice(entity(*b).as_bytes());
-            from = i + 1;
-        }
+    while let Some(i) = next_stop(bytes, from, special) {
+        out.extend_from_slice(bytes.get(from..i).unwrap_or_default());
+        out.extend_from_slice(entity(bytes.get(i).copied().unwrap_or_default()).as_bytes());
+        from = i + 1;
     }
-    out.extend_from_slice(&bytes[from..]);
+    out.extend_from_slice(bytes.get(from..).unwrap_or_default());
 }
 
 /// Appends the JSON string whose raw text (between the quotes, escapes and all) is `raw`
 /// decoded and HTML-escaped, in one pass; `false` at an escape JSON does not allow (after
 /// the text before it).
 pub fn escape_json_into(raw: &[u8], out: &mut Vec<u8>) -> bool {
-    let (mut from, mut i) = (0, 0);
-    while let Some(&b) = raw.get(i) {
-        if b == b'\\' {
-            out.extend_from_slice(&raw[from..i]);
-            let Some((c, len)) = super::jsonstr::unescape(&raw[i + 1..]) else {
-                return false;
-            };
-            match c.encode_utf8(&mut [0; 4]).as_bytes() {
-                [b] if special(*b) => out.extend_from_slice(entity(*b).as_bytes()),
-                utf8 => out.extend_from_slice(utf8),
-            }
-            i += 1 + len; // `unescape` takes at most the bytes there are
-            from = i;
-        } else {
-            if special(b) {
-                out.extend_from_slice(&raw[from..i]);
-                out.extend_from_slice(entity(b).as_bytes());
-                from = i + 1;
-            }
-            i += 1;
+    let mut from = 0;
+    while let Some(i) = next_stop(raw, from, special_or_backslash) {
+        out.extend_from_slice(raw.get(from..i).unwrap_or_default());
+        let rest = raw.get(i..).unwrap_or_default();
+        let Some((&b, after)) = rest.split_first() else {
+            break;
+        };
+        if b != b'\\' {
+            out.extend_from_slice(entity(b).as_bytes());
+            from = i + 1;
+            continue;
         }
+        let Some((c, len)) = super::jsonstr::unescape(after) else {
+            return false;
+        };
+        match c.encode_utf8(&mut [0; 4]).as_bytes() {
+            [b] if special(*b) => out.extend_from_slice(entity(*b).as_bytes()),
+            utf8 => out.extend_from_slice(utf8),
+        }
+        from = i + 1 + len; // `unescape` takes at most the bytes there are
     }
     out.extend_from_slice(raw.get(from..).unwrap_or_default());
     true
@@ -97,6 +122,24 @@ mod tests {
             .map(|i| ['a', '<', 'é', '&', ' '][i % 5])
             .collect();
         assert_eq!(escape_html(&long), handlebars::html_escape(&long));
+    }
+
+    #[test]
+    fn every_position_around_block_edges() {
+        for len in 0..3 * BLOCK + 2 {
+            for at in 0..len {
+                for c in ['<', '"', '=', 'é'] {
+                    let mut s: String = "a".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    let s = s + "&";
+                    assert_eq!(escape_html(&s), handlebars::html_escape(&s), "{s:?}");
+                    let raw = s.replace('"', "\\\"");
+                    let mut out = Vec::new();
+                    assert!(escape_json_into(raw.as_bytes(), &mut out), "{raw:?}");
+                    assert_eq!(out, handlebars::html_escape(&s).into_bytes(), "{raw:?}");
+                }
+            }
+        }
     }
 
     #[test]
