@@ -19,8 +19,10 @@
 //! Strict mode catches template mistakes; `missing = "empty"` or `{ default = "n/a" }`
 //! lets a record that lacks a field render anyway (counted, logged).
 
+mod doc;
 mod error;
 mod escape;
+mod jsonstr;
 mod memo;
 mod missing;
 mod params;
@@ -43,6 +45,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use bytes::Bytes;
+use doc::Doc;
 use edgeproxy::cache::Version;
 use memo::{Found as Remembered, Memo};
 pub use missing::Missing;
@@ -263,23 +266,21 @@ fn origin_unavailable(source: &str) -> Result<Response, BoxError> {
 
 impl Page {
     /// Renders the page from the sources' parsed values (parsed once per stored value and
-    /// kept with it in L1: see `Derived`): straight from them when the template is simple,
-    /// else through handlebars with a data object holding copies of them.
+    /// kept with it in L1, see `Derived`; their strings point into the stored bytes, see
+    /// `doc.rs`): straight from them when the template is simple, else through handlebars
+    /// with a data object holding copies of them.
     fn render(
         &self,
         values: &BTreeMap<String, String>,
         found: &[Option<Found>],
     ) -> Result<Vec<u8>, RenderError<'_>> {
-        let mut parsed: Vec<Option<Arc<Value>>> = Vec::with_capacity(found.len());
+        let mut parsed: Vec<Option<Arc<Doc>>> = Vec::with_capacity(found.len());
         for (source, f) in self.sources.iter().zip(found) {
             let Some(f) = f else {
                 parsed.push(None);
                 continue;
             };
-            match f
-                .derived
-                .get_or_try_init(|| serde_json::from_slice::<Value>(&f.bytes))
-            {
+            match f.derived.get_or_try_init(|| Doc::parse(f.bytes.clone())) {
                 Ok(v) => parsed.push(Some(v)),
                 Err(e) => {
                     tracing::warn!(source = source.name(), "origin sent invalid JSON: {e}");
@@ -294,7 +295,7 @@ impl Page {
         let root = |name: &str| {
             // The data object below: `params`, then each source (a later one wins).
             match self.sources.iter().rposition(|s| s.name() == name) {
-                Some(i) => Some(Root::Json(data(i).unwrap_or(&Value::Null))),
+                Some(i) => Some(Root::Doc(data(i).unwrap_or(Doc::null()))),
                 None => (name == "params").then_some(Root::Params(values)),
             }
         };
@@ -310,7 +311,7 @@ impl Page {
         for (i, source) in self.sources.iter().enumerate() {
             map.insert(
                 source.name().to_string(),
-                data(i).cloned().unwrap_or(Value::Null),
+                data(i).map_or(Value::Null, Doc::to_value),
             );
         }
         self.template

@@ -5,8 +5,8 @@
 //! path through its render context and escapes into a fresh string per expression. A
 //! template made only of literal text, comments, and dotted `{{a.b}}` / `{{{a.b}}}` value
 //! expressions (no helper, block or parameter) is compiled here once more into segments, rendered
-//! by looking the paths up in the parsed sources where they are, escaping straight into the
-//! output. The result is byte for byte what handlebars renders; whenever it could differ (a
+//! by looking the paths up in the parsed sources where they are (`doc.rs`: strings are
+//! spans of the stored bytes), escaping straight into the output. The result is byte for byte what handlebars renders; whenever it could differ (a
 //! path not found: strict mode's error or the `missing` setting; an array or object value),
 //! [`Simple::render`] declines and the caller renders with handlebars.
 
@@ -15,7 +15,10 @@ use std::io::Write;
 
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{Handlebars, Path, PathSeg};
-use serde_json::Value;
+use serde_json::Number;
+
+use super::doc::{Doc, Node, Str, Text};
+use super::escape::{escape_into, escape_json_into};
 
 /// One piece of a simple template.
 enum Segment {
@@ -32,8 +35,8 @@ pub struct Simple {
 
 /// Where a path's first segment points.
 pub enum Root<'a> {
-    /// A JSON value (a source's data or its fallback).
-    Json(&'a Value),
+    /// A parsed JSON document (a source's data or its fallback).
+    Doc(&'a Doc),
     /// The request parameters (`params`).
     Params(&'a BTreeMap<String, String>),
 }
@@ -87,15 +90,15 @@ impl Simple {
                     let value = match root(first)? {
                         Root::Params(p) => match rest {
                             [] => return None, // an object
-                            [key] => Leaf::Str(p.get(key)?),
+                            [key] => Leaf::Str(p.get(key)?.as_bytes()),
                             _ => return None,
                         },
-                        Root::Json(v) => {
-                            let mut v = v;
+                        Root::Doc(doc) => {
+                            let mut n = doc.root();
                             for seg in rest {
-                                v = child(v, seg)?;
+                                n = doc.child(n, seg)?;
                             }
-                            Leaf::of(v)?
+                            Leaf::of(doc, n)?
                         }
                     };
                     value.write(&mut out, *escape);
@@ -118,44 +121,50 @@ fn named(segs: &[PathSeg]) -> Option<Vec<String>> {
         .collect()
 }
 
-/// A child as handlebars looks it up: an object's key, or an array's index.
-fn child<'a>(v: &'a Value, seg: &str) -> Option<&'a Value> {
-    match v {
-        Value::Object(m) => m.get(seg),
-        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
-        _ => None,
-    }
-}
-
 /// A value handlebars renders as text.
 enum Leaf<'a> {
-    Str(&'a str),
-    Json(&'a Value),
+    /// A string's UTF-8 bytes (a parameter).
+    Str(&'a [u8]),
+    /// A string of a document.
+    Text(&'a Doc, &'a Text),
+    Number(&'a Number),
+    Bool(bool),
+    Null,
 }
 
 impl<'a> Leaf<'a> {
-    fn of(v: &'a Value) -> Option<Leaf<'a>> {
-        match v {
-            Value::String(s) => Some(Leaf::Str(s)),
-            Value::Array(_) | Value::Object(_) => None,
-            other => Some(Leaf::Json(other)),
+    fn of(doc: &'a Doc, n: &'a Node) -> Option<Leaf<'a>> {
+        match n {
+            Node::Str(t) => Some(Leaf::Text(doc, t)),
+            Node::Number(x) => Some(Leaf::Number(x)),
+            Node::Bool(b) => Some(Leaf::Bool(*b)),
+            Node::Null => Some(Leaf::Null),
+            Node::Array(_) | Node::Object(_) => None,
         }
     }
 
     /// As handlebars' `JsonRender` writes it, escaped like `escape_html` when asked.
     fn write(&self, out: &mut Vec<u8>, escape: bool) {
         match self {
-            Leaf::Str(s) if escape => super::escape::escape_into(s, out),
-            Leaf::Str(s) => out.extend_from_slice(s.as_bytes()),
+            Leaf::Str(s) if escape => escape_into(s, out),
+            Leaf::Str(s) => out.extend_from_slice(s),
+            Leaf::Text(doc, t) => match doc.str(t) {
+                Str::Plain(s) if escape => escape_into(s, out),
+                // Checked to decode when the document was parsed (so never `false` here).
+                Str::Escaped(raw) if escape => {
+                    escape_json_into(raw, out);
+                }
+                _ => doc.pieces(t, |p| out.extend_from_slice(p)),
+            },
             // `JsonRender`: numbers and booleans by `to_string`, null as nothing; none of
             // them contains a character to escape.
-            Leaf::Json(Value::Number(n)) => {
+            Leaf::Number(n) => {
                 let _ = write!(out, "{n}");
             }
-            Leaf::Json(Value::Bool(b)) => {
+            Leaf::Bool(b) => {
                 let _ = write!(out, "{b}");
             }
-            Leaf::Json(_) => {}
+            Leaf::Null => {}
         }
     }
 }
@@ -163,7 +172,7 @@ impl<'a> Leaf<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn registry(text: &str) -> Handlebars<'static> {
         let mut hb = Handlebars::new();
@@ -184,9 +193,15 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default();
+        let docs: BTreeMap<&str, Doc> = data
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), Doc::from_value(v).unwrap()))
+            .collect();
         let root = |name: &str| match name {
             "params" => Some(Root::Params(&params)),
-            other => data.get(other).map(Root::Json),
+            other => docs.get(other).map(Root::Doc),
         };
         let fast = Simple::compile(&hb, "t")
             .and_then(|s| s.render(root, 16))

@@ -13,8 +13,8 @@ use edgeproxy::cache::{
 };
 use edgeproxy::plugin_api::{de_duration, BoxError, Shared};
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::doc::Doc;
 use super::pattern::Pattern;
 
 /// Config of one source.
@@ -95,7 +95,7 @@ pub struct Source {
     ttls: Ttls,
     origin: HttpOrigin,
     required: bool,
-    fallback: Option<Value>,
+    fallback: Option<Doc>,
 }
 
 /// Loads from the origin, building the path only then (cache hits never need it).
@@ -146,6 +146,10 @@ impl Source {
                 o
             }
         };
+        let fallback = match &cfg.fallback {
+            Some(v) => Some(Doc::from_value(v).map_err(|e| ctx(&format!("fallback: {e}")))?),
+            None => None,
+        };
         Ok(Source {
             key,
             path,
@@ -156,7 +160,7 @@ impl Source {
             },
             origin,
             required: cfg.required,
-            fallback: cfg.fallback,
+            fallback,
             name: cfg.name,
         })
     }
@@ -172,7 +176,7 @@ impl Source {
     }
 
     /// Data used when the value is missing.
-    pub fn fallback(&self) -> Option<&Value> {
+    pub fn fallback(&self) -> Option<&Doc> {
         self.fallback.as_ref()
     }
 

@@ -130,7 +130,9 @@ impl HttpOrigin {
                 "GET {url}: body larger than {max} bytes"
             )));
         }
-        let mut body = BytesMut::new();
+        // Sized from Content-Length when there is one (checked against `max` above).
+        let expected = resp.content_length().and_then(|n| usize::try_from(n).ok());
+        let mut body = BytesMut::with_capacity(expected.unwrap_or(0));
         while let Some(chunk) = resp
             .chunk()
             .await
@@ -142,6 +144,11 @@ impl HttpOrigin {
                 )));
             }
             body.extend_from_slice(&chunk);
+        }
+        // The cache keeps what this returns: a body read in several chunks grew its buffer
+        // by doubling, so keep an exact copy rather than up to twice the bytes.
+        if body.capacity() > body.len() {
+            return Ok(Loaded::Found(Bytes::copy_from_slice(&body)));
         }
         Ok(Loaded::Found(body.freeze()))
     }
