@@ -47,6 +47,21 @@ pub(crate) fn observe(
     ctx.hot = Some((h.clone(), hit));
 }
 
+/// Hot-key handling of a request `proxy` is about to send upstream: counted, and answered
+/// from the first hop's edge store when its key is served there.
+pub(crate) fn first_hop(
+    proxy: &super::EdgeProxy,
+    req: &RequestHeader,
+    ctx: &mut ProxyCtx,
+) -> Option<crate::plugin_api::Response> {
+    if proxy.hot.is_empty() {
+        return None;
+    }
+    let group = proxy.group(ctx)?.clone();
+    observe(&proxy.hot, &group, req, ctx);
+    super::edge::lookup(ctx, req)
+}
+
 /// Whether this request's key is hot in a group that spreads hot keys (then it goes
 /// round robin instead of to its hash node). Counts the first attempt's handling.
 pub(crate) fn spread(hot: &Option<(Arc<HotGroup>, Hit)>, first_attempt: bool) -> bool {

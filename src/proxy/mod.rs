@@ -98,9 +98,8 @@ impl EdgeProxy {
 
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
-    /// Boxed: Pingora keeps the context inside its per-request future, which it moves
-    /// into a heap box at every request; a pointer instead of the whole context there
-    /// saved ~2,000 instructions of copying per request (BENCHMARKS.md, "Our layer").
+    /// Boxed: Pingora copies its per-request future (which holds the context) into a box
+    /// per request; a pointer there saves ~2,000 instructions (BENCHMARKS.md).
     type CTX = Box<ProxyCtx>;
 
     fn new_ctx(&self) -> Box<ProxyCtx> {
@@ -206,15 +205,10 @@ impl ProxyHttp for EdgeProxy {
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
         }
-        if !self.hot.is_empty() {
-            if let Some(group) = self.group(ctx).cloned() {
-                hot::observe(&self.hot, &group, session.req_header(), ctx);
-                if let Some(resp) = edge::lookup(ctx, session.req_header()) {
-                    return self.respond(session, ctx, resp).await;
-                }
-            }
+        match hot::first_hop(self, session.req_header(), ctx) {
+            Some(resp) => self.respond(session, ctx, resp).await,
+            None => Ok(false),
         }
-        Ok(false)
     }
 
     async fn request_body_filter(
