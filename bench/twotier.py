@@ -61,6 +61,8 @@ path = "/metrics"
 plugins = [{ name = "metrics" }]
 """
 ADMIN_PORTS = {}  # distribution port -> admin port (the hot variant's metrics)
+# Processes of a system that bench/instr.py does not run under callgrind.
+UNPROFILED = {"redis"}
 
 
 def first_hop_counts(port):
