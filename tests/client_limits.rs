@@ -67,6 +67,24 @@ fn closed_now(s: &mut TcpStream) -> bool {
     }
 }
 
+/// Sends one more header line every 300 ms (each read restarts a per-read timeout, not
+/// the header deadline) until the server closes `s` (true) or BOUND has passed since
+/// `start` (false).
+fn trickle_until_closed(s: &mut TcpStream, start: Instant) -> bool {
+    let mut line = 0;
+    while start.elapsed() < BOUND {
+        std::thread::sleep(Duration::from_millis(300));
+        line += 1;
+        if s.write_all(format!("X-Slow-{line}: x\r\n").as_bytes())
+            .is_err()
+            || closed_now(s)
+        {
+            return true;
+        }
+    }
+    false
+}
+
 #[test]
 fn a_header_trickled_line_by_line_is_cut_off_at_client_header_timeout() {
     let origin = Origin::start();
@@ -74,20 +92,7 @@ fn a_header_trickled_line_by_line_is_cut_off_at_client_header_timeout() {
     let mut s = connect(addr);
     let start = Instant::now();
     let _ = s.write_all(b"GET /local HTTP/1.1\r\nHost: t\r\n");
-    let mut closed = false;
-    let mut line = 0;
-    // One header line every 300 ms: each read restarts a per-read timeout, not this one.
-    while start.elapsed() < BOUND {
-        std::thread::sleep(Duration::from_millis(300));
-        line += 1;
-        if s.write_all(format!("X-Slow-{line}: x\r\n").as_bytes())
-            .is_err()
-            || closed_now(&mut s)
-        {
-            closed = true;
-            break;
-        }
-    }
+    let closed = trickle_until_closed(&mut s, start);
     assert!(
         closed,
         "a client trickling its header was still connected after {:?}",
@@ -117,19 +122,7 @@ keepalive_timeout = "30s""#,
     let start = Instant::now();
     s.write_all(b"GET /local HTTP/1.1\r\nHost: t\r\n")
         .expect("the idle connection is still open");
-    let mut closed = false;
-    let mut line = 0;
-    while start.elapsed() < BOUND {
-        std::thread::sleep(Duration::from_millis(300));
-        line += 1;
-        if s.write_all(format!("X-Slow-{line}: x\r\n").as_bytes())
-            .is_err()
-            || closed_now(&mut s)
-        {
-            closed = true;
-            break;
-        }
-    }
+    let closed = trickle_until_closed(&mut s, start);
     assert!(
         closed,
         "a kept-alive client trickling its header was still connected after {:?}",

@@ -79,19 +79,9 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
         }
     }
     let host = check_host(req, authority)?;
-    // The common case (a path already normal: nothing to decode, resolve or escape) is
-    // forwarded as received, without the decode/encode round trip.
-    let (path, mut forwarded) = match path::already_normal(raw_path) {
-        Some(normal) => (normal.to_owned(), raw_path.to_vec()),
-        None => {
-            let path = if raw_path.is_empty() {
-                String::from("/") // `http://host` and `http://host?q`
-            } else {
-                path::normalize(raw_path)?
-            };
-            let encoded = path::encode(&path).into_bytes();
-            (path, encoded)
-        }
+    let (path, mut forwarded) = match raw_path.is_empty() {
+        true => (String::from("/"), b"/".to_vec()), // `http://host` and `http://host?q`
+        false => path::normalize_target(raw_path)?,
     };
     forwarded.extend_from_slice(query.unwrap_or_default());
     // HTTP/2 requests arrive with an absolute URI (`:scheme`, `:authority`): made
@@ -132,8 +122,7 @@ pub fn after_rewrite(req: &mut RequestHeader, target: &mut Target) -> Result<(),
         Some(i) => (&raw[..i], &raw[i..]),
         None => (&raw[..], &[][..]),
     };
-    let path = path::normalize(raw_path)?;
-    let mut forwarded = path::encode(&path).into_bytes();
+    let (path, mut forwarded) = path::normalize_target(raw_path)?;
     forwarded.extend_from_slice(query);
     if forwarded != raw {
         req.set_raw_path(&forwarded)

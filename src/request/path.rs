@@ -56,10 +56,22 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
     resolve(&decoded)
 }
 
+/// `raw` (a request-target's path, without the query) as routes see it — decoded and
+/// normalized — and as it is forwarded — that path encoded again. An already-normal path
+/// (the common case) is both as received, without the decode/encode round trip.
+pub fn normalize_target(raw: &[u8]) -> Result<(String, Vec<u8>), PathError> {
+    if let Some(normal) = already_normal(raw) {
+        return Ok((normal.to_owned(), raw.to_vec()));
+    }
+    let path = normalize(raw)?;
+    let encoded = encode(&path).into_bytes();
+    Ok((path, encoded))
+}
+
 /// The common case, without decoding or resolving: a path of bytes that need no escape
 /// (so no `%`, `;`, `\\`, NUL or non-ASCII), with no empty, `.` or `..` segment, is its own
 /// normalized (and encoded) form. `None` also for anything not starting with `/`.
-pub(crate) fn already_normal(raw: &[u8]) -> Option<&str> {
+fn already_normal(raw: &[u8]) -> Option<&str> {
     if raw.first() != Some(&b'/') {
         return None;
     }
