@@ -44,14 +44,16 @@ fn h2_options(max_streams: u32) -> H2Options {
     h2
 }
 
-/// The connection gate of `block`'s listeners.
-pub fn gate(block: &ServerBlock) -> Gate {
+/// The connection gate of `block`'s listeners, which listen on `bound` (in the order of
+/// `block.listen`; port 0 resolved).
+pub fn gate(block: &ServerBlock, bound: &[SocketAddr]) -> Gate {
     let addrs = |f: fn(&crate::assembly::Listener) -> bool| -> Vec<SocketAddr> {
         block
             .listen
             .iter()
-            .filter(|l| f(l))
-            .map(|l| l.addr)
+            .zip(bound)
+            .filter(|(l, _)| f(l))
+            .map(|(_, addr)| *addr)
             .collect()
     };
     Gate {
@@ -68,21 +70,23 @@ pub fn gate(block: &ServerBlock) -> Gate {
     }
 }
 
-/// Adds `block`'s listeners to `svc`.
+/// Adds `block`'s listeners to `svc`, on the addresses in `bound` (in the order of
+/// `block.listen`; port 0 resolved; the keys of the sockets bound for them).
 pub fn add<A: ServerApp + Send + Sync + 'static>(
     svc: &mut Service<A>,
     block: &ServerBlock,
+    bound: &[SocketAddr],
     gate: Gate,
 ) -> Result<(), StartError> {
     let mut pre_tls = false;
-    for l in &block.listen {
-        let addr = l.addr.to_string();
+    for (l, bound) in block.listen.iter().zip(bound) {
+        let addr = bound.to_string();
         let Some(certs) = &l.tls else {
             svc.add_tcp(&addr);
             continue;
         };
         let settings = tls::settings(certs.clone(), l.http2).map_err(|e| StartError::Tls {
-            addr: l.addr,
+            addr: *bound,
             server: block.name.to_string(),
             reason: e.to_string(),
         })?;

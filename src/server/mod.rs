@@ -19,7 +19,11 @@ use crate::signals::{self, Signals};
 use crate::tls::reload::CertWatch;
 use crate::upstream::ConsulError;
 
+mod bind;
 mod listeners;
+
+pub use bind::{bind, Bound};
+use bind::PreBound;
 
 /// Command-line switches that affect how the process runs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -61,15 +65,17 @@ pub enum StartError {
 /// How long a new process (`-u`) waits for the running one to hand its listeners over.
 const UPGRADE_WAIT_SECS: usize = 30;
 
-/// Builds the Pingora server for `app`: one proxy service per server block (Pingora's
-/// HTTP proxy behind the block's connection limits, [`Guarded`]), plus the
-/// discovery service when any upstream group follows Consul or has active health checks.
-/// Fails when a `strong_dependency` Consul cannot be read, or (unless `opts.upgrade`) when
-/// a listen address is already in use.
+/// Builds the Pingora server for `app` on sockets bound now ([`bind`]): fails when a
+/// listen address is already in use (unless `opts.upgrade`), then as [`build_on`].
 pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
-    if !opts.upgrade {
-        check_listen_addresses(app)?;
-    }
+    build_on(app, bind(app, opts)?, opts)
+}
+
+/// Builds the Pingora server for `app` on the sockets of `bound` (bound for the same app):
+/// one proxy service per server block (Pingora's HTTP proxy behind the block's connection
+/// limits, [`Guarded`]), plus the discovery service when any upstream group follows Consul
+/// or has active health checks. Fails when a `strong_dependency` Consul cannot be read.
+pub fn build_on(app: &App, mut bound: Bound, opts: RunOptions) -> Result<Server, StartError> {
     let watchers = discovery::prepare(&app.upstreams)?;
     let p = &app.process;
     let conf = ServerConf {
@@ -98,17 +104,19 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
     let mut certs = Vec::new();
-    for block in &app.servers {
+    for (i, block) in app.servers.iter().enumerate() {
         let proxy = EdgeProxy::new(block, app.upstreams.clone(), app.hot.clone());
         let proxy = Lingering::new(
             listeners::http_app(&server.configuration, block, proxy),
             linger,
         );
-        let gate = listeners::gate(block);
+        let addrs = bound.block_addrs(i);
+        let gate = listeners::gate(block, &addrs);
         let guarded = Guarded::new(proxy, block.conn, &block.name).with_gate(gate.clone());
         let mut svc = Service::new(block.name.to_string(), guarded);
-        listeners::add(&mut svc, block, gate)?;
+        listeners::add(&mut svc, block, &addrs, gate)?;
         certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
+        let svc = PreBound::new(svc, bound.take_block(i));
         server.add_service(svc).add_dependency(&bootstrap);
     }
     if !certs.is_empty() {
@@ -154,28 +162,15 @@ fn daemon_error_log(app: &App, opts: RunOptions) -> Option<String> {
     })
 }
 
-/// Fails with the first listen address that cannot be bound now (nginx: "Address already
-/// in use", exit 1) instead of a process that retries, then serves only some blocks.
-fn check_listen_addresses(app: &App) -> Result<(), StartError> {
-    for block in &app.servers {
-        for addr in block.listen.iter().map(|l| l.addr) {
-            if let Err(source) = std::net::TcpListener::bind(addr) {
-                return Err(StartError::Listen {
-                    addr,
-                    server: block.name.to_string(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Builds and runs the server until it is told to stop; never returns.
 pub fn run(app: App, opts: RunOptions) -> ! {
     crate::logging::set_level(&app.process.log_level);
-    let server = match build(&app, opts) {
-        Ok(s) => s,
+    let built = bind(&app, opts).and_then(|bound| {
+        let listen = bound.to_string();
+        Ok((build_on(&app, bound, opts)?, listen))
+    });
+    let (server, listen) = match built {
+        Ok(built) => built,
         Err(e) => {
             eprintln!("edgeproxy: cannot start: {e}");
             std::process::exit(1);
@@ -190,6 +185,7 @@ pub fn run(app: App, opts: RunOptions) -> ! {
     tracing::info!(
         config = %app.path.display(),
         servers = app.servers.len(),
+        %listen,
         "edgeproxy starting"
     );
     let p = &app.process;
