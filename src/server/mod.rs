@@ -22,8 +22,8 @@ use crate::upstream::ConsulError;
 mod bind;
 mod listeners;
 
-pub use bind::{bind, Bound};
 use bind::PreBound;
+pub use bind::{bind, Bound};
 
 /// Command-line switches that affect how the process runs.
 #[derive(Debug, Default, Clone, Copy)]
