@@ -16,9 +16,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test build release dist deps-build deps-test deps-bench check fmt bench clean-target kafka-broker
 
-# A real Kafka-protocol broker for the access-event tests (tests/access_events.rs): tansu
-# from crates.io, built once (debug: quicker to build, plenty for tests) into the cache
-# directory beside the target dir, so fresh clones (CI) reuse it. Nothing to do when built.
+# A real Kafka-protocol broker for the access-event tests
+# (cli/tests/integration/access_events.rs): tansu from crates.io, built once (debug: quicker
+# to build, plenty for tests) into the cache directory beside the target dir, so fresh clones
+# (CI) reuse it. Nothing to do when built.
 # Feature `dynostore` brings the in-memory storage the tests use (tansu's default build
 # has no storage engine at all). Events are read back with kafka-python (PyPI) from a venv
 # beside it: Debian's kcat (librdkafka 2.0.2) cannot parse tansu's ApiVersions v3 answer.
