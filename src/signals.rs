@@ -33,6 +33,10 @@ pub struct Signals {
     pub graceful_timeout: Duration,
     /// The error log to reopen on `SIGUSR1`.
     pub error_log: Option<PathBuf>,
+    /// Every address listened on (`127.0.0.1:8080,[::1]:8443`), for the line that says the
+    /// process runs: written once these handlers are in place, so a script (or a test)
+    /// that waits for it may signal the process and learns the ports given for port 0.
+    pub listen: String,
 }
 
 #[async_trait]
@@ -47,6 +51,7 @@ impl ShutdownSignalWatch for Signals {
             tracing::error!("cannot install signal handlers; falling back to Pingora's");
             return pingora::server::UnixShutdownSignalWatch.recv().await;
         };
+        tracing::info!(listen = %self.listen, "edgeproxy running");
         loop {
             tokio::select! {
                 _ = quit.recv() => {

@@ -45,7 +45,13 @@ pub fn read_servers(
     }
     let mut seen: Vec<SocketAddr> = Vec::new();
     for block in &out {
-        for addr in block.listen.iter().map(|l| &l.addr) {
+        // Port 0 entries each get their own port from the OS (server/bind.rs).
+        for addr in block
+            .listen
+            .iter()
+            .map(|l| &l.addr)
+            .filter(|a| a.port() != 0)
+        {
             if seen.contains(addr) {
                 d.error(
                     None,

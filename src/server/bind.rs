@@ -5,8 +5,10 @@
 //! "Address already in use", exit 1), where Pingora would retry for 30 s and then serve
 //! only some blocks; no other program can take the port between that check and the bind
 //! (there is no gap); and a listen entry with port 0 gets a port from the OS, which is
-//! known and reported (the start-up log line) before anything is served — how tests start
-//! the binary without racing other programs for a port.
+//! known before the services are built and reported on the `edgeproxy running` line — how
+//! tests start the binary without racing other programs for a port. The sockets listen
+//! from here on, as nginx's do: a connection made before the services run waits in the
+//! backlog.
 //!
 //! The hand-over uses Pingora's table of listening descriptors (`ListenFds`), the one a
 //! graceful upgrade fills with the old process's sockets: [`PreBound`] wraps a service and,
@@ -101,7 +103,7 @@ impl Bound {
     }
 }
 
-/// `127.0.0.1:8080,[::1]:8443`: the addresses, as the start-up log line reports them.
+/// `127.0.0.1:8080,[::1]:8443`: the addresses, as the `edgeproxy running` line reports them.
 impl fmt::Display for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, addr) in self.addrs().enumerate() {

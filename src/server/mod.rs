@@ -185,7 +185,6 @@ pub fn run(app: App, opts: RunOptions) -> ! {
     tracing::info!(
         config = %app.path.display(),
         servers = app.servers.len(),
-        %listen,
         "edgeproxy starting"
     );
     let p = &app.process;
@@ -200,6 +199,7 @@ pub fn run(app: App, opts: RunOptions) -> ! {
         pid_file: p.pid_file.clone(),
         graceful_timeout: p.graceful_shutdown_timeout,
         error_log: p.error_log.clone(),
+        listen,
     };
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),

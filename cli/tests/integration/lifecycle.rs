@@ -76,7 +76,7 @@ fn reload_in_a_loop_under_load_loses_no_request() {
     let mut first = Edge::spawn_in(dir, "first", &config(addr, "v0"), &[]);
     let _stop = StopOnDrop(first.dir.path().to_path_buf());
     first
-        .wait_listening(&[addr])
+        .wait_started()
         .unwrap_or_else(|e| panic!("{e}\n{}", first.stderr()));
     let conf = first.path("first.toml");
 
@@ -159,7 +159,7 @@ fn failed_reload_keeps_the_running_process_and_its_pid_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut edge = Edge::spawn_in(dir, "edge", &config(addr, "old"), &[]);
     let _stop = StopOnDrop(edge.dir.path().to_path_buf());
-    edge.wait_listening(&[addr]).unwrap();
+    edge.wait_started().unwrap();
     let pid = edge.child.id() as i32;
     let conf = edge.path("edge.toml");
     // Valid for -t, but the new process cannot start: its strong Consul is unreachable.
@@ -195,7 +195,7 @@ fn stray_sigquit_is_ignored_and_quit_stops_promptly() {
     let addr = free_addr();
     let dir = tempfile::tempdir().unwrap();
     let mut edge = Edge::spawn_in(dir, "edge", &config(addr, "up"), &[]);
-    edge.wait_listening(&[addr]).unwrap();
+    edge.wait_started().unwrap();
     let pid = edge.child.id() as i32;
     unsafe { libc::kill(pid, libc::SIGQUIT) };
     // The guard waits up to 5 s for a new process; past that the old one must still serve.

@@ -1,9 +1,9 @@
 //! The real `edgeproxy` binary: `-t` checks, and processes started on a config written to a
 //! temp dir (killed, and the dir removed, on `Drop`). A config's listen entries are
-//! [`ANY_PORT`]: the binary binds port 0, the OS picks a free port, and the start-up line
-//! says which (`listen=...`), so no other program can take the port between a probe and the
-//! bind. Configs that need a port known in advance (an upgrade taking over the same
-//! address) use [`Edge::spawn_in`] and [`Edge::wait_listening`].
+//! [`ANY_PORT`]: the binary binds port 0, the OS picks a free port, and the line saying the
+//! process runs names it (`edgeproxy running listen=...`), so no other program can take the
+//! port between a probe and the bind. Configs that need a port known in advance (an upgrade
+//! taking over the same address) use [`Edge::spawn_in`] and [`Edge::wait_listening`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -19,8 +19,9 @@ const START: Duration = Duration::from_secs(15);
 /// The listen address whose port the binary has the OS pick: `127.0.0.1:0`.
 pub const ANY_PORT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
 
-/// What the binary writes once its sockets are bound (`listen=` follows on the same line).
-const STARTING: &str = "edgeproxy starting";
+/// What the binary writes once it runs: sockets listening, signal handlers in place
+/// (`listen=` follows on the same line).
+const RUNNING: &str = "edgeproxy running";
 
 /// The binary under test: `edgeproxy` (package `edgeproxy-cli`) of this build; Cargo builds
 /// it before this test crate and names it at compile time.
@@ -117,24 +118,16 @@ impl Edge {
             .unwrap_or_else(|a| panic!("{N} listen entries expected, the edge has {a:?}"))
     }
 
-    /// Waits for the start-up line and takes the listen addresses from it; fails early if
-    /// the process exits.
+    /// Waits for the line saying the process runs (it may be signalled from then on) and
+    /// takes the listen addresses from it; fails early if the process exits.
     pub fn wait_started(&mut self) -> Result<(), WaitError> {
         let log = self.path("stderr.log");
         let mut addrs = None;
-        wait_ready(
-            &mut self.child,
-            "edgeproxy to bind its listeners",
-            START,
-            || {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                addrs = text
-                    .lines()
-                    .find(|l| l.contains(STARTING))
-                    .map(listen_field);
-                addrs.is_some()
-            },
-        )?;
+        wait_ready(&mut self.child, "edgeproxy to run", START, || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            addrs = text.lines().find(|l| l.contains(RUNNING)).map(listen_field);
+            addrs.is_some()
+        })?;
         self.addrs = addrs.unwrap_or_default();
         Ok(())
     }
@@ -204,7 +197,7 @@ impl Drop for Edge {
     }
 }
 
-/// The addresses of the start-up line's `listen=a,b` field.
+/// The addresses of the running line's `listen=a,b` field.
 fn listen_field(line: &str) -> Vec<SocketAddr> {
     line.split_whitespace()
         .find_map(|f| f.strip_prefix("listen="))
