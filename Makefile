@@ -14,7 +14,7 @@ BENCH_PKGS := nginx libnginx-mod-http-lua wrk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build release dist deps-build deps-test deps-bench check fmt bench clean-target kafka-broker
+.PHONY: run test build release dist deps-build deps-test deps-bench check fmt lint bench clean-target kafka-broker
 
 # A real Kafka-protocol broker for the access-event tests
 # (cli/tests/integration/access_events.rs): tansu from crates.io, built once (debug: quicker
@@ -93,6 +93,14 @@ check: build
 
 fmt:
 	$(CARGO) fmt --all
+
+## Formatting and lints as CI checks them (.ci/run): rustfmt's layout, clippy with every
+## warning an error, on every target (tests, examples, benches included).
+lint: deps-build
+	@$(CARGO) fmt --version >/dev/null 2>&1 && $(CARGO) clippy --version >/dev/null 2>&1 || \
+	  { echo "rustfmt/clippy missing: rustup component add rustfmt clippy"; exit 1; }
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Side-by-side benchmarks against nginx (pinned; results in bench/results, see BENCHMARKS.md).
 bench: deps-bench

@@ -45,7 +45,7 @@ fn sliding_window_weighs_the_previous_window() {
     assert!(!d.allowed);
     // used = 4 × 750 + 1 × 1000 = 4000 → a second one needs 1000 more shed: 250 ms.
     assert_eq!(d.retry_ms, 250);
-    assert!(SLIDING.decide(&mut s, 1499).allowed == false);
+    assert!(!SLIDING.decide(&mut s, 1499).allowed);
     assert!(SLIDING.decide(&mut s, 1500).allowed);
     // Two windows later nothing is left of either.
     let d = SLIDING.decide(&mut s, 3000);

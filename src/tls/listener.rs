@@ -164,7 +164,7 @@ mod tests {
     fn a_changed_pair_is_swapped_in_and_a_broken_one_keeps_the_old() {
         let dir = tempfile::tempdir().expect("tempdir");
         let paths = testcert::write(dir.path(), "site", &["one.test"], 30);
-        let tls = ListenerTls::load("s".into(), &[paths.clone()]).expect("load");
+        let tls = ListenerTls::load("s".into(), std::slice::from_ref(&paths)).expect("load");
         assert_eq!(tls.check(), 0, "nothing changed");
         testcert::write(dir.path(), "site", &["two.test"], 30);
         assert_eq!(tls.check(), 1);

@@ -44,7 +44,7 @@ fn setup() -> Setup {
     Setup {
         listen,
         origin,
-        edge: edge,
+        edge,
     }
 }
 
