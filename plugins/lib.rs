@@ -3,7 +3,6 @@
 //! a user's plugin would. [`register_builtin`] is the one list.
 
 pub mod access_log;
-pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
 pub mod gray_release;
@@ -17,16 +16,14 @@ pub mod metrics;
 pub mod page;
 pub mod rate_limit;
 pub mod redirect;
-pub mod redis_config;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
-pub mod secret;
+pub mod support;
 pub mod upstream_status;
 pub mod waf;
-pub mod watched_file;
 
-use edgeproxy::plugin_api::Registry;
+use edgeproxy::kit::Registry;
 
 /// Registers every built-in plugin.
 pub fn register_builtin(registry: &mut Registry) {
@@ -54,8 +51,8 @@ pub fn register_builtin(registry: &mut Registry) {
 
 /// A `Shared` with no upstreams, for plugin unit tests.
 #[cfg(test)]
-pub fn test_shared() -> edgeproxy::plugin_api::Shared {
-    edgeproxy::plugin_api::Shared {
+pub fn test_shared() -> edgeproxy::kit::Shared {
+    edgeproxy::kit::Shared {
         config_dir: std::path::PathBuf::from("."),
         upstreams: Default::default(),
         caches: Default::default(),

@@ -20,15 +20,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::upstream::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{
     BalanceSpec, FailureSnapshot, LastError, PeerState, UpstreamGroup, Upstreams, WatchSnapshot,
 };
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::RequestHeader;
 use serde::{Deserialize, Serialize};
 
-use super::admin_response;
+use crate::support::admin_response;
 
 /// Config of the `upstream-status` plugin (no options yet; unknown keys are rejected).
 #[derive(Deserialize)]

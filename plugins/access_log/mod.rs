@@ -18,8 +18,8 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use once_cell::sync::Lazy;
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +30,7 @@ pub use format::Format;
 const QUEUE: usize = 65_536;
 
 static DROPPED: Lazy<prometheus::IntCounter> = Lazy::new(|| {
-    edgeproxy::metrics::counter(
+    edgeproxy::kit::metrics::counter(
         "edgeproxy_access_log_dropped_total",
         "Access log lines dropped because the writer could not keep up",
     )
@@ -125,14 +125,14 @@ fn spawn_writer(target: Option<PathBuf>) -> Option<SyncSender<String>> {
 /// The writer thread: appends lines as they come, flushing when caught up, and reopens the
 /// file when SIGUSR1 asked for it.
 fn write_lines(mut out: Box<dyn Write + Send>, target: &Option<PathBuf>, rx: &Receiver<String>) {
-    let mut generation = edgeproxy::logging::reopen_generation();
+    let mut generation = edgeproxy::kit::reopen_generation();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(line) => Some(line),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let now = edgeproxy::logging::reopen_generation();
+        let now = edgeproxy::kit::reopen_generation();
         if now != generation && target.is_some() {
             generation = now;
             let _ = out.flush();

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
-use edgeproxy::redis_client::RedisClient;
-use edgeproxy::upstream::consul::ConsulClient;
+use edgeproxy::kit::RedisClient;
+use edgeproxy::kit::ConsulClient;
 use redis::Script;
 
 use crate::ip_restriction::{parse_lines, Cidr, Table};

@@ -23,24 +23,24 @@ pub use rules::{bucket, HeaderRule, Percent, ValueRule};
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{
     de_duration, BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared,
 };
-use edgeproxy::upstream::consul::ConsulClient;
-use edgeproxy::upstream::ConsulSpec;
-use edgeproxy::{RequestHeader, ResponseHeader};
+use edgeproxy::kit::ConsulClient;
+use edgeproxy::kit::ConsulSpec;
+use edgeproxy::kit::{RequestHeader, ResponseHeader};
 use once_cell::sync::Lazy;
 use prometheus::{IntCounter, IntCounterVec, IntGaugeVec};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::ip_restriction::Cidr;
-use crate::redis_config::RedisConfig;
+use crate::support::redis_config::RedisConfig;
 
 /// Requests by canary group and side (`canary`, `stable`).
 pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_gray_release_requests_total",
         "Requests routed by gray-release, by canary group and side (canary or stable)",
         &["canary", "side"],
@@ -49,7 +49,7 @@ pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
 
 /// Entries of the canary address list in force, by canary group.
 pub static LIST_ENTRIES: Lazy<IntGaugeVec> = Lazy::new(|| {
-    edgeproxy::metrics::gauge_vec(
+    edgeproxy::kit::metrics::gauge_vec(
         "edgeproxy_gray_release_list_entries",
         "Entries of the gray-release canary address list in force, by canary group",
         &["canary"],
@@ -58,7 +58,7 @@ pub static LIST_ENTRIES: Lazy<IntGaugeVec> = Lazy::new(|| {
 
 /// Failed reads (or unusable values) of the live list, by canary group.
 pub static LIST_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_gray_release_list_errors_total",
         "Failed or unusable reads of the gray-release canary list, by canary group",
         &["canary"],
@@ -67,7 +67,7 @@ pub static LIST_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
 
 /// 1 while a list's Redis circuit breaker is open, by canary group.
 pub static BREAKER_OPEN: Lazy<IntGaugeVec> = Lazy::new(|| {
-    edgeproxy::metrics::gauge_vec(
+    edgeproxy::kit::metrics::gauge_vec(
         "edgeproxy_gray_release_redis_breaker_open",
         "1 while a gray-release list's Redis circuit breaker is open, by canary group",
         &["canary"],

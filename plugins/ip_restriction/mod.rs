@@ -19,16 +19,16 @@
 
 mod list;
 
-pub use edgeproxy::cidr::{Cidr, CidrError, Table};
+pub use edgeproxy::kit::{Cidr, CidrError, CidrTable as Table};
 pub use list::{parse_lines, List};
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::{Bytes, RequestHeader};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{Bytes, RequestHeader};
 use serde::Deserialize;
 
 /// Config of the `ip-restriction` plugin.
@@ -53,7 +53,7 @@ pub struct IpRestrictionConfig {
     /// How often at most a list file's modification time is checked (default `"1s"`).
     #[serde(
         default = "default_check_every",
-        deserialize_with = "edgeproxy::plugin_api::de_duration"
+        deserialize_with = "edgeproxy::kit::de_duration"
     )]
     pub check_every: Duration,
 }

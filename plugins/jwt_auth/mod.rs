@@ -42,9 +42,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::RequestHeader;
 use http::HeaderName;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde::Deserialize;
@@ -86,7 +86,7 @@ pub struct JwtAuthConfig {
     /// Clock skew tolerated on `exp` and `nbf` (default `"30s"`).
     #[serde(
         default = "default_leeway",
-        deserialize_with = "edgeproxy::plugin_api::de_duration"
+        deserialize_with = "edgeproxy::kit::de_duration"
     )]
     pub leeway: Duration,
     /// Required `iss`.
@@ -111,7 +111,7 @@ pub struct JwtAuthConfig {
     /// How often at most the JWKS file's modification time is checked (default `"1s"`).
     #[serde(
         default = "default_check_every",
-        deserialize_with = "edgeproxy::plugin_api::de_duration"
+        deserialize_with = "edgeproxy::kit::de_duration"
     )]
     pub check_every: Duration,
 }

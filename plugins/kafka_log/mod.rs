@@ -25,11 +25,11 @@ mod sender;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{
     de_duration, BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared,
 };
-use edgeproxy::upstream::KeyTemplate;
+use edgeproxy::kit::KeyTemplate;
 use rskafka::client::partition::Compression;
 use serde::{Deserialize, Serialize};
 

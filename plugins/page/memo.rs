@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use edgeproxy::cache::Version;
+use edgeproxy::kit::Version;
 use moka::sync::Cache;
 
 /// One rendered page and what it was rendered from.

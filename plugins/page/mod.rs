@@ -35,18 +35,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::cache::{CacheLevel, TieredCache};
-use edgeproxy::plugin_api::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{CacheLevel, TieredCache};
+use edgeproxy::kit::{
     de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared,
 };
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::RequestHeader;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use bytes::Bytes;
 use doc::Doc;
-use edgeproxy::cache::Version;
+use edgeproxy::kit::Version;
 use memo::{Found as Remembered, Memo};
 pub use missing::Missing;
 use params::{extract, BadParam, Param, ParamConfig};
@@ -149,7 +149,7 @@ impl PluginFactory for Page {
             cfg.template_check,
         )?;
         let content_type = http::HeaderValue::try_from(cfg.content_type.as_str())?;
-        let render_cache = edgeproxy::config::parse_size(&cfg.render_cache).ok_or_else(|| {
+        let render_cache = edgeproxy::kit::parse_size(&cfg.render_cache).ok_or_else(|| {
             format!(
                 "render_cache: invalid size {:?} (e.g. \"16MiB\", \"0\")",
                 cfg.render_cache
@@ -173,7 +173,7 @@ const SURROGATE_KEY: &str = "surrogate-key";
 /// The deepest level that answered any source (what `X-Cache` reports).
 fn deepest(a: Option<CacheLevel>, b: CacheLevel) -> CacheLevel {
     let rank = |l: CacheLevel| match l {
-        CacheLevel::L1 | CacheLevel::Edge => 0,
+        CacheLevel::L1 | CacheLevel::FirstHop => 0,
         CacheLevel::L2 => 1,
         CacheLevel::Origin => 2,
         CacheLevel::Stale => 3,

@@ -33,10 +33,10 @@ pub use remote::RedisLimiter;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::upstream::KeyTemplate;
-use edgeproxy::{RequestHeader, ResponseHeader};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::{RequestHeader, ResponseHeader};
 
 /// Where a rule's decisions are made.
 // Built once per plugin instance and never moved on the request path: no point boxing.
@@ -116,7 +116,7 @@ impl PluginFactory for RateLimit {
 
 fn redis_engine(
     cfg: &RateLimitConfig,
-    redis: &crate::redis_config::RedisConfig,
+    redis: &crate::support::redis_config::RedisConfig,
     algo: Algorithm,
 ) -> Result<Engine, String> {
     let rule = cfg.rule.as_str();

@@ -29,12 +29,12 @@ pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{
     BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Response, Shared,
     MAX_REQUEST_BODY_BYTES,
 };
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::RequestHeader;
 use serde::Deserialize;
 
 /// Config of the `waf` plugin.

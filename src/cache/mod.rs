@@ -46,6 +46,7 @@ mod metrics;
 mod origin;
 mod purge;
 mod redis;
+mod service;
 mod spec;
 mod subscriber;
 
@@ -54,6 +55,7 @@ pub use engine::{CacheError, Lookup, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::{PurgeError, PurgeReport, PurgeStep};
+pub use service::CacheSubscribers;
 pub use subscriber::{ChannelHandler, PurgeListener, Purged};
 /// All tiered cache engines of a config, by name (`[caches.NAME]`).
 pub type Caches = std::sync::Arc<std::collections::BTreeMap<String, TieredCache>>;

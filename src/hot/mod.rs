@@ -15,7 +15,7 @@
 //! docs/hot.md is the operator's guide.
 
 mod detector;
-pub mod edge;
+pub mod store;
 mod group;
 mod metrics;
 mod prewarm;
@@ -27,13 +27,13 @@ mod view;
 mod window;
 
 pub use detector::{Detector, Tick};
-pub use edge::{EdgeStore, Stored};
+pub use store::{FirstHopStore, Stored};
 pub use group::HotGroup;
 pub use metrics::HotMetrics;
 pub use prewarm::HEADER as PREWARM_HEADER;
 pub use service::HotService;
 pub use set::{Hit, HotSet};
-pub use status::{EdgeStatus, GroupStatus, KeyStatus, Thresholds};
+pub use status::{FirstHopStatus, GroupStatus, KeyStatus, Thresholds};
 pub use view::{Change, HotKey, Report, View};
 pub use window::{Rates, Window};
 

@@ -12,7 +12,7 @@ mod answer;
 mod body;
 mod client;
 mod ctx;
-mod edge;
+mod first_hop;
 mod errors;
 mod forward;
 mod hashkey;
@@ -88,6 +88,22 @@ impl EdgeProxy {
             hot,
             requests: metrics::ServerMetrics::new(&block.name),
         }
+    }
+
+    /// Hot-key handling before proxying (groups with a `hot` table): the request's
+    /// [`hot::HotState`], and an answer from the first-hop store when there is one.
+    fn hot_before_proxy(
+        &self,
+        req: &pingora::http::RequestHeader,
+        ctx: &mut ProxyCtx,
+    ) -> Option<Response> {
+        if self.hot.is_empty() {
+            return None;
+        }
+        let group = self.group(ctx)?.clone();
+        let (state, answer) = hot::before_proxy(&self.hot, &group, req, &mut ctx.req);
+        ctx.hot = state;
+        answer
     }
 
     /// The group the request goes to: the route's, or the one a plugin chose.
@@ -175,9 +191,9 @@ impl ProxyHttp for EdgeProxy {
         if ctx.req.upstream.is_none() {
             ctx.req.upstream = route.upstream.clone();
         }
-        ctx.body_limit = route.max_body_bytes;
+        ctx.body.limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
-        if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
+        if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body.limit) {
             return self
                 .refuse_and_close(session, ctx, r.status, r.reason)
                 .await;
@@ -205,7 +221,7 @@ impl ProxyHttp for EdgeProxy {
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
         }
-        match hot::first_hop(self, session.req_header(), ctx) {
+        match self.hot_before_proxy(session.req_header(), ctx) {
             Some(resp) => self.respond(session, ctx, resp).await,
             None => Ok(false),
         }
@@ -219,9 +235,9 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
         if let Some(b) = body {
-            ctx.body_seen += b.len() as u64;
-            if ctx.body_seen > ctx.body_limit {
-                ctx.error = Some("request body too large".into());
+            ctx.body.seen += b.len() as u64;
+            if ctx.body.seen > ctx.body.limit {
+                ctx.outcome.error = Some("request body too large".into());
                 return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
             }
         }
@@ -261,8 +277,8 @@ impl ProxyHttp for EdgeProxy {
                 group.report_failure(addr, &why);
             }
             group.metrics().connect_failure();
-            ctx.error = Some(why);
-            let retries_left = ctx.tried.len() <= group.spec().retries;
+            ctx.outcome.error = Some(why);
+            let retries_left = ctx.upstream.tried.len() <= group.spec().retries;
             warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
             e.set_retry(retries_left);
         }
@@ -281,14 +297,14 @@ impl ProxyHttp for EdgeProxy {
         if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
-        ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
-        ctx.upstream_status = Some(resp.status.as_u16());
-        edge::on_header(ctx, resp);
+        ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
+        ctx.upstream.status = Some(resp.status.as_u16());
+        ctx.hot.on_header(resp);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
-            ctx.filter_failed = true;
-            ctx.error = Some(e.to_string());
+            ctx.outcome.filter_failed = true;
+            ctx.outcome.error = Some(e.to_string());
             return Error::e_explain(ErrorType::HTTPStatus(500), "a response plugin failed");
         }
         Ok(())
@@ -301,12 +317,12 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<Option<Duration>> {
-        edge::on_body(ctx, body, eos);
+        ctx.hot.on_body(body, eos);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         if let Err(e) = run_body_filter(chain, body, eos, req) {
             // The header is already on its way: the response can only be cut short.
-            ctx.filter_failed = true;
-            ctx.error = Some(e.to_string());
+            ctx.outcome.filter_failed = true;
+            ctx.outcome.error = Some(e.to_string());
             return Error::e_explain(ErrorType::InternalError, "a response plugin failed");
         }
         Ok(None)
@@ -318,8 +334,8 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut Box<ProxyCtx>,
     ) -> FailToProxy {
-        if ctx.error.is_none() {
-            ctx.error = Some(e.to_string());
+        if ctx.outcome.error.is_none() {
+            ctx.outcome.error = Some(e.to_string());
         }
         let Some((status, what)) = errors::classify(e) else {
             return FailToProxy {
@@ -333,11 +349,11 @@ impl ProxyHttp for EdgeProxy {
                 can_reuse_downstream: false,
             };
         }
-        let what = match ctx.filter_failed {
+        let what = match ctx.outcome.filter_failed {
             true => local::FILTER_FAILED,
             false => what,
         };
-        let resp = match ctx.body_refusal.take() {
+        let resp = match ctx.body.refusal.take() {
             Some(refusal) => refusal,
             None => Response::error(status, what, &ctx.req.request_id),
         };
@@ -345,7 +361,7 @@ impl ProxyHttp for EdgeProxy {
         session.set_keepalive(None);
         let (chain, req) = ctx.chain_and_req(&self.plugins);
         match local::write_local(session, chain, req, resp).await {
-            Ok(s) => ctx.local_status = Some(s),
+            Ok(s) => ctx.outcome.local_status = Some(s),
             Err(we) => {
                 warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
             }
@@ -360,7 +376,7 @@ impl ProxyHttp for EdgeProxy {
     /// that went away is not an error of ours, so it is logged here at INFO, with the
     /// reason and the request id (the access log records it too).
     fn suppress_error_log(&self, _session: &Session, ctx: &Box<ProxyCtx>, e: &Error) -> bool {
-        if ctx.body_refused {
+        if ctx.body.refusal.refused() {
             return true; // an answer, not a failure (the plugin logged why)
         }
         let Some(why) = errors::client_side(e) else {
@@ -374,20 +390,20 @@ impl ProxyHttp for EdgeProxy {
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
-            .or(ctx.local_status)
+            .or(ctx.outcome.local_status)
             .unwrap_or(0);
-        let error = ctx.error.clone().or_else(|| e.map(|e| e.to_string()));
+        let error = ctx.outcome.error.clone().or_else(|| e.map(|e| e.to_string()));
         let entry = LogEntry {
             request: session.req_header(),
             status,
             body_bytes: session.body_bytes_sent(),
             duration: ctx.req.elapsed(),
             error,
-            upstream_time: ctx.upstream_time,
+            upstream_time: ctx.upstream.time,
         };
         let route = ctx.route.as_ref().map(|r| &r.metrics);
         self.requests.finished(route, status, entry.duration);
-        if let (Some(status), Some(took)) = (ctx.upstream_status, ctx.upstream_time) {
+        if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
             if let Some(group) = self.group(ctx) {
                 group.metrics().response(status, took);
             }

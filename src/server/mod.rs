@@ -9,9 +9,9 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::assembly::App;
-use crate::cache_service::CacheSubscribers;
+use crate::cache::CacheSubscribers;
 use crate::conn::Guarded;
-use crate::discovery::{self, DiscoveryService};
+use crate::upstream::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
 use crate::hot::HotService;
 use crate::proxy::{EdgeProxy, Lingering};

@@ -12,7 +12,7 @@ use crate::request::Vars;
 
 use super::balancer::Balancer;
 use super::failures::{FailureSnapshot, Kind};
-use super::health::now_ms;
+use super::clock::now_ms;
 use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, ServerSpec};
 use super::status::WatchStatus;

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use edgeproxy::prelude::*;
-use edgeproxy::serde::Deserialize;
+use edgeproxy::kit::*;
+use edgeproxy::kit::serde::Deserialize;
 
 /// `hello`: answers `Hello, <name>!` in the content phase.
 struct Hello {
@@ -16,7 +16,7 @@ struct Hello {
 
 /// Config of `hello`; unknown keys are errors reported at their file:line:col.
 #[derive(Deserialize)]
-#[serde(crate = "edgeproxy::serde", deny_unknown_fields)]
+#[serde(crate = "edgeproxy::kit::serde", deny_unknown_fields)]
 struct HelloConfig {
     name: String,
 }

@@ -10,7 +10,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tracing::{info, warn};
 
-use crate::upstream::{
+use super::{
     initial_members, run_health_checks, ConsulError, ConsulWatcher, PeerState, UpstreamGroup,
     Upstreams, WatchStatus,
 };
