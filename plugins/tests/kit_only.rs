@@ -38,7 +38,12 @@ fn reaches_past(text: &str, allowed: &[&str]) -> Vec<(usize, String)> {
             }
             let path = after.trim_start();
             let Some(path) = path.strip_prefix("::") else {
-                found.push((n + 1, format!("edgeproxy{}", after.trim_end())));
+                // The crate itself (`use edgeproxy;`, `use edgeproxy as core;`); a bare word
+                // in text (a string, a message) is not a path.
+                let head = code[..code.len() - rest.len() - "edgeproxy".len()].trim_end();
+                if head.ends_with("use") || head.ends_with("crate") {
+                    found.push((n + 1, format!("edgeproxy{}", after.trim_end())));
+                }
                 continue;
             };
             let module: String = path
@@ -60,6 +65,9 @@ fn check(root: &Path, allowed: &[&str]) -> Vec<String> {
     assert!(!files.is_empty(), "no sources under {}", root.display());
     let mut bad = Vec::new();
     for f in files {
+        if f.ends_with("tests/kit_only.rs") {
+            continue; // this file's examples of what the check refuses
+        }
         let text = std::fs::read_to_string(&f).expect("read source");
         for (line, path) in reaches_past(&text, allowed) {
             bad.push(format!("{}:{line}: {path}", f.display()));
@@ -87,7 +95,8 @@ fn plugins_and_the_embedder_import_only_the_kit() {
 fn the_check_sees_what_reaches_past_the_kit() {
     let text = "use edgeproxy::kit::Plugin;\nuse edgeproxy::cache::TieredCache;\n\
                 let x = edgeproxy :: metrics::counter;\nuse edgeproxy as core;\n\
-                use edgeproxy_plugins::x; // edgeproxy::upstream in a comment\n";
+                use edgeproxy_plugins::x; // edgeproxy::upstream in a comment\n\
+                let s = \"edgeproxy nodes\";\n";
     let found = reaches_past(text, &["kit"]);
     let lines: Vec<usize> = found.iter().map(|(l, _)| *l).collect();
     assert_eq!(lines, vec![2, 3, 4], "{found:?}");
