@@ -59,5 +59,6 @@ pub fn test_shared() -> edgeproxy::kit::Shared {
         check_only: true,
         node_name: "test-node".into(),
         hot: Default::default(),
+        carry: Default::default(),
     }
 }

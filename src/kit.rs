@@ -10,6 +10,7 @@
 //! | group | items |
 //! |---|---|
 //! | the plugin API | [`Plugin`], [`Flow`], [`Response`], [`RequestCtx`], [`LogEntry`], [`PluginFactory`], [`Registry`], [`Shared`], [`BoxError`], [`RequestBody`], [`de_duration`] |
+//! | life across reloads | [`Shared::carry`] (state handed to the next generation), [`Background`] (a task stopped with its owner) |
 //! | types in plugin signatures | [`RequestHeader`], [`ResponseHeader`], [`Bytes`], [`http`], [`async_trait`], [`serde`] |
 //! | the tiered cache | [`TieredCache`], [`Loader`], [`HttpOrigin`], [`CacheLevel`], [`Version`], purges |
 //! | Redis | [`RedisClient`] (timeouts, breaker, single node or Cluster), [`RedisSpec`] |
@@ -20,8 +21,9 @@
 
 // The plugin API itself.
 pub use crate::plugin_api::{
-    de_duration, de_opt_duration, BoxError, BuildError, Caches, Flow, LogEntry, Plugin,
-    PluginFactory, Registry, RequestBody, RequestCtx, Response, Shared, MAX_REQUEST_BODY_BYTES,
+    de_duration, de_opt_duration, Background, BoxError, BuildError, Caches, Flow, LogEntry,
+    Plugin, PluginCarry, PluginFactory, Registry, RequestBody, RequestCtx, Response, Shared,
+    MAX_REQUEST_BODY_BYTES,
 };
 
 // What a plugin's signatures and config need, at the versions the core uses.

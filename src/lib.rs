@@ -27,7 +27,11 @@ pub mod conn;
 #[doc(hidden)]
 pub mod control;
 #[doc(hidden)]
+pub mod control_client;
+#[doc(hidden)]
 pub mod drain;
+#[doc(hidden)]
+pub mod generation;
 #[doc(hidden)]
 pub mod hot;
 pub mod kit;

@@ -217,7 +217,12 @@ plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
         let config = edgeproxy::assembly::load_str(Path::new("phases.toml"), cfg, &registry, false)
             .unwrap_or_else(|d| panic!("{d}"));
         std::thread::spawn(move || {
-            let server = edgeproxy::server::build(&config, Default::default()).unwrap();
+            let source = edgeproxy::generation::Source {
+                conf: Path::new("phases.toml").to_path_buf(),
+                prefix: None,
+            };
+            let (server, _world) =
+                edgeproxy::server::build(config, registry, source, Default::default()).unwrap();
             server.run(Default::default());
         });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -101,6 +101,11 @@ impl std::fmt::Debug for TieredCache {
 }
 
 impl TieredCache {
+    /// This engine's identity (clones share it): two handles with one id are one cache.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// An engine for `spec` whose metrics carry `cache="-"`; see [`named`](Self::named).
     pub fn new(spec: CacheSpec) -> Self {
         Self::named("-", spec)
@@ -215,6 +220,15 @@ impl TieredCache {
     /// subscription demotes L1 to stale (purges sent before it listened were missed), so call
     /// it when the service starts to keep that from costing warm entries a trip to L2.
     pub fn start_background(&self) -> bool {
+        self.start_background_inner()
+    }
+
+    /// Whether the purge subscriber was started.
+    pub fn background_started(&self) -> bool {
+        self.inner.started.load(Ordering::Relaxed)
+    }
+
+    fn start_background_inner(&self) -> bool {
         let Some(r) = &self.inner.redis else {
             return false;
         };

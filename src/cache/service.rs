@@ -5,28 +5,37 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use crate::cache::Caches;
+use crate::generation::World;
 
-/// Starts the purge subscribers of `caches`, then waits for shutdown.
+/// Starts the purge subscribers of the current generation's caches (a kept cache keeps
+/// its subscriber; a retired one stops it when it is dropped), then follows reloads.
 pub struct CacheSubscribers {
-    caches: Caches,
+    world: World,
 }
 
 impl CacheSubscribers {
-    /// A service for `caches`.
-    pub fn new(caches: Caches) -> Self {
-        CacheSubscribers { caches }
+    /// A service following `world`'s generations.
+    pub fn new(world: World) -> Self {
+        CacheSubscribers { world }
     }
 }
 
 #[async_trait]
 impl BackgroundService for CacheSubscribers {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        for (name, cache) in self.caches.iter() {
-            if cache.start_background() {
-                tracing::info!(cache = %name, "cache purge subscriber started");
+        let mut generations = self.world.subscribe();
+        loop {
+            let gen = generations.borrow_and_update().clone();
+            for (name, cache) in gen.app.caches.iter() {
+                if !cache.background_started() && cache.start_background() {
+                    tracing::info!(cache = %name, "cache purge subscriber started");
+                }
+            }
+            drop(gen);
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                changed = generations.changed() => if changed.is_err() { return },
             }
         }
-        let _ = shutdown.changed().await;
     }
 }

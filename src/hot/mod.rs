@@ -40,24 +40,32 @@ pub use window::{Rates, Window};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::cache::Caches;
+use crate::cache::{Caches, TieredCache};
+use crate::generation::Carry;
 use crate::upstream::Upstreams;
 
 /// The hot-key machinery of every group that has a `hot` table, by group name.
 pub type HotGroups = Arc<BTreeMap<String, Arc<HotGroup>>>;
 
-/// Builds the machinery of every group of `upstreams` with a `hot` table, on node `node`.
-/// Opens nothing (the assembly runs it under `-t` too).
-pub fn build(upstreams: &Upstreams, caches: &Caches, node: &Arc<str>) -> HotGroups {
+/// Builds the machinery of every group of `upstreams` with a `hot` table, on node `node`;
+/// a group's machinery (its windows and hot set) is the previous generation's when its
+/// upstream group and cache are (`carry`). Opens nothing (the assembly runs it under `-t`).
+pub fn build(upstreams: &Upstreams, caches: &Caches, node: &Arc<str>, carry: &Carry) -> HotGroups {
     let groups = upstreams
         .iter()
         .filter_map(|(name, g)| {
             let spec = g.spec().hot.clone()?;
             let cache = spec.cache.as_ref().and_then(|c| caches.get(c)).cloned();
-            Some((
-                name.clone(),
-                HotGroup::new(g.clone(), spec, cache, node.clone()),
-            ))
+            // The same upstream group and cache objects mean the same specs.
+            let print = format!(
+                "{:p}/{:?}/{node}",
+                Arc::as_ptr(g),
+                cache.as_ref().map(TieredCache::id)
+            );
+            let hot = carry.get_or(&format!("hot/{name}"), &print, || {
+                HotGroup::new(g.clone(), spec, cache, node.clone())
+            });
+            Some((name.clone(), hot))
         })
         .collect();
     Arc::new(groups)

@@ -8,6 +8,7 @@ mod body;
 mod chain;
 mod config_types;
 mod ctx;
+pub mod lifecycle;
 mod registry;
 mod response;
 
@@ -18,6 +19,7 @@ pub use chain::{
 };
 pub use config_types::{de_duration, de_opt_duration};
 pub use ctx::{LogEntry, RequestCtx};
+pub use lifecycle::{Background, PluginCarry};
 pub use registry::{BuildError, Caches, PluginFactory, Registry, Shared};
 pub use response::Response;
 

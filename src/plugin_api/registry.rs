@@ -27,9 +27,25 @@ pub struct Shared {
     pub node_name: Arc<str>,
     /// Hot-key machinery of the groups with a `hot` table, by group name.
     pub hot: crate::hot::HotGroups,
+    /// This plugin instance's identity across reloads and the state handed over to it
+    /// (use [`Shared::carry`]).
+    pub carry: super::PluginCarry,
 }
 
 impl Shared {
+    /// State handed over from the previous configuration generation's instance of this
+    /// plugin (the same `id`, else the same position), kept there under the same `key` and
+    /// type; else `init()`'s. The value is then offered to the next generation in turn.
+    /// Under `-t` and in unit tests nothing is handed over. See [`super::lifecycle`].
+    ///
+    /// ```ignore
+    /// // a counter that survives reloads while the plugin's `window` is unchanged
+    /// let hits = shared.carry(&format!("window={}", cfg.window), || AtomicU64::new(0));
+    /// ```
+    pub fn carry<T: Send + Sync + 'static>(&self, key: &str, init: impl FnOnce() -> T) -> Arc<T> {
+        self.carry.get(key, init)
+    }
+
     /// Resolves a path from a plugin config against the config directory.
     pub fn resolve_path(&self, path: &str) -> PathBuf {
         let p = PathBuf::from(path);

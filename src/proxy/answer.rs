@@ -28,7 +28,7 @@ impl EdgeProxy {
         ctx: &mut ProxyCtx,
         resp: Response,
     ) -> Result<bool> {
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let (chain, req) = ctx.chain_and_req();
         let status = local::write_local(session, chain, req, resp).await?;
         ctx.outcome.local_status = Some(status);
         Ok(true)

@@ -9,12 +9,17 @@ use super::answer::Outcome;
 use super::body::BodyState;
 use super::hot::HotState;
 use super::peer::Attempts;
-use crate::plugin_api::{PluginChain, PluginInstance, RequestCtx};
+use crate::generation::Generation;
+use crate::plugin_api::{PluginInstance, RequestCtx};
 use crate::router::Route;
 
 /// Pingora's `CTX` for edgeproxy: the plugin-visible context, the route, and one typed
 /// state per concern, each owned by the module that drives it.
 pub struct ProxyCtx {
+    /// The configuration generation this request started on (kept to its end).
+    pub gen: Arc<Generation>,
+    /// The server block's position in it.
+    pub block: usize,
     /// What plugins see.
     pub req: RequestCtx,
     /// The matched route.
@@ -32,9 +37,11 @@ pub struct ProxyCtx {
 }
 
 impl ProxyCtx {
-    /// A fresh context for a request on server block `server`.
-    pub fn new(server: Arc<str>) -> Self {
+    /// A fresh context for a request on server block `server` (the `block`th of `gen`).
+    pub fn new(server: Arc<str>, gen: Arc<Generation>, block: usize) -> Self {
         ProxyCtx {
+            gen,
+            block,
             req: RequestCtx::new(server, next_request_id(), None),
             route: None,
             body: BodyState::default(),
@@ -47,24 +54,21 @@ impl ProxyCtx {
 
     /// The plugin chain in force: the route's (which includes server-level plugins), or
     /// the server block's when no route matched.
-    pub fn chain<'a>(&'a self, server: &'a PluginChain) -> &'a [PluginInstance] {
+    pub fn chain(&self) -> &[PluginInstance] {
         match &self.route {
             Some(r) => r.chain.all(),
-            None => server.all(),
+            None => self.gen.block(self.block).plugins.all(),
         }
     }
 
     /// The chain whose filters still run for this request's response (none once a filter
     /// failed), together with the plugin context, borrowed at once: the filters run with a
     /// mutable context.
-    pub fn chain_and_req<'a>(
-        &'a mut self,
-        server: &'a PluginChain,
-    ) -> (&'a [PluginInstance], &'a mut RequestCtx) {
+    pub fn chain_and_req(&mut self) -> (&[PluginInstance], &mut RequestCtx) {
         let chain = match (&self.route, self.outcome.filter_failed) {
             (_, true) => &[][..],
             (Some(r), false) => r.chain.all(),
-            (None, false) => server.all(),
+            (None, false) => self.gen.block(self.block).plugins.all(),
         };
         (chain, &mut self.req)
     }

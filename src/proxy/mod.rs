@@ -36,57 +36,40 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use tracing::{info, warn};
 
-use crate::assembly::ServerBlock;
-use crate::compress::{self, CompressionSpec};
-use crate::config::Limits;
+use crate::compress;
 use crate::conn::{self, ConnLimits};
-use crate::hot::HotGroups;
+use crate::generation::World;
 use crate::metrics;
 use crate::plugin_api::{
     run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
-    PluginChain, Response,
+    Response,
 };
-use crate::realip::RealIp;
 use crate::request;
-use crate::router::Router;
-use crate::upstream::{UpstreamGroup, Upstreams};
 
-/// One server block's request handler.
+/// One server block's request handler. Everything a request uses comes from the
+/// configuration generation it started on (`ctx.gen`, loaded in `new_ctx`), so a reload in
+/// place applies to every later request and never to one in flight.
 pub struct EdgeProxy {
     name: Arc<str>,
-    limits: Limits,
+    /// The block's position in every generation (reloads keep the blocks).
+    index: usize,
+    world: World,
+    /// The connection layer's limits: fixed for the process (a reload refuses to change them).
     conn: ConnLimits,
-    compression: Option<Arc<CompressionSpec>>,
-    /// The block or one of its routes compresses.
-    compresses: bool,
-    real_ip: Option<Arc<RealIp>>,
-    plugins: PluginChain,
-    router: Router,
-    upstreams: Upstreams,
-    hot: HotGroups,
     requests: metrics::ServerMetrics,
 }
 
 impl EdgeProxy {
-    /// A handler for `block`, proxying to `upstreams` (with the hot-key handling of `hot`).
-    pub fn new(block: &ServerBlock, upstreams: Upstreams, hot: HotGroups) -> Self {
+    /// The handler of the `index`th server block of `world`'s generations.
+    pub fn new(world: World, index: usize) -> Self {
+        let gen = world.current();
+        let block = &gen.app.servers[index];
         EdgeProxy {
             name: block.name.clone(),
-            limits: block.limits,
+            index,
             conn: block.conn,
-            compression: block.compression.clone(),
-            compresses: block.compression.is_some()
-                || block
-                    .router
-                    .routes()
-                    .iter()
-                    .any(|r| r.compression.is_some()),
-            real_ip: block.real_ip.clone(),
-            plugins: block.plugins.clone(),
-            router: block.router.clone(),
-            upstreams,
-            hot,
             requests: metrics::ServerMetrics::new(&block.name),
+            world,
         }
     }
 
@@ -97,18 +80,14 @@ impl EdgeProxy {
         req: &pingora::http::RequestHeader,
         ctx: &mut ProxyCtx,
     ) -> Option<Response> {
-        if self.hot.is_empty() {
+        let gen = ctx.gen.clone();
+        if gen.app.hot.is_empty() {
             return None;
         }
-        let group = self.group(ctx)?.clone();
-        let (state, answer) = hot::before_proxy(&self.hot, &group, req, &mut ctx.req);
+        let group = gen.group(&ctx.req)?;
+        let (state, answer) = hot::before_proxy(&gen.app.hot, group, req, &mut ctx.req);
         ctx.hot = state;
         answer
-    }
-
-    /// The group the request goes to: the route's, or the one a plugin chose.
-    fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
-        self.upstreams.get(&**ctx.req.upstream.as_ref()?)
     }
 }
 
@@ -119,7 +98,11 @@ impl ProxyHttp for EdgeProxy {
     type CTX = Box<ProxyCtx>;
 
     fn new_ctx(&self) -> Box<ProxyCtx> {
-        Box::new(ProxyCtx::new(self.name.clone()))
+        Box::new(ProxyCtx::new(
+            self.name.clone(),
+            self.world.current(),
+            self.index,
+        ))
     }
 
     /// Our compression module instead of Pingora's (see [`crate::compress`]).
@@ -145,14 +128,16 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Box<ProxyCtx>) -> Result<bool> {
-        client::identify(session, &mut ctx.req, self.real_ip.as_deref());
-        if self.compresses {
-            compress::start(session, self.compression.as_ref());
+        let gen = ctx.gen.clone();
+        let block = gen.block(ctx.block);
+        client::identify(session, &mut ctx.req, block.real_ip.as_deref());
+        if block.compresses {
+            compress::start(session, block.compression.as_ref());
         }
         if let Some(id) = ctx::inbound_request_id(session.req_header()) {
             ctx.req.request_id = id;
         }
-        if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
+        if let Some(r) = limits::check_header(session.req_header(), &block.limits) {
             return self
                 .refuse_and_close(session, ctx, r.status, r.reason)
                 .await;
@@ -173,19 +158,19 @@ impl ProxyHttp for EdgeProxy {
         };
         // Server-level rewrite runs before routing (nginx: server rewrite, then location).
         let req = session.req_header_mut();
-        if let Some(resp) = run_rewrite(self.plugins.all(), req, &mut ctx.req).await {
+        if let Some(resp) = run_rewrite(block.plugins.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
         if let Err(why) = request::after_rewrite(session.req_header_mut(), &mut target) {
             return self.bad_request(session, ctx, why).await;
         }
-        let Some(route) = self.router.find(&target.host, &target.path).cloned() else {
+        let Some(route) = block.router.find(&target.host, &target.path).cloned() else {
             return self
                 .refuse(session, ctx, 404, "no route for this host and path")
                 .await;
         };
         ctx.req.route = Some(route.name.clone());
-        if self.compresses && !compress::same(&route.compression, &self.compression) {
+        if block.compresses && !compress::same(&route.compression, &block.compression) {
             compress::configure(session, route.compression.as_ref());
         }
         if ctx.req.upstream.is_none() {
@@ -249,7 +234,8 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<Box<HttpPeer>> {
-        let Some(group) = self.group(ctx) else {
+        let gen = ctx.gen.clone();
+        let Some(group) = gen.group(&ctx.req) else {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
         peer::choose(group, session, ctx)
@@ -271,7 +257,8 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Box<ProxyCtx>,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let Some(group) = self.group(ctx) {
+        let gen = ctx.gen.clone();
+        if let Some(group) = gen.group(&ctx.req) {
             let why = format!("connect to {peer} failed: {e}");
             if let Some(addr) = ctx.req.upstream_addr {
                 group.report_failure(addr, &why);
@@ -294,13 +281,13 @@ impl ProxyHttp for EdgeProxy {
         if crate::drain::draining() {
             session.set_keepalive(None);
         }
-        if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
+        if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
         ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
         ctx.upstream.status = Some(resp.status.as_u16());
         ctx.hot.on_header(resp);
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let (chain, req) = ctx.chain_and_req();
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
             ctx.outcome.filter_failed = true;
@@ -318,7 +305,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<Option<Duration>> {
         ctx.hot.on_body(body, eos);
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let (chain, req) = ctx.chain_and_req();
         if let Err(e) = run_body_filter(chain, body, eos, req) {
             // The header is already on its way: the response can only be cut short.
             ctx.outcome.filter_failed = true;
@@ -359,7 +346,7 @@ impl ProxyHttp for EdgeProxy {
         };
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let (chain, req) = ctx.chain_and_req();
         match local::write_local(session, chain, req, resp).await {
             Ok(s) => ctx.outcome.local_status = Some(s),
             Err(we) => {
@@ -404,11 +391,11 @@ impl ProxyHttp for EdgeProxy {
         let route = ctx.route.as_ref().map(|r| &r.metrics);
         self.requests.finished(route, status, entry.duration);
         if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
-            if let Some(group) = self.group(ctx) {
+            if let Some(group) = ctx.gen.group(&ctx.req) {
                 group.metrics().response(status, took);
             }
         }
-        for p in ctx.chain(&self.plugins) {
+        for p in ctx.chain() {
             p.plugin.log(&entry, &ctx.req).await;
         }
     }

@@ -11,6 +11,8 @@ use pingora::services::listening::Service;
 use crate::assembly::App;
 use crate::cache::CacheSubscribers;
 use crate::conn::Guarded;
+use crate::generation::{Generation, Source, World};
+use crate::plugin_api::Registry;
 use crate::upstream::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
 use crate::hot::HotService;
@@ -19,7 +21,10 @@ use crate::signals::{self, Signals};
 use crate::tls::reload::CertWatch;
 use crate::upstream::ConsulError;
 
+pub mod control_sock;
 mod listeners;
+
+pub use control_sock::ControlSocket;
 
 /// Command-line switches that affect how the process runs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -61,17 +66,24 @@ pub enum StartError {
 /// How long a new process (`-u`) waits for the running one to hand its listeners over.
 const UPGRADE_WAIT_SECS: usize = 30;
 
-/// Builds the Pingora server for `app`: one proxy service per server block (Pingora's
-/// HTTP proxy behind the block's connection limits, [`Guarded`]), plus the
-/// discovery service when any upstream group follows Consul or has active health checks.
-/// Fails when a `strong_dependency` Consul cannot be read, or (unless `opts.upgrade`) when
-/// a listen address is already in use.
-pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
+/// Builds the Pingora server for `app` (assembled with `registry` from `source`, which a
+/// reload in place reads again): one proxy service per server block (Pingora's HTTP proxy
+/// behind the block's connection limits, [`Guarded`]) serving the current configuration
+/// generation of the returned [`World`], the background services that follow it
+/// (discovery and health, hot keys, cache purge subscribers), the certificate watch and
+/// the control socket. Fails when a `strong_dependency` Consul cannot be read, or (unless
+/// `opts.upgrade`) when a listen address is already in use.
+pub fn build(
+    app: App,
+    registry: Registry,
+    source: Source,
+    opts: RunOptions,
+) -> Result<(Server, World), StartError> {
     if !opts.upgrade {
-        check_listen_addresses(app)?;
+        check_listen_addresses(&app)?;
     }
     let watchers = discovery::prepare(&app.upstreams)?;
-    let p = &app.process;
+    let p = app.process.clone();
     let conf = ServerConf {
         threads: p.threads,
         work_stealing: p.work_stealing,
@@ -81,7 +93,7 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
         pid_file: p.pid_file.display().to_string(),
         upgrade_sock: p.upgrade_sock.display().to_string(),
         upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECS),
-        error_log: daemon_error_log(app, opts),
+        error_log: daemon_error_log(&app, opts),
         grace_period_seconds: Some(p.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(p.graceful_shutdown_timeout.as_secs()),
         ..ServerConf::default()
@@ -97,9 +109,12 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
     let bootstrap = server.bootstrap_as_a_service();
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
+    let text = crate::generation::file_text(&source.conf);
+    let world = World::new(Generation::first(app, &text, watchers), registry, source);
+    let gen = world.current();
     let mut certs = Vec::new();
-    for block in &app.servers {
-        let proxy = EdgeProxy::new(block, app.upstreams.clone(), app.hot.clone());
+    for (index, block) in gen.app.servers.iter().enumerate() {
+        let proxy = EdgeProxy::new(world.clone(), index);
         let proxy = Lingering::new(
             listeners::http_app(&server.configuration, block, proxy),
             linger,
@@ -117,21 +132,16 @@ pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
             CertWatch::new(certs),
         ));
     }
-    if discovery::needed(&watchers, &app.upstreams) {
-        let svc = DiscoveryService::new(watchers, app.upstreams.clone(), Duration::from_secs(60));
-        server.add_service(background_service("upstream discovery and health", svc));
-    }
+    let svc = DiscoveryService::new(world.clone(), Duration::from_secs(60));
+    server.add_service(background_service("upstream discovery and health", svc));
     let drain = DrainWatch::new(server.watch_execution_phase());
     server.add_service(background_service("drain watch", drain));
-    if !app.hot.is_empty() {
-        let svc = HotService::new(app.hot.clone());
-        server.add_service(background_service("hot keys", svc));
-    }
-    if !app.caches.is_empty() {
-        let svc = CacheSubscribers::new(app.caches.clone());
-        server.add_service(background_service("cache purge subscribers", svc));
-    }
-    Ok(server)
+    server.add_service(background_service("hot keys", HotService::new(world.clone())));
+    let svc = CacheSubscribers::new(world.clone());
+    server.add_service(background_service("cache purge subscribers", svc));
+    let svc = ControlSocket::new(p.control_sock.clone(), world.clone());
+    server.add_service(background_service("control socket", svc));
+    Ok((server, world))
 }
 
 /// Where a background process logs: `error_log` (stderr already points at it), else the
@@ -171,28 +181,26 @@ fn check_listen_addresses(app: &App) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Builds and runs the server until it is told to stop; never returns.
-pub fn run(app: App, opts: RunOptions) -> ! {
+/// Builds and runs the server until it is told to stop; never returns. `registry` and
+/// `source` (the file `app` was read from) serve reloads in place.
+pub fn run(app: App, registry: Registry, source: Source, opts: RunOptions) -> ! {
     crate::logging::set_level(&app.process.log_level);
-    let server = match build(&app, opts) {
+    let p = app.process.clone();
+    let (servers, path) = (app.servers.len(), app.path.clone());
+    let (server, world) = match build(app, registry, source, opts) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("edgeproxy: cannot start: {e}");
             std::process::exit(1);
         }
     };
-    if let Some(path) = &app.process.error_log {
+    if let Some(path) = &p.error_log {
         if let Err(e) = crate::logging::redirect_stderr(path) {
             eprintln!("edgeproxy: cannot open error_log {}: {e}", path.display());
             std::process::exit(1);
         }
     }
-    tracing::info!(
-        config = %app.path.display(),
-        servers = app.servers.len(),
-        "edgeproxy starting"
-    );
-    let p = &app.process;
+    tracing::info!(config = %path.display(), servers, "edgeproxy starting");
     if !opts.daemon {
         // Pingora writes the pid file only when it daemonizes; `-s` needs it either way.
         if let Err(e) = std::fs::write(&p.pid_file, format!("{}\n", std::process::id())) {
@@ -204,6 +212,7 @@ pub fn run(app: App, opts: RunOptions) -> ! {
         pid_file: p.pid_file.clone(),
         graceful_timeout: p.graceful_shutdown_timeout,
         error_log: p.error_log.clone(),
+        world: Some(world),
     };
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
