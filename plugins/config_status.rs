@@ -45,11 +45,8 @@ impl Plugin for ConfigStatusPlugin {
         req: &RequestHeader,
         _ctx: &mut RequestCtx,
     ) -> Result<Option<Response>, BoxError> {
-        if let Some(resp) = admin_response::check_method(req, &["GET", "HEAD"])? {
-            return Ok(Some(resp));
-        }
         match config_status() {
-            Some(status) => admin_response::json(200, &*status).map(Some),
+            Some(status) => admin_response::status_document(req, || (*status).clone()),
             None => admin_response::error(503, "no server runs in this process").map(Some),
         }
     }

@@ -275,10 +275,7 @@ impl Plugin for UpstreamStatus {
         req: &RequestHeader,
         _ctx: &mut RequestCtx,
     ) -> Result<Option<Response>, BoxError> {
-        if let Some(resp) = admin_response::check_method(req, &["GET", "HEAD"])? {
-            return Ok(Some(resp));
-        }
-        admin_response::json(200, &self.document()).map(Some)
+        admin_response::status_document(req, || self.document())
     }
 }
 

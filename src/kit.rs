@@ -21,9 +21,9 @@
 
 // The plugin API itself.
 pub use crate::plugin_api::{
-    de_duration, de_opt_duration, Background, BoxError, BuildError, Caches, Flow, LogEntry,
-    Plugin, PluginCarry, PluginFactory, Registry, RequestBody, RequestCtx, Response, Shared,
-    MAX_REQUEST_BODY_BYTES,
+    de_duration, de_opt_duration, refusal_status, Background, BoxError, BuildError, Caches,
+    Flow, LogEntry, NotAnErrorStatus, Plugin, PluginCarry, PluginFactory, Registry, RequestBody,
+    RequestCtx, Response, Shared, UnknownUpstream, UpstreamRef, MAX_REQUEST_BODY_BYTES,
 };
 
 // What a plugin's signatures and config need, at the versions the core uses.

@@ -29,6 +29,7 @@ use edgeproxy::kit::{
 };
 use edgeproxy::kit::ConsulClient;
 use edgeproxy::kit::ConsulSpec;
+use edgeproxy::kit::UpstreamRef;
 use edgeproxy::kit::{RequestHeader, ResponseHeader};
 use once_cell::sync::Lazy;
 use prometheus::{IntCounter, IntCounterVec, IntGaugeVec};
@@ -131,8 +132,8 @@ pub struct Side(pub bool);
 
 /// The `gray-release` plugin.
 pub struct GrayRelease {
-    canary: Arc<str>,
-    stable: Option<Arc<str>>,
+    canary: UpstreamRef,
+    stable: Option<UpstreamRef>,
     list: Arc<LiveList>,
     source: Option<Arc<Source>>,
     started: OnceCell<()>,
@@ -149,13 +150,8 @@ impl PluginFactory for GrayRelease {
     type Config = GrayReleaseConfig;
 
     fn build(cfg: GrayReleaseConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
-        for group in std::iter::once(&cfg.canary).chain(&cfg.stable) {
-            if !shared.upstreams.contains_key(group) {
-                return Err(
-                    format!("undefined upstream `{group}`; define [upstreams.{group}]").into(),
-                );
-            }
-        }
+        let canary = shared.upstream_ref(&cfg.canary)?;
+        let stable = cfg.stable.as_deref().map(|s| shared.upstream_ref(s)).transpose()?;
         let label = cfg.canary.as_str();
         let source = cfg
             .ips_from
@@ -187,8 +183,8 @@ impl PluginFactory for GrayRelease {
         Ok(Arc::new(GrayRelease {
             to_canary: REQUESTS.with_label_values(&[label, "canary"]),
             to_stable: REQUESTS.with_label_values(&[label, "stable"]),
-            canary: Arc::from(cfg.canary),
-            stable: cfg.stable.map(Arc::from),
+            canary,
+            stable,
             list: Arc::new(list),
             source: source.map(Arc::new),
             started: OnceCell::new(),
@@ -274,11 +270,11 @@ impl Plugin for GrayRelease {
         let canary = self.is_canary(req, ctx);
         if canary {
             self.to_canary.inc();
-            ctx.set_upstream(self.canary.clone());
+            ctx.set_upstream(&self.canary);
         } else {
             self.to_stable.inc();
             if let Some(stable) = &self.stable {
-                ctx.set_upstream(stable.clone());
+                ctx.set_upstream(stable);
             }
         }
         if self.response_header.is_some() {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
+use edgeproxy::kit::refusal_status;
 use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::{Bytes, RequestHeader};
 use serde::Deserialize;
@@ -88,9 +89,7 @@ impl PluginFactory for IpRestriction {
     type Config = IpRestrictionConfig;
 
     fn build(cfg: IpRestrictionConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
-        if !(400..=599).contains(&cfg.status) {
-            return Err(format!("status {} is not an error status (400-599)", cfg.status).into());
-        }
+        refusal_status(cfg.status)?;
         if cfg.allow.as_ref().is_some_and(|a| a.is_empty()) && cfg.allow_file.is_none() {
             return Err("`allow = []` would deny every request; use `deny = [\"all\"]` to say so, or drop `allow`".into());
         }

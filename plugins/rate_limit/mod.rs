@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
+use edgeproxy::kit::refusal_status;
 use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::KeyTemplate;
 use edgeproxy::kit::{RequestHeader, ResponseHeader};
@@ -81,9 +82,7 @@ impl PluginFactory for RateLimit {
         config::check_rule_name(&cfg.rule)?;
         let key = KeyTemplate::parse(&cfg.key).map_err(|e| format!("key: {e}"))?;
         let algo = cfg.algorithm()?;
-        if !(400..=599).contains(&cfg.status) {
-            return Err(format!("status {} is not an error status (400-599)", cfg.status).into());
-        }
+        refusal_status(cfg.status)?;
         if cfg.max_keys == 0 {
             return Err("`max_keys` must be at least 1".into());
         }

@@ -20,6 +20,18 @@ pub fn error(status: u16, message: &str) -> Result<Response, BoxError> {
     json(status, &serde_json::json!({ "error": message }))
 }
 
+/// The content phase of a read-only status route (`/status/hot`, `/status/upstreams`,
+/// `/status/config`): 405 for methods other than GET and HEAD, else `document()` as JSON.
+pub fn status_document<T: serde::Serialize>(
+    req: &RequestHeader,
+    document: impl FnOnce() -> T,
+) -> Result<Option<Response>, BoxError> {
+    if let Some(resp) = check_method(req, &["GET", "HEAD"])? {
+        return Ok(Some(resp));
+    }
+    json(200, &document()).map(Some)
+}
+
 /// `None` when the request's method is one of `allowed`, else a 405 with `Allow`.
 pub fn check_method(req: &RequestHeader, allowed: &[&str]) -> Result<Option<Response>, BoxError> {
     let method = req.method.as_str();

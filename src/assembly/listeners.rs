@@ -62,7 +62,7 @@ pub fn build(
                         &format!("generated a self-signed certificate {}", p.cert.display()),
                     )),
                     Ok(false) => {}
-                    Err(e) => d.error(spec.span.clone(), e),
+                    Err(e) => d.error(spec.span.clone(), e.to_string()),
                 }
                 paths.push(p);
             }

@@ -51,7 +51,7 @@ mod spec;
 mod subscriber;
 
 pub use derived::{Derived, Version};
-pub use engine::{CacheError, Lookup, TieredCache};
+pub use engine::{CacheError, Lookup, PublishError, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::{PurgeError, PurgeReport, PurgeStep};

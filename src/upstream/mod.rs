@@ -32,7 +32,7 @@ pub use spec::{
     HotSpec, ServerSpec, Timeouts,
 };
 pub use status::{WatchSnapshot, WatchStatus};
-pub use tls::UpstreamTls;
+pub use tls::{CaError, UpstreamTls};
 pub use upsync::NodeError;
 pub use watcher::{initial_members, ConsulWatcher};
 
