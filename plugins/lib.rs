@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod admin_token;
 pub mod cache_purge;
+pub mod config_status;
 pub mod gray_release;
 pub mod hot_status;
 pub mod ip_restriction;
@@ -46,7 +47,8 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<cache_purge::CachePurge>()
         .register::<metrics::Metrics>()
         .register::<upstream_status::UpstreamStatus>()
-        .register::<hot_status::HotStatus>();
+        .register::<hot_status::HotStatus>()
+        .register::<config_status::ConfigStatusPlugin>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.

@@ -51,6 +51,9 @@ pub use crate::upstream::{
     PeerState, ServerSpec, UpstreamGroup, Upstreams, WatchSnapshot, WatchStatus,
 };
 
+// Reload in place: what `/status/config` reports.
+pub use crate::generation::{config_status, ConfigStatus};
+
 // Hot keys: what `/status/hot` reports.
 pub use crate::hot::{GroupStatus, HotGroups};
 

@@ -40,7 +40,8 @@ pub fn build(
             warnings.push(d.render_warning(
                 spec.span.clone(),
                 &format!(
-                    "listener {}: the PROXY header is required but its address is used only                      from balancers in the server block's real_ip.from (none set)",
+                    "listener {}: the PROXY header is required but its address is used only \
+                     from balancers in the server block's real_ip.from (none set)",
                     spec.addr
                 ),
             ));
