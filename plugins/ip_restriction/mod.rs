@@ -14,9 +14,9 @@
 //! whose client address is unknown is denied. IPv4-mapped IPv6 clients match IPv4 rules.
 //!
 //! Reload in place: each list (its table, and its file's last state) is carried to the next
-//! generation while the plugin's config is unchanged (key: `allow:`/`deny:` + the config
-//! fingerprint), so an unchanged file is not read again; a file that changed is read at
-//! the reload, so the new list is in force when `-s reload` returns.
+//! generation while the plugin's config is unchanged (key: `allow:`/`deny:`, the resolved
+//! file path and the config fingerprint), so an unchanged file is not read again; a file
+//! that changed is read at the reload, so the new list is in force when `-s reload` returns.
 //!
 //! ```toml
 //! { name = "ip-restriction", config = { allow = ["10.0.0.0/8", "2001:db8::/32"], deny = ["10.0.66.0/24"], deny_file = "deny.txt" } }
@@ -110,7 +110,8 @@ impl PluginFactory for IpRestriction {
         }
         let list = |kind: &'static str, inline: Vec<Cidr>, file: Option<String>| {
             let path = file.map(|f| shared.resolve_path(&f));
-            let key = format!("{kind}:{}", shared.carry.config());
+            // The resolved path too: the same text in another config directory is another file.
+            let key = format!("{kind}:{path:?}:{}", shared.carry.config());
             let (list, origin) = carry_try(shared, &key, || {
                 List::new(kind, inline, path, cfg.check_every)
             })?;

@@ -21,8 +21,9 @@
 //!
 //! Reload in place: the compiled template and the render cache (`memo.rs`) are carried to
 //! the next generation together while the plugin's config is unchanged (key:
-//! `shared.carry.config()`; a template file changed since is compiled at the reload); the
-//! cache engine's L1 is carried by the core (`[caches.NAME]` by name and spec).
+//! the resolved template path + `shared.carry.config()`; a template file changed since is
+//! compiled at the reload); the cache engine's L1 is carried by the core (`[caches.NAME]`
+//! by name and spec).
 
 mod doc;
 mod error;
@@ -163,9 +164,11 @@ impl PluginFactory for Page {
                 cfg.render_cache
             )
         })?;
-        let (rendered, origin) = carry_try(shared, shared.carry.config(), || {
+        let path = shared.resolve_path(&cfg.template);
+        let key = format!("{path:?}:{}", shared.carry.config());
+        let (rendered, origin) = carry_try(shared, &key, || {
             let template = Template::load(
-                shared.resolve_path(&cfg.template),
+                path,
                 &cfg.template,
                 cfg.missing,
                 cfg.template_check,
