@@ -9,6 +9,9 @@
 //! through a bounded queue that flushes whenever it has caught up; the request path never
 //! waits on disk: when the disk is slower than the traffic, lines are dropped and counted
 //! (`edgeproxy_access_log_dropped_total`). The file is reopened on SIGUSR1 (logrotate).
+//! Reload in place: the writer (thread, queue, open file) is carried to the next generation
+//! while the instance writes to the same target (key: the resolved path, or `-`); a
+//! retired writer's thread ends once its queue's last sender is dropped.
 
 mod format;
 
@@ -49,8 +52,15 @@ pub struct AccessLogConfig {
 
 /// The `access-log` plugin.
 pub struct AccessLog {
-    target: Option<PathBuf>,
+    /// Carried across reloads while the target is unchanged.
+    writer: Arc<Writer>,
     format: Option<Format>,
+}
+
+/// The writer thread of one target, started by the first line (after daemonizing, never
+/// under `-t`); the thread ends when this is dropped.
+pub struct Writer {
+    target: Option<PathBuf>,
     sender: OnceLock<Option<SyncSender<String>>>,
 }
 
@@ -75,19 +85,22 @@ impl PluginFactory for AccessLog {
             Some(t) => Some(Format::parse(t)?),
         };
         Lazy::force(&DROPPED);
-        Ok(Arc::new(AccessLog {
+        let key = match &target {
+            Some(path) => format!("file:{}", path.display()),
+            None => "-".to_string(),
+        };
+        let writer = shared.carry(&key, || Writer {
             target,
-            format,
             sender: OnceLock::new(),
-        }))
+        });
+        Ok(Arc::new(AccessLog { writer, format }))
     }
 }
 
 impl AccessLog {
     fn send(&self, line: String) {
-        let tx = self
-            .sender
-            .get_or_init(|| spawn_writer(self.target.clone()));
+        let w = &self.writer;
+        let tx = w.sender.get_or_init(|| spawn_writer(w.target.clone()));
         if let Some(tx) = tx {
             if let Err(TrySendError::Full(_)) = tx.try_send(line) {
                 DROPPED.inc();

@@ -13,6 +13,11 @@
 //! APISIX `ip-restriction`'s reading, plus a deny list beside the allow list. A request
 //! whose client address is unknown is denied. IPv4-mapped IPv6 clients match IPv4 rules.
 //!
+//! Reload in place: each list (its table, and its file's last state) is carried to the next
+//! generation while the plugin's config is unchanged (key: `allow:`/`deny:`, the resolved
+//! file path and the config fingerprint), so an unchanged file is not read again; a file
+//! that changed is read at the reload, so the new list is in force when `-s reload` returns.
+//!
 //! ```toml
 //! { name = "ip-restriction", config = { allow = ["10.0.0.0/8", "2001:db8::/32"], deny = ["10.0.66.0/24"], deny_file = "deny.txt" } }
 //! ```
@@ -31,6 +36,8 @@ use edgeproxy::kit::refusal_status;
 use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::{Bytes, RequestHeader};
 use serde::Deserialize;
+
+use crate::support::carried::{carry_try, Origin};
 
 /// Config of the `ip-restriction` plugin.
 #[derive(Deserialize)]
@@ -100,9 +107,17 @@ impl PluginFactory for IpRestriction {
         {
             return Err("no list: set `allow`, `deny`, `allow_file` or `deny_file`".into());
         }
-        let list = |kind, inline: Vec<Cidr>, file: Option<String>| {
+        let list = |kind: &'static str, inline: Vec<Cidr>, file: Option<String>| {
             let path = file.map(|f| shared.resolve_path(&f));
-            List::new(kind, inline, path, cfg.check_every).map(Arc::new)
+            // The resolved path too: the same text in another config directory is another file.
+            let key = format!("{kind}:{path:?}:{}", shared.carry.config());
+            let (list, origin) = carry_try(shared, &key, || {
+                List::new(kind, inline, path, cfg.check_every)
+            })?;
+            if origin == Origin::Kept {
+                list.reload_if_changed();
+            }
+            Ok::<_, String>(list)
         };
         let allow = match (cfg.allow, cfg.allow_file) {
             (None, None) => None,

@@ -4,7 +4,9 @@
 //!   the token's `alg` header must be one of them, so `alg: none` is always refused. One key
 //!   source per instance, of the algorithms' family: an HMAC secret from an environment
 //!   variable (`secret_env`, HS* only) or a JWKS file (`jwks_file`, RS256/ES256 only, keys
-//!   selected by `kid`, reloaded on change without blocking requests). A public key can thus
+//!   selected by `kid`, reloaded on change without blocking requests; carried across
+//!   `-s reload` while the path and `check_every` are unchanged, read again at the reload
+//!   when the file changed). A public key can thus
 //!   never be used as an HMAC secret (RS→HS alg confusion).
 //! - **Checks**: signature, `exp` and `nbf` with a leeway (default 30 s), `iss` and `aud`
 //!   when configured; a token without `exp` is refused unless `require_exp = false`.
@@ -50,6 +52,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde::Deserialize;
 
 use verify::Keys;
+
+use crate::support::carried::{carry_try, Origin};
 
 /// Headers `claims_to_headers` may not set: message framing, routing and hop-by-hop
 /// headers, whose value must never come from a token.
@@ -188,9 +192,14 @@ impl PluginFactory for JwtAuth {
                     );
                 }
                 let path = shared.resolve_path(file);
-                Keys::Jwks(Arc::new(
-                    JwksFile::open(path, cfg.check_every).map_err(|e| format!("jwks_file: {e}"))?,
-                ))
+                let key = format!("jwks:{}:{:?}", path.display(), cfg.check_every);
+                let (jwks, origin) = carry_try(shared, &key, || {
+                    JwksFile::open(path, cfg.check_every).map_err(|e| format!("jwks_file: {e}"))
+                })?;
+                if origin == Origin::Kept {
+                    jwks.reload_if_changed();
+                }
+                Keys::Jwks(jwks)
             }
             _ => return Err("set exactly one of `secret_env` and `jwks_file`".into()),
         };
