@@ -12,13 +12,13 @@
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use serde::Deserialize;
 
-use super::admin_response;
-use super::secret::Secrets;
+use crate::support::admin_response;
+use crate::support::secret::Secrets;
 
 /// Config of the `admin-token` plugin.
 #[derive(Deserialize)]

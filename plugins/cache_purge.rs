@@ -18,15 +18,13 @@
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::cache::{PurgeError, PurgeReport, TieredCache};
-use edgeproxy::plugin_api::{
-    BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared,
-};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{PurgeError, PurgeReport, TieredCache};
 use serde::{Deserialize, Serialize};
 
-use super::admin_response;
+use crate::support::admin_response;
 
 /// Config of the `cache-purge` plugin (no options yet; unknown keys are rejected).
 #[derive(Deserialize)]

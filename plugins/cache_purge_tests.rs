@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use edgeproxy::async_trait;
-use edgeproxy::cache::{CacheSpec, LoadError, Loaded, Loader, RedisMode, RedisSpec, Ttls};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{CacheSpec, LoadError, Loaded, Loader, RedisMode, RedisSpec, Ttls};
 
 use super::*;
 

@@ -1,7 +1,7 @@
 //! `hot-status`: content phase; JSON of the hot-key state of every upstream group with a
 //! `[upstreams.NAME.hot]` table: the hot set (key, cluster-wide rate and share, since
 //! when, which nodes report it, whether it is served from the first hop), this node's
-//! heaviest keys, the thresholds, and the edge store's use.
+//! heaviest keys, the thresholds, and the first-hop store's use.
 //!
 //! ```toml
 //! { name = "hot-status" }
@@ -20,13 +20,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::hot::{GroupStatus, HotGroups};
-use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{GroupStatus, HotGroups};
 use serde::{Deserialize, Serialize};
 
-use super::admin_response;
+use crate::support::admin_response;
 
 /// Config of the `hot-status` plugin (no options yet; unknown keys are rejected).
 #[derive(Deserialize)]
@@ -81,10 +81,7 @@ impl Plugin for HotStatus {
         req: &RequestHeader,
         _ctx: &mut RequestCtx,
     ) -> Result<Option<Response>, BoxError> {
-        if let Some(resp) = admin_response::check_method(req, &["GET", "HEAD"])? {
-            return Ok(Some(resp));
-        }
-        admin_response::json(200, &self.document()).map(Some)
+        admin_response::status_document(req, || self.document())
     }
 }
 

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
 /// Config of the `json-api` plugin.

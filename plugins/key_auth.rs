@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
-use super::secret::Secrets;
+use crate::support::secret::Secrets;
 
 /// Config of the `key-auth` plugin: typed, unknown keys rejected.
 #[derive(Deserialize)]

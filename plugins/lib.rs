@@ -3,9 +3,9 @@
 //! a user's plugin would. [`register_builtin`] is the one list.
 
 pub mod access_log;
-pub mod admin_response;
 pub mod admin_token;
 pub mod cache_purge;
+pub mod config_status;
 pub mod gray_release;
 pub mod hot_status;
 pub mod ip_restriction;
@@ -17,16 +17,14 @@ pub mod metrics;
 pub mod page;
 pub mod rate_limit;
 pub mod redirect;
-pub mod redis_config;
 pub mod respond;
 pub mod response_headers;
 pub mod rewrite;
-pub mod secret;
+pub mod support;
 pub mod upstream_status;
 pub mod waf;
-pub mod watched_file;
 
-use edgeproxy::plugin_api::Registry;
+use edgeproxy::kit::Registry;
 
 /// Registers every built-in plugin.
 pub fn register_builtin(registry: &mut Registry) {
@@ -49,18 +47,20 @@ pub fn register_builtin(registry: &mut Registry) {
         .register::<cache_purge::CachePurge>()
         .register::<metrics::Metrics>()
         .register::<upstream_status::UpstreamStatus>()
-        .register::<hot_status::HotStatus>();
+        .register::<hot_status::HotStatus>()
+        .register::<config_status::ConfigStatusPlugin>();
 }
 
 /// A `Shared` with no upstreams, for plugin unit tests.
 #[cfg(test)]
-pub fn test_shared() -> edgeproxy::plugin_api::Shared {
-    edgeproxy::plugin_api::Shared {
+pub fn test_shared() -> edgeproxy::kit::Shared {
+    edgeproxy::kit::Shared {
         config_dir: std::path::PathBuf::from("."),
         upstreams: Default::default(),
         caches: Default::default(),
         check_only: true,
         node_name: "test-node".into(),
         hot: Default::default(),
+        carry: Default::default(),
     }
 }

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use prometheus::{Encoder, TextEncoder};
 use serde::Deserialize;
 
-use super::admin_response;
+use crate::support::admin_response;
 
 /// Config of the `metrics` plugin (no options yet; unknown keys are rejected).
 #[derive(Deserialize)]
@@ -68,7 +68,7 @@ mod tests {
 
     #[tokio::test]
     async fn exposes_the_default_registry_as_prometheus_text() {
-        edgeproxy::metrics::inc(&edgeproxy::metrics::REQUESTS, &["unit", "/", "2xx"]);
+        edgeproxy::kit::metrics::inc(&edgeproxy::kit::metrics::REQUESTS, &["unit", "/", "2xx"]);
         let req = RequestHeader::build("GET", b"/metrics", None).unwrap();
         let resp = Metrics
             .content(&req, &mut RequestCtx::for_test())

@@ -15,10 +15,10 @@
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::request::host;
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::host_name;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
 /// Config of the `redirect` plugin.
@@ -80,7 +80,7 @@ impl PluginFactory for Redirect {
         };
         let host = match cfg.host {
             None => None,
-            Some(h) => match host::name(h.as_bytes()) {
+            Some(h) => match host_name(h.as_bytes()) {
                 Ok(n) if n == h.to_ascii_lowercase() => Some(n),
                 _ => return Err(format!("`host` {h:?} must be a host name, without port").into()),
             },
@@ -104,7 +104,7 @@ impl Plugin for Redirect {
         let asked = req
             .headers
             .get(http::header::HOST)
-            .and_then(|h| host::name(h.as_bytes()).ok());
+            .and_then(|h| host_name(h.as_bytes()).ok());
         if ctx.https == self.https && (self.host.is_none() || self.host == asked) {
             return Ok(Flow::Continue);
         }

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
-use edgeproxy::ResponseHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::ResponseHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 

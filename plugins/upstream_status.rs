@@ -20,15 +20,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::upstream::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{
     BalanceSpec, FailureSnapshot, LastError, PeerState, UpstreamGroup, Upstreams, WatchSnapshot,
 };
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::{Deserialize, Serialize};
 
-use super::admin_response;
+use crate::support::admin_response;
 
 /// Config of the `upstream-status` plugin (no options yet; unknown keys are rejected).
 #[derive(Deserialize)]
@@ -275,10 +275,7 @@ impl Plugin for UpstreamStatus {
         req: &RequestHeader,
         _ctx: &mut RequestCtx,
     ) -> Result<Option<Response>, BoxError> {
-        if let Some(resp) = admin_response::check_method(req, &["GET", "HEAD"])? {
-            return Ok(Some(resp));
-        }
-        admin_response::json(200, &self.document()).map(Some)
+        admin_response::status_document(req, || self.document())
     }
 }
 

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edgeproxy::upstream::{ConsulSpec, GroupSpec, HashSpec, ServerSpec, WatchStatus};
+use edgeproxy::kit::{ConsulSpec, GroupSpec, HashSpec, ServerSpec, WatchStatus};
 
 use super::*;
 

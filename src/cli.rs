@@ -19,6 +19,7 @@ use clap::Parser;
 use crate::assembly::{self, App};
 use crate::config::{self, Diagnostics};
 use crate::control::{self, Action};
+use crate::generation::Source;
 use crate::plugin_api::Registry;
 use crate::server::{self, RunOptions};
 
@@ -60,40 +61,47 @@ pub struct Cli {
 /// checks (`-t`), controls (`-s`) or runs the config. Returns only when not running it.
 pub fn main(register: impl FnOnce(&mut Registry)) -> ExitCode {
     let cli = Cli::parse();
+    let mut registry = Registry::new();
+    register(&mut registry);
     if cli.version || cli.build_info {
         println!("edgeproxy {}", env!("CARGO_PKG_VERSION"));
         if cli.build_info {
-            println!("{}", build_info());
+            println!("{}", build_info(&registry));
         }
         return ExitCode::SUCCESS;
     }
     crate::logging::init();
-    let mut registry = Registry::new();
-    register(&mut registry);
-    run(cli, &registry)
+    run(cli, registry)
 }
 
-/// What this build contains (`edgeproxy -V`).
-pub fn build_info() -> String {
+/// What this build contains (`edgeproxy -V`), derived from what is compiled in.
+pub fn build_info(registry: &Registry) -> String {
+    let profile = match cfg!(debug_assertions) {
+        true => "debug",
+        false => "optimized",
+    };
     format!(
-        "built on pingora 0.9 (HTTP/1.1 proxy; TLS: none), rustc-compiled {} build; \
-         tiered cache: moka L1, redis (single, cluster); upstreams: ketama, smooth WRR, \
-         consul KV (upsync format)",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        "built on pingora 0.9 ({profile} build)\n\
+         protocols: HTTP/1.0, HTTP/1.1, HTTP/2 (TLS ALPN h2, h2c prior knowledge), \
+         WebSocket upgrades, PROXY protocol v1/v2; upstreams: HTTP/1.1, TLS\n\
+         TLS: {} (Pingora's openssl backend)\n\
+         compression: gzip, br, zstd\n\
+         tiered cache: moka L1, Redis (single, cluster); upstreams: ketama, smooth WRR, \
+         Consul KV (upsync format)\n\
+         reload: in place (-s reload, SIGHUP); process hand-over (-s upgrade)\n\
+         plugins: {}",
+        openssl::version::version(),
+        registry.names().join(", ")
     )
 }
 
 /// Runs parsed command-line options with the plugins of `registry`.
-pub fn run(cli: Cli, registry: &Registry) -> ExitCode {
+pub fn run(cli: Cli, registry: Registry) -> ExitCode {
     // Absolute paths first: `-d` changes the working directory to `/`.
     let conf = absolute(&cli.conf);
     let prefix = cli.prefix.as_deref().map(absolute);
     let check_only = cli.test || cli.signal.is_some();
-    let app = match load(&conf, prefix.as_deref(), registry, check_only) {
+    let app = match load(&conf, prefix.as_deref(), &registry, check_only) {
         Ok(app) => app,
         Err(diags) => {
             eprintln!("{diags}");
@@ -124,8 +132,11 @@ pub fn run(cli: Cli, registry: &Registry) -> ExitCode {
             }
         };
     }
+    let source = Source { conf, prefix };
     server::run(
         app,
+        registry,
+        source,
         RunOptions {
             upgrade: cli.upgrade,
             daemon: cli.daemon,

@@ -1,11 +1,16 @@
-//! `edgeproxy -s reload|quit|stop`: controlling the running instance named by the config's
-//! pid file, the way `nginx -s` does.
+//! `edgeproxy -s reload|upgrade|quit|stop`: controlling the running instance named by the
+//! config's pid file and control socket, the way `nginx -s` does.
 //!
-//! `reload` checks the config, starts a new background process that waits for the
-//! listeners (`-d -u`), sends `SIGQUIT` to the running one only once the new process is
-//! waiting on the upgrade socket, and reports success once the new process holds the
-//! listeners. If the new process cannot start, the running one is never signalled, keeps
-//! serving, and gets its pid file back.
+//! `reload` asks the running process, over its control socket, to reload in place
+//! (`crate::generation`) and prints the one result line once the new configuration is in
+//! force (or why it was refused; the running one keeps serving).
+//!
+//! `upgrade` (a new binary, or what cannot change in place) checks the config, starts a
+//! new background process that waits for the listeners (`-d -u`), sends `SIGQUIT` to the
+//! running one only once the new process is waiting on the upgrade socket, and reports
+//! success once the new process holds the listeners. If the new process cannot start, the
+//! running one is never signalled, keeps serving, and gets its pid file back; what the new
+//! process printed is shown only then.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -17,8 +22,10 @@ use crate::assembly::App;
 /// What `-s` asks the running instance to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Action {
-    /// Start a new process on the (checked) config and hand the listeners over.
+    /// Reload the (checked) config in place, in the running process.
     Reload,
+    /// Start a new process on the (checked) config and hand the listeners over.
+    Upgrade,
     /// Stop gracefully: finish the requests in flight, then exit (`SIGTERM`).
     Quit,
     /// Stop now (`SIGINT`).
@@ -47,7 +54,7 @@ pub enum ControlError {
         why: std::io::Error,
     },
     /// The new process could not be started or did not take over.
-    #[error("reload failed, the running instance (pid {old}) keeps serving: {why}")]
+    #[error("upgrade failed, the running instance (pid {old}) keeps serving: {why}")]
     ReloadFailed {
         /// The running instance.
         old: i32,
@@ -55,7 +62,7 @@ pub enum ControlError {
         why: String,
     },
     /// The new process took the listeners but did not report ready.
-    #[error("reload: the new process did not become ready ({why}); see the error log")]
+    #[error("upgrade: the new process did not become ready ({why}); see the error log")]
     NotReady {
         /// What went wrong.
         why: String,
@@ -68,6 +75,10 @@ pub enum ControlError {
         /// The OS error.
         why: std::io::Error,
     },
+    /// A reload in place was refused or could not be asked for; the running
+    /// configuration keeps serving.
+    #[error("{0}")]
+    Refused(String),
     /// The process did not exit in time.
     #[error("process {pid} still running after {waited:?}")]
     StillRunning {
@@ -92,7 +103,8 @@ pub fn run(
     let pid_file = &app.process.pid_file;
     let pid = running_pid(pid_file)?;
     match action {
-        Action::Reload => reload(pid, app, conf, prefix),
+        Action::Reload => crate::control_client::reload(pid, app, conf, prefix),
+        Action::Upgrade => upgrade(pid, app, conf, prefix),
         Action::Quit => stop(pid, libc::SIGTERM, app.process.graceful_shutdown_timeout),
         Action::Stop => stop(pid, libc::SIGINT, Duration::from_secs(5)),
     }
@@ -122,7 +134,12 @@ pub fn running_pid(pid_file: &Path) -> Result<i32, ControlError> {
     Ok(pid)
 }
 
-fn reload(old: i32, app: &App, conf: &Path, prefix: Option<&Path>) -> Result<String, ControlError> {
+fn upgrade(
+    old: i32,
+    app: &App,
+    conf: &Path,
+    prefix: Option<&Path>,
+) -> Result<String, ControlError> {
     let failed = |why: String| ControlError::ReloadFailed { old, why };
     let (sock, pid_file) = (&app.process.upgrade_sock, &app.process.pid_file);
     let stale = socket_inode(sock);
@@ -132,11 +149,29 @@ fn reload(old: i32, app: &App, conf: &Path, prefix: Option<&Path>) -> Result<Str
     if let Some(p) = prefix {
         cmd.arg("-p").arg(p);
     }
-    // The foreground half exits once the background process is forked.
-    let status = cmd
+    // The foreground half exits once the background process is forked. What the new
+    // process prints (its start-up log) is shown only when it fails: the log goes to the
+    // error log, and a successful upgrade prints one line, as nginx.
+    let mut child = cmd
         .stdin(Stdio::null())
-        .status()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| failed(format!("cannot start a new process: {e}")))?;
+    let said = collect(child.stderr.take());
+    let status = child
+        .wait()
+        .map_err(|e| failed(format!("cannot start a new process: {e}")))?;
+    let failed = |why: String| {
+        let printed = said.lock().map(|s| s.clone()).unwrap_or_default();
+        ControlError::ReloadFailed {
+            old,
+            why: match printed.trim().is_empty() {
+                true => why,
+                false => format!("{why}; it said:\n{}", printed.trim_end()),
+            },
+        }
+    };
     if !status.success() {
         restore_pid_file(pid_file, old);
         return Err(failed(format!("the new process exited ({status})")));
@@ -182,7 +217,31 @@ fn reload(old: i32, app: &App, conf: &Path, prefix: Option<&Path>) -> Result<Str
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(format!("edgeproxy: reloaded: pid {old} → {new}"))
+    Ok(format!("edgeproxy: upgraded: pid {old} → {new}"))
+}
+
+/// Reads `pipe` to its end on a thread of its own (a daemon may hold it open for long);
+/// what was read so far is in the returned buffer.
+fn collect(pipe: Option<std::process::ChildStderr>) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::Read;
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    if let Some(mut pipe) = pipe {
+        let out = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = out.lock() {
+                    if s.len() < 64 * 1024 {
+                        s.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                    }
+                }
+            }
+        });
+    }
+    buf
 }
 
 /// The pid in `path`, if any.
@@ -230,7 +289,7 @@ fn socket_inode(path: &Path) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-fn signal(pid: i32, sig: i32) -> Result<(), std::io::Error> {
+pub(crate) fn signal(pid: i32, sig: i32) -> Result<(), std::io::Error> {
     // SAFETY: kill(2) has no memory effects; invalid pids or signals return an error.
     match unsafe { libc::kill(pid, sig) } {
         0 => Ok(()),

@@ -5,52 +5,56 @@
 //! lists follow Consul KV, and an application tier whose request phases (rewrite, access,
 //! content, header/body filter, log) are Rust plugins. See `docs/ARCHITECTURE.md`.
 //!
-//! Embedders build a [`plugin_api::Registry`], register their plugins, load a config with
-//! [`assembly::load`] and hand the result to [`server::run`].
+//! Plugins are written against [`kit`], the one curated surface (the plugin API and the
+//! shared services plugins are built from). Embedders run [`cli::main`] with their own
+//! registration function, or build a [`kit::Registry`], load a config with
+//! [`assembly::load`] and hand the result to [`server::run`]. Every other module is the
+//! implementation: public for the integration tests and benchmarks, hidden from the docs,
+//! and free to change.
 
 pub mod assembly;
+#[doc(hidden)]
 pub mod cache;
-pub mod cache_service;
+#[doc(hidden)]
 pub mod cidr;
 pub mod cli;
+#[doc(hidden)]
 pub mod compress;
+#[doc(hidden)]
 pub mod config;
+#[doc(hidden)]
 pub mod conn;
+#[doc(hidden)]
 pub mod control;
-pub mod discovery;
+#[doc(hidden)]
+pub mod control_client;
+#[doc(hidden)]
 pub mod drain;
+#[doc(hidden)]
+pub mod generation;
+#[doc(hidden)]
 pub mod hot;
+pub mod kit;
+#[doc(hidden)]
 pub mod logging;
+#[doc(hidden)]
 pub mod metrics;
+#[doc(hidden)]
 pub mod plugin_api;
+#[doc(hidden)]
 pub mod proxy;
+#[doc(hidden)]
 pub mod realip;
+#[doc(hidden)]
 pub mod redis_client;
+#[doc(hidden)]
 pub mod request;
+#[doc(hidden)]
 pub mod router;
 pub mod server;
+#[doc(hidden)]
 pub mod signals;
+#[doc(hidden)]
 pub mod tls;
+#[doc(hidden)]
 pub mod upstream;
-
-pub use plugin_api::{
-    BoxError, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx, Response, Shared,
-};
-
-// What a plugin's signatures and config need, re-exported so that a plugin crate depends on
-// `edgeproxy` alone, at matching versions.
-pub use async_trait::async_trait;
-pub use bytes::Bytes;
-pub use http;
-pub use pingora::http::{RequestHeader, ResponseHeader};
-/// serde, for typed plugin configs: `#[derive(edgeproxy::serde::Deserialize)]` with
-/// `#[serde(crate = "edgeproxy::serde")]`.
-pub use serde;
-
-/// Everything a plugin file usually imports: `use edgeproxy::prelude::*;`.
-pub mod prelude {
-    pub use crate::{
-        async_trait, BoxError, Bytes, Flow, LogEntry, Plugin, PluginFactory, Registry, RequestCtx,
-        RequestHeader, Response, ResponseHeader, Shared,
-    };
-}

@@ -8,6 +8,8 @@
 //!   soon as no request is in flight (at most `graceful_shutdown_timeout` later).
 //! - `SIGINT` stops at once.
 //! - `SIGUSR1` reopens `error_log` and the access logs (after logrotate moved them).
+//! - `SIGHUP` reloads the configuration in place (nginx's reload signal): the result is
+//!   logged; `edgeproxy -s reload` does the same through the control socket and waits.
 //!
 //! On exit the pid file is removed when it still names this process.
 
@@ -33,6 +35,8 @@ pub struct Signals {
     pub graceful_timeout: Duration,
     /// The error log to reopen on `SIGUSR1`.
     pub error_log: Option<PathBuf>,
+    /// What `SIGHUP` reloads.
+    pub world: Option<crate::generation::World>,
     /// Every address listened on (`127.0.0.1:8080,[::1]:8443`), for the line that says the
     /// process runs: written once these handlers are in place, so a script (or a test)
     /// that waits for it may signal the process and learns the ports given for port 0.
@@ -42,11 +46,12 @@ pub struct Signals {
 #[async_trait]
 impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
-        let (Ok(mut quit), Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
+        let (Ok(mut quit), Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut hup)) = (
             signal(SignalKind::quit()),
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::user_defined1()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install signal handlers; falling back to Pingora's");
             return pingora::server::UnixShutdownSignalWatch.recv().await;
@@ -75,6 +80,17 @@ impl ShutdownSignalWatch for Signals {
                 _ = int.recv() => {
                     tracing::info!("SIGINT: stopping now");
                     exit(&self.pid_file, 0);
+                }
+                _ = hup.recv() => {
+                    match &self.world {
+                        Some(world) => {
+                            tracing::info!("SIGHUP: reloading the configuration in place");
+                            let world = world.clone();
+                            // The result (applied or refused, and why) is logged by reload.
+                            tokio::spawn(async move { world.reload(None).await });
+                        }
+                        None => tracing::warn!("SIGHUP ignored: nothing to reload"),
+                    }
                 }
                 _ = usr1.recv() => {
                     crate::logging::request_reopen();

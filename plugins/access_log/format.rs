@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use edgeproxy::plugin_api::{LogEntry, RequestCtx};
+use edgeproxy::kit::{LogEntry, RequestCtx};
 
 /// nginx's `combined` format.
 pub const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status \
@@ -215,7 +215,7 @@ fn variable(name: &str) -> Result<Var, String> {
         "server_name" => Var::ServerName,
         "route" => Var::Route,
         "upstream_group" => Var::UpstreamGroup,
-        n if edgeproxy::request::vars::is_plugin_variable(n) => Var::Plugin(n.into()),
+        n if edgeproxy::kit::is_plugin_variable(n) => Var::Plugin(n.into()),
         _ => {
             return Err(format!(
                 "unknown variable `${name}` in log format; known: {VARIABLES}"
@@ -265,7 +265,7 @@ fn escaped(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeproxy::RequestHeader;
+    use edgeproxy::kit::RequestHeader;
 
     #[test]
     fn combined_renders_like_nginx_and_escapes_what_clients_send() {

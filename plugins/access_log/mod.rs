@@ -9,6 +9,9 @@
 //! through a bounded queue that flushes whenever it has caught up; the request path never
 //! waits on disk: when the disk is slower than the traffic, lines are dropped and counted
 //! (`edgeproxy_access_log_dropped_total`). The file is reopened on SIGUSR1 (logrotate).
+//! Reload in place: the writer (thread, queue, open file) is carried to the next generation
+//! while the instance writes to the same target (key: the resolved path, or `-`); a
+//! retired writer's thread ends once its queue's last sender is dropped.
 
 mod format;
 
@@ -18,8 +21,8 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use once_cell::sync::Lazy;
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +33,7 @@ pub use format::Format;
 const QUEUE: usize = 65_536;
 
 static DROPPED: Lazy<prometheus::IntCounter> = Lazy::new(|| {
-    edgeproxy::metrics::counter(
+    edgeproxy::kit::metrics::counter(
         "edgeproxy_access_log_dropped_total",
         "Access log lines dropped because the writer could not keep up",
     )
@@ -49,8 +52,15 @@ pub struct AccessLogConfig {
 
 /// The `access-log` plugin.
 pub struct AccessLog {
-    target: Option<PathBuf>,
+    /// Carried across reloads while the target is unchanged.
+    writer: Arc<Writer>,
     format: Option<Format>,
+}
+
+/// The writer thread of one target, started by the first line (after daemonizing, never
+/// under `-t`); the thread ends when this is dropped.
+pub struct Writer {
+    target: Option<PathBuf>,
     sender: OnceLock<Option<SyncSender<String>>>,
 }
 
@@ -75,19 +85,22 @@ impl PluginFactory for AccessLog {
             Some(t) => Some(Format::parse(t)?),
         };
         Lazy::force(&DROPPED);
-        Ok(Arc::new(AccessLog {
+        let key = match &target {
+            Some(path) => format!("file:{}", path.display()),
+            None => "-".to_string(),
+        };
+        let writer = shared.carry(&key, || Writer {
             target,
-            format,
             sender: OnceLock::new(),
-        }))
+        });
+        Ok(Arc::new(AccessLog { writer, format }))
     }
 }
 
 impl AccessLog {
     fn send(&self, line: String) {
-        let tx = self
-            .sender
-            .get_or_init(|| spawn_writer(self.target.clone()));
+        let w = &self.writer;
+        let tx = w.sender.get_or_init(|| spawn_writer(w.target.clone()));
         if let Some(tx) = tx {
             if let Err(TrySendError::Full(_)) = tx.try_send(line) {
                 DROPPED.inc();
@@ -125,14 +138,14 @@ fn spawn_writer(target: Option<PathBuf>) -> Option<SyncSender<String>> {
 /// The writer thread: appends lines as they come, flushing when caught up, and reopens the
 /// file when SIGUSR1 asked for it.
 fn write_lines(mut out: Box<dyn Write + Send>, target: &Option<PathBuf>, rx: &Receiver<String>) {
-    let mut generation = edgeproxy::logging::reopen_generation();
+    let mut generation = edgeproxy::kit::reopen_generation();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(line) => Some(line),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let now = edgeproxy::logging::reopen_generation();
+        let now = edgeproxy::kit::reopen_generation();
         if now != generation && target.is_some() {
             generation = now;
             let _ = out.flush();

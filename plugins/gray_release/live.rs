@@ -9,15 +9,16 @@
 //!
 //! The task starts with the first request (Pingora services each have their own runtime,
 //! and `-t` must start nothing); that request waits for the first read, at most
-//! [`FIRST_READ_WAIT`]. It ends when the plugin is dropped.
+//! [`FIRST_READ_WAIT`]. [`Live`] owns it: it is aborted when the last generation holding
+//! the list (carried across reloads while the plugin's config is unchanged) is dropped.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
-use edgeproxy::redis_client::RedisClient;
-use edgeproxy::upstream::consul::ConsulClient;
+use edgeproxy::kit::RedisClient;
+use edgeproxy::kit::{Background, ConsulClient};
 use redis::Script;
 
 use crate::ip_restriction::{parse_lines, Cidr, Table};
@@ -133,6 +134,52 @@ impl LiveList {
             tracing::info!(list = %self.label, "gray-release: canary list readable again");
         }
         *streak = 0;
+    }
+}
+
+/// A plugin instance's list, its source and the task reading it (carried across reloads).
+pub struct Live {
+    list: Arc<LiveList>,
+    source: Option<Arc<Source>>,
+    /// The reading task, started by the first request (`None` inside: no runtime).
+    task: tokio::sync::OnceCell<Option<Background>>,
+}
+
+impl Live {
+    /// `list`, kept current from `source` once [`started`](Self::started).
+    pub fn new(list: LiveList, source: Option<Source>) -> Live {
+        Live {
+            list: Arc::new(list),
+            source: source.map(Arc::new),
+            task: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The list in force.
+    pub fn list(&self) -> &LiveList {
+        &self.list
+    }
+
+    /// Starts the reading task (first call only; it holds the list weakly and is aborted
+    /// when `self` is dropped) and waits for its first read.
+    pub async fn started(&self) {
+        self.task
+            .get_or_init(|| async {
+                let source = self.source.as_ref()?;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let task = Background::spawn(source.clone().run(Arc::downgrade(&self.list), tx));
+                let _ = tokio::time::timeout(FIRST_READ_WAIT, rx).await;
+                task
+            })
+            .await;
+    }
+
+    /// Whether the reading task runs.
+    pub fn running(&self) -> bool {
+        self.task
+            .get()
+            .and_then(Option::as_ref)
+            .is_some_and(|t| !t.is_finished())
     }
 }
 

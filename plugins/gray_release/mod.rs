@@ -10,6 +10,10 @@
 //! as `$upstream_group` in access logs; `response_header` adds it to the response
 //! (`canary` / `stable`). The client address is `ctx.client_addr` (`$remote_addr`).
 //!
+//! Reload in place: the list, its source (Redis client and breaker, Consul watch index)
+//! and its task are carried to the next generation while the plugin's config is unchanged
+//! (key: `shared.carry.config()`); a retired list's task is aborted with it.
+//!
 //! ```toml
 //! { name = "gray-release", config = { canary = "pre", ips_from = { redis = { addresses = ["127.0.0.1:6379"] }, key = "gray" }, response_header = "x-gray" } }
 //! ```
@@ -17,30 +21,29 @@
 mod live;
 mod rules;
 
-pub use live::{split_entries, LiveList, Source, FIRST_READ_WAIT};
+pub use live::{split_entries, Live, LiveList, Source, FIRST_READ_WAIT};
 pub use rules::{bucket, HeaderRule, Percent, ValueRule};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{
-    de_duration, BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared,
-};
-use edgeproxy::upstream::consul::ConsulClient;
-use edgeproxy::upstream::ConsulSpec;
-use edgeproxy::{RequestHeader, ResponseHeader};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::ConsulClient;
+use edgeproxy::kit::ConsulSpec;
+use edgeproxy::kit::UpstreamRef;
+use edgeproxy::kit::{de_duration, BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
+use edgeproxy::kit::{RequestHeader, ResponseHeader};
 use once_cell::sync::Lazy;
 use prometheus::{IntCounter, IntCounterVec, IntGaugeVec};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use crate::ip_restriction::Cidr;
-use crate::redis_config::RedisConfig;
+use crate::support::carried::carry_try;
+use crate::support::redis_config::RedisConfig;
 
 /// Requests by canary group and side (`canary`, `stable`).
 pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_gray_release_requests_total",
         "Requests routed by gray-release, by canary group and side (canary or stable)",
         &["canary", "side"],
@@ -49,7 +52,7 @@ pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
 
 /// Entries of the canary address list in force, by canary group.
 pub static LIST_ENTRIES: Lazy<IntGaugeVec> = Lazy::new(|| {
-    edgeproxy::metrics::gauge_vec(
+    edgeproxy::kit::metrics::gauge_vec(
         "edgeproxy_gray_release_list_entries",
         "Entries of the gray-release canary address list in force, by canary group",
         &["canary"],
@@ -58,7 +61,7 @@ pub static LIST_ENTRIES: Lazy<IntGaugeVec> = Lazy::new(|| {
 
 /// Failed reads (or unusable values) of the live list, by canary group.
 pub static LIST_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_gray_release_list_errors_total",
         "Failed or unusable reads of the gray-release canary list, by canary group",
         &["canary"],
@@ -67,7 +70,7 @@ pub static LIST_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
 
 /// 1 while a list's Redis circuit breaker is open, by canary group.
 pub static BREAKER_OPEN: Lazy<IntGaugeVec> = Lazy::new(|| {
-    edgeproxy::metrics::gauge_vec(
+    edgeproxy::kit::metrics::gauge_vec(
         "edgeproxy_gray_release_redis_breaker_open",
         "1 while a gray-release list's Redis circuit breaker is open, by canary group",
         &["canary"],
@@ -131,11 +134,10 @@ pub struct Side(pub bool);
 
 /// The `gray-release` plugin.
 pub struct GrayRelease {
-    canary: Arc<str>,
-    stable: Option<Arc<str>>,
-    list: Arc<LiveList>,
-    source: Option<Arc<Source>>,
-    started: OnceCell<()>,
+    canary: UpstreamRef,
+    stable: Option<UpstreamRef>,
+    /// The list, its source and task: carried across reloads while the config is unchanged.
+    live: Arc<Live>,
     header: Option<HeaderRule>,
     cookie: Option<ValueRule>,
     percent: Percent,
@@ -149,21 +151,15 @@ impl PluginFactory for GrayRelease {
     type Config = GrayReleaseConfig;
 
     fn build(cfg: GrayReleaseConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
-        for group in std::iter::once(&cfg.canary).chain(&cfg.stable) {
-            if !shared.upstreams.contains_key(group) {
-                return Err(
-                    format!("undefined upstream `{group}`; define [upstreams.{group}]").into(),
-                );
-            }
-        }
-        let label = cfg.canary.as_str();
-        let source = cfg
-            .ips_from
-            .as_ref()
-            .map(|f| source(f, label))
+        let canary = shared.upstream_ref(&cfg.canary)?;
+        let stable = cfg
+            .stable
+            .as_deref()
+            .map(|s| shared.upstream_ref(s))
             .transpose()?;
+        let label = cfg.canary.as_str();
         let nothing = cfg.ips.is_empty()
-            && source.is_none()
+            && cfg.ips_from.is_none()
             && cfg.header.is_none()
             && cfg.cookie.is_none()
             && cfg.percent == 0.0;
@@ -178,20 +174,26 @@ impl PluginFactory for GrayRelease {
                     .map_err(|_| format!("response_header: `{h}` is not a header name"))
             })
             .transpose()?;
-        let list = LiveList::new(
-            cfg.ips,
-            label.to_string(),
-            LIST_ENTRIES.with_label_values(&[label]),
-            LIST_ERRORS.with_label_values(&[label]),
-        );
+        let (live, _) = carry_try(shared, shared.carry.config(), || {
+            let source = cfg
+                .ips_from
+                .as_ref()
+                .map(|f| source(f, label))
+                .transpose()?;
+            let list = LiveList::new(
+                cfg.ips.clone(),
+                label.to_string(),
+                LIST_ENTRIES.with_label_values(&[label]),
+                LIST_ERRORS.with_label_values(&[label]),
+            );
+            Ok::<_, String>(Live::new(list, source))
+        })?;
         Ok(Arc::new(GrayRelease {
             to_canary: REQUESTS.with_label_values(&[label, "canary"]),
             to_stable: REQUESTS.with_label_values(&[label, "stable"]),
-            canary: Arc::from(cfg.canary),
-            stable: cfg.stable.map(Arc::from),
-            list: Arc::new(list),
-            source: source.map(Arc::new),
-            started: OnceCell::new(),
+            canary,
+            stable,
+            live,
             header: cfg.header.map(HeaderRule::new).transpose()?,
             cookie: cfg.cookie,
             percent: Percent::new(cfg.percent, &cfg.percent_key)?,
@@ -246,18 +248,10 @@ fn source(f: &IpsFrom, label: &str) -> Result<Source, String> {
 }
 
 impl GrayRelease {
-    /// Starts the live list's task (first request only) and waits for its first read.
-    async fn start(&self) {
-        let Some(source) = &self.source else { return };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(source.clone().run(Arc::downgrade(&self.list), tx));
-        let _ = tokio::time::timeout(FIRST_READ_WAIT, rx).await;
-    }
-
     /// Whether the request goes to the canary.
     pub fn is_canary(&self, req: &RequestHeader, ctx: &RequestCtx) -> bool {
         ctx.client_addr
-            .is_some_and(|a| self.list.table().contains(a.ip()))
+            .is_some_and(|a| self.live.list().table().contains(a.ip()))
             || self.header.as_ref().is_some_and(|h| h.matches(req))
             || self
                 .cookie
@@ -270,15 +264,15 @@ impl GrayRelease {
 #[async_trait]
 impl Plugin for GrayRelease {
     async fn access(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
-        self.started.get_or_init(|| self.start()).await;
+        self.live.started().await;
         let canary = self.is_canary(req, ctx);
         if canary {
             self.to_canary.inc();
-            ctx.set_upstream(self.canary.clone());
+            ctx.set_upstream(&self.canary);
         } else {
             self.to_stable.inc();
             if let Some(stable) = &self.stable {
-                ctx.set_upstream(stable.clone());
+                ctx.set_upstream(stable);
             }
         }
         if self.response_header.is_some() {

@@ -2,8 +2,8 @@
 //! value, and a sticky percentage (a hash of a declared key, so a user stays on one side
 //! while the percentage grows: bucket `b` is canary for every percentage above `b`).
 
-use edgeproxy::upstream::KeyTemplate;
-use edgeproxy::{RequestCtx, RequestHeader};
+use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::{RequestCtx, RequestHeader};
 use http::header::COOKIE;
 use serde::Deserialize;
 

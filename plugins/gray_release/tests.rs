@@ -1,6 +1,6 @@
 use super::*;
-use edgeproxy::plugin_api::Registry;
-use edgeproxy::upstream::{GroupSpec, ServerSpec, UpstreamGroup};
+use edgeproxy::kit::Registry;
+use edgeproxy::kit::{GroupSpec, ServerSpec, UpstreamGroup};
 
 fn shared() -> Shared {
     let mut s = crate::test_shared();

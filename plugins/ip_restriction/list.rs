@@ -1,7 +1,7 @@
 //! One list (allow or deny): the networks written in the config plus, optionally, those of
 //! a file (one network per line, `#` starts a comment) that is reloaded when it changes.
 //!
-//! Reload: see [`crate::watched_file`]; a changed file is read and parsed off the request
+//! Reload: see [`crate::support::watched_file`]; a changed file is read and parsed off the request
 //! path and the new table replaces the old one atomically (`ArcSwap`). A file that cannot be
 //! read or has a bad line keeps the last good list and is logged once per change (the next
 //! change is tried again).
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::watched_file::{off_request_path, WatchedFile};
-use edgeproxy::cidr::{Cidr, Table};
+use crate::support::watched_file::{off_request_path, WatchedFile};
+use edgeproxy::kit::{Cidr, CidrTable as Table};
 
 /// Bad lines reported in one error message at most.
 const MAX_REPORTED: usize = 5;

@@ -13,23 +13,31 @@
 //! APISIX `ip-restriction`'s reading, plus a deny list beside the allow list. A request
 //! whose client address is unknown is denied. IPv4-mapped IPv6 clients match IPv4 rules.
 //!
+//! Reload in place: each list (its table, and its file's last state) is carried to the next
+//! generation while the plugin's config is unchanged (key: `allow:`/`deny:`, the resolved
+//! file path and the config fingerprint), so an unchanged file is not read again; a file
+//! that changed is read at the reload, so the new list is in force when `-s reload` returns.
+//!
 //! ```toml
 //! { name = "ip-restriction", config = { allow = ["10.0.0.0/8", "2001:db8::/32"], deny = ["10.0.66.0/24"], deny_file = "deny.txt" } }
 //! ```
 
 mod list;
 
-pub use edgeproxy::cidr::{Cidr, CidrError, Table};
+pub use edgeproxy::kit::{Cidr, CidrError, CidrTable as Table};
 pub use list::{parse_lines, List};
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::{Bytes, RequestHeader};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::refusal_status;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{Bytes, RequestHeader};
 use serde::Deserialize;
+
+use crate::support::carried::{carry_try, Origin};
 
 /// Config of the `ip-restriction` plugin.
 #[derive(Deserialize)]
@@ -53,7 +61,7 @@ pub struct IpRestrictionConfig {
     /// How often at most a list file's modification time is checked (default `"1s"`).
     #[serde(
         default = "default_check_every",
-        deserialize_with = "edgeproxy::plugin_api::de_duration"
+        deserialize_with = "edgeproxy::kit::de_duration"
     )]
     pub check_every: Duration,
 }
@@ -88,9 +96,7 @@ impl PluginFactory for IpRestriction {
     type Config = IpRestrictionConfig;
 
     fn build(cfg: IpRestrictionConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
-        if !(400..=599).contains(&cfg.status) {
-            return Err(format!("status {} is not an error status (400-599)", cfg.status).into());
-        }
+        refusal_status(cfg.status)?;
         if cfg.allow.as_ref().is_some_and(|a| a.is_empty()) && cfg.allow_file.is_none() {
             return Err("`allow = []` would deny every request; use `deny = [\"all\"]` to say so, or drop `allow`".into());
         }
@@ -101,9 +107,17 @@ impl PluginFactory for IpRestriction {
         {
             return Err("no list: set `allow`, `deny`, `allow_file` or `deny_file`".into());
         }
-        let list = |kind, inline: Vec<Cidr>, file: Option<String>| {
+        let list = |kind: &'static str, inline: Vec<Cidr>, file: Option<String>| {
             let path = file.map(|f| shared.resolve_path(&f));
-            List::new(kind, inline, path, cfg.check_every).map(Arc::new)
+            // The resolved path too: the same text in another config directory is another file.
+            let key = format!("{kind}:{path:?}:{}", shared.carry.config());
+            let (list, origin) = carry_try(shared, &key, || {
+                List::new(kind, inline, path, cfg.check_every)
+            })?;
+            if origin == Origin::Kept {
+                list.reload_if_changed();
+            }
+            Ok::<_, String>(list)
         };
         let allow = match (cfg.allow, cfg.allow_file) {
             (None, None) => None,

@@ -3,7 +3,7 @@
 //! Only RSA and EC signature keys are taken: `oct` (symmetric) keys in a JWKS are skipped,
 //! so a JWKS can never turn into an HMAC secret (alg confusion), nor can `use: enc` keys.
 //!
-//! Reload: see [`crate::watched_file`]; a changed file is parsed off the request path and
+//! Reload: see [`crate::support::watched_file`]; a changed file is parsed off the request path and
 //! the new key set replaces the old one atomically (`ArcSwap`). A file that cannot be read, does not
 //! parse or holds no usable key keeps the last good keys, logged once per change.
 
@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
-use crate::watched_file::{off_request_path, WatchedFile};
+use crate::support::watched_file::{off_request_path, WatchedFile};
 
 /// One usable key of a JWKS.
 struct Entry {

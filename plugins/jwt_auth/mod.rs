@@ -4,7 +4,9 @@
 //!   the token's `alg` header must be one of them, so `alg: none` is always refused. One key
 //!   source per instance, of the algorithms' family: an HMAC secret from an environment
 //!   variable (`secret_env`, HS* only) or a JWKS file (`jwks_file`, RS256/ES256 only, keys
-//!   selected by `kid`, reloaded on change without blocking requests). A public key can thus
+//!   selected by `kid`, reloaded on change without blocking requests; carried across
+//!   `-s reload` while the path and `check_every` are unchanged, read again at the reload
+//!   when the file changed). A public key can thus
 //!   never be used as an HMAC secret (RS→HS alg confusion).
 //! - **Checks**: signature, `exp` and `nbf` with a leeway (default 30 s), `iss` and `aud`
 //!   when configured; a token without `exp` is refused unless `require_exp = false`.
@@ -42,14 +44,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use http::HeaderName;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde::Deserialize;
 
 use verify::Keys;
+
+use crate::support::carried::{carry_try, Origin};
 
 /// Headers `claims_to_headers` may not set: message framing, routing and hop-by-hop
 /// headers, whose value must never come from a token.
@@ -86,7 +90,7 @@ pub struct JwtAuthConfig {
     /// Clock skew tolerated on `exp` and `nbf` (default `"30s"`).
     #[serde(
         default = "default_leeway",
-        deserialize_with = "edgeproxy::plugin_api::de_duration"
+        deserialize_with = "edgeproxy::kit::de_duration"
     )]
     pub leeway: Duration,
     /// Required `iss`.
@@ -111,7 +115,7 @@ pub struct JwtAuthConfig {
     /// How often at most the JWKS file's modification time is checked (default `"1s"`).
     #[serde(
         default = "default_check_every",
-        deserialize_with = "edgeproxy::plugin_api::de_duration"
+        deserialize_with = "edgeproxy::kit::de_duration"
     )]
     pub check_every: Duration,
 }
@@ -188,9 +192,14 @@ impl PluginFactory for JwtAuth {
                     );
                 }
                 let path = shared.resolve_path(file);
-                Keys::Jwks(Arc::new(
-                    JwksFile::open(path, cfg.check_every).map_err(|e| format!("jwks_file: {e}"))?,
-                ))
+                let key = format!("jwks:{}:{:?}", path.display(), cfg.check_every);
+                let (jwks, origin) = carry_try(shared, &key, || {
+                    JwksFile::open(path, cfg.check_every).map_err(|e| format!("jwks_file: {e}"))
+                })?;
+                if origin == Origin::Kept {
+                    jwks.reload_if_changed();
+                }
+                Keys::Jwks(jwks)
             }
             _ => return Err("set exactly one of `secret_env` and `jwks_file`".into()),
         };

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::RequestHeader;
 
 /// One place a token may come from, written `"bearer"`, `"cookie:NAME"` or `"query:NAME"`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,10 @@
 //! the partition Kafka's default partitioner picks for the key. The queue is bounded
 //! (`queue`): when the broker is slow or down it fills and further events are dropped and
 //! counted — a request never waits for Kafka — and the producer reconnects by itself.
+//! Reload in place: the producer (its thread, queue and connection) is carried to the next
+//! generation while the producer's settings are unchanged (key: brokers, topic,
+//! compression, batching, queue, timeout, client id — not `key`); a retired producer's
+//! thread ends once its queue's last sender is dropped.
 //! Counters: `edgeproxy_kafka_events_total{topic,result="sent|dropped|failed"}`,
 //! `edgeproxy_kafka_connected{topic}`.
 
@@ -25,11 +29,9 @@ mod sender;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{
-    de_duration, BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared,
-};
-use edgeproxy::upstream::KeyTemplate;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::{de_duration, BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use rskafka::client::partition::Compression;
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +104,7 @@ fn default_client_id() -> String {
 }
 
 /// Validated settings the producer thread runs with.
+#[derive(Debug)]
 pub struct Settings {
     brokers: Vec<String>,
     topic: String,
@@ -116,10 +119,25 @@ pub struct Settings {
 
 /// The `kafka-log` plugin.
 pub struct KafkaLog {
-    settings: Arc<Settings>,
+    /// Carried across reloads while the settings are unchanged.
+    feed: Arc<Feed>,
     key: Option<KeyTemplate>,
     node: Arc<str>,
+}
+
+/// The producer of one instance: started by the first event (after daemonizing, never
+/// under `-t`); its thread ends when this is dropped.
+pub struct Feed {
+    settings: Arc<Settings>,
     producer: OnceLock<Option<Producer>>,
+}
+
+impl Feed {
+    fn producer(&self) -> Option<&Producer> {
+        self.producer
+            .get_or_init(|| Producer::start(self.settings.clone()))
+            .as_ref()
+    }
 }
 
 /// Kafka's rule for topic names.
@@ -189,11 +207,14 @@ impl PluginFactory for KafkaLog {
             timeout: cfg.timeout,
             client_id: cfg.client_id,
         };
-        Ok(Arc::new(KafkaLog {
+        let feed = shared.carry(&format!("{settings:?}"), || Feed {
             settings: Arc::new(settings),
+            producer: OnceLock::new(),
+        });
+        Ok(Arc::new(KafkaLog {
+            feed,
             key,
             node: shared.node_name.clone(),
-            producer: OnceLock::new(),
         }))
     }
 }
@@ -213,10 +234,7 @@ struct Doc<'a> {
 #[async_trait]
 impl Plugin for KafkaLog {
     async fn log(&self, entry: &LogEntry<'_>, ctx: &RequestCtx) {
-        let Some(producer) = self
-            .producer
-            .get_or_init(|| Producer::start(self.settings.clone()))
-        else {
+        let Some(producer) = self.feed.producer() else {
             return;
         };
         let mut own = String::new();

@@ -24,7 +24,7 @@ use super::partition;
 use super::Settings;
 
 static EVENTS: Lazy<prometheus::IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_kafka_events_total",
         "Access events by topic and outcome: sent (acknowledged by the broker), dropped \
          (queue full: broker slow or down), failed (a batch the broker did not take)",
@@ -33,7 +33,7 @@ static EVENTS: Lazy<prometheus::IntCounterVec> = Lazy::new(|| {
 });
 
 static CONNECTED: Lazy<prometheus::IntGaugeVec> = Lazy::new(|| {
-    edgeproxy::metrics::gauge_vec(
+    edgeproxy::kit::metrics::gauge_vec(
         "edgeproxy_kafka_connected",
         "1 while the access-event producer has a working connection to the topic's partitions",
         &["topic"],

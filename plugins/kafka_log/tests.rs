@@ -2,8 +2,8 @@ use std::time::Instant;
 
 use super::*;
 use crate::test_shared;
-use edgeproxy::plugin_api::Registry;
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::Registry;
+use edgeproxy::kit::RequestHeader;
 
 fn build(config: &str) -> Result<Arc<dyn Plugin>, String> {
     let mut r = Registry::new();

@@ -19,8 +19,25 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use edgeproxy::cache::Version;
+use edgeproxy::kit::Version;
 use moka::sync::Cache;
+use once_cell::sync::Lazy;
+
+/// Lookups answered with a remembered page.
+static HITS: Lazy<prometheus::IntCounter> = Lazy::new(|| {
+    edgeproxy::kit::metrics::counter(
+        "edgeproxy_page_render_cache_hits_total",
+        "Pages answered from the render cache (not rendered again)",
+    )
+});
+
+/// Lookups that found no page, or an outdated one.
+static MISSES: Lazy<prometheus::IntCounter> = Lazy::new(|| {
+    edgeproxy::kit::metrics::counter(
+        "edgeproxy_page_render_cache_misses_total",
+        "Render cache lookups that found no page, or one from older data or template",
+    )
+});
 
 /// One rendered page and what it was rendered from.
 struct Entry {
@@ -67,6 +84,8 @@ impl Memo {
                 })
                 .build_with_hasher(KeyHasher::default())
         });
+        Lazy::force(&HITS);
+        Lazy::force(&MISSES);
         let slots = (capacity_bytes / BYTES_PER_SLOT).clamp(1024, 1 << 22);
         let slots = usize::try_from(slots.next_power_of_two()).unwrap_or(1 << 22);
         Memo {
@@ -96,6 +115,21 @@ impl Memo {
     /// The page rendered for `params` by template `generation` from exactly the source
     /// values `versions`.
     pub fn get(
+        &self,
+        key: u64,
+        params: &BTreeMap<String, String>,
+        generation: u64,
+        versions: &[Version],
+    ) -> Found {
+        let found = self.find(key, params, generation, versions);
+        match found {
+            Found::Page(_) => HITS.inc(),
+            _ => MISSES.inc(),
+        }
+        found
+    }
+
+    fn find(
         &self,
         key: u64,
         params: &BTreeMap<String, String>,

@@ -30,7 +30,7 @@ pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Pages rendered with a field missing from their data, by template.
 static MISSING_FIELDS: Lazy<IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_page_missing_fields_total",
         "Pages rendered with a field missing from their data (per the template's `missing` setting), by template",
         &["template"],

@@ -18,6 +18,12 @@
 //! The template sees `params` and one object per source name (`{{product.productName}}`).
 //! Strict mode catches template mistakes; `missing = "empty"` or `{ default = "n/a" }`
 //! lets a record that lacks a field render anyway (counted, logged).
+//!
+//! Reload in place: the compiled template and the render cache (`memo.rs`) are carried to
+//! the next generation together while the plugin's config is unchanged (key:
+//! the resolved template path + `shared.carry.config()`; a template file changed since is
+//! compiled at the reload); the cache engine's L1 is carried by the core (`[caches.NAME]`
+//! by name and spec).
 
 mod doc;
 mod error;
@@ -35,24 +41,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::cache::{CacheLevel, TieredCache};
-use edgeproxy::plugin_api::{
-    de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared,
-};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{CacheLevel, TieredCache};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use bytes::Bytes;
 use doc::Doc;
-use edgeproxy::cache::Version;
+use edgeproxy::kit::Version;
 use memo::{Found as Remembered, Memo};
 pub use missing::Missing;
 use params::{extract, BadParam, Param, ParamConfig};
 use simple::Root;
 use source::{Fetched, Found, Origins, Source, SourceConfig};
 use template::Template;
+
+use crate::support::carried::{carry_try, Origin};
 
 /// Config of the `page` plugin.
 #[derive(Deserialize)]
@@ -102,13 +108,20 @@ fn default_check() -> Duration {
     Duration::from_secs(1)
 }
 
+/// A page's template and the pages rendered with it: the memo's entries name the
+/// template's generation, so the two are only ever carried together.
+struct Rendered {
+    template: Template,
+    memo: Memo,
+}
+
 /// The `page` plugin.
 pub struct Page {
     cache: TieredCache,
     params: Vec<Param>,
     sources: Vec<Source>,
-    template: Template,
-    memo: Memo,
+    /// Template and render cache, carried across reloads while the config is unchanged.
+    rendered: Arc<Rendered>,
     content_type: http::HeaderValue,
     surrogate_keys: bool,
 }
@@ -142,25 +155,30 @@ impl PluginFactory for Page {
         if sources.is_empty() {
             return Err("a page needs at least one source".into());
         }
-        let template = Template::load(
-            shared.resolve_path(&cfg.template),
-            &cfg.template,
-            cfg.missing,
-            cfg.template_check,
-        )?;
         let content_type = http::HeaderValue::try_from(cfg.content_type.as_str())?;
-        let render_cache = edgeproxy::config::parse_size(&cfg.render_cache).ok_or_else(|| {
+        let render_cache = edgeproxy::kit::parse_size(&cfg.render_cache).ok_or_else(|| {
             format!(
                 "render_cache: invalid size {:?} (e.g. \"16MiB\", \"0\")",
                 cfg.render_cache
             )
         })?;
+        let path = shared.resolve_path(&cfg.template);
+        let key = format!("{path:?}:{}", shared.carry.config());
+        let (rendered, origin) = carry_try(shared, &key, || {
+            let template = Template::load(path, &cfg.template, cfg.missing, cfg.template_check)?;
+            Ok::<_, BoxError>(Rendered {
+                template,
+                memo: Memo::new(render_cache),
+            })
+        })?;
+        if origin == Origin::Kept {
+            rendered.template.reload_if_changed();
+        }
         Ok(Arc::new(Page {
             cache,
             params,
             sources,
-            template,
-            memo: Memo::new(render_cache),
+            rendered,
             content_type,
             surrogate_keys: cfg.surrogate_keys,
         }))
@@ -173,7 +191,7 @@ const SURROGATE_KEY: &str = "surrogate-key";
 /// The deepest level that answered any source (what `X-Cache` reports).
 fn deepest(a: Option<CacheLevel>, b: CacheLevel) -> CacheLevel {
     let rank = |l: CacheLevel| match l {
-        CacheLevel::L1 | CacheLevel::Edge => 0,
+        CacheLevel::L1 | CacheLevel::FirstHop => 0,
         CacheLevel::L2 => 1,
         CacheLevel::Origin => 2,
         CacheLevel::Stale => 3,
@@ -226,11 +244,15 @@ impl Plugin for Page {
             }
         }
         ctx.cache_level = level;
-        let generation = self.template.generation();
-        let key = self.memo.enabled().then(|| self.memo.key(&values));
+        let generation = self.rendered.template.generation();
+        let key = self
+            .rendered
+            .memo
+            .enabled()
+            .then(|| self.rendered.memo.key(&values));
         let mut outdated = false;
         if let Some(k) = key {
-            match self.memo.get(k, &values, generation, &versions) {
+            match self.rendered.memo.get(k, &values, generation, &versions) {
                 Remembered::Page(html) => return self.page(html, level, &values).map(Some),
                 Remembered::Outdated => outdated = true,
                 Remembered::Nothing => {}
@@ -242,7 +264,8 @@ impl Plugin for Page {
             Err(RenderError::Failed(e)) => return Err(e),
         };
         if let Some(k) = key {
-            self.memo
+            self.rendered
+                .memo
                 .offer(k, &values, outdated, generation, &versions, &html);
         }
         self.page(html, level, &values).map(Some)
@@ -299,7 +322,7 @@ impl Page {
                 None => (name == "params").then_some(Root::Params(values)),
             }
         };
-        if let Some(html) = self.template.render_simple(root) {
+        if let Some(html) = self.rendered.template.render_simple(root) {
             return Ok(html);
         }
         let mut map = Map::new();
@@ -314,7 +337,8 @@ impl Page {
                 data(i).map_or(Value::Null, Doc::to_value),
             );
         }
-        self.template
+        self.rendered
+            .template
             .render(Value::Object(map))
             .map_err(|e| RenderError::Failed(e.into()))
     }

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use edgeproxy::async_trait;
-use edgeproxy::cache::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{de_duration, BoxError, Shared};
+use edgeproxy::kit::{
     CacheLevel, Derived, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache,
     Ttls, Version,
 };
-use edgeproxy::plugin_api::{de_duration, BoxError, Shared};
 use serde::Deserialize;
 
 use super::doc::Doc;

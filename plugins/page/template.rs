@@ -95,6 +95,12 @@ impl Template {
         {
             return;
         }
+        self.reload_if_changed();
+    }
+
+    /// Reloads the file now if its modification time changed since it was last seen (a
+    /// carried template, at `-s reload`); a bad file keeps the last good template.
+    pub fn reload_if_changed(&self) {
         let Ok(mut seen) = self.mtime.lock() else {
             return;
         };

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use edgeproxy::plugin_api::de_opt_duration;
+use edgeproxy::kit::de_opt_duration;
 use serde::Deserialize;
 
 use super::algo::Algorithm;
-use crate::redis_config::RedisConfig;
+use crate::support::redis_config::RedisConfig;
 
 /// Config of the `rate-limit` plugin.
 #[derive(Deserialize)]

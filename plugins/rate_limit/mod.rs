@@ -12,6 +12,10 @@
 //!   `fail_open`; after `breaker_failures` failures in a row Redis is not even asked until a
 //!   probe succeeds. Switches are logged and counted (`mode.rs`). Never a 5xx.
 //! - `dry_run` counts and logs what would be refused; metrics per rule.
+//! - **Reload in place**: the engine (local counters, the Redis client and its breaker,
+//!   the fallback's counters and mode) is carried to the next generation while the
+//!   plugin's config is unchanged (key: `shared.carry.config()`); a changed rule starts
+//!   with fresh windows.
 //!
 //! ```toml
 //! { name = "rate-limit", config = { rule = "api", key = "$consumer", limit = 100, window = "1m", scope = "redis", redis = { addresses = ["127.0.0.1:6379"] }, nodes = 3 } }
@@ -33,10 +37,13 @@ pub use remote::RedisLimiter;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::upstream::KeyTemplate;
-use edgeproxy::{RequestHeader, ResponseHeader};
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::refusal_status;
+use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{RequestHeader, ResponseHeader};
+
+use crate::support::carried::carry_try;
 
 /// Where a rule's decisions are made.
 // Built once per plugin instance and never moved on the request path: no point boxing.
@@ -65,7 +72,8 @@ pub struct RateLimit {
     rule: Arc<str>,
     key: KeyTemplate,
     missing: MissingKey,
-    engine: Engine,
+    /// Carried across reloads while the config is unchanged.
+    engine: Arc<Engine>,
     status: u16,
     message: Option<String>,
     headers: Headers,
@@ -77,29 +85,15 @@ impl PluginFactory for RateLimit {
     const NAME: &'static str = "rate-limit";
     type Config = RateLimitConfig;
 
-    fn build(cfg: RateLimitConfig, _shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
+    fn build(cfg: RateLimitConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
         config::check_rule_name(&cfg.rule)?;
         let key = KeyTemplate::parse(&cfg.key).map_err(|e| format!("key: {e}"))?;
         let algo = cfg.algorithm()?;
-        if !(400..=599).contains(&cfg.status) {
-            return Err(format!("status {} is not an error status (400-599)", cfg.status).into());
-        }
+        refusal_status(cfg.status)?;
         if cfg.max_keys == 0 {
             return Err("`max_keys` must be at least 1".into());
         }
-        let engine = match (cfg.scope, &cfg.redis) {
-            (Scope::Local, None) => {
-                if cfg.nodes.is_some() {
-                    return Err("`nodes` is for scope = \"redis\"".into());
-                }
-                Engine::Local(LocalLimiter::new(algo, cfg.max_keys))
-            }
-            (Scope::Local, Some(_)) => {
-                return Err("`redis` is set but scope is \"local\"; add scope = \"redis\"".into())
-            }
-            (Scope::Redis, None) => return Err("scope = \"redis\" needs a `redis` table".into()),
-            (Scope::Redis, Some(r)) => redis_engine(&cfg, r, algo)?,
-        };
+        let (engine, _) = carry_try(shared, shared.carry.config(), || engine(&cfg, algo))?;
         Ok(Arc::new(RateLimit {
             metrics: RuleMetrics::new(&cfg.rule),
             rule: Arc::from(cfg.rule),
@@ -114,9 +108,26 @@ impl PluginFactory for RateLimit {
     }
 }
 
+/// The rule's engine: its counters, or its Redis client with the fallback.
+fn engine(cfg: &RateLimitConfig, algo: Algorithm) -> Result<Engine, String> {
+    match (cfg.scope, &cfg.redis) {
+        (Scope::Local, None) => {
+            if cfg.nodes.is_some() {
+                return Err("`nodes` is for scope = \"redis\"".into());
+            }
+            Ok(Engine::Local(LocalLimiter::new(algo, cfg.max_keys)))
+        }
+        (Scope::Local, Some(_)) => {
+            Err("`redis` is set but scope is \"local\"; add scope = \"redis\"".into())
+        }
+        (Scope::Redis, None) => Err("scope = \"redis\" needs a `redis` table".into()),
+        (Scope::Redis, Some(r)) => redis_engine(cfg, r, algo),
+    }
+}
+
 fn redis_engine(
     cfg: &RateLimitConfig,
-    redis: &crate::redis_config::RedisConfig,
+    redis: &crate::support::redis_config::RedisConfig,
     algo: Algorithm,
 ) -> Result<Engine, String> {
     let rule = cfg.rule.as_str();
@@ -152,7 +163,7 @@ fn redis_engine(
 impl RateLimit {
     /// The decision for `key`, or `None` when Redis failed and the rule fails open.
     async fn decide(&self, key: &str) -> Option<Decision> {
-        match &self.engine {
+        match &*self.engine {
             Engine::Local(l) => Some(l.decide(key)),
             Engine::Redis {
                 remote,

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use edgeproxy::metrics::{counter_vec, gauge_vec};
-use edgeproxy::redis_client::RedisFail;
+use edgeproxy::kit::metrics::{counter_vec, gauge_vec};
+use edgeproxy::kit::RedisFail;
 use once_cell::sync::Lazy;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 

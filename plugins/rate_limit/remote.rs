@@ -6,7 +6,7 @@
 //! the script touches for a key lives in one slot (keys longer than 128 bytes are
 //! replaced by a 64-bit FNV-1a digest).
 
-use edgeproxy::redis_client::{RedisClient, RedisFail};
+use edgeproxy::kit::{RedisClient, RedisFail};
 use redis::Script;
 
 use super::algo::{bucket_decision, window_decision, Algorithm, Decision};
@@ -168,7 +168,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeproxy::redis_client::{RedisMode, RedisSpec};
+    use edgeproxy::kit::{RedisMode, RedisSpec};
 
     #[test]
     fn keys_are_hash_tagged_and_bounded() {

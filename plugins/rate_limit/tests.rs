@@ -1,6 +1,6 @@
 use super::*;
 use crate::test_shared;
-use edgeproxy::plugin_api::Registry;
+use edgeproxy::kit::Registry;
 
 fn build(config: &str) -> Result<Arc<dyn Plugin>, String> {
     let mut r = Registry::new();

@@ -9,7 +9,7 @@
 //!
 //! Each value is then normalized and matched like any other (`normalize.rs`).
 
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::RequestHeader;
 use serde_json::Value;
 
 /// How a body is split into values.

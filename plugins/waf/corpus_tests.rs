@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::test_shared;
-use edgeproxy::plugin_api::Registry;
+use edgeproxy::kit::Registry;
 
 fn waf() -> Arc<Waf> {
     let Ok(rules) = Rules::compile(true, &[], vec![], false) else {

@@ -29,12 +29,13 @@ pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
 use std::sync::Arc;
 
-use edgeproxy::async_trait;
-use edgeproxy::plugin_api::{
+use edgeproxy::kit::async_trait;
+use edgeproxy::kit::refusal_status;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{
     BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Response, Shared,
     MAX_REQUEST_BODY_BYTES,
 };
-use edgeproxy::RequestHeader;
 use serde::Deserialize;
 
 /// Config of the `waf` plugin.
@@ -136,9 +137,7 @@ impl PluginFactory for Waf {
     type Config = WafConfig;
 
     fn build(cfg: WafConfig, _shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
-        if !(400..=599).contains(&cfg.status) {
-            return Err(format!("status {} is not an error status (400-599)", cfg.status).into());
-        }
+        refusal_status(cfg.status)?;
         if !(1..=MAX_ROUNDS).contains(&cfg.decode_rounds) {
             return Err(format!("decode_rounds must be 1 to {MAX_ROUNDS}").into());
         }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// Matches, by rule id and action taken (`block` or `log`).
 pub static MATCHES: Lazy<IntCounterVec> = Lazy::new(|| {
-    edgeproxy::metrics::counter_vec(
+    edgeproxy::kit::metrics::counter_vec(
         "edgeproxy_waf_matches_total",
         "Request values matched by a WAF rule, by rule id and the action taken (block or log)",
         &["rule", "action"],

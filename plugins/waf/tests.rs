@@ -1,6 +1,6 @@
 use super::*;
 use crate::test_shared;
-use edgeproxy::plugin_api::Registry;
+use edgeproxy::kit::Registry;
 
 fn build(config: &str) -> Result<Arc<dyn Plugin>, String> {
     let mut r = Registry::new();
@@ -107,7 +107,7 @@ async fn post(plugin: &Arc<dyn Plugin>, ct: &str, body: &str, complete: bool) ->
     let mut req = RequestHeader::build("POST", b"/form", None).unwrap();
     req.insert_header("content-type", ct).unwrap();
     let body = RequestBody {
-        bytes: edgeproxy::Bytes::copy_from_slice(body.as_bytes()),
+        bytes: edgeproxy::kit::Bytes::copy_from_slice(body.as_bytes()),
         complete,
     };
     let mut ctx = RequestCtx::for_test();

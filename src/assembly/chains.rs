@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::Fingerprints;
 use crate::config::{closest, Diagnostics, PluginSpec, RouteSpec};
 use crate::metrics::RouteMetrics;
 use crate::plugin_api::{BuildError, PluginChain, PluginInstance, Registry, Shared};
@@ -12,12 +13,18 @@ use crate::router::Route;
 pub struct ChainBuilder<'a> {
     registry: &'a Registry,
     shared: &'a Shared,
+    prints: &'a Fingerprints,
 }
 
 impl<'a> ChainBuilder<'a> {
-    /// A builder over `registry`, handing `shared` to every factory.
-    pub fn new(registry: &'a Registry, shared: &'a Shared) -> Self {
-        ChainBuilder { registry, shared }
+    /// A builder over `registry`, handing `shared` to every factory (with the instance's
+    /// identity across reloads set in `shared.carry`).
+    pub fn new(registry: &'a Registry, shared: &'a Shared, prints: &'a Fingerprints) -> Self {
+        ChainBuilder {
+            registry,
+            shared,
+            prints,
+        }
     }
 
     /// A route of server block `block` whose chain is `server`'s plugins followed by the
@@ -29,7 +36,8 @@ impl<'a> ChainBuilder<'a> {
         spec: RouteSpec,
         server: &PluginChain,
     ) -> Route {
-        let own = self.build_all(d, &spec.plugins);
+        let at = format!("server:{block}/route:{}", spec.name);
+        let own = self.build_all(d, &at, &spec.plugins);
         Route {
             metrics: RouteMetrics::new(block, &spec.name),
             name: Arc::from(spec.name),
@@ -42,14 +50,28 @@ impl<'a> ChainBuilder<'a> {
         }
     }
 
-    /// Builds every plugin of `specs`, in order; failures are recorded in `d`.
-    pub fn build_all(&self, d: &mut Diagnostics, specs: &[PluginSpec]) -> Vec<PluginInstance> {
-        specs.iter().filter_map(|p| self.build(d, p)).collect()
+    /// Builds every plugin of `specs` (written at `at`: `server:NAME` or
+    /// `server:NAME/route:NAME`), in order; failures are recorded in `d`.
+    pub fn build_all(
+        &self,
+        d: &mut Diagnostics,
+        at: &str,
+        specs: &[PluginSpec],
+    ) -> Vec<PluginInstance> {
+        specs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| self.build(d, &instance_identity(at, i, p), p))
+            .collect()
     }
 
-    fn build(&self, d: &mut Diagnostics, p: &PluginSpec) -> Option<PluginInstance> {
+    fn build(&self, d: &mut Diagnostics, identity: &str, p: &PluginSpec) -> Option<PluginInstance> {
         let fallback_span = p.config_span.clone().or(p.name_span.clone());
-        match self.registry.build(&p.name, p.config.clone(), self.shared) {
+        let mut shared = self.shared.clone();
+        shared.carry = shared
+            .carry
+            .for_instance(identity, self.prints.value(&p.config));
+        match self.registry.build(&p.name, p.config.clone(), &shared) {
             Ok(plugin) => Some(PluginInstance {
                 name: Arc::from(p.name.as_str()),
                 plugin,
@@ -82,6 +104,15 @@ impl<'a> ChainBuilder<'a> {
                 None
             }
         }
+    }
+}
+
+/// A plugin instance's identity across reloads: `id:ID` when its entry has an `id`, else
+/// its position and name (`server:edge/route:api/#1:rate-limit`).
+fn instance_identity(at: &str, index: usize, p: &PluginSpec) -> String {
+    match &p.id {
+        Some(id) => format!("id:{id}/{}", p.name),
+        None => format!("{at}/#{index}:{}", p.name),
     }
 }
 

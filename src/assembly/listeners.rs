@@ -40,7 +40,8 @@ pub fn build(
             warnings.push(d.render_warning(
                 spec.span.clone(),
                 &format!(
-                    "listener {}: the PROXY header is required but its address is used only                      from balancers in the server block's real_ip.from (none set)",
+                    "listener {}: the PROXY header is required but its address is used only \
+                     from balancers in the server block's real_ip.from (none set)",
                     spec.addr
                 ),
             ));
@@ -61,7 +62,7 @@ pub fn build(
                         &format!("generated a self-signed certificate {}", p.cert.display()),
                     )),
                     Ok(false) => {}
-                    Err(e) => d.error(spec.span.clone(), e),
+                    Err(e) => d.error(spec.span.clone(), e.to_string()),
                 }
                 paths.push(p);
             }

@@ -4,7 +4,10 @@
 //! binds listeners and starts the background services for the result.
 
 mod chains;
+mod fingerprint;
 mod listeners;
+
+use fingerprint::Fingerprints;
 
 pub use listeners::Listener;
 
@@ -15,10 +18,11 @@ use std::sync::Arc;
 
 use crate::cache::{SeedSource, TieredCache};
 use crate::compress::CompressionSpec;
-use crate::config::{self, ConfigSpec, Diagnostics, Limits, ProcessSettings};
+use crate::config::{self, ConfigSpec, Diagnostics, Limits, ListenSpec, ProcessSettings};
 use crate::conn::ConnLimits;
+use crate::generation::Carry;
 use crate::hot::HotGroups;
-use crate::plugin_api::{Caches, PluginChain, Registry, Shared};
+use crate::plugin_api::{Caches, PluginCarry, PluginChain, Registry, Shared};
 use crate::realip::RealIp;
 use crate::router::Router;
 use crate::upstream::{UpstreamGroup, Upstreams};
@@ -40,6 +44,8 @@ pub struct App {
     pub warnings: Vec<String>,
     /// Hot-key machinery of the groups with a `hot` table.
     pub hot: HotGroups,
+    /// The long-lived parts this assembly holds (offered to the next generation).
+    pub carry: Arc<Carry>,
 }
 
 /// One server block, ready to serve.
@@ -48,6 +54,8 @@ pub struct ServerBlock {
     pub name: Arc<str>,
     /// Listening sockets.
     pub listen: Vec<Listener>,
+    /// The listen entries as configured (a reload in place needs them unchanged).
+    pub listen_specs: Vec<ListenSpec>,
     /// Request limits.
     pub limits: Limits,
     /// Client timeouts and the connection cap.
@@ -60,6 +68,8 @@ pub struct ServerBlock {
     pub plugins: PluginChain,
     /// The block's routes.
     pub router: Router,
+    /// The block or one of its routes compresses responses.
+    pub compresses: bool,
 }
 
 /// Reads the config at `path` and assembles it; on failure returns every problem.
@@ -84,24 +94,53 @@ pub fn assemble(
     registry: &Registry,
     check_only: bool,
 ) -> Result<App, Diagnostics> {
-    let mut d = Diagnostics::new(&spec.path, spec.source);
-    let upstreams: BTreeMap<String, Arc<UpstreamGroup>> = spec
-        .upstreams
-        .into_iter()
-        .map(|mut g| {
+    assemble_with(spec, registry, check_only, &Carry::first())
+}
+
+/// Like [`assemble`], taking every long-lived part (upstream group, cache engine, hot-key
+/// machinery, plugin state) from `carry` — the running one when the previous generation
+/// had it built from the same spec (see [`crate::generation`]).
+pub fn assemble_with(
+    spec: ConfigSpec,
+    registry: &Registry,
+    check_only: bool,
+    carry: &Arc<Carry>,
+) -> Result<App, Diagnostics> {
+    let mut d = Diagnostics::new(&spec.path, spec.source.clone());
+    let prints = Fingerprints::of(&spec.source, &spec.base_dir);
+    let mut upstreams: BTreeMap<String, Arc<UpstreamGroup>> = BTreeMap::new();
+    for mut g in spec.upstreams {
+        let name = g.name.clone();
+        let print = prints.table(&["upstreams", &name]);
+        let built = carry.part(&format!("upstream/{name}"), &print, || {
             if let Some(tls) = g.tls.as_mut() {
                 if let Err(e) = tls.for_group(&g.name, &spec.base_dir) {
-                    d.error(tls.ca_span.clone(), format!("upstream `{}`: {e}", g.name));
+                    return Err((tls.ca_span.clone(), format!("upstream `{}`: {e}", g.name)));
                 }
             }
-            (g.name.clone(), Arc::new(UpstreamGroup::new(g)))
-        })
-        .collect();
+            Ok(Arc::new(UpstreamGroup::new(g)))
+        });
+        match built {
+            Ok(group) => {
+                upstreams.insert(name, group);
+            }
+            Err((span, msg)) => d.error(span, msg),
+        }
+    }
     let upstreams: Upstreams = Arc::new(upstreams);
-    let caches: BTreeMap<String, TieredCache> = spec
-        .caches
-        .into_iter()
-        .map(|(name, c)| {
+    let mut caches: BTreeMap<String, TieredCache> = BTreeMap::new();
+    for (name, c) in spec.caches {
+        // A cache is rebuilt with the groups whose nodes or hot-key reports it carries.
+        let mut print = prints.table(&["caches", &name]);
+        if let Some(g) = &c.addresses_from {
+            print.push_str(&prints.table(&["upstreams", g]));
+        }
+        for g in upstreams.values() {
+            if g.spec().hot.as_ref().and_then(|h| h.cache.as_deref()) == Some(name.as_str()) {
+                print.push_str(&prints.table(&["upstreams", g.name()]));
+            }
+        }
+        let engine = carry.get_or(&format!("cache/{name}"), &print, || {
             let mut cache = c.spec;
             if let (Some(redis), Some(group)) = (
                 cache.redis.as_mut(),
@@ -109,33 +148,41 @@ pub fn assemble(
             ) {
                 redis.seeds_from = Some(redis_nodes_of(group));
             }
-            let engine = TieredCache::named(&name, cache);
-            (name, engine)
-        })
-        .collect();
+            Arc::new(TieredCache::named(&name, cache))
+        });
+        caches.insert(name, (*engine).clone());
+    }
     let caches: Caches = Arc::new(caches);
     let node_name: Arc<str> = Arc::from(spec.process.node_name.as_str());
     let shared = Shared {
         config_dir: spec.base_dir.clone(),
-        hot: crate::hot::build(&upstreams, &caches, &node_name),
+        hot: crate::hot::build(&upstreams, &caches, &node_name, carry),
         upstreams,
         caches,
         check_only,
         node_name,
+        carry: PluginCarry {
+            store: carry.clone(),
+            instance: Arc::from(""),
+            config: Arc::from(""),
+        },
     };
-    let builder = chains::ChainBuilder::new(registry, &shared);
+    let builder = chains::ChainBuilder::new(registry, &shared, &prints);
     let mut warnings = Vec::new();
     let servers = spec
         .servers
         .into_iter()
         .map(|block| {
-            let plugins = PluginChain::new(&builder.build_all(&mut d, &block.plugins), Vec::new());
+            let at = format!("server:{}", block.name);
+            let plugins = builder.build_all(&mut d, &at, &block.plugins);
+            let plugins = PluginChain::new(&plugins, Vec::new());
             let routes = block
                 .routes
                 .into_iter()
                 .map(|r| Arc::new(builder.route(&mut d, &block.name, r, &plugins)))
                 .collect();
             let name: Arc<str> = Arc::from(block.name);
+            let listen_specs = block.listen.clone();
             let listen = listeners::build(
                 &mut d,
                 &mut warnings,
@@ -145,15 +192,20 @@ pub fn assemble(
                 check_only,
                 block.real_ip.is_some(),
             );
+            let router = Router::new(routes);
+            let compresses = block.compression.is_some()
+                || router.routes().iter().any(|r| r.compression.is_some());
             ServerBlock {
                 name,
                 listen,
+                listen_specs,
                 limits: block.limits,
                 conn: block.conn,
                 compression: block.compression,
                 real_ip: block.real_ip,
                 plugins,
-                router: Router::new(routes),
+                router,
+                compresses,
             }
         })
         .collect();
@@ -169,6 +221,7 @@ pub fn assemble(
         caches: shared.caches,
         warnings,
         hot: shared.hot,
+        carry: carry.clone(),
     })
 }
 

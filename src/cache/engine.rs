@@ -81,6 +81,17 @@ impl Drop for Inner {
     }
 }
 
+/// Why a message could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The cache has no Redis tier.
+    #[error("the cache has no redis tier")]
+    NoRedis,
+    /// Redis failed (timeout, open breaker, connection).
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
 /// L1 (moka) → L2 (Redis, optional) → L3 (the caller's [`Loader`]) lookup engine.
 /// Cheap to clone; clones share everything. Building one opens no socket.
 #[derive(Clone)]
@@ -101,6 +112,11 @@ impl std::fmt::Debug for TieredCache {
 }
 
 impl TieredCache {
+    /// This engine's identity (clones share it): two handles with one id are one cache.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// An engine for `spec` whose metrics carry `cache="-"`; see [`named`](Self::named).
     pub fn new(spec: CacheSpec) -> Self {
         Self::named("-", spec)
@@ -215,6 +231,15 @@ impl TieredCache {
     /// subscription demotes L1 to stale (purges sent before it listened were missed), so call
     /// it when the service starts to keep that from costing warm entries a trip to L2.
     pub fn start_background(&self) -> bool {
+        self.start_background_inner()
+    }
+
+    /// Whether the purge subscriber was started.
+    pub fn background_started(&self) -> bool {
+        self.inner.started.load(Ordering::Relaxed)
+    }
+
+    fn start_background_inner(&self) -> bool {
         let Some(r) = &self.inner.redis else {
             return false;
         };
@@ -282,15 +307,15 @@ impl TieredCache {
 
     /// Publishes `msg` on `channel` through the request path's connection (bounded by the
     /// Redis `timeout`, behind the circuit breaker). Without Redis it is an error.
-    pub async fn publish(&self, channel: &str, msg: &str) -> Result<(), String> {
+    pub async fn publish(&self, channel: &str, msg: &str) -> Result<(), PublishError> {
         let Some(r) = &self.inner.redis else {
-            return Err("no redis".into());
+            return Err(PublishError::NoRedis);
         };
         let cmd = redis::cmd("PUBLISH").arg(channel).arg(msg).clone();
         r.query::<i64>(cmd)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| PublishError::Redis(e.to_string()))
     }
 
     /// The engine's name (`-` when built with [`new`](Self::new)).

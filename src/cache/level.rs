@@ -11,8 +11,8 @@ pub enum CacheLevel {
     Origin,
     /// An expired value served because Redis and the origin both failed.
     Stale,
-    /// A complete response served by the distribution tier from its edge store (hot keys).
-    Edge,
+    /// A complete response served by the distribution tier from its first-hop store (hot keys; `X-Cache: EDGE` on the wire).
+    FirstHop,
 }
 
 impl CacheLevel {
@@ -23,7 +23,7 @@ impl CacheLevel {
             CacheLevel::L2 => "L2",
             CacheLevel::Origin => "ORIGIN",
             CacheLevel::Stale => "STALE",
-            CacheLevel::Edge => "EDGE",
+            CacheLevel::FirstHop => "EDGE",
         }
     }
 }

@@ -46,14 +46,16 @@ mod metrics;
 mod origin;
 mod purge;
 mod redis;
+mod service;
 mod spec;
 mod subscriber;
 
 pub use derived::{Derived, Version};
-pub use engine::{CacheError, Lookup, TieredCache};
+pub use engine::{CacheError, Lookup, PublishError, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::{PurgeError, PurgeReport, PurgeStep};
+pub use service::CacheSubscribers;
 pub use subscriber::{ChannelHandler, PurgeListener, Purged};
 /// All tiered cache engines of a config, by name (`[caches.NAME]`).
 pub type Caches = std::sync::Arc<std::collections::BTreeMap<String, TieredCache>>;

@@ -15,7 +15,7 @@
 //! purge, and the purge waits (within `purge_timeout`) for as many confirmations as there
 //! are confirming subscribers (`PUBSUB NUMSUB <purge_channel>:confirming`, which each of
 //! them subscribes to; other listeners on the channel are not waited for). So when a purge
-//! returns complete, no node (nor a distribution node's edge store) serves the purged keys
+//! returns complete, no node (nor a distribution node's first-hop store) serves the purged keys
 //! any more. With Redis Cluster, only the subscribers of the first node are counted.
 
 use futures::StreamExt;

@@ -1,6 +1,6 @@
 //! The purge subscriber: every node listens on the purge channel and drops the purged
 //! keys from its L1 and from whatever else registered as a [`PurgeListener`] (the
-//! distribution tier's edge store). The same connection carries the other channels
+//! distribution tier's first-hop store). The same connection carries the other channels
 //! registered on the engine ([`TieredCache::subscribe`](super::TieredCache::subscribe):
 //! hot-key reports).
 //!

@@ -6,7 +6,7 @@ use toml_edit::Item;
 
 use super::diag::Diagnostics;
 use super::reader::Tbl;
-use crate::upstream::{EdgeSpec, HotSpec};
+use crate::upstream::{FirstHopSpec, HotSpec};
 
 /// Shortest window (10 slots of 20 ms; shorter only measures noise).
 const MIN_WINDOW: Duration = Duration::from_millis(200);
@@ -91,10 +91,10 @@ pub fn read_hot(
     Some(spec)
 }
 
-fn read_edge(d: &mut Diagnostics, hot: &str, item: &Item, max_keys: usize) -> Option<EdgeSpec> {
+fn read_edge(d: &mut Diagnostics, hot: &str, item: &Item, max_keys: usize) -> Option<FirstHopSpec> {
     let what = format!("{hot} edge");
     let t = Tbl::of(d, item, &what)?;
-    let mut spec = EdgeSpec::default();
+    let mut spec = FirstHopSpec::default();
     if let Some(n) = t.int(d, "max_keys", 1..=1024) {
         spec.max_keys = n.value as usize;
         if spec.max_keys > max_keys {

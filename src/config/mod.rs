@@ -111,6 +111,9 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
     if let Some(v) = t.opt_str(d, "upgrade_sock") {
         p.upgrade_sock = v.value.into();
     }
+    if let Some(v) = t.opt_str(d, "control_sock") {
+        p.control_sock = v.value.into();
+    }
     p.error_log = t.opt_str(d, "error_log").map(|v| v.value.into());
     if let Some(n) = t.opt_str(d, "node_name") {
         match n.value.is_empty() || n.value.chars().any(|c| c.is_control() || c == ' ') {

@@ -59,6 +59,9 @@ pub struct ProcessSettings {
     pub pid_file: PathBuf,
     /// Unix socket used to hand listeners to a new process (`-u`).
     pub upgrade_sock: PathBuf,
+    /// Unix socket the running process takes `edgeproxy -s reload` on (mode 0600); by
+    /// default beside the pid file, named after it (`edgeproxy.pid` → `edgeproxy.ctl`).
+    pub control_sock: PathBuf,
     /// Error log file (stderr otherwise); reopened on SIGUSR1 (logrotate).
     pub error_log: Option<PathBuf>,
     /// Log filter (`info`, `warn`, `edgeproxy=debug,pingora=warn`, ...); the
@@ -75,12 +78,17 @@ impl ProcessSettings {
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         self.pid_file = abs(self.pid_file);
         self.upgrade_sock = abs(self.upgrade_sock);
+        self.control_sock = match self.control_sock.as_os_str().is_empty() {
+            true => self.pid_file.with_extension("ctl"),
+            false => abs(self.control_sock),
+        };
         self.error_log = self.error_log.map(abs);
         self
     }
 
     /// The defaults for config file `path`: one thread, no work stealing, 5 s grace,
-    /// 10 s shutdown limit, pid file and upgrade socket named after the file in the temp dir.
+    /// 10 s shutdown limit, pid file and upgrade socket named after the file in the temp
+    /// dir, the control socket beside the pid file.
     pub fn defaults_for(path: &Path) -> Self {
         let stem = path
             .file_stem()
@@ -93,6 +101,7 @@ impl ProcessSettings {
             graceful_shutdown_timeout: Duration::from_secs(10),
             pid_file: std::env::temp_dir().join(format!("{stem}.pid")),
             upgrade_sock: std::env::temp_dir().join(format!("{stem}_upgrade.sock")),
+            control_sock: PathBuf::new(),
             error_log: None,
             log_level: "info".to_string(),
             node_name: default_node_name(),
@@ -180,6 +189,9 @@ pub struct PluginSpec {
     pub name: String,
     /// Where the name is written.
     pub name_span: Option<Range<usize>>,
+    /// The instance's identity across reloads (`id = "…"`), when its position is not
+    /// enough (see [`crate::generation`]).
+    pub id: Option<String>,
     /// The config table as a TOML value whose spans point into the config file
     /// (an empty table when `config` is absent).
     pub config: toml_edit::Value,

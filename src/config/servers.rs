@@ -327,6 +327,7 @@ fn first_line(s: &str) -> String {
 fn read_plugin(d: &mut Diagnostics, item: &Item) -> Option<PluginSpec> {
     let t = Tbl::of(d, item, "plugin")?;
     let name = t.req_str(d, "name");
+    let id = t.opt_str(d, "id");
     let config = t.item("config");
     t.finish(d, "plugin");
     let name = name?;
@@ -347,6 +348,7 @@ fn read_plugin(d: &mut Diagnostics, item: &Item) -> Option<PluginSpec> {
     Some(PluginSpec {
         name: name.value,
         name_span: name.span,
+        id: id.map(|i| i.value),
         config,
         config_span,
     })

@@ -10,12 +10,12 @@ use crate::cache::TieredCache;
 use crate::upstream::{HotSpec, UpstreamGroup};
 
 use super::detector::Detector;
-use super::edge::EdgeStore;
 use super::metrics::HotMetrics;
 use super::prewarm::{self, Prewarm};
 use super::report;
 use super::set::{Hit, HotSet};
-use super::status::{EdgeStatus, GroupStatus, KeyStatus, Thresholds};
+use super::status::{FirstHopStatus, GroupStatus, KeyStatus, Thresholds};
+use super::store::FirstHopStore;
 use super::view::{Change, Report, View};
 use super::window::{tick_for, Window};
 
@@ -32,7 +32,7 @@ pub struct HotGroup {
     cache: Option<TieredCache>,
     metrics: Arc<HotMetrics>,
     client: Option<reqwest::Client>,
-    edge: Option<Arc<EdgeStore>>,
+    edge: Option<Arc<FirstHopStore>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,7 +77,7 @@ impl HotGroup {
                     .edge
                     .clone()
                     .zip(cache.clone())
-                    .map(|(e, c)| EdgeStore::new(e, c)),
+                    .map(|(e, c)| FirstHopStore::new(e, c)),
                 spec,
                 group,
                 node,
@@ -102,8 +102,8 @@ impl HotGroup {
         &self.metrics
     }
 
-    /// The edge store, when first-hop serving is on.
-    pub fn edge(&self) -> Option<&Arc<EdgeStore>> {
+    /// The first-hop store, when first-hop serving is on.
+    pub fn edge(&self) -> Option<&Arc<FirstHopStore>> {
         self.edge.as_ref()
     }
 
@@ -269,7 +269,7 @@ impl HotGroup {
             local_top,
             edge: self.edge.as_ref().map(|e| {
                 let (entries, bytes) = e.usage();
-                EdgeStatus {
+                FirstHopStatus {
                     entries,
                     bytes,
                     capacity: e.spec().capacity,

@@ -29,19 +29,36 @@ pub fn encode(report: &Report) -> String {
     serde_json::to_string(&wire).unwrap_or_default()
 }
 
+/// Why a message on the report channel was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum BadReport {
+    /// Not JSON of a report.
+    #[error("not a report: {0}")]
+    Json(String),
+    /// A version this node does not read.
+    #[error("unknown report version {0}")]
+    Version(u8),
+    /// No valid node name.
+    #[error("report without a valid node name")]
+    Node,
+    /// Rates that are not finite and non-negative, or keys over 1 KiB.
+    #[error("report from {0} has invalid rates or keys")]
+    Rates(String),
+}
+
 /// A report from another node, checked: version 1, a node name, finite non-negative rates,
 /// keys of at most 1 KiB, at most `max_keys` of them (the rest is ignored).
-pub fn decode(text: &str, max_keys: usize) -> Result<Report, String> {
-    let w: Wire = serde_json::from_str(text).map_err(|e| format!("not a report: {e}"))?;
+pub fn decode(text: &str, max_keys: usize) -> Result<Report, BadReport> {
+    let w: Wire = serde_json::from_str(text).map_err(|e| BadReport::Json(e.to_string()))?;
     if w.v != 1 {
-        return Err(format!("unknown report version {}", w.v));
+        return Err(BadReport::Version(w.v));
     }
     if w.node.is_empty() || w.node.len() > MAX_KEY {
-        return Err("report without a valid node name".into());
+        return Err(BadReport::Node);
     }
     let ok = |r: f64| r.is_finite() && r >= 0.0;
     if !ok(w.total) || w.keys.iter().any(|(k, r)| !ok(*r) || k.len() > MAX_KEY) {
-        return Err(format!("report from {} has invalid rates or keys", w.node));
+        return Err(BadReport::Rates(w.node));
     }
     let mut keys = w.keys;
     keys.truncate(max_keys);

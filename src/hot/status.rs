@@ -22,7 +22,7 @@ pub struct GroupStatus {
     /// This node's heaviest keys over its window, whether hot or not.
     pub local_top: Vec<(String, f64)>,
     /// First-hop serving; `null` when off.
-    pub edge: Option<EdgeStatus>,
+    pub edge: Option<FirstHopStatus>,
 }
 
 /// The thresholds of a group.
@@ -59,9 +59,9 @@ pub struct KeyStatus {
     pub edge: bool,
 }
 
-/// The edge store of a group.
+/// The first-hop store of a group.
 #[derive(Debug, Serialize)]
-pub struct EdgeStatus {
+pub struct FirstHopStatus {
     /// Responses held.
     pub entries: u64,
     /// Bytes held.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::upstream::EdgeSpec;
+use crate::upstream::FirstHopSpec;
 
 fn spec() -> HotSpec {
     HotSpec {
@@ -125,9 +125,9 @@ fn the_hottest_keys_are_flagged_for_edge_serving() {
     let t0 = Instant::now();
     let s = HotSpec {
         max_keys: 3,
-        edge: Some(EdgeSpec {
+        edge: Some(FirstHopSpec {
             max_keys: 1,
-            ..EdgeSpec::default()
+            ..FirstHopSpec::default()
         }),
         ..spec()
     };

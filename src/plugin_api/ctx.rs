@@ -84,8 +84,8 @@ impl RequestCtx {
     /// (`Shared::upstreams`); an unknown one answers 500. Set it in the rewrite or access
     /// phase (later, the request is already on its way). A server-level plugin that sets
     /// it before routing wins over the route's upstream.
-    pub fn set_upstream(&mut self, group: Arc<str>) {
-        self.upstream = Some(group);
+    pub fn set_upstream(&mut self, group: &super::UpstreamRef) {
+        self.upstream = Some(group.0.clone());
     }
 
     /// The client an authentication plugin recognised (`$consumer`), if any.

@@ -8,6 +8,7 @@ mod body;
 mod chain;
 mod config_types;
 mod ctx;
+pub mod lifecycle;
 mod registry;
 mod response;
 
@@ -18,8 +19,11 @@ pub use chain::{
 };
 pub use config_types::{de_duration, de_opt_duration};
 pub use ctx::{LogEntry, RequestCtx};
-pub use registry::{BuildError, Caches, PluginFactory, Registry, Shared};
-pub use response::Response;
+pub use lifecycle::{Background, PluginCarry};
+pub use registry::{
+    BuildError, Caches, PluginFactory, Registry, Shared, UnknownUpstream, UpstreamRef,
+};
+pub use response::{refusal_status, NotAnErrorStatus, Response};
 
 use async_trait::async_trait;
 use bytes::Bytes;

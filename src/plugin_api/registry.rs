@@ -27,9 +27,56 @@ pub struct Shared {
     pub node_name: Arc<str>,
     /// Hot-key machinery of the groups with a `hot` table, by group name.
     pub hot: crate::hot::HotGroups,
+    /// This plugin instance's identity across reloads and the state handed over to it
+    /// (use [`Shared::carry`]).
+    pub carry: super::PluginCarry,
 }
 
+/// An upstream group a plugin may send requests to ([`RequestCtx::set_upstream`]), checked
+/// to exist when the plugin was built ([`Shared::upstream_ref`]): choosing it can never fail
+/// at run time.
+///
+/// [`RequestCtx::set_upstream`]: super::RequestCtx::set_upstream
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRef(pub(crate) Arc<str>);
+
+impl UpstreamRef {
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A plugin named an upstream group the config does not define.
+#[derive(Debug, thiserror::Error)]
+#[error("undefined upstream `{0}`; define [upstreams.{0}]")]
+pub struct UnknownUpstream(pub String);
+
 impl Shared {
+    /// A checked handle on upstream group `name`, for [`RequestCtx::set_upstream`]; an
+    /// error (the plugin's build error) when the config has no such group.
+    ///
+    /// [`RequestCtx::set_upstream`]: super::RequestCtx::set_upstream
+    pub fn upstream_ref(&self, name: &str) -> Result<UpstreamRef, UnknownUpstream> {
+        match self.upstreams.get_key_value(name) {
+            Some((n, _)) => Ok(UpstreamRef(Arc::from(n.as_str()))),
+            None => Err(UnknownUpstream(name.to_string())),
+        }
+    }
+
+    /// State handed over from the previous configuration generation's instance of this
+    /// plugin (the same `id`, else the same position), kept there under the same `key` and
+    /// type; else `init()`'s. The value is then offered to the next generation in turn.
+    /// Under `-t` and in unit tests nothing is handed over. See [`super::lifecycle`].
+    ///
+    /// ```ignore
+    /// // a counter that survives reloads while the plugin's `window` is unchanged
+    /// let hits = shared.carry(&format!("window={}", cfg.window), || AtomicU64::new(0));
+    /// ```
+    pub fn carry<T: Send + Sync + 'static>(&self, key: &str, init: impl FnOnce() -> T) -> Arc<T> {
+        self.carry.get(key, init)
+    }
+
     /// Resolves a path from a plugin config against the config directory.
     pub fn resolve_path(&self, path: &str) -> PathBuf {
         let p = PathBuf::from(path);

@@ -87,3 +87,16 @@ fn bare_500() -> Response {
         body: Bytes::from_static(b"500 internal error\n"),
     }
 }
+
+/// A status a plugin config gives for its refusals is not an error status.
+#[derive(Debug, thiserror::Error)]
+#[error("status {0} is not an error status (400-599)")]
+pub struct NotAnErrorStatus(pub u16);
+
+/// Checks the status a plugin refuses requests with (`status = 429`, …): 400–599.
+pub fn refusal_status(status: u16) -> Result<u16, NotAnErrorStatus> {
+    match (400..=599).contains(&status) {
+        true => Ok(status),
+        false => Err(NotAnErrorStatus(status)),
+    }
+}

@@ -8,6 +8,18 @@ use super::{local, EdgeProxy, ProxyCtx};
 use crate::plugin_api::Response;
 use crate::request::Invalid;
 
+/// How the response went, for the error paths and the log phase.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Status of a locally written response.
+    pub local_status: Option<u16>,
+    /// Error text recorded for the log phase.
+    pub error: Option<String>,
+    /// A header or body filter failed: the error response that replaces the response is
+    /// written without running the filters again.
+    pub filter_failed: bool,
+}
+
 impl EdgeProxy {
     /// Writes `resp` through the chain's filters; the request is answered.
     pub(super) async fn respond(
@@ -16,9 +28,9 @@ impl EdgeProxy {
         ctx: &mut ProxyCtx,
         resp: Response,
     ) -> Result<bool> {
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let (chain, req) = ctx.chain_and_req();
         let status = local::write_local(session, chain, req, resp).await?;
-        ctx.local_status = Some(status);
+        ctx.outcome.local_status = Some(status);
         Ok(true)
     }
 
@@ -44,7 +56,7 @@ impl EdgeProxy {
         why: &str,
     ) -> Result<bool> {
         session.set_keepalive(None);
-        ctx.error = Some(format!("bad request: {why}"));
+        ctx.outcome.error = Some(format!("bad request: {why}"));
         let resp = Response::error(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
     }
@@ -57,7 +69,7 @@ impl EdgeProxy {
         status: u16,
         why: &str,
     ) -> Result<bool> {
-        ctx.error = Some(why.to_string());
+        ctx.outcome.error = Some(why.to_string());
         let resp = Response::error(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
     }

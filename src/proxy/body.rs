@@ -24,6 +24,66 @@ use super::{EdgeProxy, ProxyCtx};
 use crate::plugin_api::{run_request_body, RequestBody, Response, MAX_REQUEST_BODY_BYTES};
 use crate::router::Route;
 
+/// What a request knows of its body: the limit in force, the bytes seen, the body phase
+/// and a refusal by a request body plugin.
+#[derive(Debug)]
+pub struct BodyState {
+    /// Request body bytes seen so far (for the streaming 413 check).
+    pub seen: u64,
+    /// Body limit in force for this request.
+    pub limit: u64,
+    /// The request body phase, when it runs while the body streams.
+    pub phase: BodyPhase,
+    /// A request body plugin refused the request while its body was held.
+    pub refusal: Refusal,
+}
+
+impl Default for BodyState {
+    fn default() -> Self {
+        BodyState {
+            seen: 0,
+            limit: u64::MAX,
+            phase: BodyPhase::Off,
+            refusal: Refusal::None,
+        }
+    }
+}
+
+/// A refusal by a request body plugin while the body was held: the error that ends the
+/// proxying is that answer, not a failure.
+#[derive(Debug, Default)]
+pub enum Refusal {
+    /// None.
+    #[default]
+    None,
+    /// Refused; `fail_to_proxy` writes this answer (boxed: the rare case does not make
+    /// every request's context larger).
+    Pending(Box<Response>),
+    /// Refused and answered.
+    Answered,
+}
+
+impl Refusal {
+    /// The answer to write, once (the refusal is then `Answered`).
+    pub fn take(&mut self) -> Option<Response> {
+        match std::mem::take(self) {
+            Refusal::Pending(r) => {
+                *self = Refusal::Answered;
+                Some(*r)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// The request was refused by a request body plugin.
+    pub fn refused(&self) -> bool {
+        !matches!(self, Refusal::None)
+    }
+}
+
 /// Where a request's body phase stands.
 #[derive(Debug, Default)]
 pub enum BodyPhase {
@@ -53,7 +113,7 @@ impl EdgeProxy {
             return Ok(None);
         }
         let Some(len) = read_ahead_len(session.req_header()) else {
-            ctx.body_phase = BodyPhase::Held {
+            ctx.body.phase = BodyPhase::Held {
                 want,
                 held: BytesMut::new(),
             };
@@ -90,7 +150,7 @@ impl EdgeProxy {
         eos: bool,
         ctx: &mut ProxyCtx,
     ) -> Result<()> {
-        let BodyPhase::Held { want, held } = &mut ctx.body_phase else {
+        let BodyPhase::Held { want, held } = &mut ctx.body.phase else {
             return Ok(());
         };
         if let Some(b) = body.take() {
@@ -102,7 +162,7 @@ impl EdgeProxy {
             return Ok(());
         }
         let bytes = std::mem::take(held).freeze();
-        ctx.body_phase = BodyPhase::Off;
+        ctx.body.phase = BodyPhase::Off;
         let Some(route) = ctx.route.clone() else {
             *body = Some(bytes);
             return Ok(());
@@ -121,9 +181,8 @@ impl EdgeProxy {
 
     fn refuse_held(&self, ctx: &mut ProxyCtx, resp: Response) -> Result<()> {
         let status = resp.status();
-        ctx.error = Some(format!("refused by a request body plugin ({status})"));
-        ctx.body_refusal = Some(resp);
-        ctx.body_refused = true;
+        ctx.outcome.error = Some(format!("refused by a request body plugin ({status})"));
+        ctx.body.refusal = Refusal::Pending(Box::new(resp));
         Error::e_explain(
             ErrorType::HTTPStatus(status),
             "refused by a request body plugin",

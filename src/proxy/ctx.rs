@@ -1,107 +1,74 @@
 //! The per-request state the proxy keeps beside the plugin-visible [`RequestCtx`].
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
 
-use super::body::BodyPhase;
-use crate::plugin_api::{PluginChain, PluginInstance, RequestCtx, Response};
+use super::answer::Outcome;
+use super::body::BodyState;
+use super::hot::HotState;
+use super::peer::Attempts;
+use crate::generation::Generation;
+use crate::plugin_api::{PluginInstance, RequestCtx};
 use crate::router::Route;
 
-/// Pingora's `CTX` for edgeproxy.
+/// Pingora's `CTX` for edgeproxy: the plugin-visible context, the route, and one typed
+/// state per concern, each owned by the module that drives it.
 pub struct ProxyCtx {
+    /// The configuration generation this request started on (kept to its end).
+    pub gen: Arc<Generation>,
+    /// The server block's position in it.
+    pub block: usize,
     /// What plugins see.
     pub req: RequestCtx,
     /// The matched route.
     pub route: Option<Arc<Route>>,
-    /// Peers already tried for this request (skipped on retry).
-    pub tried: Vec<SocketAddr>,
-    /// Request body bytes seen so far (for the streaming 413 check).
-    pub body_seen: u64,
-    /// Body limit in force for this request.
-    pub body_limit: u64,
-    /// The request body phase, when it runs while the body streams (`proxy::body`).
-    pub body_phase: BodyPhase,
-    /// The answer of a request body plugin that refused the request while its body was
-    /// held; `fail_to_proxy` writes it.
-    pub body_refusal: Option<Response>,
-    /// A request body plugin refused the request while its body was held (the error that
-    /// ended the proxying is that answer, not a failure).
-    pub body_refused: bool,
-    /// Status of a locally written response.
-    pub local_status: Option<u16>,
-    /// Error text recorded for the log phase.
-    pub error: Option<String>,
-    /// A header or body filter failed: the error response that replaces the response is
-    /// written without running the filters again.
-    pub filter_failed: bool,
-    /// When the first upstream peer was chosen.
-    pub upstream_started: Option<std::time::Instant>,
-    /// Time from choosing the peer to its response header.
-    pub upstream_time: Option<std::time::Duration>,
-    /// Status of the upstream's (final) response header, before any header filter ran.
-    pub upstream_status: Option<u16>,
-    /// The hash key was computed before proxying (groups with hot-key handling).
-    pub key_ready: bool,
-    /// The key is hot in the route's group: its machinery and what to do.
-    pub hot: Option<(Arc<crate::hot::HotGroup>, crate::hot::Hit)>,
-    /// The route's group serves hot keys from the first hop: `Surrogate-Key` is removed
-    /// from its responses.
-    pub strip_tags: bool,
-    /// A hot key's response being captured for the edge store.
-    pub(crate) capture: Option<Box<super::edge::Capture>>,
+    /// The request body: limit, bytes seen, body phase, refusal (`proxy::body`).
+    pub body: BodyState,
+    /// Attempts at the upstream: peers tried, timings, status (`proxy::peer`).
+    pub upstream: Attempts,
+    /// Hot-key handling: counted, hot, captured for the first hop (`proxy::hot`).
+    pub hot: HotState,
+    /// How the response went: local status, error text, failed filter (`proxy::answer`).
+    pub outcome: Outcome,
     /// Counts this request as in flight until the context is dropped (after the log phase).
     _in_flight: crate::drain::InFlight,
 }
 
 impl ProxyCtx {
-    /// A fresh context for a request on server block `server`.
-    pub fn new(server: Arc<str>) -> Self {
+    /// A fresh context for a request on server block `server` (the `block`th of `gen`).
+    pub fn new(server: Arc<str>, gen: Arc<Generation>, block: usize) -> Self {
         ProxyCtx {
+            gen,
+            block,
             req: RequestCtx::new(server, next_request_id(), None),
             route: None,
-            tried: Vec::new(),
-            body_seen: 0,
-            body_limit: u64::MAX,
-            body_phase: BodyPhase::Off,
-            body_refusal: None,
-            body_refused: false,
-            local_status: None,
-            error: None,
-            filter_failed: false,
-            upstream_started: None,
-            upstream_time: None,
-            upstream_status: None,
-            key_ready: false,
-            hot: None,
-            strip_tags: false,
-            capture: None,
+            body: BodyState::default(),
+            upstream: Attempts::default(),
+            hot: HotState::Off,
+            outcome: Outcome::default(),
             _in_flight: crate::drain::InFlight::start(),
         }
     }
 
     /// The plugin chain in force: the route's (which includes server-level plugins), or
     /// the server block's when no route matched.
-    pub fn chain<'a>(&'a self, server: &'a PluginChain) -> &'a [PluginInstance] {
+    pub fn chain(&self) -> &[PluginInstance] {
         match &self.route {
             Some(r) => r.chain.all(),
-            None => server.all(),
+            None => self.gen.block(self.block).plugins.all(),
         }
     }
 
     /// The chain whose filters still run for this request's response (none once a filter
     /// failed), together with the plugin context, borrowed at once: the filters run with a
     /// mutable context.
-    pub fn chain_and_req<'a>(
-        &'a mut self,
-        server: &'a PluginChain,
-    ) -> (&'a [PluginInstance], &'a mut RequestCtx) {
-        let chain = match (&self.route, self.filter_failed) {
+    pub fn chain_and_req(&mut self) -> (&[PluginInstance], &mut RequestCtx) {
+        let chain = match (&self.route, self.outcome.filter_failed) {
             (_, true) => &[][..],
             (Some(r), false) => r.chain.all(),
-            (None, false) => server.all(),
+            (None, false) => self.gen.block(self.block).plugins.all(),
         };
         (chain, &mut self.req)
     }

@@ -12,8 +12,8 @@ mod answer;
 mod body;
 mod client;
 mod ctx;
-mod edge;
 mod errors;
+mod first_hop;
 mod forward;
 mod hashkey;
 mod hot;
@@ -36,63 +36,57 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use tracing::{info, warn};
 
-use crate::assembly::ServerBlock;
-use crate::compress::{self, CompressionSpec};
-use crate::config::Limits;
+use crate::compress;
 use crate::conn::{self, ConnLimits};
-use crate::hot::HotGroups;
+use crate::generation::World;
 use crate::metrics;
 use crate::plugin_api::{
-    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
-    PluginChain, Response,
+    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry, Response,
 };
-use crate::realip::RealIp;
 use crate::request;
-use crate::router::Router;
-use crate::upstream::{UpstreamGroup, Upstreams};
 
-/// One server block's request handler.
+/// One server block's request handler. Everything a request uses comes from the
+/// configuration generation it started on (`ctx.gen`, loaded in `new_ctx`), so a reload in
+/// place applies to every later request and never to one in flight.
 pub struct EdgeProxy {
     name: Arc<str>,
-    limits: Limits,
+    /// The block's position in every generation (reloads keep the blocks).
+    index: usize,
+    world: World,
+    /// The connection layer's limits: fixed for the process (a reload refuses to change them).
     conn: ConnLimits,
-    compression: Option<Arc<CompressionSpec>>,
-    /// The block or one of its routes compresses.
-    compresses: bool,
-    real_ip: Option<Arc<RealIp>>,
-    plugins: PluginChain,
-    router: Router,
-    upstreams: Upstreams,
-    hot: HotGroups,
     requests: metrics::ServerMetrics,
 }
 
 impl EdgeProxy {
-    /// A handler for `block`, proxying to `upstreams` (with the hot-key handling of `hot`).
-    pub fn new(block: &ServerBlock, upstreams: Upstreams, hot: HotGroups) -> Self {
+    /// The handler of the `index`th server block of `world`'s generations.
+    pub fn new(world: World, index: usize) -> Self {
+        let gen = world.current();
+        let block = &gen.app.servers[index];
         EdgeProxy {
             name: block.name.clone(),
-            limits: block.limits,
+            index,
             conn: block.conn,
-            compression: block.compression.clone(),
-            compresses: block.compression.is_some()
-                || block
-                    .router
-                    .routes()
-                    .iter()
-                    .any(|r| r.compression.is_some()),
-            real_ip: block.real_ip.clone(),
-            plugins: block.plugins.clone(),
-            router: block.router.clone(),
-            upstreams,
-            hot,
             requests: metrics::ServerMetrics::new(&block.name),
+            world,
         }
     }
 
-    /// The group the request goes to: the route's, or the one a plugin chose.
-    fn group(&self, ctx: &ProxyCtx) -> Option<&Arc<UpstreamGroup>> {
-        self.upstreams.get(&**ctx.req.upstream.as_ref()?)
+    /// Hot-key handling before proxying (groups with a `hot` table): the request's
+    /// [`hot::HotState`], and an answer from the first-hop store when there is one.
+    fn hot_before_proxy(
+        &self,
+        req: &pingora::http::RequestHeader,
+        ctx: &mut ProxyCtx,
+    ) -> Option<Response> {
+        let gen = ctx.gen.clone();
+        if gen.app.hot.is_empty() {
+            return None;
+        }
+        let group = gen.group(&ctx.req)?;
+        let (state, answer) = hot::before_proxy(&gen.app.hot, group, req, &mut ctx.req);
+        ctx.hot = state;
+        answer
     }
 }
 
@@ -103,7 +97,11 @@ impl ProxyHttp for EdgeProxy {
     type CTX = Box<ProxyCtx>;
 
     fn new_ctx(&self) -> Box<ProxyCtx> {
-        Box::new(ProxyCtx::new(self.name.clone()))
+        Box::new(ProxyCtx::new(
+            self.name.clone(),
+            self.world.current(),
+            self.index,
+        ))
     }
 
     /// Our compression module instead of Pingora's (see [`crate::compress`]).
@@ -129,14 +127,16 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Box<ProxyCtx>) -> Result<bool> {
-        client::identify(session, &mut ctx.req, self.real_ip.as_deref());
-        if self.compresses {
-            compress::start(session, self.compression.as_ref());
+        let gen = ctx.gen.clone();
+        let block = gen.block(ctx.block);
+        client::identify(session, &mut ctx.req, block.real_ip.as_deref());
+        if block.compresses {
+            compress::start(session, block.compression.as_ref());
         }
         if let Some(id) = ctx::inbound_request_id(session.req_header()) {
             ctx.req.request_id = id;
         }
-        if let Some(r) = limits::check_header(session.req_header(), &self.limits) {
+        if let Some(r) = limits::check_header(session.req_header(), &block.limits) {
             return self
                 .refuse_and_close(session, ctx, r.status, r.reason)
                 .await;
@@ -157,27 +157,27 @@ impl ProxyHttp for EdgeProxy {
         };
         // Server-level rewrite runs before routing (nginx: server rewrite, then location).
         let req = session.req_header_mut();
-        if let Some(resp) = run_rewrite(self.plugins.all(), req, &mut ctx.req).await {
+        if let Some(resp) = run_rewrite(block.plugins.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
         if let Err(why) = request::after_rewrite(session.req_header_mut(), &mut target) {
             return self.bad_request(session, ctx, why).await;
         }
-        let Some(route) = self.router.find(&target.host, &target.path).cloned() else {
+        let Some(route) = block.router.find(&target.host, &target.path).cloned() else {
             return self
                 .refuse(session, ctx, 404, "no route for this host and path")
                 .await;
         };
         ctx.req.route = Some(route.name.clone());
-        if self.compresses && !compress::same(&route.compression, &self.compression) {
+        if block.compresses && !compress::same(&route.compression, &block.compression) {
             compress::configure(session, route.compression.as_ref());
         }
         if ctx.req.upstream.is_none() {
             ctx.req.upstream = route.upstream.clone();
         }
-        ctx.body_limit = route.max_body_bytes;
+        ctx.body.limit = route.max_body_bytes;
         ctx.route = Some(route.clone());
-        if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body_limit) {
+        if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body.limit) {
             return self
                 .refuse_and_close(session, ctx, r.status, r.reason)
                 .await;
@@ -205,7 +205,7 @@ impl ProxyHttp for EdgeProxy {
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
         }
-        match hot::first_hop(self, session.req_header(), ctx) {
+        match self.hot_before_proxy(session.req_header(), ctx) {
             Some(resp) => self.respond(session, ctx, resp).await,
             None => Ok(false),
         }
@@ -219,9 +219,9 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
         if let Some(b) = body {
-            ctx.body_seen += b.len() as u64;
-            if ctx.body_seen > ctx.body_limit {
-                ctx.error = Some("request body too large".into());
+            ctx.body.seen += b.len() as u64;
+            if ctx.body.seen > ctx.body.limit {
+                ctx.outcome.error = Some("request body too large".into());
                 return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
             }
         }
@@ -233,7 +233,8 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<Box<HttpPeer>> {
-        let Some(group) = self.group(ctx) else {
+        let gen = ctx.gen.clone();
+        let Some(group) = gen.group(&ctx.req) else {
             return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
         };
         peer::choose(group, session, ctx)
@@ -255,14 +256,15 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Box<ProxyCtx>,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let Some(group) = self.group(ctx) {
+        let gen = ctx.gen.clone();
+        if let Some(group) = gen.group(&ctx.req) {
             let why = format!("connect to {peer} failed: {e}");
             if let Some(addr) = ctx.req.upstream_addr {
                 group.report_failure(addr, &why);
             }
             group.metrics().connect_failure();
-            ctx.error = Some(why);
-            let retries_left = ctx.tried.len() <= group.spec().retries;
+            ctx.outcome.error = Some(why);
+            let retries_left = ctx.upstream.tried.len() <= group.spec().retries;
             warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
             e.set_retry(retries_left);
         }
@@ -278,17 +280,17 @@ impl ProxyHttp for EdgeProxy {
         if crate::drain::draining() {
             session.set_keepalive(None);
         }
-        if let (Some(group), Some(addr)) = (self.group(ctx), ctx.req.upstream_addr) {
+        if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {
             group.report_success(addr);
         }
-        ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
-        ctx.upstream_status = Some(resp.status.as_u16());
-        edge::on_header(ctx, resp);
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
+        ctx.upstream.status = Some(resp.status.as_u16());
+        ctx.hot.on_header(resp);
+        let (chain, req) = ctx.chain_and_req();
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
-            ctx.filter_failed = true;
-            ctx.error = Some(e.to_string());
+            ctx.outcome.filter_failed = true;
+            ctx.outcome.error = Some(e.to_string());
             return Error::e_explain(ErrorType::HTTPStatus(500), "a response plugin failed");
         }
         Ok(())
@@ -301,12 +303,12 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<Option<Duration>> {
-        edge::on_body(ctx, body, eos);
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        ctx.hot.on_body(body, eos);
+        let (chain, req) = ctx.chain_and_req();
         if let Err(e) = run_body_filter(chain, body, eos, req) {
             // The header is already on its way: the response can only be cut short.
-            ctx.filter_failed = true;
-            ctx.error = Some(e.to_string());
+            ctx.outcome.filter_failed = true;
+            ctx.outcome.error = Some(e.to_string());
             return Error::e_explain(ErrorType::InternalError, "a response plugin failed");
         }
         Ok(None)
@@ -318,8 +320,8 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut Box<ProxyCtx>,
     ) -> FailToProxy {
-        if ctx.error.is_none() {
-            ctx.error = Some(e.to_string());
+        if ctx.outcome.error.is_none() {
+            ctx.outcome.error = Some(e.to_string());
         }
         let Some((status, what)) = errors::classify(e) else {
             return FailToProxy {
@@ -333,19 +335,19 @@ impl ProxyHttp for EdgeProxy {
                 can_reuse_downstream: false,
             };
         }
-        let what = match ctx.filter_failed {
+        let what = match ctx.outcome.filter_failed {
             true => local::FILTER_FAILED,
             false => what,
         };
-        let resp = match ctx.body_refusal.take() {
+        let resp = match ctx.body.refusal.take() {
             Some(refusal) => refusal,
             None => Response::error(status, what, &ctx.req.request_id),
         };
         // The connection is not reused after a failure: say so, so clients don't race us.
         session.set_keepalive(None);
-        let (chain, req) = ctx.chain_and_req(&self.plugins);
+        let (chain, req) = ctx.chain_and_req();
         match local::write_local(session, chain, req, resp).await {
-            Ok(s) => ctx.local_status = Some(s),
+            Ok(s) => ctx.outcome.local_status = Some(s),
             Err(we) => {
                 warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
             }
@@ -360,7 +362,7 @@ impl ProxyHttp for EdgeProxy {
     /// that went away is not an error of ours, so it is logged here at INFO, with the
     /// reason and the request id (the access log records it too).
     fn suppress_error_log(&self, _session: &Session, ctx: &Box<ProxyCtx>, e: &Error) -> bool {
-        if ctx.body_refused {
+        if ctx.body.refusal.refused() {
             return true; // an answer, not a failure (the plugin logged why)
         }
         let Some(why) = errors::client_side(e) else {
@@ -374,25 +376,29 @@ impl ProxyHttp for EdgeProxy {
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
-            .or(ctx.local_status)
+            .or(ctx.outcome.local_status)
             .unwrap_or(0);
-        let error = ctx.error.clone().or_else(|| e.map(|e| e.to_string()));
+        let error = ctx
+            .outcome
+            .error
+            .clone()
+            .or_else(|| e.map(|e| e.to_string()));
         let entry = LogEntry {
             request: session.req_header(),
             status,
             body_bytes: session.body_bytes_sent(),
             duration: ctx.req.elapsed(),
             error,
-            upstream_time: ctx.upstream_time,
+            upstream_time: ctx.upstream.time,
         };
         let route = ctx.route.as_ref().map(|r| &r.metrics);
         self.requests.finished(route, status, entry.duration);
-        if let (Some(status), Some(took)) = (ctx.upstream_status, ctx.upstream_time) {
-            if let Some(group) = self.group(ctx) {
+        if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
+            if let Some(group) = ctx.gen.group(&ctx.req) {
                 group.metrics().response(status, took);
             }
         }
-        for p in ctx.chain(&self.plugins) {
+        for p in ctx.chain() {
             p.plugin.log(&entry, &ctx.req).await;
         }
     }

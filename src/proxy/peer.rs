@@ -10,8 +10,21 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use super::ctx::ProxyCtx;
-use super::{hashkey, hot};
+use super::hashkey;
 use crate::upstream::UpstreamGroup;
+
+/// A request's attempts at its upstream.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// Peers already tried (skipped on retry).
+    pub tried: Vec<std::net::SocketAddr>,
+    /// When the first peer was chosen.
+    pub started: Option<std::time::Instant>,
+    /// Time from choosing the peer to its response header.
+    pub time: Option<std::time::Duration>,
+    /// Status of the upstream's (final) response header, before any header filter ran.
+    pub status: Option<u16>,
+}
 
 /// The peer for this attempt of the request, or 502 when the group has no live member left.
 pub(super) fn choose(
@@ -19,30 +32,31 @@ pub(super) fn choose(
     session: &Session,
     ctx: &mut ProxyCtx,
 ) -> Result<Box<HttpPeer>> {
-    if ctx.tried.is_empty() && !ctx.key_ready {
+    if ctx.upstream.tried.is_empty() && !ctx.hot.key_ready() {
         let (req, client, vars) = (session.req_header(), ctx.req.client_addr, &ctx.req.vars);
         ctx.req.hash_key = hashkey::hash_key(group, req, client, vars);
     }
     // A hot key being spread goes round robin over every member (its first attempt).
-    let key = match hot::spread(&ctx.hot, ctx.tried.is_empty()) {
+    let key = match ctx.hot.spread(ctx.upstream.tried.is_empty()) {
         true => None,
         false => ctx.req.hash_key.as_deref().map(str::as_bytes),
     };
-    let Some(addr) = group.select(key, &ctx.tried) else {
-        let why = match ctx.error.take() {
+    let Some(addr) = group.select(key, &ctx.upstream.tried) else {
+        let why = match ctx.outcome.error.take() {
             Some(last) => format!(
                 "no live upstream left in group `{}` after {} attempts (last: {last})",
                 group.name(),
-                ctx.tried.len()
+                ctx.upstream.tried.len()
             ),
             None => format!("no live upstream in group `{}`", group.name()),
         };
-        ctx.error = Some(why.clone());
+        ctx.outcome.error = Some(why.clone());
         return Error::e_explain(ErrorType::HTTPStatus(502), why);
     };
-    ctx.tried.push(addr);
+    ctx.upstream.tried.push(addr);
     ctx.req.upstream_addr = Some(addr);
-    ctx.upstream_started
+    ctx.upstream
+        .started
         .get_or_insert_with(std::time::Instant::now);
     let t = group.spec().timeouts;
     let mut peer = match &group.spec().tls {

@@ -9,21 +9,25 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::assembly::App;
-use crate::cache_service::CacheSubscribers;
+use crate::cache::CacheSubscribers;
 use crate::conn::Guarded;
-use crate::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
+use crate::generation::{Generation, Source, World};
 use crate::hot::HotService;
+use crate::plugin_api::Registry;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
 use crate::tls::reload::CertWatch;
+use crate::upstream::discovery::{self, DiscoveryService};
 use crate::upstream::ConsulError;
 
 mod bind;
+pub mod control_sock;
 mod listeners;
 
 use bind::PreBound;
 pub use bind::{bind, Bound};
+pub use control_sock::ControlSocket;
 
 /// Command-line switches that affect how the process runs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -67,17 +71,32 @@ const UPGRADE_WAIT_SECS: usize = 30;
 
 /// Builds the Pingora server for `app` on sockets bound now ([`bind`]): fails when a
 /// listen address is already in use (unless `opts.upgrade`), then as [`build_on`].
-pub fn build(app: &App, opts: RunOptions) -> Result<Server, StartError> {
-    build_on(app, bind(app, opts)?, opts)
+pub fn build(
+    app: App,
+    registry: Registry,
+    source: Source,
+    opts: RunOptions,
+) -> Result<(Server, World), StartError> {
+    let bound = bind(&app, opts)?;
+    build_on(app, registry, source, bound, opts)
 }
 
-/// Builds the Pingora server for `app` on the sockets of `bound` (bound for the same app):
-/// one proxy service per server block (Pingora's HTTP proxy behind the block's connection
-/// limits, [`Guarded`]), plus the discovery service when any upstream group follows Consul
-/// or has active health checks. Fails when a `strong_dependency` Consul cannot be read.
-pub fn build_on(app: &App, mut bound: Bound, opts: RunOptions) -> Result<Server, StartError> {
+/// Builds the Pingora server for `app` (assembled with `registry` from `source`, which a
+/// reload in place reads again) on the sockets of `bound` (bound for the same app): one
+/// proxy service per server block (Pingora's HTTP proxy behind the block's connection
+/// limits, [`Guarded`]) serving the current configuration generation of the returned
+/// [`World`], the background services that follow it (discovery and health, hot keys,
+/// cache purge subscribers), the certificate watch and the control socket. Fails when a
+/// `strong_dependency` Consul cannot be read.
+pub fn build_on(
+    app: App,
+    registry: Registry,
+    source: Source,
+    mut bound: Bound,
+    opts: RunOptions,
+) -> Result<(Server, World), StartError> {
     let watchers = discovery::prepare(&app.upstreams)?;
-    let p = &app.process;
+    let p = app.process.clone();
     let conf = ServerConf {
         threads: p.threads,
         work_stealing: p.work_stealing,
@@ -87,7 +106,7 @@ pub fn build_on(app: &App, mut bound: Bound, opts: RunOptions) -> Result<Server,
         pid_file: p.pid_file.display().to_string(),
         upgrade_sock: p.upgrade_sock.display().to_string(),
         upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECS),
-        error_log: daemon_error_log(app, opts),
+        error_log: daemon_error_log(&app, opts),
         grace_period_seconds: Some(p.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(p.graceful_shutdown_timeout.as_secs()),
         ..ServerConf::default()
@@ -103,20 +122,23 @@ pub fn build_on(app: &App, mut bound: Bound, opts: RunOptions) -> Result<Server,
     let bootstrap = server.bootstrap_as_a_service();
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
+    let text = crate::generation::file_text(&source.conf);
+    let world = World::new(Generation::first(app, &text, watchers), registry, source);
+    let gen = world.current();
     let mut certs = Vec::new();
-    for (i, block) in app.servers.iter().enumerate() {
-        let proxy = EdgeProxy::new(block, app.upstreams.clone(), app.hot.clone());
+    for (index, block) in gen.app.servers.iter().enumerate() {
+        let proxy = EdgeProxy::new(world.clone(), index);
         let proxy = Lingering::new(
             listeners::http_app(&server.configuration, block, proxy),
             linger,
         );
-        let addrs = bound.block_addrs(i);
+        let addrs = bound.block_addrs(index);
         let gate = listeners::gate(block, &addrs);
         let guarded = Guarded::new(proxy, block.conn, &block.name).with_gate(gate.clone());
         let mut svc = Service::new(block.name.to_string(), guarded);
         listeners::add(&mut svc, block, &addrs, gate)?;
         certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
-        let svc = PreBound::new(svc, bound.take_block(i));
+        let svc = PreBound::new(svc, bound.take_block(index));
         server.add_service(svc).add_dependency(&bootstrap);
     }
     if !certs.is_empty() {
@@ -125,21 +147,19 @@ pub fn build_on(app: &App, mut bound: Bound, opts: RunOptions) -> Result<Server,
             CertWatch::new(certs),
         ));
     }
-    if discovery::needed(&watchers, &app.upstreams) {
-        let svc = DiscoveryService::new(watchers, app.upstreams.clone(), Duration::from_secs(60));
-        server.add_service(background_service("upstream discovery and health", svc));
-    }
+    let svc = DiscoveryService::new(world.clone(), Duration::from_secs(60));
+    server.add_service(background_service("upstream discovery and health", svc));
     let drain = DrainWatch::new(server.watch_execution_phase());
     server.add_service(background_service("drain watch", drain));
-    if !app.hot.is_empty() {
-        let svc = HotService::new(app.hot.clone());
-        server.add_service(background_service("hot keys", svc));
-    }
-    if !app.caches.is_empty() {
-        let svc = CacheSubscribers::new(app.caches.clone());
-        server.add_service(background_service("cache purge subscribers", svc));
-    }
-    Ok(server)
+    server.add_service(background_service(
+        "hot keys",
+        HotService::new(world.clone()),
+    ));
+    let svc = CacheSubscribers::new(world.clone());
+    server.add_service(background_service("cache purge subscribers", svc));
+    let svc = ControlSocket::new(p.control_sock.clone(), world.clone());
+    server.add_service(background_service("control socket", svc));
+    Ok((server, world))
 }
 
 /// Where a background process logs: `error_log` (stderr already points at it), else the
@@ -162,32 +182,30 @@ fn daemon_error_log(app: &App, opts: RunOptions) -> Option<String> {
     })
 }
 
-/// Builds and runs the server until it is told to stop; never returns.
-pub fn run(app: App, opts: RunOptions) -> ! {
+/// Builds and runs the server until it is told to stop; never returns. `registry` and
+/// `source` (the file `app` was read from) serve reloads in place.
+pub fn run(app: App, registry: Registry, source: Source, opts: RunOptions) -> ! {
     crate::logging::set_level(&app.process.log_level);
+    let p = app.process.clone();
+    let (servers, path) = (app.servers.len(), app.path.clone());
     let built = bind(&app, opts).and_then(|bound| {
         let listen = bound.to_string();
-        Ok((build_on(&app, bound, opts)?, listen))
+        Ok((build_on(app, registry, source, bound, opts)?, listen))
     });
-    let (server, listen) = match built {
+    let ((server, world), listen) = match built {
         Ok(built) => built,
         Err(e) => {
             eprintln!("edgeproxy: cannot start: {e}");
             std::process::exit(1);
         }
     };
-    if let Some(path) = &app.process.error_log {
+    if let Some(path) = &p.error_log {
         if let Err(e) = crate::logging::redirect_stderr(path) {
             eprintln!("edgeproxy: cannot open error_log {}: {e}", path.display());
             std::process::exit(1);
         }
     }
-    tracing::info!(
-        config = %app.path.display(),
-        servers = app.servers.len(),
-        "edgeproxy starting"
-    );
-    let p = &app.process;
+    tracing::info!(config = %path.display(), servers, "edgeproxy starting");
     if !opts.daemon {
         // Pingora writes the pid file only when it daemonizes; `-s` needs it either way.
         if let Err(e) = std::fs::write(&p.pid_file, format!("{}\n", std::process::id())) {
@@ -199,6 +217,7 @@ pub fn run(app: App, opts: RunOptions) -> ! {
         pid_file: p.pid_file.clone(),
         graceful_timeout: p.graceful_shutdown_timeout,
         error_log: p.error_log.clone(),
+        world: Some(world),
         listen,
     };
     server.run(RunArgs {

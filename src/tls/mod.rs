@@ -50,16 +50,34 @@ pub struct CertEntry {
     pub self_signed: bool,
 }
 
+/// Why a self-signed pair could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SelfSignedError {
+    /// OpenSSL failed to make the pair.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+    /// A directory or file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The directory or file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
 /// Writes a self-signed pair at `paths` when `entry` asks for one and neither file exists.
-pub fn ensure_self_signed(entry: &CertEntry, paths: &CertPaths) -> Result<bool, String> {
+pub fn ensure_self_signed(entry: &CertEntry, paths: &CertPaths) -> Result<bool, SelfSignedError> {
     if !entry.self_signed || paths.cert.exists() || paths.key.exists() {
         return Ok(false);
     }
     let (cert, key) = selfsigned::generate(&["localhost", "127.0.0.1"], 365)
-        .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
+        .map_err(|e| SelfSignedError::Generate(e.to_string()))?;
     if let Some(dir) = paths.cert.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| SelfSignedError::Write {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
     }
     let write = |path: &std::path::Path, bytes: &[u8], mode: u32| {
         use std::io::Write;
@@ -70,7 +88,10 @@ pub fn ensure_self_signed(entry: &CertEntry, paths: &CertPaths) -> Result<bool, 
             .mode(mode)
             .open(path)
             .and_then(|mut f| f.write_all(bytes))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .map_err(|e| SelfSignedError::Write {
+                path: path.to_path_buf(),
+                source: e,
+            })
     };
     write(&paths.key, &key, 0o600)?;
     write(&paths.cert, &cert, 0o644)?;

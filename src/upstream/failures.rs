@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use super::health::now_ms;
+use super::clock::now_ms;
 
 /// Longest error message kept (bytes); longer ones are cut at a character boundary.
 pub const MAX_ERROR_LEN: usize = 256;

@@ -4,17 +4,9 @@
 //! carried across member-set swaps for addresses that stay.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::failures::PeerFailures;
-
-/// Milliseconds on a process-wide monotonic clock (never 0, so 0 can mean "unset").
-pub(crate) fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    epoch.elapsed().as_millis() as u64 + 1
-}
 
 /// Failure counters of one peer. Shared across member-set swaps for the same address.
 #[derive(Debug, Default)]

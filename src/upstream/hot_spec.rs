@@ -28,12 +28,12 @@ pub struct HotSpec {
     /// Pub/sub channel of the reports.
     pub channel: String,
     /// First-hop serving of the hottest keys' responses; `None` = off.
-    pub edge: Option<EdgeSpec>,
+    pub edge: Option<FirstHopSpec>,
 }
 
 /// First-hop serving: complete responses of the hottest keys kept in this tier's memory.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EdgeSpec {
+pub struct FirstHopSpec {
     /// How many of the hottest keys are served from memory.
     pub max_keys: usize,
     /// Longest a response is served from memory (shorter when `Cache-Control` says so).
@@ -65,10 +65,10 @@ impl HotSpec {
     }
 }
 
-impl Default for EdgeSpec {
+impl Default for FirstHopSpec {
     /// The 4 hottest keys, 2 s, 64 MiB, bodies up to 1 MiB.
     fn default() -> Self {
-        EdgeSpec {
+        FirstHopSpec {
             max_keys: 4,
             ttl: Duration::from_secs(2),
             capacity: 64 << 20,

@@ -6,7 +6,9 @@
 
 mod active;
 mod balancer;
+mod clock;
 pub mod consul;
+pub mod discovery;
 pub mod dump;
 mod dump_writer;
 mod failures;
@@ -26,11 +28,11 @@ pub use failures::{FailureSnapshot, LastError, MAX_ERROR_LEN};
 pub use group::{KeySource, PeerState, UpstreamGroup};
 pub use key::{KeyError, KeyTemplate};
 pub use spec::{
-    BalanceSpec, ConsulSpec, EdgeSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec,
+    BalanceSpec, ConsulSpec, FirstHopSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec,
     HotSpec, ServerSpec, Timeouts,
 };
 pub use status::{WatchSnapshot, WatchStatus};
-pub use tls::UpstreamTls;
+pub use tls::{CaError, UpstreamTls};
 pub use upsync::NodeError;
 pub use watcher::{initial_members, ConsulWatcher};
 

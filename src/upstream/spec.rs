@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::hot_spec::{EdgeSpec, HotSpec};
+pub use super::hot_spec::{FirstHopSpec, HotSpec};
 use super::key::{KeyError, KeyTemplate};
 
 /// One upstream group as configured.

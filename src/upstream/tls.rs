@@ -40,7 +40,7 @@ impl UpstreamTls {
 
     /// Ready for group `group`: `ca_file` loaded (resolved against `base`) and the pool key
     /// derived from the group's name, once, at assembly.
-    pub fn for_group(&mut self, group: &str, base: &std::path::Path) -> Result<(), String> {
+    pub fn for_group(&mut self, group: &str, base: &std::path::Path) -> Result<(), CaError> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         group.hash(&mut h);
@@ -49,21 +49,49 @@ impl UpstreamTls {
     }
 
     /// Loads `ca_file` (resolved against `base`) into `ca`.
-    fn load_ca(&mut self, base: &std::path::Path) -> Result<(), String> {
+    fn load_ca(&mut self, base: &std::path::Path) -> Result<(), CaError> {
         let Some(file) = &self.ca_file else {
             return Ok(());
         };
         let path = base.join(file);
-        let pem =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let certs = X509::stack_from_pem(&pem)
-            .map_err(|e| format!("{} holds no valid PEM certificate: {e}", path.display()))?;
+        let pem = std::fs::read(&path).map_err(|source| CaError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let certs = X509::stack_from_pem(&pem).map_err(|source| CaError::Pem {
+            path: path.clone(),
+            source,
+        })?;
         if certs.is_empty() {
-            return Err(format!("{} holds no certificate", path.display()));
+            return Err(CaError::Empty(path));
         }
         self.ca = Some(Arc::new(certs.into_boxed_slice()));
         Ok(())
     }
+}
+
+/// Why a group's `ca_file` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// It is not PEM.
+    #[error("{} holds no valid PEM certificate: {source}", path.display())]
+    Pem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// OpenSSL's error.
+        source: openssl::error::ErrorStack,
+    },
+    /// It holds no certificate.
+    #[error("{} holds no certificate", .0.display())]
+    Empty(std::path::PathBuf),
 }
 
 impl Default for UpstreamTls {

@@ -58,7 +58,7 @@ upstream = "origin"
 "#,
         origin = origin.addr
     );
-    let edge = Edge::start_in(dir, &cfg);
+    let edge = Edge::start_in(dir, "edgeproxy", &cfg);
     let [plain, tls, open, untrusted] = edge.listening::<4>().map(|a| a.port());
     let last_real_ip = || {
         let seen = origin.seen();
@@ -288,7 +288,7 @@ upstream = "origin"
 "#,
         origin = origin.addr
     );
-    let edge = Edge::start_in(dir, &cfg);
+    let edge = Edge::start_in(dir, "edgeproxy", &cfg);
     let [h2c, tls] = edge.listening::<2>().map(|a| a.port());
     // h2c: the preface begun, never finished.
     let started = Instant::now();

@@ -1,5 +1,6 @@
-//! The process lifecycle as an operator drives it: `-s reload` in a loop under load (no
-//! request fails, the service is never unreachable), a failed reload keeps the old process,
+//! The process lifecycle as an operator drives it: `-s upgrade` (the process hand-over) in a
+//! loop under load (no request fails, the service is never unreachable), a failed upgrade or
+//! reload keeps the old process,
 //! a stray SIGQUIT is harmless, `-s quit` stops promptly, a taken port is a one-line error,
 //! and `-d` with a relative config path keeps working after it leaves the directory.
 
@@ -104,14 +105,14 @@ fn reload_in_a_loop_under_load_loses_no_request() {
     for v in 1..=4 {
         let before = done.load(Ordering::SeqCst);
         std::fs::write(&conf, config(addr, &format!("v{v}"))).unwrap();
-        let out = edgeproxy(&["-s", "reload"], &conf);
+        let out = edgeproxy(&["-s", "upgrade"], &conf);
         assert!(
             out.status.success(),
-            "reload {v}: {}{}",
+            "upgrade {v}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded: pid"));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("upgraded: pid"));
         let want = format!("v{v}");
         wait_until(
             &format!("{want} to answer"),

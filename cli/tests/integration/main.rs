@@ -51,6 +51,8 @@ mod phases;
 mod pipelining;
 mod proxy_basics;
 mod quickstart_browser;
+mod reload_in_place;
+mod reload_state;
 mod request_conformance;
 mod request_smuggling;
 mod tls;

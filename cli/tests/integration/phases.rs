@@ -221,7 +221,13 @@ plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
             panic!("two listeners expected: {bound}");
         };
         std::thread::spawn(move || {
-            let server = edgeproxy::server::build_on(&config, bound, Default::default()).unwrap();
+            let source = edgeproxy::generation::Source {
+                conf: Path::new("phases.toml").to_path_buf(),
+                prefix: None,
+            };
+            let (server, _world) =
+                edgeproxy::server::build_on(config, registry, source, bound, Default::default())
+                    .unwrap();
             let shutdown_signal = Box::new(NoSignals);
             server.run(RunArgs { shutdown_signal });
         });

@@ -45,7 +45,7 @@ upstream = "origin"
 "#,
         origin = origin.addr
     );
-    let edge = Edge::start_in(dir, &cfg);
+    let edge = Edge::start_in(dir, "edgeproxy", &cfg);
     let addr = edge.addr();
     (edge, addr)
 }

@@ -39,7 +39,7 @@ path_prefix = "/"
 plugins = [{{ name = "respond", config = {{ status = 200, body = "secure origin\n" }} }}]
 "#
     );
-    let origin = Edge::start_in(dir, &origin_cfg);
+    let origin = Edge::start_in(dir, "edgeproxy", &origin_cfg);
     let origin_port = origin.addr().port();
 
     let port = 0;

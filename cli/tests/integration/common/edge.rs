@@ -88,9 +88,10 @@ impl Edge {
         Self::started(Self::spawn(dir, "edgeproxy", config, &[], env))
     }
 
-    /// Like [`Edge::start`] in `dir` (which holds files the config names, e.g. certificates).
-    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Edge {
-        Self::started(Self::spawn(dir, "edgeproxy", config, &[], &[]))
+    /// Like [`Edge::start`] in `dir` (which holds files the config names, e.g. certificates),
+    /// the config written as `<name>.toml`.
+    pub fn start_in(dir: tempfile::TempDir, name: &str, config: &str) -> Edge {
+        Self::started(Self::spawn(dir, name, config, &[], &[]))
     }
 
     fn started(mut edge: Edge) -> Edge {

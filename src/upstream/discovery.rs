@@ -2,18 +2,20 @@
 //! background service that runs every group's watcher (one per prefix for the whole
 //! process) and active health checker, and logs each group's state periodically.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::upstream::{
+use super::{
     initial_members, run_health_checks, ConsulError, ConsulWatcher, PeerState, UpstreamGroup,
-    Upstreams, WatchStatus,
+    Upstreams,
 };
+use crate::generation::tasks::{id_of, TaskSet};
+use crate::generation::World;
 
 /// Reads every Consul-backed group once (falling back to the dump file, then the static
 /// servers) and prepares its watcher. Fails only for `strong_dependency` groups.
@@ -31,9 +33,17 @@ pub fn prepare(upstreams: &Upstreams) -> Result<Vec<ConsulWatcher>, ConsulError>
         .enable_all()
         .build()
         .map_err(|e| ConsulError::NotConfigured(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(prepare_groups(&groups))
+}
+
+/// [`prepare`] for `groups` (the Consul-backed ones among them), on the caller's runtime:
+/// a reload in place reads the groups it builds new this way before they serve.
+pub async fn prepare_groups(
+    groups: &[Arc<UpstreamGroup>],
+) -> Result<Vec<ConsulWatcher>, ConsulError> {
     let mut watchers = Vec::new();
-    for group in groups {
-        let (members, index) = rt.block_on(initial_members(group.spec()))?;
+    for group in groups.iter().filter(|g| g.spec().consul.is_some()) {
+        let (members, index) = initial_members(group.spec()).await?;
         info!(
             group = group.name(),
             members = members.len(),
@@ -47,11 +57,6 @@ pub fn prepare(upstreams: &Upstreams) -> Result<Vec<ConsulWatcher>, ConsulError>
         watchers.push(watcher);
     }
     Ok(watchers)
-}
-
-/// Whether the discovery service has anything to do: Consul watchers or active checks.
-pub fn needed(watchers: &[ConsulWatcher], upstreams: &Upstreams) -> bool {
-    !watchers.is_empty() || upstreams.values().any(|g| g.spec().health_check.is_some())
 }
 
 /// One member for the status log: `addr w=N` plus ` down`, ` backup`, ` failed` (passive)
@@ -77,46 +82,39 @@ fn describe_members(group: &UpstreamGroup) -> Vec<String> {
         .collect()
 }
 
-/// The background service running all watchers and health checkers.
+/// The background service running every Consul watcher and active health checker of the
+/// current configuration generation (a kept group keeps its running watcher; a retired
+/// one's stops), and logging each group's state every `status_every`.
 pub struct DiscoveryService {
-    watchers: Mutex<Vec<ConsulWatcher>>,
-    statuses: Vec<(String, Arc<WatchStatus>)>,
-    upstreams: Upstreams,
+    world: World,
     status_every: Duration,
 }
 
 impl DiscoveryService {
-    /// A service for `watchers`; logs group status every `status_every`.
-    pub fn new(watchers: Vec<ConsulWatcher>, upstreams: Upstreams, status_every: Duration) -> Self {
-        let statuses = watchers
-            .iter()
-            .map(|w| (w.group_name().to_string(), w.status()))
-            .collect();
+    /// A service following `world`; logs group status every `status_every`.
+    pub fn new(world: World, status_every: Duration) -> Self {
         DiscoveryService {
-            watchers: Mutex::new(watchers),
-            statuses,
-            upstreams,
+            world,
             status_every,
         }
     }
+}
 
-    fn log_status(&self) {
-        for (name, status) in &self.statuses {
+fn log_status(upstreams: &Upstreams) {
+    for g in upstreams.values() {
+        let members = describe_members(g);
+        if let Some(status) = g.watch_status() {
             let s = status.snapshot();
-            let members = self.upstreams.get(name).map(|g| describe_members(g));
             info!(
-                group = %name,
+                group = %g.name(),
                 index = s.last_index,
                 last_success_age_ms = age_ms(s.last_success_unix_ms),
                 consecutive_errors = s.consecutive_errors,
-                members = ?members.unwrap_or_default(),
+                members = ?members,
                 "upstream group status"
             );
-        }
-        for g in self.upstreams.values() {
-            if g.spec().consul.is_none() && g.spec().health_check.is_some() {
-                info!(group = %g.name(), members = ?describe_members(g), "upstream group status");
-            }
+        } else if g.spec().health_check.is_some() {
+            info!(group = %g.name(), members = ?members, "upstream group status");
         }
     }
 }
@@ -132,31 +130,35 @@ fn age_ms(unix_ms: u64) -> Option<u64> {
 #[async_trait]
 impl BackgroundService for DiscoveryService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let watchers = match self.watchers.lock() {
-            Ok(mut w) => std::mem::take(&mut *w),
-            Err(_) => {
-                warn!("discovery service started twice");
-                return;
-            }
-        };
-        let mut tasks: Vec<_> = watchers
-            .into_iter()
-            .map(|w| tokio::spawn(w.run()))
-            .collect();
-        for g in self.upstreams.values() {
-            if g.spec().health_check.is_some() {
-                tasks.push(tokio::spawn(run_health_checks(g.clone())));
-            }
-        }
+        let mut generations = self.world.subscribe();
+        let (mut watches, mut checks) = (TaskSet::new(), TaskSet::new());
         let mut tick = tokio::time::interval(self.status_every);
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tick.tick() => self.log_status(),
+            let gen = generations.borrow_and_update().clone();
+            let mut pending: Vec<_> = gen.take_watchers().into_iter().map(Some).collect();
+            watches.sync(gen.app.upstreams.values().filter_map(|g| {
+                g.spec().consul.as_ref()?;
+                let w = pending
+                    .iter_mut()
+                    .find(|w| w.as_ref().is_some_and(|w| w.group_name() == g.name()))
+                    .and_then(Option::take);
+                Some((id_of(g), w.map(|w| w.run())))
+            }));
+            checks.sync(gen.app.upstreams.values().filter_map(|g| {
+                g.spec().health_check.as_ref()?;
+                Some((id_of(g), Some(run_health_checks(g.clone()))))
+            }));
+            drop(gen);
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    changed = generations.changed() => match changed {
+                        Ok(()) => break,
+                        Err(_) => return,
+                    },
+                    _ = tick.tick() => log_status(&self.world.current().app.upstreams),
+                }
             }
-        }
-        for t in tasks {
-            t.abort();
         }
     }
 }

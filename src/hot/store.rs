@@ -1,4 +1,4 @@
-//! The edge store: complete responses of the hottest keys, kept by the distribution tier
+//! The first-hop store: complete responses of the hottest keys, kept by the distribution tier
 //! for a short time and answered without the second hop (`X-Cache: EDGE`).
 //!
 //! Only what a shared cache may keep is stored: a `GET` without `Authorization` or
@@ -22,7 +22,7 @@ use moka::Expiry;
 use pingora::http::{RequestHeader, ResponseHeader};
 
 use crate::cache::{PurgeListener, Purged, TieredCache};
-use crate::upstream::EdgeSpec;
+use crate::upstream::FirstHopSpec;
 
 /// The response header naming the cache keys a response was built from.
 pub const TAGS: &str = "surrogate-key";
@@ -62,9 +62,9 @@ impl Expiry<String, Arc<Stored>> for ByTtl {
     }
 }
 
-/// The edge store of one group.
-pub struct EdgeStore {
-    spec: EdgeSpec,
+/// The first-hop store of one group.
+pub struct FirstHopStore {
+    spec: FirstHopSpec,
     entries: Cache<String, Arc<Stored>>,
     purges: AtomicU64,
     cache: TieredCache,
@@ -119,9 +119,9 @@ pub fn cacheable(resp: &ResponseHeader, max: Duration) -> Option<Duration> {
     (!ttl.is_zero()).then_some(ttl)
 }
 
-impl EdgeStore {
+impl FirstHopStore {
     /// A store for `spec` that hears the purges of `cache`.
-    pub fn new(spec: EdgeSpec, cache: TieredCache) -> Arc<Self> {
+    pub fn new(spec: FirstHopSpec, cache: TieredCache) -> Arc<Self> {
         let entries = Cache::builder()
             .max_capacity(spec.capacity)
             .weigher(|k: &String, v: &Arc<Stored>| {
@@ -135,7 +135,7 @@ impl EdgeStore {
             })
             .expire_after(ByTtl)
             .build();
-        let store = Arc::new(EdgeStore {
+        let store = Arc::new(FirstHopStore {
             spec,
             entries,
             purges: AtomicU64::new(0),
@@ -146,7 +146,7 @@ impl EdgeStore {
     }
 
     /// The settings.
-    pub fn spec(&self) -> &EdgeSpec {
+    pub fn spec(&self) -> &FirstHopSpec {
         &self.spec
     }
 
@@ -202,7 +202,7 @@ impl EdgeStore {
     }
 }
 
-impl PurgeListener for EdgeStore {
+impl PurgeListener for FirstHopStore {
     fn purged(&self, what: Purged<'_>) {
         self.purges.fetch_add(1, Ordering::SeqCst);
         match what {
@@ -233,5 +233,5 @@ pub fn tags(resp: &ResponseHeader) -> Box<[String]> {
 }
 
 #[cfg(test)]
-#[path = "edge_tests.rs"]
+#[path = "store_tests.rs"]
 mod tests;

@@ -89,9 +89,12 @@ fn stored(keys: &[&str]) -> Stored {
     }
 }
 
-fn store() -> (Arc<EdgeStore>, TieredCache) {
+fn store() -> (Arc<FirstHopStore>, TieredCache) {
     let cache = TieredCache::new(CacheSpec::default());
-    (EdgeStore::new(EdgeSpec::default(), cache.clone()), cache)
+    (
+        FirstHopStore::new(FirstHopSpec::default(), cache.clone()),
+        cache,
+    )
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! Response helpers shared by the admin plugins (`admin-token`, `cache-purge`, `metrics`,
 //! `upstream-status`): JSON bodies, JSON errors and 405s. Not a plugin itself.
 
-use edgeproxy::plugin_api::{BoxError, Response};
-use edgeproxy::RequestHeader;
+use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Response};
 use serde::Serialize;
 
 /// A JSON response with `status`; admin answers are never cached.
@@ -18,6 +18,18 @@ pub fn json(status: u16, body: &impl Serialize) -> Result<Response, BoxError> {
 /// `{"error": message}` with `status`.
 pub fn error(status: u16, message: &str) -> Result<Response, BoxError> {
     json(status, &serde_json::json!({ "error": message }))
+}
+
+/// The content phase of a read-only status route (`/status/hot`, `/status/upstreams`,
+/// `/status/config`): 405 for methods other than GET and HEAD, else `document()` as JSON.
+pub fn status_document<T: serde::Serialize>(
+    req: &RequestHeader,
+    document: impl FnOnce() -> T,
+) -> Result<Option<Response>, BoxError> {
+    if let Some(resp) = check_method(req, &["GET", "HEAD"])? {
+        return Ok(Some(resp));
+    }
+    json(200, &document()).map(Some)
 }
 
 /// `None` when the request's method is one of `allowed`, else a 405 with `Allow`.

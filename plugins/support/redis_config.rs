@@ -1,6 +1,6 @@
 //! The `redis = { … }` table of gateway plugins (`rate-limit`, `gray-release`): where Redis
 //! is and how long a call may take, turned into the project's one Redis client
-//! ([`edgeproxy::redis_client::RedisClient`], the same setup as the cache's L2).
+//! ([`edgeproxy::kit::RedisClient`], the same setup as the cache's L2).
 //!
 //! ```toml
 //! redis = { addresses = ["127.0.0.1:6379"] }
@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use edgeproxy::plugin_api::de_duration;
-use edgeproxy::redis_client::{node_url, RedisClient, RedisMode, RedisSpec};
+use edgeproxy::kit::de_duration;
+use edgeproxy::kit::{node_url, RedisClient, RedisMode, RedisSpec};
 use serde::Deserialize;
 
 /// Single node or cluster.

@@ -1,0 +1,9 @@
+//! Helpers shared by the built-in plugins (not plugins themselves): admin answers, the
+//! `redis = { … }` table, constant-time secrets, files reloaded when they change, and state
+//! carried across reloads.
+
+pub mod admin_response;
+pub mod carried;
+pub mod redis_config;
+pub mod secret;
+pub mod watched_file;
