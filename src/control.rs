@@ -89,7 +89,12 @@ pub enum ControlError {
     },
 }
 
-/// How long `reload` waits for the new process to reach the upgrade socket.
+/// How long the old process goes on accepting after SIGQUIT: pingora-core 0.9.1's
+/// `CLOSE_TIMEOUT` (5 s, not configurable) after it sent its listeners, plus a margin for
+/// the hand-over and for its accept loops to see the shutdown broadcast.
+const OLD_ACCEPTS_FOR: Duration = Duration::from_millis(5_500);
+
+/// How long `upgrade` waits for the new process to reach the upgrade socket.
 const START_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs `action` against the instance whose pid file `app` names; `conf` (absolute) and
@@ -202,6 +207,7 @@ fn upgrade(
         std::thread::sleep(Duration::from_millis(20));
     };
     signal(old, libc::SIGQUIT).map_err(|e| failed(format!("SIGQUIT to {old}: {e}")))?;
+    let quit_sent = Instant::now();
     // The new process removes the socket once it holds the listeners.
     let deadline = Instant::now() + START_WAIT;
     while socket_inode(sock).is_some() {
@@ -215,6 +221,12 @@ fn upgrade(
                 why: format!("process {new} still waiting after {START_WAIT:?}"),
             });
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Pingora's old process keeps accepting for a fixed CLOSE_TIMEOUT (5 s) after sending
+    // its listeners; only then its accept loops stop. Return once that is over, so every
+    // connection made after the command returns is the new process's.
+    while quit_sent.elapsed() < OLD_ACCEPTS_FOR && alive(old) {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(format!("edgeproxy: upgraded: pid {old} → {new}"))

@@ -6,18 +6,33 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use once_cell::sync::Lazy;
+use prometheus::{IntGauge, IntGaugeVec};
 use tokio::task::JoinHandle;
 
+/// Running background tasks of the parts, by kind (`edgeproxy_part_tasks{kind}`): flat over
+/// any number of reloads when nothing leaks.
+static PART_TASKS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    crate::metrics::gauge_vec(
+        "edgeproxy_part_tasks",
+        "Background tasks run for the parts of the configuration in force, by kind",
+        &["kind"],
+    )
+});
+
 /// The running tasks of one kind, by part.
-#[derive(Default)]
 pub struct TaskSet {
     running: HashMap<usize, JoinHandle<()>>,
+    gauge: IntGauge,
 }
 
 impl TaskSet {
-    /// An empty set.
-    pub fn new() -> Self {
-        TaskSet::default()
+    /// An empty set of tasks of `kind` (`consul_watch`, `health_check`, `hot_tick`).
+    pub fn new(kind: &str) -> Self {
+        TaskSet {
+            running: HashMap::new(),
+            gauge: PART_TASKS.with_label_values(&[kind]),
+        }
     }
 
     /// Makes the running tasks those of `wanted` (part id, task to start if not running):
@@ -45,6 +60,7 @@ impl TaskSet {
             h.abort();
         }
         self.running = keep;
+        self.gauge.set(self.running.len() as i64);
     }
 
     /// How many tasks run.
@@ -63,6 +79,7 @@ impl Drop for TaskSet {
         for (_, h) in self.running.drain() {
             h.abort();
         }
+        self.gauge.set(0);
     }
 }
 
@@ -84,7 +101,7 @@ mod tests {
             s.fetch_add(1, Ordering::SeqCst);
             std::future::pending::<()>().await
         };
-        let mut set = TaskSet::new();
+        let mut set = TaskSet::new("test");
         set.sync([
             (1, Some(task(started.clone()))),
             (2, Some(task(started.clone()))),

@@ -25,7 +25,7 @@ impl HotService {
 impl BackgroundService for HotService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut generations = self.world.subscribe();
-        let mut ticks = TaskSet::new();
+        let mut ticks = TaskSet::new("hot_tick");
         loop {
             let gen = generations.borrow_and_update().clone();
             ticks.sync(gen.app.hot.values().map(|g| {

@@ -131,7 +131,8 @@ fn age_ms(unix_ms: u64) -> Option<u64> {
 impl BackgroundService for DiscoveryService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut generations = self.world.subscribe();
-        let (mut watches, mut checks) = (TaskSet::new(), TaskSet::new());
+        let mut watches = TaskSet::new("consul_watch");
+        let mut checks = TaskSet::new("health_check");
         let mut tick = tokio::time::interval(self.status_every);
         loop {
             let gen = generations.borrow_and_update().clone();

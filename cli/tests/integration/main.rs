@@ -52,6 +52,7 @@ mod pipelining;
 mod proxy_basics;
 mod quickstart_browser;
 mod reload_in_place;
+mod reload_soak;
 mod reload_state;
 mod request_conformance;
 mod request_smuggling;
