@@ -14,8 +14,9 @@
 //! | types in plugin signatures | [`RequestHeader`], [`ResponseHeader`], [`Bytes`], [`http`], [`async_trait`], [`serde`] |
 //! | the tiered cache | [`TieredCache`], [`Loader`], [`HttpOrigin`], [`CacheLevel`], [`Version`], purges |
 //! | Redis | [`RedisClient`] (timeouts, breaker, single node or Cluster), [`RedisSpec`] |
-//! | upstreams | [`UpstreamGroup`], [`Upstreams`], [`KeyTemplate`], [`ConsulClient`], status snapshots |
-//! | request values | [`is_plugin_variable`], [`host_name`], [`Cidr`]/[`CidrTable`], [`parse_size`] |
+//! | upstreams | [`UpstreamGroup`], [`Upstreams`], [`ConsulClient`], status snapshots |
+//! | request variables | [`Template`] (the one engine: keys, log formats, locations), [`RequestView`], [`Extra`] (a plugin's own variables, e.g. the log's `$status`), [`Sink`] |
+//! | request values | [`host_name`], [`Cidr`]/[`CidrTable`], [`parse_size`] |
 //! | metrics | [`metrics`]: one registration style on the default registry |
 //! | logs | [`reopen_generation`] (SIGUSR1 log reopening for plugins that write files) |
 
@@ -47,8 +48,8 @@ pub use crate::redis_client::{node_url, RedisClient, RedisFail, RedisMode, Redis
 // Upstream groups, their key templates, status snapshots, and the Consul KV client.
 pub use crate::upstream::consul::ConsulClient;
 pub use crate::upstream::{
-    BalanceSpec, ConsulSpec, FailureSnapshot, GroupSpec, HashSpec, KeyTemplate, LastError,
-    PeerState, ServerSpec, UpstreamGroup, Upstreams, WatchSnapshot, WatchStatus,
+    BalanceSpec, ConsulSpec, FailureSnapshot, GroupSpec, HashSpec, LastError, PeerState,
+    ServerSpec, UpstreamGroup, Upstreams, WatchSnapshot, WatchStatus,
 };
 
 // Reload in place: what `/status/config` reports.
@@ -62,7 +63,7 @@ pub use crate::cidr::{Cidr, CidrError, Table as CidrTable};
 pub use crate::config::parse_size;
 pub use crate::logging::reopen_generation;
 pub use crate::request::host::{name as host_name, HostError};
-pub use crate::request::vars::is_plugin_variable;
+pub use crate::request::template::{Extra, NoExtra, RequestView, Sink, Template, TemplateError};
 
 /// Prometheus metrics, registered the way the core registers its own (default registry,
 /// `Lazy` statics; the `metrics` plugin exports them).

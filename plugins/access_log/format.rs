@@ -1,9 +1,10 @@
-//! nginx-style `log_format` templates: `$variable` and `${variable}` over literal text,
-//! parsed once; `combined` is nginx's own, so existing log tooling keeps working.
+//! nginx-style `log_format` templates on the core's one variable engine
+//! ([`Template`]): the request variables every template has (`$remote_addr`, `$request`,
+//! `$uri`, `$host`, `$http_NAME`, `$consumer`, ...) plus the log's own ([`LogVar`]:
+//! `$status`, `$request_time`, `$upstream_addr`, ...), resolved from what the log phase
+//! knows. Parsed once; `combined` is nginx's own, so existing log tooling keeps working.
 
-use std::fmt::Write;
-
-use edgeproxy::kit::{LogEntry, RequestCtx};
+use edgeproxy::kit::{Extra, LogEntry, RequestCtx, Sink, Template, TemplateError};
 
 /// nginx's `combined` format.
 pub const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status \
@@ -16,249 +17,150 @@ pub const COMBINED_EXT: &str = "$remote_addr - $remote_user [$time_local] \"$req
                                 urt=$upstream_response_time cache=$upstream_cache_status \
                                 id=$request_id";
 
-/// The variables a template may use (for error messages).
-pub const VARIABLES: &str = "$remote_addr, $remote_port, $realip_remote_addr, $scheme, $remote_user, $time_local, $time_iso8601, $request, \
-                             $request_method, $request_uri, $uri, $args, $server_protocol, \
-                             $status, $body_bytes_sent, $bytes_sent, $request_time, \
-                             $upstream_addr, $upstream_response_time, $upstream_cache_status, \
-                             $request_id, $host, $server_name, $route, $upstream_group, \
-                             $consumer, $jwt_NAME, $http_NAME";
-
+/// The log's own variables, beside the request variables every template has.
 #[derive(Debug, Clone, PartialEq)]
-enum Var {
-    RemoteAddr,
+pub enum LogVar {
+    /// `$remote_port`: the client's port (after `real_ip`).
     RemotePort,
+    /// `$realip_remote_addr`: the TCP peer's address.
     RealipRemoteAddr,
+    /// `$scheme`: `http` or `https`.
     Scheme,
+    /// `$remote_user`: always missing (no basic auth), as nginx writes `-`.
     RemoteUser,
+    /// `$time_local`: `07/Dec/2026:05:00:00 +0000`.
     TimeLocal,
+    /// `$time_iso8601`.
     TimeIso8601,
-    Request,
-    Method,
-    RequestUri,
-    Uri,
-    Args,
-    Protocol,
+    /// `$status`.
     Status,
+    /// `$body_bytes_sent` (`$bytes_sent`).
     BodyBytes,
+    /// `$request_time`: seconds with milliseconds.
     RequestTime,
+    /// `$upstream_addr`.
     UpstreamAddr,
+    /// `$upstream_response_time` (`$upstream_header_time`).
     UpstreamTime,
+    /// `$upstream_cache_status`: the cache level that answered.
     CacheStatus,
+    /// `$request_id`.
     RequestId,
-    Host,
+    /// `$server_name`: the server block.
     ServerName,
+    /// `$route`.
     Route,
+    /// `$upstream_group`: the group the request went to.
     UpstreamGroup,
-    /// Set by a plugin (`$consumer`, `$jwt_NAME`).
-    Plugin(Box<str>),
-    Header(http::HeaderName),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Lit(String),
-    Var(Var),
+/// What the log's variables read: the finished request and its context.
+pub struct LogInput<'a> {
+    /// The finished request.
+    pub entry: &'a LogEntry<'a>,
+    /// Its context.
+    pub ctx: &'a RequestCtx,
+}
+
+impl Extra for LogVar {
+    type Input<'a> = LogInput<'a>;
+    const NAMES: &'static str = "$remote_port, $realip_remote_addr, $scheme, $remote_user, \
+                                 $time_local, $time_iso8601, $status, $body_bytes_sent, \
+                                 $bytes_sent, $request_time, $upstream_addr, \
+                                 $upstream_response_time, $upstream_cache_status, $request_id, \
+                                 $server_name, $route, $upstream_group";
+
+    fn variable(name: &str) -> Option<Self> {
+        Some(match name {
+            "remote_port" => LogVar::RemotePort,
+            "realip_remote_addr" => LogVar::RealipRemoteAddr,
+            "scheme" => LogVar::Scheme,
+            "remote_user" => LogVar::RemoteUser,
+            "time_local" => LogVar::TimeLocal,
+            "time_iso8601" => LogVar::TimeIso8601,
+            "status" => LogVar::Status,
+            "body_bytes_sent" | "bytes_sent" => LogVar::BodyBytes,
+            "request_time" => LogVar::RequestTime,
+            "upstream_addr" => LogVar::UpstreamAddr,
+            "upstream_response_time" | "upstream_header_time" => LogVar::UpstreamTime,
+            "upstream_cache_status" => LogVar::CacheStatus,
+            "request_id" => LogVar::RequestId,
+            "server_name" => LogVar::ServerName,
+            "route" => LogVar::Route,
+            "upstream_group" => LogVar::UpstreamGroup,
+            _ => return None,
+        })
+    }
+
+    fn write<S: Sink>(&self, input: &LogInput<'_>, out: &mut S) {
+        let (e, ctx) = (input.entry, input.ctx);
+        match self {
+            LogVar::RemotePort => {
+                if let Some(a) = ctx.client_addr {
+                    out.push_display(&a.port());
+                }
+            }
+            LogVar::RealipRemoteAddr => {
+                if let Some(a) = ctx.peer_addr {
+                    out.push_display(&a.ip());
+                }
+            }
+            LogVar::Scheme => out.push_str(if ctx.https { "https" } else { "http" }),
+            LogVar::RemoteUser => {}
+            LogVar::TimeLocal => {
+                out.push_display(&chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z"))
+            }
+            LogVar::TimeIso8601 => {
+                out.push_display(&chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z"))
+            }
+            LogVar::Status => out.push_display(&e.status),
+            LogVar::BodyBytes => out.push_display(&e.body_bytes),
+            LogVar::RequestTime => secs(out, Some(e.duration)),
+            LogVar::UpstreamAddr => {
+                if let Some(a) = &ctx.upstream_addr {
+                    out.push_display(a);
+                }
+            }
+            LogVar::UpstreamTime => secs(out, e.upstream_time),
+            LogVar::CacheStatus => out.push_str(ctx.cache_level.map_or("", |l| l.as_str())),
+            LogVar::RequestId => out.push_str(&ctx.request_id),
+            LogVar::ServerName => out.push_str(&ctx.server),
+            LogVar::Route => out.push_str(ctx.route.as_deref().unwrap_or_default()),
+            LogVar::UpstreamGroup => out.push_str(ctx.upstream.as_deref().unwrap_or_default()),
+        }
+    }
 }
 
 /// A parsed log format.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Format {
-    parts: Vec<Part>,
+    template: Template<LogVar>,
 }
 
 impl Format {
     /// Parses `template` (`combined` and `combined_ext` name the built-in ones).
-    pub fn parse(template: &str) -> Result<Format, String> {
+    pub fn parse(template: &str) -> Result<Format, TemplateError> {
         let template = match template {
             "combined" => COMBINED,
             "combined_ext" => COMBINED_EXT,
             t => t,
         };
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut rest = template;
-        while let Some(i) = rest.find('$') {
-            lit.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            let (name, tail) = match after.strip_prefix('{') {
-                Some(b) => {
-                    let end = b.find('}').ok_or("unclosed `${` in log format")?;
-                    (&b[..end], &b[end + 1..])
-                }
-                None => {
-                    let end = after
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                        .unwrap_or(after.len());
-                    (&after[..end], &after[end..])
-                }
-            };
-            if name.is_empty() {
-                return Err("`$` without a variable name in log format".into());
-            }
-            if !lit.is_empty() {
-                parts.push(Part::Lit(std::mem::take(&mut lit)));
-            }
-            parts.push(Part::Var(variable(name)?));
-            rest = tail;
-        }
-        lit.push_str(rest);
-        if !lit.is_empty() {
-            parts.push(Part::Lit(lit));
-        }
-        Ok(Format { parts })
+        Ok(Format {
+            template: Template::parse(template)?,
+        })
     }
 
-    /// One log line (without the newline) for a finished request.
+    /// One log line (without the newline) for a finished request, appended to `out`.
     pub fn render(&self, e: &LogEntry<'_>, ctx: &RequestCtx, out: &mut String) {
-        let req = e.request;
-        for part in &self.parts {
-            let var = match part {
-                Part::Lit(l) => {
-                    out.push_str(l);
-                    continue;
-                }
-                Part::Var(v) => v,
-            };
-            match var {
-                Var::RemoteAddr => opt(out, ctx.client_ip()),
-                Var::RemotePort => opt(out, ctx.client_addr.map(|a| a.port())),
-                Var::RealipRemoteAddr => opt(out, ctx.peer_addr.map(|a| a.ip())),
-                Var::Scheme => out.push_str(if ctx.https { "https" } else { "http" }),
-                Var::RemoteUser => out.push('-'),
-                Var::TimeLocal => {
-                    let _ = write!(
-                        out,
-                        "{}",
-                        chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z")
-                    );
-                }
-                Var::TimeIso8601 => {
-                    let _ = write!(
-                        out,
-                        "{}",
-                        chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z")
-                    );
-                }
-                Var::Request => {
-                    escaped(out, req.method.as_str());
-                    out.push(' ');
-                    escaped(out, &req.uri.to_string());
-                    let _ = write!(out, " {:?}", req.version);
-                }
-                Var::Method => escaped(out, req.method.as_str()),
-                Var::RequestUri => escaped(out, &req.uri.to_string()),
-                Var::Uri => escaped(out, req.uri.path()),
-                Var::Args => escaped(out, req.uri.query().unwrap_or("")),
-                Var::Protocol => {
-                    let _ = write!(out, "{:?}", req.version);
-                }
-                Var::Status => {
-                    let _ = write!(out, "{}", e.status);
-                }
-                Var::BodyBytes => {
-                    let _ = write!(out, "{}", e.body_bytes);
-                }
-                Var::RequestTime => secs(out, Some(e.duration)),
-                Var::UpstreamAddr => opt(out, ctx.upstream_addr),
-                Var::UpstreamTime => secs(out, e.upstream_time),
-                Var::CacheStatus => out.push_str(ctx.cache_level.map_or("-", |l| l.as_str())),
-                Var::RequestId => escaped(out, &ctx.request_id),
-                Var::Host => {
-                    let host = req
-                        .headers
-                        .get(http::header::HOST)
-                        .and_then(|h| h.to_str().ok());
-                    dash_or(out, host.or(req.uri.host()));
-                }
-                Var::ServerName => escaped(out, &ctx.server),
-                Var::Route => dash_or(out, ctx.route.as_deref()),
-                Var::UpstreamGroup => dash_or(out, ctx.upstream.as_deref()),
-                Var::Plugin(name) => dash_or(out, ctx.vars.get(name)),
-                Var::Header(name) => {
-                    dash_or(out, req.headers.get(name).and_then(|v| v.to_str().ok()))
-                }
-            }
-        }
+        let input = LogInput { entry: e, ctx };
+        self.template.render(&ctx.view(e.request), &input, out);
     }
 }
 
-fn variable(name: &str) -> Result<Var, String> {
-    if let Some(h) = name.strip_prefix("http_") {
-        let h = h.replace('_', "-").to_ascii_lowercase();
-        return http::HeaderName::try_from(h.as_str())
-            .map(Var::Header)
-            .map_err(|_| format!("`$http_{h}` is not a valid header name"));
-    }
-    Ok(match name {
-        "remote_addr" => Var::RemoteAddr,
-        "remote_port" => Var::RemotePort,
-        "realip_remote_addr" => Var::RealipRemoteAddr,
-        "scheme" => Var::Scheme,
-        "remote_user" => Var::RemoteUser,
-        "time_local" => Var::TimeLocal,
-        "time_iso8601" => Var::TimeIso8601,
-        "request" => Var::Request,
-        "request_method" => Var::Method,
-        "request_uri" => Var::RequestUri,
-        "uri" => Var::Uri,
-        "args" | "query_string" => Var::Args,
-        "server_protocol" => Var::Protocol,
-        "status" => Var::Status,
-        "body_bytes_sent" | "bytes_sent" => Var::BodyBytes,
-        "request_time" => Var::RequestTime,
-        "upstream_addr" => Var::UpstreamAddr,
-        "upstream_response_time" | "upstream_header_time" => Var::UpstreamTime,
-        "upstream_cache_status" => Var::CacheStatus,
-        "request_id" => Var::RequestId,
-        "host" => Var::Host,
-        "server_name" => Var::ServerName,
-        "route" => Var::Route,
-        "upstream_group" => Var::UpstreamGroup,
-        n if edgeproxy::kit::is_plugin_variable(n) => Var::Plugin(n.into()),
-        _ => {
-            return Err(format!(
-                "unknown variable `${name}` in log format; known: {VARIABLES}"
-            ))
-        }
-    })
-}
-
-fn opt(out: &mut String, v: Option<impl std::fmt::Display>) {
-    match v {
-        Some(v) => {
-            let _ = write!(out, "{v}");
-        }
-        None => out.push('-'),
-    }
-}
-
-fn dash_or(out: &mut String, v: Option<&str>) {
-    match v {
-        Some(v) if !v.is_empty() => escaped(out, v),
-        _ => out.push('-'),
-    }
-}
-
-fn secs(out: &mut String, d: Option<std::time::Duration>) {
-    match d {
-        Some(d) => {
-            let _ = write!(out, "{:.3}", d.as_secs_f64());
-        }
-        None => out.push('-'),
-    }
-}
-
-/// nginx's default escaping: `"`, `\` and bytes outside printable ASCII as `\xHH`, so a
-/// client cannot forge fields or lines.
-fn escaped(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'"' | b'\\' | 0..=0x1f | 0x7f..=0xff => {
-                let _ = write!(out, "\\x{b:02X}");
-            }
-            _ => out.push(b as char),
-        }
+/// Seconds with milliseconds (`0.005`); nothing when unknown.
+fn secs<S: Sink>(out: &mut S, d: Option<std::time::Duration>) {
+    if let Some(d) = d {
+        out.push_display(&format_args!("{:.3}", d.as_secs_f64()));
     }
 }
 
@@ -314,7 +216,7 @@ mod tests {
 
     #[test]
     fn unknown_variables_are_config_errors() {
-        let e = Format::parse("$remote_addr $nope").unwrap_err();
+        let e = Format::parse("$remote_addr $nope").unwrap_err().to_string();
         assert!(e.contains("unknown variable `$nope`"), "{e}");
         assert!(Format::parse("${remote_addr}:$status").is_ok());
         assert!(Format::parse("${status").is_err());

@@ -2,7 +2,7 @@
 //! value, and a sticky percentage (a hash of a declared key, so a user stays on one side
 //! while the percentage grows: bucket `b` is canary for every percentage above `b`).
 
-use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::Template;
 use edgeproxy::kit::{RequestCtx, RequestHeader};
 use http::header::COOKIE;
 use serde::Deserialize;
@@ -64,7 +64,7 @@ pub fn cookie_matches(rule: &ValueRule, req: &RequestHeader) -> bool {
 pub struct Percent {
     /// Canary when the key's bucket (0–9999) is below this.
     threshold: u64,
-    key: KeyTemplate,
+    key: Template,
 }
 
 impl Percent {
@@ -73,7 +73,7 @@ impl Percent {
         if !(0.0..=100.0).contains(&percent) {
             return Err(format!("percent must be 0 to 100, not {percent}"));
         }
-        let key = KeyTemplate::parse(key).map_err(|e| format!("percent_key: {e}"))?;
+        let key = Template::parse(key).map_err(|e| format!("percent_key: {e}"))?;
         Ok(Percent {
             threshold: (percent * 100.0).round() as u64,
             key,
@@ -86,9 +86,7 @@ impl Percent {
             return false;
         }
         let mut key = String::new();
-        self.key
-            .eval_with(req, ctx.client_addr, &ctx.vars, &mut key)
-            && bucket(key.as_bytes()) < self.threshold
+        self.key.eval(&ctx.view(req), &mut key) && bucket(key.as_bytes()) < self.threshold
     }
 }
 

@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::Template;
 use edgeproxy::kit::{de_duration, BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use rskafka::client::partition::Compression;
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,7 @@ pub struct Settings {
 pub struct KafkaLog {
     /// Carried across reloads while the settings are unchanged.
     feed: Arc<Feed>,
-    key: Option<KeyTemplate>,
+    key: Option<Template>,
     node: Arc<str>,
 }
 
@@ -188,7 +188,7 @@ impl PluginFactory for KafkaLog {
             return Err("timeout must be more than 0 (e.g. \"3s\")".into());
         }
         let key = match &cfg.key {
-            Some(k) => Some(KeyTemplate::parse(k).map_err(|e| format!("key: {e}"))?),
+            Some(k) => Some(Template::parse(k).map_err(|e| format!("key: {e}"))?),
             None => None,
         };
         let compression = match cfg.compression {
@@ -240,7 +240,7 @@ impl Plugin for KafkaLog {
         let mut own = String::new();
         let key = match &self.key {
             Some(t) => t
-                .eval(entry.request, ctx.client_addr, &mut own)
+                .eval(&ctx.view(entry.request), &mut own)
                 .then_some(own.as_str()),
             None => ctx.hash_key.as_deref(),
         };

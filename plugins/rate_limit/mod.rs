@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
 use edgeproxy::kit::refusal_status;
-use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::Template;
 use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::{RequestHeader, ResponseHeader};
 
@@ -70,7 +70,7 @@ pub struct LimitHeaders {
 /// The `rate-limit` plugin.
 pub struct RateLimit {
     rule: Arc<str>,
-    key: KeyTemplate,
+    key: Template,
     missing: MissingKey,
     /// Carried across reloads while the config is unchanged.
     engine: Arc<Engine>,
@@ -87,7 +87,7 @@ impl PluginFactory for RateLimit {
 
     fn build(cfg: RateLimitConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
         config::check_rule_name(&cfg.rule)?;
-        let key = KeyTemplate::parse(&cfg.key).map_err(|e| format!("key: {e}"))?;
+        let key = Template::parse(&cfg.key).map_err(|e| format!("key: {e}"))?;
         let algo = cfg.algorithm()?;
         refusal_status(cfg.status)?;
         if cfg.max_keys == 0 {
@@ -232,10 +232,7 @@ fn set_headers(
 impl Plugin for RateLimit {
     async fn access(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
         let mut key = String::new();
-        if !self
-            .key
-            .eval_with(req, ctx.client_addr, &ctx.vars, &mut key)
-        {
+        if !self.key.eval(&ctx.view(req), &mut key) {
             if self.missing == MissingKey::Skip {
                 self.metrics.skipped.inc();
                 return Ok(Flow::Continue);

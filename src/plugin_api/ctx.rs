@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use pingora::http::RequestHeader;
 
 use crate::cache::CacheLevel;
+use crate::request::template::RequestView;
 use crate::request::vars::{Vars, CONSUMER};
 
 /// Typed framework fields plus typed extensions for plugin-private data.
@@ -77,6 +78,16 @@ impl RequestCtx {
     /// should key on.
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_addr.map(|a| a.ip())
+    }
+
+    /// What request-variable templates read of `req` in this context: the request, the
+    /// client (after `real_ip`) and the variables plugins set.
+    pub fn view<'a>(&'a self, req: &'a RequestHeader) -> RequestView<'a> {
+        RequestView {
+            header: req,
+            client: self.client_addr,
+            vars: &self.vars,
+        }
     }
 
     /// Sends this request to the upstream group `group` instead of the route's. The name

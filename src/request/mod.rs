@@ -10,6 +10,7 @@
 pub mod framing;
 pub mod host;
 pub mod path;
+pub mod template;
 pub mod vars;
 
 use bytes::Bytes;

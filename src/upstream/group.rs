@@ -13,9 +13,9 @@ use crate::request::Vars;
 use super::balancer::Balancer;
 use super::clock::now_ms;
 use super::failures::{FailureSnapshot, Kind};
-use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, ServerSpec};
 use super::status::WatchStatus;
+use crate::request::template::{RequestView, Template};
 
 /// Where a request's hash key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub struct UpstreamGroup {
     spec: GroupSpec,
     state: ArcSwap<Balancer>,
     next: AtomicUsize,
-    keys: Option<(KeyTemplate, Option<KeyTemplate>)>,
+    keys: Option<(Template, Option<Template>)>,
     /// Serializes `set_members` so health counters carry over consistently.
     update: Mutex<()>,
     /// Status of the Consul watcher feeding this group, once one is started.
@@ -121,12 +121,14 @@ impl UpstreamGroup {
             out.clear();
             return KeySource::NotHashed;
         };
-        if key.eval_with(req, client, vars, out) {
+        let r = RequestView {
+            header: req,
+            client,
+            vars,
+        };
+        if key.eval(&r, out) {
             KeySource::Primary
-        } else if fallback
-            .as_ref()
-            .is_some_and(|f| f.eval_with(req, client, vars, out))
-        {
+        } else if fallback.as_ref().is_some_and(|f| f.eval(&r, out)) {
             KeySource::Fallback
         } else {
             KeySource::Missing

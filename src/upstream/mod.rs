@@ -15,7 +15,6 @@ mod failures;
 mod group;
 mod health;
 mod hot_spec;
-mod key;
 mod spec;
 mod status;
 mod tls;
@@ -26,7 +25,6 @@ pub use active::{run_health_checks, CheckError};
 pub use consul::ConsulError;
 pub use failures::{FailureSnapshot, LastError, MAX_ERROR_LEN};
 pub use group::{KeySource, PeerState, UpstreamGroup};
-pub use key::{KeyError, KeyTemplate};
 pub use spec::{
     BalanceSpec, ConsulSpec, FirstHopSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec,
     HotSpec, ServerSpec, Timeouts,

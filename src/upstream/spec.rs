@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::hot_spec::{FirstHopSpec, HotSpec};
-use super::key::{KeyError, KeyTemplate};
+use crate::request::template::{Template, TemplateError};
 
 /// One upstream group as configured.
 #[derive(Debug, Clone)]
@@ -64,9 +64,9 @@ pub enum BalanceSpec {
 pub struct HashSpec {
     /// Key template using nginx-style variables, e.g. `$arg_productId` (its `path_regex`,
     /// if any, supplies `$1`..`$9`).
-    pub key: KeyTemplate,
+    pub key: Template,
     /// Key template used when `key` evaluates to empty; `None` = round robin.
-    pub fallback: Option<KeyTemplate>,
+    pub fallback: Option<Template>,
 }
 
 impl HashSpec {
@@ -75,13 +75,12 @@ impl HashSpec {
         key: &str,
         fallback: Option<&str>,
         path_regex: Option<&str>,
-    ) -> Result<Self, KeyError> {
-        let key = KeyTemplate::parse_with_path_regex(key, path_regex)
-            .map_err(|e| KeyError::from(format!("key: {e}")))?;
+    ) -> Result<Self, TemplateError> {
+        let key = Template::parse_with_path_regex(key, path_regex).map_err(|e| e.context("key"))?;
         let fallback = match fallback {
             Some(f) => Some(
-                KeyTemplate::parse_with_path_regex(f, path_regex)
-                    .map_err(|e| KeyError::from(format!("fallback: {e}")))?,
+                Template::parse_with_path_regex(f, path_regex)
+                    .map_err(|e| e.context("fallback"))?,
             ),
             None => None,
         };
@@ -207,7 +206,7 @@ impl GroupSpec {
     }
 
     /// The same group balanced by consistent hash on `key` (with an optional fallback).
-    pub fn hashed(mut self, key: &str, fallback: Option<&str>) -> Result<Self, KeyError> {
+    pub fn hashed(mut self, key: &str, fallback: Option<&str>) -> Result<Self, TemplateError> {
         self.balance = BalanceSpec::Hash(HashSpec::parse(key, fallback, None)?);
         Ok(self)
     }
