@@ -97,24 +97,24 @@ impl Extra for LogVar {
         match self {
             LogVar::RemotePort => {
                 if let Some(a) = ctx.client_addr {
-                    out.push_display(&a.port());
+                    out.push_display(a.port());
                 }
             }
             LogVar::RealipRemoteAddr => {
                 if let Some(a) = ctx.peer_addr {
-                    out.push_display(&a.ip());
+                    out.push_display(a.ip());
                 }
             }
             LogVar::Scheme => out.push_str(if ctx.https { "https" } else { "http" }),
             LogVar::RemoteUser => {}
             LogVar::TimeLocal => {
-                out.push_display(&chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z"))
+                out.push_display(chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z"))
             }
             LogVar::TimeIso8601 => {
-                out.push_display(&chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z"))
+                out.push_display(chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z"))
             }
-            LogVar::Status => out.push_display(&e.status),
-            LogVar::BodyBytes => out.push_display(&e.body_bytes),
+            LogVar::Status => out.push_display(e.status),
+            LogVar::BodyBytes => out.push_display(e.body_bytes),
             LogVar::RequestTime => secs(out, Some(e.duration)),
             LogVar::UpstreamAddr => {
                 if let Some(a) = &ctx.upstream_addr {
@@ -160,7 +160,7 @@ impl Format {
 /// Seconds with milliseconds (`0.005`); nothing when unknown.
 fn secs<S: Sink>(out: &mut S, d: Option<std::time::Duration>) {
     if let Some(d) = d {
-        out.push_display(&format_args!("{:.3}", d.as_secs_f64()));
+        out.push_display(format_args!("{:.3}", d.as_secs_f64()));
     }
 }
 

@@ -124,11 +124,7 @@ impl RequestVar {
     pub(super) fn write<S: Sink>(&self, r: &RequestView<'_>, path: &str, out: &mut S) {
         let req = r.header;
         match self {
-            RequestVar::Arg(name) => {
-                if let Some(v) = arg(req, name) {
-                    out.push_str(&v);
-                }
-            }
+            RequestVar::Arg(name) => push_arg(req, name, out),
             RequestVar::Header(name) => {
                 for (i, v) in req.headers.get_all(name).iter().enumerate() {
                     if i > 0 {
@@ -146,16 +142,16 @@ impl RequestVar {
             RequestVar::RequestUri => out.push_bytes(request_uri(req)),
             RequestVar::Args => out.push_str(req.uri.query().unwrap_or_default()),
             RequestVar::Method => out.push_str(req.method.as_str()),
-            RequestVar::Protocol => out.push_display(&format_args!("{:?}", req.version)),
+            RequestVar::Protocol => out.push_display(format_args!("{:?}", req.version)),
             RequestVar::Request => {
                 out.push_str(req.method.as_str());
                 out.push_str(" ");
                 out.push_bytes(request_uri(req));
-                out.push_display(&format_args!(" {:?}", req.version));
+                out.push_display(format_args!(" {:?}", req.version));
             }
             RequestVar::RemoteAddr => {
                 if let Some(c) = r.client {
-                    out.push_display(&c.ip());
+                    out.push_display(c.ip());
                 }
             }
             RequestVar::Host => out.push_lowercase(host(req)),
@@ -177,11 +173,16 @@ fn request_uri(req: &RequestHeader) -> &[u8] {
     }
 }
 
-fn arg<'a>(req: &'a RequestHeader, name: &str) -> Option<Cow<'a, str>> {
-    let q = req.uri.query()?;
-    form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+/// The first query argument `name`, decoded.
+#[inline]
+fn push_arg<S: Sink>(req: &RequestHeader, name: &str, out: &mut S) {
+    let Some(q) = req.uri.query() else { return };
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        if k.eq_ignore_ascii_case(name) {
+            out.push_str(&v);
+            return;
+        }
+    }
 }
 
 fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {

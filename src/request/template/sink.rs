@@ -15,7 +15,7 @@ pub trait Sink {
     /// Appends `s` lower-cased (ASCII).
     fn push_lowercase(&mut self, s: &str);
     /// Appends a value's `Display` form.
-    fn push_display(&mut self, v: &dyn fmt::Display);
+    fn push_display(&mut self, v: impl fmt::Display);
     /// Bytes written so far (a variable that wrote none is missing).
     fn written(&self) -> usize;
 }
@@ -34,15 +34,20 @@ impl Sink for Raw<'_> {
         self.0.push_str(s);
     }
 
+    #[inline(always)]
     fn push_bytes(&mut self, b: &[u8]) {
         self.0.push_str(&String::from_utf8_lossy(b));
     }
 
+    #[inline]
     fn push_lowercase(&mut self, s: &str) {
-        self.0.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+        let start = self.0.len();
+        self.0.push_str(s);
+        self.0[start..].make_ascii_lowercase();
     }
 
-    fn push_display(&mut self, v: &dyn fmt::Display) {
+    #[inline]
+    fn push_display(&mut self, v: impl fmt::Display) {
         let _ = write!(self.0, "{v}");
     }
 
@@ -74,7 +79,7 @@ impl Sink for Escaped<'_> {
         }
     }
 
-    fn push_display(&mut self, v: &dyn fmt::Display) {
+    fn push_display(&mut self, v: impl fmt::Display) {
         let start = self.0.len();
         let _ = write!(self.0, "{v}");
         if self.0.as_bytes()[start..].iter().any(|&b| needs_escape(b)) {
@@ -114,7 +119,7 @@ mod tests {
         s.push_str("a\"b\\c\t");
         s.push_bytes(&[0xff, b'x']);
         s.push_lowercase("HOST\u{ff}");
-        s.push_display(&"q\"");
+        s.push_display("q\"");
         assert_eq!(out, "a\\x22b\\x5Cc\\x09\\xFFxhost\\xC3\\xBFq\\x22");
     }
 
@@ -125,7 +130,7 @@ mod tests {
         s.push_str("a\"b");
         s.push_bytes(&[0xff]);
         s.push_lowercase("HoSt");
-        s.push_display(&42);
+        s.push_display(42);
         assert_eq!(out, "a\"b\u{fffd}host42");
     }
 }

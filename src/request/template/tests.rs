@@ -235,7 +235,7 @@ impl Extra for Status {
     }
 
     fn write<S: Sink>(&self, input: &u16, out: &mut S) {
-        out.push_display(input);
+        out.push_display(*input);
     }
 }
 
