@@ -5,19 +5,22 @@
 //! { name = "redirect" }                                    # 301 to https://$host$request_uri
 //! { name = "redirect", config = { status = 308, port = 8443 } }
 //! { name = "redirect", config = { scheme = "https", host = "www.example.com" } }
+//! { name = "redirect", config = { location = "https://shop.example$request_uri" } }
 //! ```
 //!
 //! The path and query are the request's after conformance (normalized, as routes see them)
 //! and after any rewrite that ran before this plugin. A request already on the target
 //! scheme (and host, when one is set) passes on, so the plugin can sit on a server block
-//! that listens for both HTTP and HTTPS without looping. HSTS is a response header: add
-//! it with `response-headers` (docs/edge.md).
+//! that listens for both HTTP and HTTPS without looping. `location` is nginx's `return
+//! 301 <location>` instead: a template of request variables (the core's one engine), always
+//! answered. HSTS is a response header: add it with `response-headers` (docs/edge.md).
 
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
 use edgeproxy::kit::host_name;
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::Template;
 use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
@@ -35,6 +38,10 @@ pub struct RedirectConfig {
     pub port: Option<u16>,
     /// A fixed host instead of the request's (e.g. the canonical name).
     pub host: Option<String>,
+    /// The whole new URL as a template of request variables (`$host`, `$request_uri`,
+    /// `$arg_NAME`, ...), instead of `scheme`, `port` and `host`; answered on every request.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 fn default_scheme() -> String {
@@ -52,6 +59,7 @@ pub struct Redirect {
     /// `:port`, or empty for the scheme's default port.
     port: String,
     host: Option<String>,
+    location: Option<Template>,
 }
 
 impl PluginFactory for Redirect {
@@ -78,6 +86,15 @@ impl PluginFactory for Redirect {
             (Some(0), _) => return Err("`port` must be 1..=65535".into()),
             (Some(p), _) => format!(":{p}"),
         };
+        let location = match cfg.location {
+            None => None,
+            Some(_) if cfg.port.is_some() || cfg.host.is_some() || cfg.scheme != "https" => {
+                return Err(
+                    "`location` is the whole URL: leave out `scheme`, `port` and `host`".into(),
+                )
+            }
+            Some(l) => Some(Template::parse(&l).map_err(|e| format!("`location`: {e}"))?),
+        };
         let host = match cfg.host {
             None => None,
             Some(h) => match host_name(h.as_bytes()) {
@@ -90,6 +107,7 @@ impl PluginFactory for Redirect {
             status: cfg.status,
             port,
             host,
+            location,
         }))
     }
 }
@@ -101,6 +119,11 @@ impl Plugin for Redirect {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<Flow, BoxError> {
+        if let Some(t) = &self.location {
+            let mut location = String::new();
+            t.expand(&ctx.view(req), &(), &mut location);
+            return self.answer(&location);
+        }
         let asked = req
             .headers
             .get(http::header::HOST)
@@ -117,11 +140,25 @@ impl Plugin for Redirect {
         let scheme = if self.https { "https" } else { "http" };
         let rest = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let location = format!("{scheme}://{to}{}{rest}", self.port);
+        self.answer(&location)
+    }
+}
+
+impl Redirect {
+    /// The redirect to `location`; 400 when it cannot be a header value (a decoded
+    /// variable brought a control character or non-ASCII text into it).
+    fn answer(&self, location: &str) -> Result<Flow, BoxError> {
+        let Ok(value) = http::HeaderValue::from_str(location) else {
+            return Ok(Flow::Respond(Response::text(
+                400,
+                "400 no valid location to redirect to\n",
+            )?));
+        };
         let reason = http::StatusCode::from_u16(self.status)?
             .canonical_reason()
             .unwrap_or("Redirect");
         let resp = Response::text(self.status, format!("{} {reason}\n", self.status))?
-            .with_header("location", &location)?;
+            .with_header_value("location", value)?;
         Ok(Flow::Respond(resp))
     }
 }
@@ -141,6 +178,7 @@ mod tests {
             status,
             port,
             host: host.map(String::from),
+            location: None,
         }
     }
 
@@ -216,5 +254,33 @@ mod tests {
         let mut ftp = cfg(301, None, None);
         ftp.scheme = "ftp".into();
         assert!(err(ftp).unwrap().contains("`scheme`"));
+        let mut both = cfg(301, Some(8443), None);
+        both.location = Some("https://a.test$request_uri".into());
+        assert!(err(both).unwrap().contains("leave out"));
+        let mut bad = cfg(301, None, None);
+        bad.location = Some("https://a.test$nope".into());
+        let e = err(bad).unwrap();
+        assert!(e.contains("`location`: unknown variable `$nope`"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_location_template_is_nginx_return() {
+        let mut c = cfg(302, None, None);
+        c.location = Some("https://shop.test$request_uri#$arg_tab".into());
+        let p = plugin(c);
+        assert_eq!(
+            run(&p, Some("a.test"), "/p/./x?tab=2", true).await,
+            Some((302, "https://shop.test/p/./x?tab=2#2".into())),
+            "answered on HTTPS too; the target as received"
+        );
+        assert_eq!(
+            run(&p, Some("a.test"), "/p", false).await,
+            Some((302, "https://shop.test/p#".into())),
+            "a missing variable is nothing"
+        );
+        let mut c = cfg(301, None, None);
+        c.location = Some("https://a.test$uri".into());
+        let p = plugin(c);
+        assert_eq!(run(&p, None, "/a%0Ab", false).await.map(|r| r.0), Some(400));
     }
 }

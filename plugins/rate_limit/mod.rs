@@ -2,7 +2,7 @@
 //! across every node in Redis, refused with 429 (`Retry-After`, `RateLimit-*` headers).
 //!
 //! - **Key**: a template of request variables (`$remote_addr`, `$http_X`, `$arg_X`,
-//!   `$cookie_X`, `$uri`, `$host`, `$consumer`, `$jwt_NAME`, …; `upstream/key.rs`); a
+//!   `$cookie_X`, `$uri`, `$host`, `$consumer`, `$jwt_NAME`, …; the core's one engine); a
 //!   request whose key is missing goes to one shared bucket or is skipped, as declared.
 //! - **Algorithms** (`algo.rs`): sliding or fixed window count, or nginx's `limit_req`
 //!   leaky bucket (`rate`, `burst`, `nodelay`, `delay`).

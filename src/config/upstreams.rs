@@ -83,7 +83,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item, caches: &[&str]) -> 
                     d.push(
                         k.span,
                         format!("upstream `{name}`: {e}"),
-                        Some("nginx variables: $arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, $remote_addr, $host, $1..$9 (with hash_path_regex)"),
+                        Some("`$1`..`$9` are the capture groups of `hash_path_regex` on `$uri`"),
                     );
                     BalanceSpec::RoundRobin
                 }

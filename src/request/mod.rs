@@ -6,6 +6,9 @@
 //! plus the original query, in origin-form: routes match, plugins see and the upstream gets
 //! the same path. The target as received stays in the request's extensions as
 //! [`OriginalTarget`] (what `$request_uri` is, rewrites or not).
+//!
+//! The request variables of [`template`] (the one engine for keys, log formats and
+//! locations) read the request as conformance left it; [`vars`] are those plugins set.
 
 pub mod framing;
 pub mod host;

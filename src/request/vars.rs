@@ -1,6 +1,6 @@
 //! Per-request variables that plugins set and templates read: `$consumer` (the client an
-//! authentication plugin recognised) and `$jwt_NAME` (claims `jwt-auth` exposes). Key
-//! templates (hash keys, rate-limit keys) and access-log formats read them by name.
+//! authentication plugin recognised) and `$jwt_NAME` (claims `jwt-auth` exposes).
+//! Templates ([`crate::request::template`]: keys, log formats, locations) read them by name.
 //!
 //! A request carries a handful at most, so they are a small vector searched linearly (no
 //! hashing, one allocation when the first is set).

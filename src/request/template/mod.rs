@@ -12,10 +12,11 @@
 //!   the log phase knows. Keys use none ([`NoExtra`]).
 //! - `$1`..`$9`: capture groups of a `path_regex` given at parse time, matched on `$uri`.
 //!
-//! Two ways to evaluate: as a key ([`Template::eval`]: values as they are, and the whole
+//! Three ways to evaluate: as a key ([`Template::eval`]: values as they are, and the whole
 //! template is missing when one variable is missing or empty, so the caller can apply its
-//! fallback instead of hashing a constant) or as a log line ([`Template::render`]: values
-//! escaped as nginx escapes logs, `-` for a missing one).
+//! fallback instead of hashing a constant), as a log line ([`Template::render`]: values
+//! escaped as nginx escapes logs, `-` for a missing one), or as text ([`Template::expand`]:
+//! a missing variable is nothing, as in nginx's `return`).
 
 mod request;
 mod sink;
@@ -152,6 +153,13 @@ impl<X: Extra> Template<X> {
         complete
     }
 
+    /// Evaluates the template into `out` (cleared first) the way nginx's `return` does:
+    /// values as they are, a missing variable as nothing (a location, a header value).
+    pub fn expand(&self, r: &RequestView<'_>, extra: &X::Input<'_>, out: &mut String) {
+        out.clear();
+        self.write(r, extra, &mut Raw(out), |_| true);
+    }
+
     /// Evaluates the template as a log line, appended to `out`: values escaped as nginx
     /// escapes logs, `-` for a variable that is missing or empty.
     pub fn render(&self, r: &RequestView<'_>, extra: &X::Input<'_>, out: &mut String) {
@@ -251,8 +259,12 @@ fn variable<X: Extra>(name: &str, s: &str, re: Option<&Regex>) -> Result<Part<X>
         "" => String::new(),
         names => format!(", {names}"),
     };
+    let captures = match re {
+        Some(_) => ", $1..$9",
+        None => "",
+    };
     Err(TemplateError::new(format!(
-        "unknown variable `${name}` in `{s}`; supported: {}{extra}, $1..$9 (with path_regex)",
+        "unknown variable `${name}` in `{s}`; supported: {}{extra}{captures}",
         request::NAMES
     )))
 }
