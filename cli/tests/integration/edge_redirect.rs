@@ -1,6 +1,7 @@
 //! HTTP → HTTPS through the real binary: the `redirect` plugin keeps host, path and query
 //! (301 by default, 308 and a port on request), HSTS through `response-headers` appears on
-//! the answers; and `edgeproxy -t` reports mistakes in `redirect`, `compression` and
+//! the answers; a `location` template (nginx's `return`) reads the same variables as the
+//! access log; and `edgeproxy -t` reports mistakes in `redirect`, `compression` and
 //! `real_ip` at their line and column.
 
 use crate::common::curl::curl;
@@ -135,6 +136,49 @@ plugins = [{ name = "redirect", config = { status = 200 } }]
     assert!(
         c.stderr.lines().any(|l| l.starts_with(&want)
             && l.contains("`status` must be 301, 302, 303, 307 or 308, not 200")),
+        "{}",
+        c.stderr
+    );
+}
+
+/// One template engine: the `location` of `redirect` and the access log read `$host` and
+/// `$request_uri` the same way (lower-cased without port; the target as received), and a
+/// mistake in a template is a `-t` error at its position.
+#[test]
+fn a_location_template_and_the_log_read_the_same_variables() {
+    let config = format!(
+        r#"
+[[servers]]
+listen = ["{ANY_PORT}"]
+plugins = [{{ name = "access-log", config = {{ path = "{{dir}}/access.log", format = "$host $request_uri $status" }} }}]
+[[servers.routes]]
+plugins = [{{ name = "redirect", config = {{ status = 302, location = "https://$host:8443$request_uri" }} }}]
+"#
+    );
+    let edge = Edge::start(&config);
+    let url = format!("http://{}/a/./b?x=%20", edge.addr());
+    let r = curl(&["--path-as-is", "-H", "Host: Shop.Example.com:8080"], &url);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("https://shop.example.com:8443/a/./b?x=%20")
+    );
+    let log = edge.path("access.log");
+    crate::common::wait_until("the log line", std::time::Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.ends_with('\n'))
+    })
+    .unwrap();
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(line, "shop.example.com /a/./b?x=%20 302\n");
+
+    let c = check_text(&config.replace("$request_uri\" }", "$request_url\" }"));
+    assert_eq!(c.code, Some(1), "{}", c.stderr);
+    let want = format!("{}:6:", c.path.display());
+    assert!(
+        c.stderr
+            .lines()
+            .any(|l| l.starts_with(&want)
+                && l.contains("`location`: unknown variable `$request_url`")),
         "{}",
         c.stderr
     );
