@@ -21,6 +21,7 @@ mod limits;
 mod linger;
 mod local;
 mod peer;
+mod version;
 
 pub use ctx::{next_request_id, ProxyCtx};
 pub use linger::Lingering;
@@ -278,7 +279,8 @@ impl ProxyHttp for EdgeProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
-        if crate::drain::draining() {
+        let close = version::own_version(resp, session.req_header().version);
+        if close || crate::drain::draining() {
             session.set_keepalive(None);
         }
         if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {
