@@ -80,7 +80,10 @@ mod tests {
         let mut s = String::new();
         let mut i = 0u64;
         while s.len() < n {
-            s.push_str(&format!("<p class=\"row\">row {i}: {}</p>\n", i * 7919 % 1000));
+            s.push_str(&format!(
+                "<p class=\"row\">row {i}: {}</p>\n",
+                i * 7919 % 1000
+            ));
             i += 1;
         }
         s.into_bytes()
