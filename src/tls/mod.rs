@@ -80,6 +80,11 @@ pub fn ensure_self_signed(entry: &CertEntry, paths: &CertPaths) -> Result<bool, 
 /// Pingora's TLS settings for a listener serving the pairs of `tls`.
 pub fn settings(tls: Arc<ListenerTls>, http2: bool) -> pingora::Result<TlsSettings> {
     let mut s = TlsSettings::with_callbacks(Box::new(accept::SniAccept(tls)))?;
+    // Acknowledge SNI in the ServerHello (TLS 1.2) / EncryptedExtensions (1.3), RFC 6066 §3,
+    // as nginx does. OpenSSL sends the acknowledgement only when a servername callback
+    // returns OK; without one (Pingora sets none: the certificate is chosen later, in
+    // `accept::SniAccept`) the name was used but never acknowledged.
+    s.set_servername_callback(accept::acknowledge_sni);
     // Mozilla intermediate already starts at 1.2; said again so it never depends on it.
     if let Err(e) = s.set_min_proto_version(Some(SslVersion::TLS1_2)) {
         tracing::warn!("cannot set the minimum TLS version: {e}");
