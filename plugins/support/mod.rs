@@ -1,7 +1,9 @@
 //! Helpers shared by the built-in plugins (not plugins themselves): admin answers, the
-//! `redis = { … }` table, constant-time secrets and files reloaded when they change.
+//! `redis = { … }` table, constant-time secrets, files reloaded when they change, and where
+//! authentication plugins read (and hide) a credential.
 
 pub mod admin_response;
+pub mod credentials;
 pub mod redis_config;
 pub mod secret;
 pub mod watched_file;
