@@ -139,7 +139,8 @@ fn key_auth_names_the_consumer() {
         "two access log lines",
         std::time::Duration::from_secs(5),
         || std::fs::read_to_string(&log).is_ok_and(|l| l.lines().count() >= 2),
-    );
+    )
+    .expect("access log written");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("/key/one alice 200"), "{text}");
     assert!(text.contains("/key/two bob 200"), "{text}");

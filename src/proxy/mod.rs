@@ -143,7 +143,7 @@ impl ProxyHttp for EdgeProxy {
                 .refuse_and_close(session, ctx, r.status, r.reason)
                 .await;
         }
-        if let Err(why) = limits::framing_and_names(session, &self.limits) {
+        if let Err(why) = limits::framing_and_names(session, &block.limits) {
             let (status, why) = (why.status(), why.to_string());
             return self.refuse_and_close(session, ctx, status, &why).await;
         }

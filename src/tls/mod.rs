@@ -9,8 +9,9 @@
 //! docs/edge.md ("TLS backend").
 //!
 //! Policy: Mozilla's "intermediate" configuration (v5) that Pingora starts from — TLS 1.2
-//! and 1.3 only, ECDHE + AEAD ciphers — with ALPN `h2` and `http/1.1` (or `http/1.1` only
-//! when the listener has `http2 = false`).
+//! and 1.3 only, AEAD ciphers with ECDHE (and DHE-RSA, from the same list) — with ALPN `h2`
+//! and `http/1.1` (or `http/1.1` only when the listener has `http2 = false`); SNI
+//! acknowledged ([`accept::acknowledge_sni`]).
 
 pub mod accept;
 pub mod certs;
