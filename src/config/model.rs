@@ -130,16 +130,21 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     /// Default request body limit (413 above); routes may override.
     pub max_body_bytes: u64,
+    /// Keep request header names with underscores (nginx `underscores_in_headers`); off:
+    /// they are dropped (`request::fields`).
+    pub underscores_in_headers: bool,
 }
 
 impl Default for Limits {
-    /// 32 KiB of headers, 100 headers, 8 KiB request-target, 1 MiB body.
+    /// 32 KiB of headers, 100 headers, 8 KiB request-target, 1 MiB body; underscores in
+    /// header names dropped.
     fn default() -> Self {
         Limits {
             max_header_bytes: 32 << 10,
             max_headers: 100,
             max_uri_bytes: 8 << 10,
             max_body_bytes: 1 << 20,
+            underscores_in_headers: false,
         }
     }
 }
