@@ -110,13 +110,19 @@ impl ProcessSettings {
 }
 
 /// `<hostname>-<pid>`: unique per process, also when several run on one host.
+/// Computed once per process: a reload in place reads the same default, also in a `-d`
+/// process (forked after the config was first read, so its pid is another).
 fn default_node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "edgeproxy".to_string());
-    format!("{host}-{}", std::process::id())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edgeproxy".to_string());
+        format!("{host}-{}", std::process::id())
+    })
+    .clone()
 }
 
 /// Request limits of a server block.
