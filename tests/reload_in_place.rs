@@ -372,3 +372,48 @@ fn a_background_process_reloads_in_place() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(get(&client(), &format!("http://{addr}/")).1, "d2");
 }
+
+#[test]
+fn a_key_that_was_hot_stays_hot_across_a_reload() {
+    let (a, b) = (Origin::start(), Origin::start());
+    let (listen, admin) = (free_addr(), free_addr());
+    let cfg = |v: &str| {
+        format!(
+            "[server]\npid_file = \"edgeproxy.pid\"\n\
+             [upstreams.app]\nservers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\n\
+             balance = \"hash\"\nhash_key = \"$arg_productId\"\n\
+             [upstreams.app.hot]\nmin_rate = 5\nmin_share = 0.5\nhold = \"60s\"\n\
+             [[servers]]\nlisten = [\"{listen}\"]\n\
+             [[servers.routes]]\npath = \"/v\"\nplugins = [{{ name = \"respond\", config = {{ body = \"{v}\" }} }}]\n\
+             [[servers.routes]]\npath_prefix = \"/\"\nupstream = \"app\"\n\
+             [[servers]]\nlisten = [\"{admin}\"]\n[[servers.routes]]\npath = \"/status/hot\"\n\
+             plugins = [{{ name = \"hot-status\" }}]\n",
+            a.addr, b.addr
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut edge = Edge::spawn_in(dir, "edge", &cfg("one"), &[]);
+    edge.wait_listening(&[listen, admin]).unwrap();
+    let c = client();
+    let hot = |c: &reqwest::blocking::Client| -> bool {
+        let doc: serde_json::Value = c
+            .get(format!("http://{admin}/status/hot"))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default();
+        doc["groups"]["app"]["hot"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|k| k["key"] == "3"))
+    };
+    wait_until("key 3 hot", Duration::from_secs(20), || {
+        for _ in 0..10 {
+            let _ = c.get(format!("http://{listen}/p?productId=3")).send();
+        }
+        hot(&c)
+    })
+    .unwrap();
+    let out = write_and_reload(&edge.path("edge.toml"), &cfg("two"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(get(&c, &format!("http://{listen}/v")).1, "two");
+    assert!(hot(&c), "the hot set was kept");
+}
