@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use serde::Deserialize;
 
 use crate::support::admin_response;

@@ -19,11 +19,9 @@
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{PurgeError, PurgeReport, TieredCache};
-use edgeproxy::kit::{
-    BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared,
-};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{PurgeError, PurgeReport, TieredCache};
 use serde::{Deserialize, Serialize};
 
 use crate::support::admin_response;

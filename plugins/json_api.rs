@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
 /// Config of the `json-api` plugin.

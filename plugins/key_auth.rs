@@ -15,8 +15,8 @@
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
 use crate::support::credentials::{self, Found};

@@ -16,9 +16,9 @@
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::host_name;
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::Deserialize;
 
 /// Config of the `redirect` plugin.

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
 use edgeproxy::kit::ResponseHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Shared};
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 

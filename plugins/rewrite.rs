@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use regex::Regex;
 use serde::Deserialize;
 

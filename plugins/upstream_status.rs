@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::RequestHeader;
 use edgeproxy::kit::{
     BalanceSpec, FailureSnapshot, LastError, PeerState, UpstreamGroup, Upstreams, WatchSnapshot,
 };
-use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use serde::{Deserialize, Serialize};
 
 use crate::support::admin_response;

@@ -139,7 +139,12 @@ pub fn running_pid(pid_file: &Path) -> Result<i32, ControlError> {
     Ok(pid)
 }
 
-fn upgrade(old: i32, app: &App, conf: &Path, prefix: Option<&Path>) -> Result<String, ControlError> {
+fn upgrade(
+    old: i32,
+    app: &App,
+    conf: &Path,
+    prefix: Option<&Path>,
+) -> Result<String, ControlError> {
     let failed = |why: String| ControlError::ReloadFailed { old, why };
     let (sock, pid_file) = (&app.process.upgrade_sock, &app.process.pid_file);
     let stale = socket_inode(sock);

@@ -21,8 +21,8 @@
 
 // The plugin API itself.
 pub use crate::plugin_api::{
-    de_duration, de_opt_duration, refusal_status, Background, BoxError, BuildError, Caches,
-    Flow, LogEntry, NotAnErrorStatus, Plugin, PluginCarry, PluginFactory, Registry, RequestBody,
+    de_duration, de_opt_duration, refusal_status, Background, BoxError, BuildError, Caches, Flow,
+    LogEntry, NotAnErrorStatus, Plugin, PluginCarry, PluginFactory, Registry, RequestBody,
     RequestCtx, Response, Shared, UnknownUpstream, UpstreamRef, MAX_REQUEST_BODY_BYTES,
 };
 
@@ -68,5 +68,7 @@ pub use crate::request::vars::is_plugin_variable;
 /// Prometheus metrics, registered the way the core registers its own (default registry,
 /// `Lazy` statics; the `metrics` plugin exports them).
 pub mod metrics {
-    pub use crate::metrics::{counter, counter_vec, gauge, gauge_vec, histogram_vec, inc, REQUESTS};
+    pub use crate::metrics::{
+        counter, counter_vec, gauge, gauge_vec, histogram_vec, inc, REQUESTS,
+    };
 }

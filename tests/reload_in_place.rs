@@ -137,7 +137,11 @@ fn reload_is_in_force_when_the_command_returns_and_keeps_the_l1() {
         let text = config(r.addr, r.admin, r.origin.addr, &format!("v{v}"));
         let out = write_and_reload(&conf, &text);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(
             stdout.contains(&format!("reloaded in place: generation {v} in force")),
             "{stdout}"
@@ -150,7 +154,11 @@ fn reload_is_in_force_when_the_command_returns_and_keeps_the_l1() {
         assert_eq!((status, cache.as_deref()), (200, Some("L1")), "{body}");
         assert_eq!(body, "Widget");
     }
-    assert_eq!(r.origin.hits(), hits, "no origin request caused by the reloads");
+    assert_eq!(
+        r.origin.hits(),
+        hits,
+        "no origin request caused by the reloads"
+    );
     assert_eq!(r.edge.child.id(), pid, "the same process");
     let status: serde_json::Value = c
         .get(format!("http://{}/status/config", r.admin))
@@ -160,14 +168,20 @@ fn reload_is_in_force_when_the_command_returns_and_keeps_the_l1() {
         .unwrap();
     assert_eq!(status["generation"], 6, "{status}");
     let kept = status["kept"].to_string();
-    assert!(kept.contains("cache/main") && kept.contains("upstream/origin"), "{status}");
+    assert!(
+        kept.contains("cache/main") && kept.contains("upstream/origin"),
+        "{status}"
+    );
     let metrics = c
         .get(format!("http://{}/metrics", r.admin))
         .send()
         .unwrap()
         .text()
         .unwrap();
-    assert!(metrics.contains("edgeproxy_config_generation 6"), "{metrics}");
+    assert!(
+        metrics.contains("edgeproxy_config_generation 6"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("edgeproxy_config_reloads_total{result=\"applied\"} 5"),
         "{metrics}"
@@ -191,7 +205,10 @@ fn broken_or_out_of_place_configs_are_refused_and_the_running_one_keeps_serving(
     let out = write_and_reload(&conf, &moved);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("`edge` listen") && err.contains("-s upgrade"), "{err}");
+    assert!(
+        err.contains("`edge` listen") && err.contains("-s upgrade"),
+        "{err}"
+    );
     assert!(err.contains("generation 1 keeps serving"), "{err}");
     assert_eq!(get(&c, &base).1, "old");
     // A process setting neither.
@@ -253,7 +270,11 @@ fn reloads_under_load_lose_no_request_and_new_requests_see_the_new_config() {
                 let mut failed = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     let c = if i % 2 == 0 { pooled.clone() } else { client() };
-                    if let Err(e) = c.get(format!("http://{addr}/")).send().and_then(|r| r.text()) {
+                    if let Err(e) = c
+                        .get(format!("http://{addr}/"))
+                        .send()
+                        .and_then(|r| r.text())
+                    {
                         failed.push(e.to_string());
                     }
                     done.fetch_add(1, Ordering::SeqCst);
@@ -266,10 +287,17 @@ fn reloads_under_load_lose_no_request_and_new_requests_see_the_new_config() {
     for v in 1..=20 {
         let text = config(r.addr, r.admin, r.origin.addr, &format!("v{v}"));
         let out = write_and_reload(&conf, &text);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Right after the command returns, new requests answer from the new config.
         for _ in 0..5 {
-            assert_eq!(get(&client(), &format!("http://{addr}/")).1, format!("v{v}"));
+            assert_eq!(
+                get(&client(), &format!("http://{addr}/")).1,
+                format!("v{v}")
+            );
             assert_eq!(get(&c, &format!("http://{addr}/")).1, format!("v{v}"));
         }
         if v % 5 == 0 {
@@ -279,7 +307,12 @@ fn reloads_under_load_lose_no_request_and_new_requests_see_the_new_config() {
     stop.store(true, Ordering::SeqCst);
     let failed: Vec<String> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert!(done.load(Ordering::SeqCst) > 100);
-    assert!(failed.is_empty(), "{} failed, e.g. {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
 }
 
 #[test]
@@ -324,14 +357,20 @@ plugins = [{{ name = "metrics" }}]
     for _ in 0..4 {
         assert_eq!(get(&c, &format!("http://{addr}/x")).0, 200);
     }
-    wait_until("the dead member to be taken out", Duration::from_secs(5), || {
-        edge.stderr().contains("temporarily disabled")
-    })
+    wait_until(
+        "the dead member to be taken out",
+        Duration::from_secs(5),
+        || edge.stderr().contains("temporarily disabled"),
+    )
     .unwrap();
     // It comes back to life, but it is still out for its fail_timeout, reload or not.
     let revived = Origin::builder().start_at(dead);
     let out = write_and_reload(&edge.path("edge.toml"), &cfg("two"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(get(&c, &format!("http://{addr}/v")).1, "two");
     for _ in 0..10 {
         assert_eq!(get(&c, &format!("http://{addr}/x")).0, 200);
@@ -347,7 +386,12 @@ fn a_background_process_reloads_in_place() {
     let (addr, admin) = (free_addr(), free_addr());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("page.hbs"), "{{product.name}}").unwrap();
-    let mut edge = Edge::spawn_in(dir, "edge", &config(addr, admin, origin.addr, "d1"), &["-d"]);
+    let mut edge = Edge::spawn_in(
+        dir,
+        "edge",
+        &config(addr, admin, origin.addr, "d1"),
+        &["-d"],
+    );
     let pid_file = edge.path("edgeproxy.pid");
     struct Kill(std::path::PathBuf);
     impl Drop for Kill {
@@ -369,7 +413,11 @@ fn a_background_process_reloads_in_place() {
     .unwrap_or_else(|e| panic!("{e}\n{}", edge.stderr()));
     let conf = edge.path("edge.toml");
     let out = write_and_reload(&conf, &config(addr, admin, origin.addr, "d2"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(get(&client(), &format!("http://{addr}/")).1, "d2");
 }
 
@@ -413,7 +461,11 @@ fn a_key_that_was_hot_stays_hot_across_a_reload() {
     })
     .unwrap();
     let out = write_and_reload(&edge.path("edge.toml"), &cfg("two"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(get(&c, &format!("http://{listen}/v")).1, "two");
     assert!(hot(&c), "the hot set was kept");
 }

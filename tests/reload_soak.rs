@@ -74,7 +74,9 @@ fn usage(pid: u32) -> (usize, usize, usize) {
             .and_then(|n| n.parse().ok())
             .unwrap()
     };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
     (field("Threads:"), fds, field("VmRSS:"))
 }
 
@@ -98,7 +100,11 @@ fn reload(conf: &Path, text: &str) {
         .arg(conf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -123,7 +129,12 @@ fn hundreds_of_reloads_leak_no_thread_descriptor_task_or_memory() {
     let mut baseline = None;
     for v in 1..=reloads {
         reload(&conf, &config(addr, admin, &consul.url(), origin.addr, v));
-        let body = c.get(format!("http://{addr}/")).send().unwrap().text().unwrap();
+        let body = c
+            .get(format!("http://{addr}/"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
         assert_eq!(body, format!("v{v}"));
         if v == warm_up {
             baseline = Some((usage(pid), part_tasks(admin)));
@@ -140,7 +151,9 @@ fn hundreds_of_reloads_leak_no_thread_descriptor_task_or_memory() {
     assert!(fds2 <= fds + 2, "descriptors {fds} → {fds2}");
     assert_eq!(after, tasks, "part tasks");
     assert!(
-        tasks.iter().any(|l| l.contains("consul_watch") && l.ends_with(" 1")),
+        tasks
+            .iter()
+            .any(|l| l.contains("consul_watch") && l.ends_with(" 1")),
         "one watch runs: {tasks:?}"
     );
     // Allocator noise, not growth per reload: 200 leaked generations would be far more.

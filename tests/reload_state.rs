@@ -41,7 +41,8 @@ fn reload(edge: &Edge, config: &str) -> String {
         edge.stderr()
     );
     assert!(
-        stdout.contains("edgeproxy: reloaded in place: generation ") && stdout.contains(" in force"),
+        stdout.contains("edgeproxy: reloaded in place: generation ")
+            && stdout.contains(" in force"),
         "{stdout}"
     );
     stdout
@@ -81,20 +82,32 @@ plugins = [{{ name = "respond", config = {{ body = "{other}" }} }}]
 fn a_local_rate_limit_window_keeps_its_count_until_the_rule_changes() {
     let listen = free_addr();
     let edge = Edge::start(&rate_limit_config(listen, 3, "a"), &[listen]);
-    let used: Vec<u16> = (0..4).map(|_| status(listen, "/limited", "alice")).collect();
+    let used: Vec<u16> = (0..4)
+        .map(|_| status(listen, "/limited", "alice"))
+        .collect();
     assert_eq!(used, [200, 200, 200, 429]);
 
     // Another route changed, the rule did not: alice is still limited, bob is not.
     let said = reload(&edge, &rate_limit_config(listen, 3, "b"));
     assert!(said.contains("generation 2"), "{said}");
-    let body = client().get(format!("http://{listen}/other")).send().unwrap().text();
+    let body = client()
+        .get(format!("http://{listen}/other"))
+        .send()
+        .unwrap()
+        .text();
     assert_eq!(body.unwrap(), "b", "the new generation is in force");
-    assert_eq!(status(listen, "/limited", "alice"), 429, "window carried over");
+    assert_eq!(
+        status(listen, "/limited", "alice"),
+        429,
+        "window carried over"
+    );
     assert_eq!(status(listen, "/limited", "bob"), 200);
 
     // The rule changed: a fresh window.
     reload(&edge, &rate_limit_config(listen, 4, "b"));
-    let fresh: Vec<u16> = (0..5).map(|_| status(listen, "/limited", "alice")).collect();
+    let fresh: Vec<u16> = (0..5)
+        .map(|_| status(listen, "/limited", "alice"))
+        .collect();
     assert_eq!(fresh, [200, 200, 200, 200, 429]);
 }
 
@@ -158,14 +171,29 @@ fn a_warm_page_stays_in_l1_and_in_the_render_cache_across_a_reload() {
     }
     let hits = || metric(listen, "edgeproxy_page_render_cache_hits_total").unwrap_or(-1.0);
     let before = hits();
-    assert!(before >= 1.0, "render cache hits before the reload: {before}");
+    assert!(
+        before >= 1.0,
+        "render cache hits before the reload: {before}"
+    );
 
     reload(&edge, &page_config(listen, origin.addr, &template, "b"));
-    let body = client().get(format!("http://{listen}/other")).send().unwrap().text();
+    let body = client()
+        .get(format!("http://{listen}/other"))
+        .send()
+        .unwrap()
+        .text();
     assert_eq!(body.unwrap(), "b", "the new generation is in force");
     assert_eq!(product(listen), ("L1".into(), "name=Phone".into()));
-    assert_eq!(hits(), before + 1.0, "the page came from the carried render cache");
-    assert_eq!(origin.hits_for("/p/7"), 1, "no origin request caused by the reload");
+    assert_eq!(
+        hits(),
+        before + 1.0,
+        "the page came from the carried render cache"
+    );
+    assert_eq!(
+        origin.hits_for("/p/7"),
+        1,
+        "no origin request caused by the reload"
+    );
 }
 
 fn log_config(listen: SocketAddr, kafka: u16, topic: &str, log: &str, other: &str) -> String {
@@ -187,7 +215,10 @@ plugins = [
 /// Ids of the process's threads named `name`.
 fn threads_named(pid: u32, name: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if comm.trim() == name {
             ids.insert(t.file_name().to_string_lossy().into_owned());
@@ -206,7 +237,12 @@ fn thread_count(pid: u32) -> usize {
 }
 
 fn get_body(addr: SocketAddr) -> String {
-    client().get(format!("http://{addr}/")).send().unwrap().text().unwrap()
+    client()
+        .get(format!("http://{addr}/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
 }
 
 #[test]
@@ -219,7 +255,10 @@ fn log_writers_keep_their_thread_over_reloads_and_a_retired_one_stops() {
     assert_eq!(get_body(listen), "0");
     // The log phase runs after the answer: its threads start just after.
     wait_until("one writer, one producer", Duration::from_secs(5), || {
-        (threads_named(pid, "access-log").len(), threads_named(pid, "kafka-log").len()) == (1, 1)
+        (
+            threads_named(pid, "access-log").len(),
+            threads_named(pid, "kafka-log").len(),
+        ) == (1, 1)
     })
     .unwrap();
     let access = threads_named(pid, "access-log");
@@ -229,8 +268,16 @@ fn log_writers_keep_their_thread_over_reloads_and_a_retired_one_stops() {
     for i in 1..=30 {
         reload(&edge, &config("t1", "access.log", &i.to_string()));
         assert_eq!(get_body(listen), i.to_string());
-        assert_eq!(threads_named(pid, "access-log"), access, "reload {i}: the same writer");
-        assert_eq!(threads_named(pid, "kafka-log"), producer, "reload {i}: the same producer");
+        assert_eq!(
+            threads_named(pid, "access-log"),
+            access,
+            "reload {i}: the same writer"
+        );
+        assert_eq!(
+            threads_named(pid, "kafka-log"),
+            producer,
+            "reload {i}: the same producer"
+        );
     }
     let after = thread_count(pid);
     eprintln!("threads: {before} before, {after} after 30 reloads");
@@ -239,10 +286,17 @@ fn log_writers_keep_their_thread_over_reloads_and_a_retired_one_stops() {
     // Changed settings: new threads, and the retired ones end.
     reload(&edge, &config("t2", "access2.log", "x"));
     assert_eq!(get_body(listen), "x");
-    wait_until("the retired threads to end", Duration::from_secs(10), || {
-        let (a, k) = (threads_named(pid, "access-log"), threads_named(pid, "kafka-log"));
-        a.len() == 1 && k.len() == 1 && a != access && k != producer
-    })
+    wait_until(
+        "the retired threads to end",
+        Duration::from_secs(10),
+        || {
+            let (a, k) = (
+                threads_named(pid, "access-log"),
+                threads_named(pid, "kafka-log"),
+            );
+            a.len() == 1 && k.len() == 1 && a != access && k != producer
+        },
+    )
     .unwrap();
     let lines = |name: &str| std::fs::read_to_string(edge.path(name)).unwrap_or_default();
     wait_until("access lines in both files", Duration::from_secs(5), || {

@@ -28,12 +28,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{
-    de_duration, BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared,
-};
 use edgeproxy::kit::ConsulClient;
 use edgeproxy::kit::ConsulSpec;
 use edgeproxy::kit::UpstreamRef;
+use edgeproxy::kit::{de_duration, BoxError, Flow, Plugin, PluginFactory, RequestCtx, Shared};
 use edgeproxy::kit::{RequestHeader, ResponseHeader};
 use once_cell::sync::Lazy;
 use prometheus::{IntCounter, IntCounterVec, IntGaugeVec};
@@ -154,7 +152,11 @@ impl PluginFactory for GrayRelease {
 
     fn build(cfg: GrayReleaseConfig, shared: &Shared) -> Result<Arc<dyn Plugin>, BoxError> {
         let canary = shared.upstream_ref(&cfg.canary)?;
-        let stable = cfg.stable.as_deref().map(|s| shared.upstream_ref(s)).transpose()?;
+        let stable = cfg
+            .stable
+            .as_deref()
+            .map(|s| shared.upstream_ref(s))
+            .transpose()?;
         let label = cfg.canary.as_str();
         let nothing = cfg.ips.is_empty()
             && cfg.ips_from.is_none()

@@ -30,10 +30,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{
-    de_duration, BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared,
-};
 use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::{de_duration, BoxError, LogEntry, Plugin, PluginFactory, RequestCtx, Shared};
 use rskafka::client::partition::Compression;
 use serde::{Deserialize, Serialize};
 

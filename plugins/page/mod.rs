@@ -42,11 +42,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
-use edgeproxy::kit::{CacheLevel, TieredCache};
-use edgeproxy::kit::{
-    de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared,
-};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{de_duration, BoxError, Plugin, PluginFactory, RequestCtx, Response, Shared};
+use edgeproxy::kit::{CacheLevel, TieredCache};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -167,12 +165,7 @@ impl PluginFactory for Page {
         let path = shared.resolve_path(&cfg.template);
         let key = format!("{path:?}:{}", shared.carry.config());
         let (rendered, origin) = carry_try(shared, &key, || {
-            let template = Template::load(
-                path,
-                &cfg.template,
-                cfg.missing,
-                cfg.template_check,
-            )?;
+            let template = Template::load(path, &cfg.template, cfg.missing, cfg.template_check)?;
             Ok::<_, BoxError>(Rendered {
                 template,
                 memo: Memo::new(render_cache),
@@ -252,7 +245,11 @@ impl Plugin for Page {
         }
         ctx.cache_level = level;
         let generation = self.rendered.template.generation();
-        let key = self.rendered.memo.enabled().then(|| self.rendered.memo.key(&values));
+        let key = self
+            .rendered
+            .memo
+            .enabled()
+            .then(|| self.rendered.memo.key(&values));
         let mut outdated = false;
         if let Some(k) = key {
             match self.rendered.memo.get(k, &values, generation, &versions) {
@@ -267,7 +264,8 @@ impl Plugin for Page {
             Err(RenderError::Failed(e)) => return Err(e),
         };
         if let Some(k) = key {
-            self.rendered.memo
+            self.rendered
+                .memo
                 .offer(k, &values, outdated, generation, &versions, &html);
         }
         self.page(html, level, &values).map(Some)
@@ -339,7 +337,8 @@ impl Page {
                 data(i).map_or(Value::Null, Doc::to_value),
             );
         }
-        self.rendered.template
+        self.rendered
+            .template
             .render(Value::Object(map))
             .map_err(|e| RenderError::Failed(e.into()))
     }

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use edgeproxy::kit::async_trait;
+use edgeproxy::kit::{de_duration, BoxError, Shared};
 use edgeproxy::kit::{
     CacheLevel, Derived, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, TieredCache,
     Ttls, Version,
 };
-use edgeproxy::kit::{de_duration, BoxError, Shared};
 use serde::Deserialize;
 
 use super::doc::Doc;

@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use edgeproxy::kit::async_trait;
 use edgeproxy::kit::refusal_status;
-use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::KeyTemplate;
+use edgeproxy::kit::{BoxError, Flow, Plugin, PluginFactory, RequestCtx, Response, Shared};
 use edgeproxy::kit::{RequestHeader, ResponseHeader};
 
 use crate::support::carried::carry_try;

@@ -1,8 +1,8 @@
 //! Response helpers shared by the admin plugins (`admin-token`, `cache-purge`, `metrics`,
 //! `upstream-status`): JSON bodies, JSON errors and 405s. Not a plugin itself.
 
-use edgeproxy::kit::{BoxError, Response};
 use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, Response};
 use serde::Serialize;
 
 /// A JSON response with `status`; admin answers are never cached.

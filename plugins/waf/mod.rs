@@ -31,11 +31,11 @@ use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
 use edgeproxy::kit::refusal_status;
+use edgeproxy::kit::RequestHeader;
 use edgeproxy::kit::{
     BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Response, Shared,
     MAX_REQUEST_BODY_BYTES,
 };
-use edgeproxy::kit::RequestHeader;
 use serde::Deserialize;
 
 /// Config of the `waf` plugin.

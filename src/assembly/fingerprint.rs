@@ -47,7 +47,13 @@ fn canonical(v: &serde_json::Value) -> String {
             keys.sort();
             let body: Vec<String> = keys
                 .into_iter()
-                .map(|k| format!("{}:{}", serde_json::Value::from(k.as_str()), canonical(&m[k])))
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::from(k.as_str()),
+                        canonical(&m[k])
+                    )
+                })
                 .collect();
             format!("{{{}}}", body.join(","))
         }
@@ -74,8 +80,11 @@ mod tests {
         assert_ne!(a.table(&key), c.table(&key));
         assert_ne!(
             a.table(&key),
-            Fingerprints::of("[upstreams.app]\nretries = 1\nservers = []\n", Path::new("/x"))
-                .table(&key),
+            Fingerprints::of(
+                "[upstreams.app]\nretries = 1\nservers = []\n",
+                Path::new("/x")
+            )
+            .table(&key),
             "relative paths resolve elsewhere"
         );
     }

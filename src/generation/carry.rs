@@ -35,9 +35,7 @@ pub struct Carry {
 
 impl std::fmt::Debug for Carry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Carry")
-            .field("parts", &self.len())
-            .finish()
+        f.debug_struct("Carry").field("parts", &self.len()).finish()
     }
 }
 
@@ -187,7 +185,10 @@ mod tests {
         let s = first.get_or("plugin/x", "", || Arc::new(String::from("s")));
         assert_eq!((*n, s.as_str()), (5, "s"));
         let second = Carry::after(&first);
-        assert!(Arc::ptr_eq(&n, &second.get_or("plugin/x", "", || Arc::new(0u64))));
+        assert!(Arc::ptr_eq(
+            &n,
+            &second.get_or("plugin/x", "", || Arc::new(0u64))
+        ));
     }
 
     #[test]

@@ -27,9 +27,18 @@ pub fn needs_upgrade(old: &App, new: &ConfigSpec) -> Option<String> {
         }
         let (a, b) = (o.conn, n.conn);
         let changed = [
-            ("client_header_timeout", a.client_header_timeout != b.client_header_timeout),
-            ("keepalive_timeout", a.keepalive_timeout != b.keepalive_timeout),
-            ("client_body_timeout", a.client_body_timeout != b.client_body_timeout),
+            (
+                "client_header_timeout",
+                a.client_header_timeout != b.client_header_timeout,
+            ),
+            (
+                "keepalive_timeout",
+                a.keepalive_timeout != b.keepalive_timeout,
+            ),
+            (
+                "client_body_timeout",
+                a.client_body_timeout != b.client_body_timeout,
+            ),
             ("max_connections", a.max_connections != b.max_connections),
             (
                 "http2_max_concurrent_streams",

@@ -98,7 +98,8 @@ impl World {
     ) -> Result<Reloaded, ReloadError> {
         let old = self.current();
         let text = file_text(&source.conf);
-        let mut spec = config::read(&source.conf).map_err(|d| ReloadError::Config(d.to_string()))?;
+        let mut spec =
+            config::read(&source.conf).map_err(|d| ReloadError::Config(d.to_string()))?;
         if let Some(p) = &source.prefix {
             spec.base_dir = p.clone();
         }

@@ -102,12 +102,22 @@ mod tests {
             std::future::pending::<()>().await
         };
         let mut set = TaskSet::new("test");
-        set.sync([(1, Some(task(started.clone()))), (2, Some(task(started.clone())))]);
+        set.sync([
+            (1, Some(task(started.clone()))),
+            (2, Some(task(started.clone()))),
+        ]);
         tokio::task::yield_now().await;
         assert_eq!(started.load(Ordering::SeqCst), 2);
-        set.sync([(1, Some(task(started.clone()))), (3, Some(task(started.clone())))]);
+        set.sync([
+            (1, Some(task(started.clone()))),
+            (3, Some(task(started.clone()))),
+        ]);
         tokio::task::yield_now().await;
-        assert_eq!(started.load(Ordering::SeqCst), 3, "part 1 kept its task, 3 is new");
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            3,
+            "part 1 kept its task, 3 is new"
+        );
         assert_eq!(set.len(), 2);
         set.sync(std::iter::empty::<(usize, Option<std::future::Ready<()>>)>());
         assert!(set.is_empty());

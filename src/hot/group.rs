@@ -10,12 +10,12 @@ use crate::cache::TieredCache;
 use crate::upstream::{HotSpec, UpstreamGroup};
 
 use super::detector::Detector;
-use super::store::FirstHopStore;
 use super::metrics::HotMetrics;
 use super::prewarm::{self, Prewarm};
 use super::report;
 use super::set::{Hit, HotSet};
 use super::status::{FirstHopStatus, GroupStatus, KeyStatus, Thresholds};
+use super::store::FirstHopStore;
 use super::view::{Change, Report, View};
 use super::window::{tick_for, Window};
 

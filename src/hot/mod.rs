@@ -15,7 +15,6 @@
 //! docs/hot.md is the operator's guide.
 
 mod detector;
-pub mod store;
 mod group;
 mod metrics;
 mod prewarm;
@@ -23,17 +22,18 @@ mod report;
 mod service;
 mod set;
 mod status;
+pub mod store;
 mod view;
 mod window;
 
 pub use detector::{Detector, Tick};
-pub use store::{FirstHopStore, Stored};
 pub use group::HotGroup;
 pub use metrics::HotMetrics;
 pub use prewarm::HEADER as PREWARM_HEADER;
 pub use service::HotService;
 pub use set::{Hit, HotSet};
 pub use status::{FirstHopStatus, GroupStatus, KeyStatus, Thresholds};
+pub use store::{FirstHopStore, Stored};
 pub use view::{Change, HotKey, Report, View};
 pub use window::{Rates, Window};
 

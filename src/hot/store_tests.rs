@@ -91,7 +91,10 @@ fn stored(keys: &[&str]) -> Stored {
 
 fn store() -> (Arc<FirstHopStore>, TieredCache) {
     let cache = TieredCache::new(CacheSpec::default());
-    (FirstHopStore::new(FirstHopSpec::default(), cache.clone()), cache)
+    (
+        FirstHopStore::new(FirstHopSpec::default(), cache.clone()),
+        cache,
+    )
 }
 
 #[tokio::test]

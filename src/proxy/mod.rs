@@ -12,8 +12,8 @@ mod answer;
 mod body;
 mod client;
 mod ctx;
-mod first_hop;
 mod errors;
+mod first_hop;
 mod forward;
 mod hashkey;
 mod hot;
@@ -42,8 +42,7 @@ use crate::conn::{self, ConnLimits};
 use crate::generation::World;
 use crate::metrics;
 use crate::plugin_api::{
-    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
-    Response,
+    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry, Response,
 };
 use crate::request;
 
@@ -375,7 +374,11 @@ impl ProxyHttp for EdgeProxy {
             .map(|r| r.status.as_u16())
             .or(ctx.outcome.local_status)
             .unwrap_or(0);
-        let error = ctx.outcome.error.clone().or_else(|| e.map(|e| e.to_string()));
+        let error = ctx
+            .outcome
+            .error
+            .clone()
+            .or_else(|| e.map(|e| e.to_string()));
         let entry = LogEntry {
             request: session.req_header(),
             status,

@@ -11,14 +11,14 @@ use pingora::services::listening::Service;
 use crate::assembly::App;
 use crate::cache::CacheSubscribers;
 use crate::conn::Guarded;
-use crate::generation::{Generation, Source, World};
-use crate::plugin_api::Registry;
-use crate::upstream::discovery::{self, DiscoveryService};
 use crate::drain::DrainWatch;
+use crate::generation::{Generation, Source, World};
 use crate::hot::HotService;
+use crate::plugin_api::Registry;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
 use crate::tls::reload::CertWatch;
+use crate::upstream::discovery::{self, DiscoveryService};
 use crate::upstream::ConsulError;
 
 pub mod control_sock;
@@ -136,7 +136,10 @@ pub fn build(
     server.add_service(background_service("upstream discovery and health", svc));
     let drain = DrainWatch::new(server.watch_execution_phase());
     server.add_service(background_service("drain watch", drain));
-    server.add_service(background_service("hot keys", HotService::new(world.clone())));
+    server.add_service(background_service(
+        "hot keys",
+        HotService::new(world.clone()),
+    ));
     let svc = CacheSubscribers::new(world.clone());
     server.add_service(background_service("cache purge subscribers", svc));
     let svc = ControlSocket::new(p.control_sock.clone(), world.clone());

@@ -11,8 +11,8 @@ use crate::metrics::UpstreamMetrics;
 use crate::request::Vars;
 
 use super::balancer::Balancer;
-use super::failures::{FailureSnapshot, Kind};
 use super::clock::now_ms;
+use super::failures::{FailureSnapshot, Kind};
 use super::key::KeyTemplate;
 use super::spec::{BalanceSpec, GroupSpec, ServerSpec};
 use super::status::WatchStatus;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use edgeproxy::kit::*;
 use edgeproxy::kit::serde::Deserialize;
+use edgeproxy::kit::*;
 
 /// `hello`: answers `Hello, <name>!` in the content phase.
 struct Hello {

@@ -103,7 +103,11 @@ fn the_counter_survives_a_reload_and_restarts_when_its_config_changes() {
 
     let said = reload(&path);
     assert!(said.contains("generation 2"), "{said}");
-    assert_eq!(body(addr), format!("visit {}\n", before + 1), "carried over");
+    assert_eq!(
+        body(addr),
+        format!("visit {}\n", before + 1),
+        "carried over"
+    );
 
     std::fs::write(&path, config(port, "hit")).unwrap();
     reload(&path);
