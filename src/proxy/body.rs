@@ -56,8 +56,9 @@ pub enum Refusal {
     /// None.
     #[default]
     None,
-    /// Refused; `fail_to_proxy` writes this answer.
-    Pending(Response),
+    /// Refused; `fail_to_proxy` writes this answer (boxed: the rare case does not make
+    /// every request's context larger).
+    Pending(Box<Response>),
     /// Refused and answered.
     Answered,
 }
@@ -68,7 +69,7 @@ impl Refusal {
         match std::mem::take(self) {
             Refusal::Pending(r) => {
                 *self = Refusal::Answered;
-                Some(r)
+                Some(*r)
             }
             other => {
                 *self = other;
@@ -181,7 +182,7 @@ impl EdgeProxy {
     fn refuse_held(&self, ctx: &mut ProxyCtx, resp: Response) -> Result<()> {
         let status = resp.status();
         ctx.outcome.error = Some(format!("refused by a request body plugin ({status})"));
-        ctx.body.refusal = Refusal::Pending(resp);
+        ctx.body.refusal = Refusal::Pending(Box::new(resp));
         Error::e_explain(
             ErrorType::HTTPStatus(status),
             "refused by a request body plugin",
