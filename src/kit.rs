@@ -15,7 +15,7 @@
 //! | the tiered cache | [`TieredCache`], [`Loader`], [`HttpOrigin`], [`CacheLevel`], [`Version`], purges |
 //! | Redis | [`RedisClient`] (timeouts, breaker, single node or Cluster), [`RedisSpec`] |
 //! | upstreams | [`UpstreamGroup`], [`Upstreams`], [`KeyTemplate`], [`ConsulClient`], status snapshots |
-//! | request values | [`is_plugin_variable`], [`host_name`], [`Cidr`]/[`CidrTable`], [`parse_size`] |
+//! | request values | [`is_plugin_variable`], [`host_name`], [`same_after_folding`] (header names an upstream reads as one), [`Cidr`]/[`CidrTable`], [`parse_size`] |
 //! | metrics | [`metrics`]: one registration style on the default registry |
 //! | logs | [`reopen_generation`] (SIGUSR1 log reopening for plugins that write files) |
 
@@ -61,6 +61,7 @@ pub use crate::hot::{GroupStatus, HotGroups};
 pub use crate::cidr::{Cidr, CidrError, Table as CidrTable};
 pub use crate::config::parse_size;
 pub use crate::logging::reopen_generation;
+pub use crate::request::fields::same_after_folding;
 pub use crate::request::host::{name as host_name, HostError};
 pub use crate::request::vars::is_plugin_variable;
 

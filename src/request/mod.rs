@@ -7,6 +7,7 @@
 //! the same path. The target as received stays in the request's extensions as
 //! [`OriginalTarget`] (what `$request_uri` is, rewrites or not).
 
+pub mod fields;
 pub mod framing;
 pub mod host;
 pub mod path;
