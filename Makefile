@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/edgeproxy/target
 CONF ?= conf/edgeproxy.toml
 
 BUILD_PKGS := cmake pkg-config libssl-dev build-essential
-TEST_PKGS  := redis-server nginx libnginx-mod-http-lua curl openssl nghttp2-client chromium python3 python3-venv
+TEST_PKGS  := redis-server nginx libnginx-mod-http-lua curl openssl nghttp2-client chromium python3 python3-venv brotli zstd gzip
 BENCH_PKGS := nginx libnginx-mod-http-lua wrk
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -16,7 +16,7 @@
 //! | Redis | [`RedisClient`] (timeouts, breaker, single node or Cluster), [`RedisSpec`] |
 //! | upstreams | [`UpstreamGroup`], [`Upstreams`], [`ConsulClient`], status snapshots |
 //! | request variables | [`Template`] (the one engine: keys, log formats, locations), [`RequestView`], [`Extra`] (a plugin's own variables, e.g. the log's `$status`), [`Sink`] |
-//! | request values | [`host_name`], [`Cidr`]/[`CidrTable`], [`parse_size`] |
+//! | request values | [`host_name`], [`same_after_folding`] (header names an upstream reads as one), [`Cidr`]/[`CidrTable`], [`parse_size`] |
 //! | metrics | [`metrics`]: one registration style on the default registry |
 //! | logs | [`reopen_generation`] (SIGUSR1 log reopening for plugins that write files) |
 
@@ -62,6 +62,7 @@ pub use crate::hot::{GroupStatus, HotGroups};
 pub use crate::cidr::{Cidr, CidrError, Table as CidrTable};
 pub use crate::config::parse_size;
 pub use crate::logging::reopen_generation;
+pub use crate::request::fields::same_after_folding;
 pub use crate::request::host::{name as host_name, HostError};
 pub use crate::request::template::{Extra, NoExtra, RequestView, Sink, Template, TemplateError};
 

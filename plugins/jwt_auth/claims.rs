@@ -42,7 +42,11 @@ pub fn header_value(v: &Value) -> Option<HeaderValue> {
         }
         v => scalar(v)?,
     };
-    HeaderValue::from_str(&text).ok()
+    // `from_str` also takes obs-text (bytes ≥ 0x80): printable ASCII only.
+    let printable = text.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    printable
+        .then(|| HeaderValue::from_str(&text).ok())
+        .flatten()
 }
 
 /// A claim as a variable (`$jwt_NAME`): like [`header_value`], but any text (variables
@@ -82,6 +86,8 @@ mod tests {
         assert_eq!(hv(json!(null)), None);
         assert_eq!(hv(json!([{"a": 1}])), None);
         assert_eq!(hv(json!("a\r\nx-admin: 1")), None);
+        assert_eq!(hv(json!("Zoë")), None);
+        assert_eq!(hv(json!(["a", "ü"])), None);
     }
 
     #[test]

@@ -10,13 +10,17 @@
 //!   never be used as an HMAC secret (RS→HS alg confusion).
 //! - **Checks**: signature, `exp` and `nbf` with a leeway (default 30 s), `iss` and `aud`
 //!   when configured; a token without `exp` is refused unless `require_exp = false`.
-//! - **Token** from `Authorization: Bearer`, a cookie or a query argument, in the configured
-//!   order (`token_sources`, default `["bearer"]`).
+//! - **Token** from `Authorization: Bearer`, a cookie or a query argument (`token_sources`,
+//!   default `["bearer"]`): exactly one, once — two `Authorization` fields, a cookie or
+//!   argument given twice, or tokens in two sources get 400 (`invalid_request`, RFC 6750
+//!   §2). `hide_credentials = true` removes it before the request goes upstream.
 //! - **Claims**: [`JwtClaims`] (subject and the claims named in `claims`) goes into
 //!   `ctx.extensions`, and the same claims become variables (`$jwt_sub`, `$jwt_NAME`) for
 //!   hash keys, rate-limit keys and access logs; the subject is also `$consumer`.
 //!   `claims_to_headers` copies claims into upstream request headers, after removing
-//!   whatever the client sent under those names.
+//!   whatever the client sent under those names or names an upstream folds into them
+//!   (`X_User_Id`); a `Connection` header naming one of them is refused (400). Claims that
+//!   are not printable ASCII are left out.
 //! - **401** with `WWW-Authenticate: Bearer realm="…"` when there is no token, plus
 //!   `error="invalid_token", error_description="…"` (RFC 6750 §3) when it is invalid. The
 //!   token is never echoed nor logged.
@@ -51,6 +55,7 @@ use http::HeaderName;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::support::credentials::{self, Found};
 use verify::Keys;
 
 use crate::support::carried::{carry_try, Origin};
@@ -109,6 +114,10 @@ pub struct JwtAuthConfig {
     /// `realm` of the `WWW-Authenticate` challenge (default `"edgeproxy"`).
     #[serde(default = "default_realm")]
     pub realm: String,
+    /// Remove the token from the request before it goes upstream (the `Authorization`
+    /// field, the cookie or the query argument it came in; default `false`).
+    #[serde(default)]
+    pub hide_credentials: bool,
     /// Longest accepted token, in bytes (default 8192).
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
@@ -147,6 +156,9 @@ pub struct JwtAuth {
     /// `(claim, variable)`: `("role", "jwt_role")`, for the claims in `claim_names`.
     claim_vars: Vec<(String, String)>,
     headers: Vec<(String, HeaderName)>,
+    /// The names in `headers`, which `Connection` may not name.
+    header_names: Vec<HeaderName>,
+    hide_credentials: bool,
     /// `Bearer realm="…"`.
     challenge: String,
 }
@@ -239,7 +251,9 @@ impl PluginFactory for JwtAuth {
             sources: cfg.token_sources,
             claim_names,
             claim_vars,
+            header_names: headers.iter().map(|(_, h)| h.clone()).collect(),
             headers,
+            hide_credentials: cfg.hide_credentials,
             challenge: format!("Bearer realm=\"{}\"", cfg.realm),
         }))
     }
@@ -296,6 +310,18 @@ fn validation(cfg: &JwtAuthConfig) -> Validation {
 }
 
 impl JwtAuth {
+    /// 400 with RFC 6750's `invalid_request` (a request carrying more than one token).
+    fn bad_request(&self, why: &str) -> Result<Flow, BoxError> {
+        let challenge = format!(
+            "{}, error=\"invalid_request\", error_description=\"{why}\"",
+            self.challenge
+        );
+        Ok(Flow::Respond(
+            Response::text(400, format!("400 {why}\n"))?
+                .with_header("www-authenticate", &challenge)?,
+        ))
+    }
+
     fn unauthorized(&self, why: Option<Rejection>) -> Result<Flow, BoxError> {
         let challenge = match why {
             None => self.challenge.clone(),
@@ -319,12 +345,20 @@ impl Plugin for JwtAuth {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<Flow, BoxError> {
-        // Whatever the client sent under the claim headers' names is never forwarded.
-        for (_, name) in &self.headers {
-            req.remove_header(name);
+        // `Connection: x-user-id` would have the hop-by-hop stripping remove the verified
+        // header after it is set: refused, as the proxy does for its own headers.
+        if credentials::connection_names(req, &self.header_names) {
+            return self.bad_request("Connection names a header set from the token");
         }
-        let Some(token) = token::find(req, &self.sources) else {
-            return self.unauthorized(None);
+        // Whatever the client sent under the claim headers' names — or names an upstream
+        // reads as them (`X_User_Id`) — is never forwarded.
+        for (_, name) in &self.headers {
+            credentials::remove_folded(req, name);
+        }
+        let (source, token) = match token::find(req, &self.sources) {
+            Found::One(found) => found,
+            Found::None => return self.unauthorized(None),
+            Found::Many => return self.bad_request("more than one token"),
         };
         let all = match self.verifier.verify(&token) {
             Ok(claims) => claims,
@@ -333,6 +367,9 @@ impl Plugin for JwtAuth {
                 return self.unauthorized(Some(why));
             }
         };
+        if self.hide_credentials {
+            token::hide(req, source)?;
+        }
         for (claim, name) in &self.headers {
             if let Some(value) = all.get(claim).and_then(claims::header_value) {
                 req.insert_header(name.clone(), value)?;

@@ -1,10 +1,12 @@
-//! Where the token is looked for: `Authorization: Bearer`, a cookie, a query argument, in
-//! the configured order; the first source that holds a token wins.
+//! Where the token is looked for: `Authorization: Bearer`, a cookie, a query argument;
+//! exactly one of the configured sources may hold one, once.
 
 use std::fmt;
 use std::str::FromStr;
 
-use edgeproxy::kit::RequestHeader;
+use edgeproxy::kit::{BoxError, RequestHeader};
+
+use crate::support::credentials::{self, Found};
 
 /// One place a token may come from, written `"bearer"`, `"cookie:NAME"` or `"query:NAME"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,104 +58,54 @@ impl fmt::Display for Source {
     }
 }
 
-/// The token of the first source in `sources` that holds a non-empty one.
-pub fn find(req: &RequestHeader, sources: &[Source]) -> Option<String> {
-    sources.iter().find_map(|s| match s {
-        Source::Bearer => bearer(req),
-        Source::Cookie(name) => cookie(req, name),
-        Source::Query(name) => query(req, name),
-    })
-}
-
-fn bearer(req: &RequestHeader) -> Option<String> {
-    req.headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let (scheme, rest) = v.trim().split_once(' ')?;
-            let token = rest.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-        })
-}
-
-fn cookie(req: &RequestHeader, name: &str) -> Option<String> {
-    req.headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (n, value) = pair.trim().split_once('=')?;
-            let value = value.trim().trim_matches('"');
-            (n.trim() == name && !value.is_empty()).then(|| value.to_string())
-        })
-}
-
-fn query(req: &RequestHeader, name: &str) -> Option<String> {
-    let q = req.uri.query()?;
-    form_urlencoded::parse(q.as_bytes())
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(uri: &str, headers: &[(&str, &str)]) -> RequestHeader {
-        let mut r = RequestHeader::build("GET", uri.as_bytes(), None).unwrap();
-        for (n, v) in headers {
-            r.append_header(n.to_string(), *v).unwrap();
-        }
-        r
-    }
-
-    fn sources(s: &[&str]) -> Vec<Source> {
-        s.iter().map(|s| s.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn parses_sources_and_refuses_unknown_ones() {
-        assert_eq!(
-            sources(&["bearer", "cookie:jwt", "query:access_token"]),
-            vec![
-                Source::Bearer,
-                Source::Cookie("jwt".into()),
-                Source::Query("access_token".into())
-            ]
-        );
-        for bad in ["", "header", "cookie:", "query:", "cookie:a b", "bearer:x"] {
-            assert!(bad.parse::<Source>().is_err(), "{bad}");
+/// The one token the request carries over `sources`, and which source it came from.
+/// [`Found::Many`] when a source holds it twice (two `Authorization` fields, the cookie or
+/// the query argument twice) or two sources hold one (RFC 6750 §2: a client MUST NOT use
+/// more than one method): the request is refused, never answered with "the first wins".
+pub fn find<'s>(req: &RequestHeader, sources: &'s [Source]) -> Found<(&'s Source, String)> {
+    let mut found = Found::None;
+    for source in sources {
+        let token = match source {
+            Source::Bearer => bearer(req),
+            Source::Cookie(name) => credentials::cookie(req, name),
+            Source::Query(name) => credentials::query(req, name),
+        };
+        match (token, &found) {
+            (Found::None, _) => {}
+            (Found::One(t), Found::None) if t.is_empty() => {}
+            (Found::One(t), Found::None) => found = Found::One((source, t)),
+            _ => return Found::Many,
         }
     }
+    found
+}
 
-    #[test]
-    fn first_source_holding_a_token_wins() {
-        let all = sources(&["bearer", "cookie:jwt", "query:t"]);
-        let r = req(
-            "/?t=q1",
-            &[("authorization", "Bearer h1"), ("cookie", "a=b; jwt=c1")],
-        );
-        assert_eq!(find(&r, &all).as_deref(), Some("h1"));
-        let r = req(
-            "/?t=q1",
-            &[("authorization", "Basic Zm9v"), ("cookie", "a=b; jwt=c1")],
-        );
-        assert_eq!(find(&r, &all).as_deref(), Some("c1"));
-        let r = req("/?x=1&t=q%2E1", &[("cookie", "jwt=")]);
-        assert_eq!(find(&r, &all).as_deref(), Some("q.1"));
-        assert_eq!(find(&req("/", &[]), &all), None);
-        assert_eq!(
-            find(&req("/", &[("authorization", "bearer   ")]), &all),
-            None
-        );
-        let r = req("/?t=q1", &[("authorization", "bearer  h2 ")]);
-        assert_eq!(
-            find(&r, &sources(&["query:t", "bearer"])).as_deref(),
-            Some("q1")
-        );
-        assert_eq!(find(&r, &sources(&["bearer"])).as_deref(), Some("h2"));
+/// `Authorization: Bearer <token>` (a field with another scheme holds no token; two fields
+/// are [`Found::Many`] whatever their schemes).
+fn bearer(req: &RequestHeader) -> Found<String> {
+    match credentials::header(req, &http::header::AUTHORIZATION) {
+        Found::One(v) => {
+            let v = String::from_utf8_lossy(v);
+            let token = v.trim().split_once(' ').and_then(|(scheme, rest)| {
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| rest.trim().to_string())
+            });
+            token.map_or(Found::None, Found::One)
+        }
+        Found::None => Found::None,
+        Found::Many => Found::Many,
+    }
+}
+
+/// Takes the token off the request before it goes upstream (`hide_credentials`).
+pub fn hide(req: &mut RequestHeader, source: &Source) -> Result<(), BoxError> {
+    match source {
+        Source::Bearer => {
+            req.remove_header(&http::header::AUTHORIZATION);
+            Ok(())
+        }
+        Source::Cookie(name) => credentials::remove_cookie(req, name),
+        Source::Query(name) => credentials::remove_query(req, name),
     }
 }

@@ -4,8 +4,9 @@
 //! It runs as a Pingora downstream module ([`module::CompressModule`]): Pingora passes
 //! every response written to the client through it, proxied or written by
 //! [`crate::proxy`] itself, after the plugins' header and body filters (plugins see the
-//! uncompressed body). The encoders are Pingora's (`pingora-core`'s
-//! `protocols::http::compression`: flate2, brotli, zstd). Pingora's own decision logic
+//! uncompressed body). The gzip and zstd encoders are Pingora's (`pingora-core`'s
+//! `protocols::http::compression`: flate2, zstd); the brotli one is [`brotli`], on the same
+//! `brotli` crate, because Pingora 0.9.1's never finishes its stream. Pingora's own decision logic
 //! (`ResponseCompressionCtx`) is not used: it ignores q-values (`gzip;q=0` still gets gzip),
 //! has a fixed minimum length (20 bytes) and a fixed type list (every `application/*`),
 //! does not look at `Cache-Control: no-transform`, picks the client's first coding rather
@@ -13,6 +14,7 @@
 //! the replacement; see docs/edge.md for the rules.
 
 mod accept;
+pub mod brotli;
 mod decide;
 mod module;
 

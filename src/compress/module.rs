@@ -14,6 +14,7 @@ use pingora::protocols::http::compression::{Algorithm, Encode, COMPRESSION_ERROR
 use pingora::proxy::Session;
 use pingora::{Error, Result};
 
+use super::brotli::BrotliEncoder;
 use super::decide::{apply, decide, Decision, RequestInfo};
 use super::{Coding, CompressionSpec};
 
@@ -57,13 +58,14 @@ pub fn same(a: &Option<Arc<CompressionSpec>>, b: &Option<Arc<CompressionSpec>>) 
     }
 }
 
+/// Pingora's gzip and zstd encoders (they finish their streams); brotli is ours, because
+/// Pingora's never writes the stream's last block ([`super::brotli`]).
 fn encoder(c: Coding, level: u32) -> Option<Encoder> {
-    let algorithm = match c {
-        Coding::Gzip => Algorithm::Gzip,
-        Coding::Brotli => Algorithm::Brotli,
-        Coding::Zstd => Algorithm::Zstd,
-    };
-    algorithm.compressor(level)
+    match c {
+        Coding::Gzip => Algorithm::Gzip.compressor(level),
+        Coding::Brotli => Some(Box::new(BrotliEncoder::new(level))),
+        Coding::Zstd => Algorithm::Zstd.compressor(level),
+    }
 }
 
 #[async_trait]

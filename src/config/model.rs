@@ -110,13 +110,19 @@ impl ProcessSettings {
 }
 
 /// `<hostname>-<pid>`: unique per process, also when several run on one host.
+/// Computed once per process: a reload in place reads the same default, also in a `-d`
+/// process (forked after the config was first read, so its pid is another).
 fn default_node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "edgeproxy".to_string());
-    format!("{host}-{}", std::process::id())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edgeproxy".to_string());
+        format!("{host}-{}", std::process::id())
+    })
+    .clone()
 }
 
 /// Request limits of a server block.
@@ -130,16 +136,21 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     /// Default request body limit (413 above); routes may override.
     pub max_body_bytes: u64,
+    /// Keep request header names with underscores (nginx `underscores_in_headers`); off:
+    /// they are dropped (`request::fields`).
+    pub underscores_in_headers: bool,
 }
 
 impl Default for Limits {
-    /// 32 KiB of headers, 100 headers, 8 KiB request-target, 1 MiB body.
+    /// 32 KiB of headers, 100 headers, 8 KiB request-target, 1 MiB body; underscores in
+    /// header names dropped.
     fn default() -> Self {
         Limits {
             max_header_bytes: 32 << 10,
             max_headers: 100,
             max_uri_bytes: 8 << 10,
             max_body_bytes: 1 << 20,
+            underscores_in_headers: false,
         }
     }
 }

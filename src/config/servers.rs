@@ -88,6 +88,7 @@ fn read_server(
             .size(d, "max_uri_bytes")
             .map_or(def.max_uri_bytes, |v| v as usize),
         max_body_bytes: t.size(d, "max_body_bytes").unwrap_or(def.max_body_bytes),
+        underscores_in_headers: t.bool(d, "underscores_in_headers", def.underscores_in_headers),
     };
     let conn = read_conn_limits(d, &t);
     let compression = edge::read_compression(d, t.item("compression"), None, false);

@@ -17,6 +17,7 @@
 
 pub mod first_bytes;
 pub mod gate;
+pub mod h2c;
 pub mod header_clock;
 pub mod proxy_protocol;
 
@@ -160,15 +161,33 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 }
 
 impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
-    /// Whether a plain connection starts with the HTTP/2 preface (`PRI`, which no HTTP/1
-    /// request does); `None` (close) when nothing arrives within the header timeout.
-    /// Three bytes, so that even the shortest HTTP/1.0 request is never waited on.
+    /// Whether a plain connection speaks HTTP/2 (`Some(true)`) or HTTP/1 (`Some(false)`),
+    /// from its first bytes ([`h2c::classify`]: never more than a valid start sends);
+    /// `None` (close) when they are neither — answered with a GOAWAY — or do not come
+    /// within the header timeout.
     async fn h2c_preface(&self, stream: &mut Stream) -> Option<bool> {
-        let mut buf = [0u8; 3];
-        let peek = stream.try_peek(&mut buf);
-        match tokio::time::timeout(self.limits.client_header_timeout, peek).await {
-            Ok(Ok(peeked)) => Some(peeked && &buf == b"PRI"),
-            Ok(Err(_)) => None,
+        let decide = async {
+            let mut buf = [0u8; h2c::MAX_LOOK];
+            let mut want = h2c::MIN_HTTP1;
+            loop {
+                let peek = buf.get_mut(..want)?;
+                if !stream.try_peek(peek).await.ok()? {
+                    return Some(h2c::Start::Http1); // a stream that cannot peek
+                }
+                match h2c::classify(peek) {
+                    Ok(start) => return Some(start),
+                    Err(more) => want = more,
+                }
+            }
+        };
+        match tokio::time::timeout(self.limits.client_header_timeout, decide).await {
+            Ok(Some(h2c::Start::H2)) => Some(true),
+            Ok(Some(h2c::Start::Http1)) => Some(false),
+            Ok(Some(h2c::Start::Invalid)) => {
+                h2c::send_goaway(stream).await;
+                None
+            }
+            Ok(None) => None,
             Err(_) => {
                 self.header_timeouts.inc();
                 None

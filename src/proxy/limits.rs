@@ -1,9 +1,25 @@
 //! Request limits checked before routing: URI length (414), header count and size (431),
-//! declared body size (413).
+//! declared body size (413); then framing and header names ([`framing_and_names`]).
 
 use pingora::http::RequestHeader;
+use pingora::proxy::Session;
 
 use crate::config::Limits;
+use crate::request::{self, FramingError};
+
+/// Framing Pingora accepted but an upstream could read differently (README: "Malformed
+/// requests and smuggling"; only HTTP/1 sessions have a raw header), then header names an
+/// upstream could fold into another one dropped (`request::fields`).
+pub fn framing_and_names(session: &mut Session, limits: &Limits) -> Result<(), FramingError> {
+    let raw_head = session
+        .as_http1()
+        .map(|h1| h1.get_headers_raw_bytes())
+        .unwrap_or_default();
+    request::framing::check(session.req_header(), &raw_head)?;
+    let req = session.req_header_mut();
+    request::fields::drop_invalid_names(req, limits.underscores_in_headers);
+    Ok(())
+}
 
 /// Why a request was refused before routing.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,6 +84,7 @@ mod tests {
             max_headers: 3,
             max_uri_bytes: 20,
             max_body_bytes: 10,
+            ..Limits::default()
         }
     }
 

@@ -21,6 +21,7 @@ mod limits;
 mod linger;
 mod local;
 mod peer;
+mod version;
 
 pub use ctx::{next_request_id, ProxyCtx};
 pub use linger::Lingering;
@@ -141,13 +142,7 @@ impl ProxyHttp for EdgeProxy {
                 .refuse_and_close(session, ctx, r.status, r.reason)
                 .await;
         }
-        // Framing Pingora accepted but an upstream could read differently (README:
-        // "Malformed requests and smuggling"). Only HTTP/1 sessions have a raw header.
-        let raw_head = session
-            .as_http1()
-            .map(|h1| h1.get_headers_raw_bytes())
-            .unwrap_or_default();
-        if let Err(why) = request::framing::check(session.req_header(), &raw_head) {
+        if let Err(why) = limits::framing_and_names(session, &block.limits) {
             let (status, why) = (why.status(), why.to_string());
             return self.refuse_and_close(session, ctx, status, &why).await;
         }
@@ -277,7 +272,8 @@ impl ProxyHttp for EdgeProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
-        if crate::drain::draining() {
+        let close = version::own_version(resp, session.req_header().version);
+        if close || crate::drain::draining() {
             session.set_keepalive(None);
         }
         if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {

@@ -10,6 +10,7 @@
 //! The request variables of [`template`] (the one engine for keys, log formats and
 //! locations) read the request as conformance left it; [`vars`] are those plugins set.
 
+pub mod fields;
 pub mod framing;
 pub mod host;
 pub mod path;

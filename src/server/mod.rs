@@ -186,6 +186,13 @@ fn daemon_error_log(app: &App, opts: RunOptions) -> Option<String> {
 /// `source` (the file `app` was read from) serve reloads in place.
 pub fn run(app: App, registry: Registry, source: Source, opts: RunOptions) -> ! {
     crate::logging::set_level(&app.process.log_level);
+    // Until the signal watch runs, a SIGHUP (reload) or SIGUSR1 (reopen logs) sent right
+    // after start must not kill the process (their default action): ignore them till then.
+    // SAFETY: setting a signal disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+    }
     let p = app.process.clone();
     let (servers, path) = (app.servers.len(), app.path.clone());
     let built = bind(&app, opts).and_then(|bound| {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 use pingora::tls::ext;
-use pingora::tls::ssl::NameType;
+use pingora::tls::ssl::{NameType, SniError, SslAlert, SslRef};
 
 use super::listener::ListenerTls;
 
@@ -30,4 +30,10 @@ impl TlsAccept for SniAccept {
             tracing::error!(cert = %pair.paths.cert.display(), "cannot use certificate: {e}");
         }
     }
+}
+
+/// The servername callback: accepts every name (the certificate callback then picks the
+/// pair, falling back to the default one), so that OpenSSL acknowledges the extension.
+pub fn acknowledge_sni(_ssl: &mut SslRef, _alert: &mut SslAlert) -> Result<(), SniError> {
+    Ok(())
 }

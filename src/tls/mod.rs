@@ -9,8 +9,9 @@
 //! docs/edge.md ("TLS backend").
 //!
 //! Policy: Mozilla's "intermediate" configuration (v5) that Pingora starts from — TLS 1.2
-//! and 1.3 only, ECDHE + AEAD ciphers — with ALPN `h2` and `http/1.1` (or `http/1.1` only
-//! when the listener has `http2 = false`).
+//! and 1.3 only, AEAD ciphers with ECDHE (and DHE-RSA, from the same list) — with ALPN `h2`
+//! and `http/1.1` (or `http/1.1` only when the listener has `http2 = false`); SNI
+//! acknowledged ([`accept::acknowledge_sni`]).
 
 pub mod accept;
 pub mod certs;
@@ -101,6 +102,11 @@ pub fn ensure_self_signed(entry: &CertEntry, paths: &CertPaths) -> Result<bool, 
 /// Pingora's TLS settings for a listener serving the pairs of `tls`.
 pub fn settings(tls: Arc<ListenerTls>, http2: bool) -> pingora::Result<TlsSettings> {
     let mut s = TlsSettings::with_callbacks(Box::new(accept::SniAccept(tls)))?;
+    // Acknowledge SNI in the ServerHello (TLS 1.2) / EncryptedExtensions (1.3), RFC 6066 §3,
+    // as nginx does. OpenSSL sends the acknowledgement only when a servername callback
+    // returns OK; without one (Pingora sets none: the certificate is chosen later, in
+    // `accept::SniAccept`) the name was used but never acknowledged.
+    s.set_servername_callback(accept::acknowledge_sni);
     // Mozilla intermediate already starts at 1.2; said again so it never depends on it.
     if let Err(e) = s.set_min_proto_version(Some(SslVersion::TLS1_2)) {
         tracing::warn!("cannot set the minimum TLS version: {e}");

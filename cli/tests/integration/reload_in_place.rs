@@ -239,10 +239,12 @@ fn sighup_reloads_in_place() {
     let dir = conf.parent().unwrap().display().to_string();
     let after = config(ANY_PORT, ANY_PORT, r.origin.addr, "after").replace("{dir}", &dir);
     std::fs::write(&conf, after).unwrap();
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(r.edge.child.id() as i32, libc::SIGHUP) };
     let base = format!("http://{}", r.addr);
     wait_until("SIGHUP to apply", Duration::from_secs(10), || {
+        // Sent again while not applied: one sent before the signal watch ran is ignored.
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(r.edge.child.id() as i32, libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(100));
         client()
             .get(&base)
             .send()
@@ -311,4 +313,159 @@ fn reloads_under_load_lose_no_request_and_new_requests_see_the_new_config() {
         failed.len(),
         failed.first()
     );
+}
+
+#[test]
+fn a_member_marked_down_stays_down_across_a_reload() {
+    let (dead, alive) = (free_addr(), free_addr());
+    let _alive = Origin::builder().start_at(alive);
+    let (addr, admin) = (ANY_PORT, ANY_PORT);
+    let cfg = |v: &str| {
+        format!(
+            r#"
+[server]
+pid_file = "edgeproxy.pid"
+
+[upstreams.app]
+servers = [{{ addr = "{dead}" }}, {{ addr = "{alive}" }}]
+max_fails = 1
+fail_timeout = "60s"
+
+[[servers]]
+listen = ["{addr}"]
+[[servers.routes]]
+path = "/v"
+plugins = [{{ name = "respond", config = {{ body = "{v}" }} }}]
+[[servers.routes]]
+path_prefix = "/"
+upstream = "app"
+
+[[servers]]
+name = "admin"
+listen = ["{admin}"]
+[[servers.routes]]
+path = "/metrics"
+plugins = [{{ name = "metrics" }}]
+"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let edge = Edge::start_in(dir, "edge", &cfg("one"));
+    let [addr, _admin] = edge.listening();
+    let c = client();
+    // Round robin reaches the dead member within two requests: refused, out for 60 s.
+    for _ in 0..4 {
+        assert_eq!(get(&c, &format!("http://{addr}/x")).0, 200);
+    }
+    wait_until(
+        "the dead member to be taken out",
+        Duration::from_secs(5),
+        || edge.stderr().contains("temporarily disabled"),
+    )
+    .unwrap();
+    // It comes back to life, but it is still out for its fail_timeout, reload or not.
+    let revived = Origin::builder().start_at(dead);
+    let out = write_and_reload(&edge.path("edge.toml"), &cfg("two"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(get(&c, &format!("http://{addr}/v")).1, "two");
+    for _ in 0..10 {
+        assert_eq!(get(&c, &format!("http://{addr}/x")).0, 200);
+    }
+    assert_eq!(revived.hits(), 0, "the member marked down stayed down");
+}
+
+#[test]
+fn a_background_process_reloads_in_place() {
+    // `-d` forks after the config was read: defaults that depend on the pid (node_name)
+    // must not make every reload "change" them.
+    let origin = Origin::start();
+    let (addr, admin) = (free_addr(), free_addr());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.hbs"), "{{product.name}}").unwrap();
+    let mut edge = Edge::spawn_in(
+        dir,
+        "edge",
+        &config(addr, admin, origin.addr, "d1"),
+        &["-d"],
+    );
+    let pid_file = edge.path("edgeproxy.pid");
+    struct Kill(std::path::PathBuf);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(pid) = std::fs::read_to_string(&self.0)
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            {
+                // SAFETY: kill(2) on the daemon this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    let _kill = Kill(pid_file);
+    let _ = edge.wait_exit(Duration::from_secs(10)); // the foreground half
+    wait_until("the daemon to listen", Duration::from_secs(10), || {
+        crate::common::port_open(addr) && crate::common::port_open(admin)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", edge.stderr()));
+    let conf = edge.path("edge.toml");
+    let out = write_and_reload(&conf, &config(addr, admin, origin.addr, "d2"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(get(&client(), &format!("http://{addr}/")).1, "d2");
+}
+
+#[test]
+fn a_key_that_was_hot_stays_hot_across_a_reload() {
+    let (a, b) = (Origin::start(), Origin::start());
+    let (listen, admin) = (ANY_PORT, ANY_PORT);
+    let cfg = |v: &str| {
+        format!(
+            "[server]\npid_file = \"edgeproxy.pid\"\n\
+             [upstreams.app]\nservers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\n\
+             balance = \"hash\"\nhash_key = \"$arg_productId\"\n\
+             [upstreams.app.hot]\nmin_rate = 5\nmin_share = 0.5\nhold = \"60s\"\n\
+             [[servers]]\nlisten = [\"{listen}\"]\n\
+             [[servers.routes]]\npath = \"/v\"\nplugins = [{{ name = \"respond\", config = {{ body = \"{v}\" }} }}]\n\
+             [[servers.routes]]\npath_prefix = \"/\"\nupstream = \"app\"\n\
+             [[servers]]\nlisten = [\"{admin}\"]\n[[servers.routes]]\npath = \"/status/hot\"\n\
+             plugins = [{{ name = \"hot-status\" }}]\n",
+            a.addr, b.addr
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let edge = Edge::start_in(dir, "edge", &cfg("one"));
+    let [listen, admin] = edge.listening();
+    let c = client();
+    let hot = |c: &reqwest::blocking::Client| -> bool {
+        let doc: serde_json::Value = c
+            .get(format!("http://{admin}/status/hot"))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default();
+        doc["groups"]["app"]["hot"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|k| k["key"] == "3"))
+    };
+    wait_until("key 3 hot", Duration::from_secs(20), || {
+        for _ in 0..10 {
+            let _ = c.get(format!("http://{listen}/p?productId=3")).send();
+        }
+        hot(&c)
+    })
+    .unwrap();
+    let out = write_and_reload(&edge.path("edge.toml"), &cfg("two"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(get(&c, &format!("http://{listen}/v")).1, "two");
+    assert!(hot(&c), "the hot set was kept");
 }
