@@ -97,7 +97,7 @@ fn needs_escape(b: u8) -> bool {
     matches!(b, b'"' | b'\\' | 0..=0x1f | 0x7f..=0xff)
 }
 
-/// Appends `b` to `out`, escaping what [`needs_escape`] as `\xHH`.
+/// Appends `b` to `out`, `"`, `\` and bytes outside printable ASCII as `\xHH`.
 pub fn escape(out: &mut String, b: &[u8]) {
     for &b in b {
         if needs_escape(b) {
