@@ -5,8 +5,9 @@
 //! everywhere (APISIX's one `ctx.var`).
 //!
 //! - Syntax (`syntax.rs`): literal text, `$name`, `${name}`, `$1`..`$9`.
-//! - Request variables (`request.rs`, [`RequestView`]): what the request, its client and the variables
-//!   plugins set give (`$arg_NAME`, `$http_NAME`, `$uri`, `$host`, `$consumer`, ...).
+//! - Request variables (`request.rs`, read from a [`RequestView`]): what the request, its
+//!   client and the variables plugins set give (`$arg_NAME`, `$http_NAME`, `$uri`, `$host`,
+//!   `$consumer`, ...).
 //! - More variables come from an [`Extra`] set the user of the template adds: the access
 //!   log's `$status`, `$request_time`, `$upstream_addr`, ... are resolved there, with what
 //!   the log phase knows. Keys use none ([`NoExtra`]).
