@@ -469,3 +469,89 @@ fn a_key_that_was_hot_stays_hot_across_a_reload() {
     assert_eq!(get(&c, &format!("http://{listen}/v")).1, "two");
     assert!(hot(&c), "the hot set was kept");
 }
+
+/// A WebSocket echo origin on raw TCP: answers the upgrade with 101, then echoes bytes.
+fn ws_echo(mut s: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let _ = s.write_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    );
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 || s.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_websocket_opened_before_a_reload_keeps_working_after_it() {
+    use std::io::{Read, Write};
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin_addr = origin.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in origin.incoming().flatten() {
+            std::thread::spawn(move || ws_echo(s));
+        }
+    });
+    let cfg = |v: &str| {
+        format!(
+            "[server]\npid_file = \"edgeproxy.pid\"\n\
+             [upstreams.ws]\nservers = [{{ addr = \"{origin_addr}\" }}]\n\
+             [[servers]]\nlisten = [\"{ANY_PORT}\"]\n\
+             [[servers.routes]]\npath = \"/v\"\n\
+             plugins = [{{ name = \"respond\", config = {{ body = \"{v}\" }} }}]\n\
+             [[servers.routes]]\npath = \"/ws\"\nupstream = \"ws\"\n"
+        )
+    };
+    let edge = Edge::start_in(tempfile::tempdir().unwrap(), "edge", &cfg("one"));
+    let [addr] = edge.listening();
+    let mut ws = std::net::TcpStream::connect(addr).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    ws.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            ws.read(&mut byte).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let echo = |ws: &mut std::net::TcpStream, msg: &[u8]| {
+        ws.write_all(msg).unwrap();
+        let mut got = vec![0u8; msg.len()];
+        ws.read_exact(&mut got).unwrap();
+        assert_eq!(got, msg);
+    };
+    echo(&mut ws, b"before the reload");
+    let out = write_and_reload(&edge.path("edge.toml"), &cfg("two"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(get(&client(), &format!("http://{addr}/v")).1, "two");
+    // The tunnel opened on the old generation goes on, untouched by the reload.
+    echo(&mut ws, b"after the reload");
+}
