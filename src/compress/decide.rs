@@ -22,7 +22,7 @@ use super::{Accepted, Coding, CompressionSpec};
 pub struct RequestInfo {
     /// The client's `Accept-Encoding`.
     pub accepted: Accepted,
-    /// A HEAD request (never compressed, as in nginx).
+    /// A HEAD request: its response gets GET's header changes, and no body.
     pub head: bool,
     /// An HTTP/1.0 request: it cannot take a chunked body, so it is not compressed.
     pub http10: bool,
@@ -59,8 +59,9 @@ pub fn decide(
     end: bool,
 ) -> Decision {
     let status = resp.status;
-    if end
-        || req.head
+    // A HEAD response has no body but carries the header GET would (RFC 9110 §9.3.2):
+    // decided as for GET; the module then writes no encoded bytes.
+    if (end && !req.head)
         || status.is_informational()
         || matches!(
             status,

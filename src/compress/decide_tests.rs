@@ -51,12 +51,15 @@ fn leaves_alone_what_nginx_leaves_alone() {
     }
     let spec = CompressionSpec::default();
     assert_eq!(decide(&spec, &req(ae), &resp(200, &[]), true), Untouched);
+    // HEAD is decided as GET (its header is GET's), whether or not the response "ends".
     let mut head = RequestHeader::build("HEAD", b"/", None).unwrap();
     head.insert_header("accept-encoding", "gzip").unwrap();
-    assert_eq!(
-        decide(&spec, &RequestInfo::of(&head), &resp(200, &[]), false),
-        Untouched
-    );
+    for end in [false, true] {
+        assert_eq!(
+            decide(&spec, &RequestInfo::of(&head), &resp(200, &[]), end),
+            Compress(Coding::Gzip)
+        );
+    }
     let mut old = RequestHeader::build("GET", b"/", None).unwrap();
     old.set_version(Version::HTTP_10);
     old.insert_header("accept-encoding", "gzip").unwrap();

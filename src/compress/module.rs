@@ -77,9 +77,13 @@ impl HttpModule for CompressModule {
         };
         let mut decision = decide(spec, &self.request, resp, end);
         if let Decision::Compress(c) = decision {
-            self.encoder = encoder(c, spec.level(c));
-            if self.encoder.is_none() {
-                decision = Decision::Vary;
+            // HEAD: GET's header, and no body to encode (no encoder: not even an empty
+            // stream's framing bytes are written).
+            if !self.request.head {
+                self.encoder = encoder(c, spec.level(c));
+                if self.encoder.is_none() {
+                    decision = Decision::Vary;
+                }
             }
         }
         apply(resp, decision, spec.vary)

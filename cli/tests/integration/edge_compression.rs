@@ -1,9 +1,9 @@
 //! Response compression through the real binary, checked with real `curl --compressed`
 //! (it decodes gzip, br and zstd) and with a client that does not decode: codings chosen by
-//! q-value and server preference, sizes, `Vary`, weakened `ETag`, round-trip content, and
-//! what stays untouched (already encoded, `no-transform`, small, binary types, HEAD,
-//! HTTP/1.0, a route with `compression = false`). Local answers and a page the content
-//! phase renders are compressed too.
+//! q-value and server preference, sizes, `Vary`, weakened `ETag`, round-trip content, HEAD
+//! with GET's header and no body, and what stays untouched (already encoded,
+//! `no-transform`, small, binary types, HTTP/1.0, a route with `compression = false`).
+//! Local answers and a page the content phase renders are compressed too.
 
 use std::net::SocketAddr;
 
@@ -330,16 +330,17 @@ fn what_stays_untouched() {
         assert_eq!(body.len(), len, "{path}");
         assert_eq!(header(&h, "vary"), None, "{path}");
     }
-    // HEAD and HTTP/1.0: not compressed (nginx neither); 1.0 still learns it varies.
+    // HEAD carries the header GET would (RFC 9110 §9.3.2) and no body; HTTP/1.0 is not
+    // compressed (nginx neither) but still learns it varies.
     let head = raw_request(
         env.listen,
         b"HEAD /page.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
     );
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(
-        !head.to_ascii_lowercase().contains("content-encoding"),
-        "{head}"
-    );
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("content-encoding: gzip"), "{head}");
+    assert!(lower.contains("vary: accept-encoding"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "no body after a HEAD header: {head:?}");
     let old = raw_request(
         env.listen,
         b"GET /page.html HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
