@@ -340,7 +340,10 @@ fn what_stays_untouched() {
     let lower = head.to_ascii_lowercase();
     assert!(lower.contains("content-encoding: gzip"), "{head}");
     assert!(lower.contains("vary: accept-encoding"), "{head}");
-    assert!(head.ends_with("\r\n\r\n"), "no body after a HEAD header: {head:?}");
+    assert!(
+        head.ends_with("\r\n\r\n"),
+        "no body after a HEAD header: {head:?}"
+    );
     let old = raw_request(
         env.listen,
         b"GET /page.html HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
