@@ -232,6 +232,11 @@ fn handle(shared: &Shared, req: &Request, gate: &Gate) -> Option<Response> {
         if gate.stopped() {
             return None;
         }
+        // A failure injected while the query was parked applies to it too (else a query
+        // parked before `fail_with_500` answers the change that woke it: a test race).
+        if shared.fail_500.load(SeqCst) {
+            return reply(500, None, b"injected failure");
+        }
     }
     read(&shared.kv.lock().unwrap(), key, q.contains_key("recurse"))
 }
