@@ -2,15 +2,17 @@
 //! - `application/x-www-form-urlencoded`: each field's name and value, like query arguments;
 //! - `multipart/form-data`: each field's name and value; file parts (with a `filename`) are
 //!   skipped (an uploaded HTML file is not an attack on us);
-//! - JSON (`application/json`, `…+json`): every string (keys and values), with the JSON
-//!   escapes undone (`\u0075nion` is `union`);
-//! - anything else, or a JSON body that does not parse (e.g. cut at the inspected size):
-//!   the body as one text value.
+//! - JSON (`application/json`, `text/json`, `…/json`, `…+json`): every string (keys and
+//!   values, duplicate keys included), with the JSON escapes undone (`\u0075nion` is
+//!   `union`); a body that does not parse is still read string by string (`json.rs`);
+//! - anything else: the body as one text value.
+//!
+//! A request with several `Content-Type` fields is read in every way they declare (a
+//! backend may take any of them), never in the weakest one alone.
 //!
 //! Each value is then normalized and matched like any other (`normalize.rs`).
 
 use edgeproxy::kit::RequestHeader;
-use serde_json::Value;
 
 /// How a body is split into values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +27,27 @@ pub enum Kind {
     Text,
 }
 
-/// The kind of `req`'s body, from its `Content-Type`.
+/// The kinds of `req`'s body, one per distinct `Content-Type` field (`Text` without one).
+pub fn kinds(req: &RequestHeader) -> Vec<Kind> {
+    let mut kinds = Vec::new();
+    for v in req.headers.get_all(http::header::CONTENT_TYPE) {
+        let k = kind_of(&String::from_utf8_lossy(v.as_bytes()));
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    if kinds.is_empty() {
+        kinds.push(Kind::Text);
+    }
+    kinds
+}
+
+/// The kind of `req`'s body, from its (first) `Content-Type`.
 pub fn kind(req: &RequestHeader) -> Kind {
-    let Some(ct) = req
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Kind::Text;
-    };
+    kinds(req).swap_remove(0)
+}
+
+fn kind_of(ct: &str) -> Kind {
     let mut params = ct.split(';');
     let mime = params.next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
@@ -44,7 +58,7 @@ pub fn kind(req: &RequestHeader) -> Kind {
             .map(|(_, v)| v.trim().trim_matches('"').to_string())
             .filter(|b| !b.is_empty())
             .map_or(Kind::Text, Kind::Multipart),
-        m if m == "application/json" || m.ends_with("+json") => Kind::Json,
+        m if m.ends_with("/json") || m.ends_with("+json") => Kind::Json,
         _ => Kind::Text,
     }
 }
@@ -58,10 +72,7 @@ pub fn each_value(kind: &Kind, body: &[u8], check: &mut dyn FnMut(&str, &str) ->
             Some(blocked) => blocked,
             None => check("", &String::from_utf8_lossy(body)),
         },
-        Kind::Json => match serde_json::from_slice::<Value>(body) {
-            Ok(v) => json(&v, "", check),
-            Err(_) => check("", &String::from_utf8_lossy(body)),
-        },
+        Kind::Json => super::json::each_string(body, check),
         Kind::Text => check("", &String::from_utf8_lossy(body)),
     }
 }
@@ -71,15 +82,6 @@ fn form(text: &str, check: &mut dyn FnMut(&str, &str) -> bool) -> bool {
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
         .any(|(name, value)| check(name, name) || check(name, value))
-}
-
-fn json(v: &Value, name: &str, check: &mut dyn FnMut(&str, &str) -> bool) -> bool {
-    match v {
-        Value::String(s) => check(name, s),
-        Value::Array(items) => items.iter().any(|i| json(i, name, check)),
-        Value::Object(map) => map.iter().any(|(k, v)| check(k, k) || json(v, k, check)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => false,
-    }
 }
 
 /// The fields of a multipart body; `None` when it has no part at all (not multipart).
@@ -165,9 +167,20 @@ mod tests {
             Some("application/json"),
             r#"{"q":["\u0075nion select",1],"n":null}"#,
         );
-        assert_eq!(v, pairs(&[("n", "n"), ("q", "q"), ("q", "union select")]));
+        assert_eq!(v, pairs(&[("q", "q"), ("q", "union select"), ("n", "n")]));
         let v = values(Some("application/vnd.api+json"), r#"{"q":"cut"#);
-        assert_eq!(v, pairs(&[("", r#"{"q":"cut"#)]));
+        // Cut: the key seen while parsing, then every literal and the text.
+        assert_eq!(
+            v,
+            pairs(&[("q", "q"), ("", "q"), ("", "cut"), ("", r#"{"q":"cut"#)])
+        );
+        for ct in [
+            "text/json",
+            "application/problem+json",
+            "Application/JSON; charset=utf-8",
+        ] {
+            assert_eq!(kind_of(ct), Kind::Json, "{ct}");
+        }
     }
 
     #[test]
@@ -179,6 +192,15 @@ mod tests {
         assert_eq!(v, pairs(&[("q", "q"), ("q", "1 union select")]));
         let v = values(Some("multipart/form-data; boundary=Other"), "plain");
         assert_eq!(v, pairs(&[("", "plain")]), "no part: the text");
+    }
+
+    #[test]
+    fn two_content_types_are_both_read() {
+        let mut req = RequestHeader::build("POST", b"/", None).unwrap();
+        req.append_header("content-type", "text/plain").unwrap();
+        req.append_header("content-type", "application/json")
+            .unwrap();
+        assert_eq!(kinds(&req), vec![Kind::Text, Kind::Json]);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! ```
 
 pub mod body;
+mod json;
 mod normalize;
 mod rules;
 
@@ -203,11 +204,15 @@ impl Waf {
     /// value that first matched a blocking rule.
     pub fn inspect_body(&self, req: &RequestHeader, body: &[u8], request_id: &str) -> Vec<Hit> {
         let mut hits = Vec::new();
-        let kind = body::kind(req);
         let body = &body[..body.len().min(self.body_bytes)];
-        body::each_value(&kind, body, &mut |name, value| {
-            self.check(Target::Body, name, value, request_id, &mut hits)
-        });
+        for kind in body::kinds(req) {
+            let blocked = body::each_value(&kind, body, &mut |name, value| {
+                self.check(Target::Body, name, value, request_id, &mut hits)
+            });
+            if blocked {
+                break;
+            }
+        }
         hits
     }
 

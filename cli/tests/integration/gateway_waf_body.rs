@@ -147,3 +147,47 @@ fn reject_refuses_bodies_longer_than_inspected() {
     assert!(chunked.contains(" 413 "), "{chunked}");
     assert_eq!(s.origin.hits(), 1);
 }
+
+#[test]
+fn json_bodies_cannot_be_told_a_weaker_story() {
+    let s = setup();
+    let xss = r#"\u003cscript\u003ealert(1)"#;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // A UTF-8 BOM, a trailing comma, other JSON media types.
+        (
+            "application/json",
+            format!("\u{feff}{{\"c\":\"{xss}\"}}").into_bytes(),
+        ),
+        (
+            "application/json",
+            format!(r#"{{"c":"{xss}",}}"#).into_bytes(),
+        ),
+        ("text/json", format!(r#"{{"c":"{xss}"}}"#).into_bytes()),
+        (
+            "application/problem+json",
+            format!(r#"{{"c":"{xss}"}}"#).into_bytes(),
+        ),
+        // Duplicate keys: the first occurrence is an attack, the last is benign.
+        (
+            "application/json",
+            format!(r#"{{"c":"{xss}","c":"fine"}}"#).into_bytes(),
+        ),
+    ];
+    for (ct, body) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        assert_eq!(post(&s, "/json", ct, body), 403, "{ct} {shown}");
+    }
+    // Two Content-Type fields: the body is read as each of them.
+    let two = format!(
+        "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        format!(r#"{{"c":"{xss}"}}"#).len(),
+        format!(r#"{{"c":"{xss}"}}"#)
+    );
+    let resp = raw_request(s.listen, two.as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert_eq!(s.origin.hits(), 0, "no attack reached the origin");
+    // Benign look-alikes still pass, a trailing comma and all.
+    let benign = br#"{"name":"O'Brien","note":"select a shop, 1 or 2 items",}"#.to_vec();
+    assert_eq!(post(&s, "/json", "application/json", benign), 200);
+}
