@@ -178,11 +178,11 @@ fn json_bodies_cannot_be_told_a_weaker_story() {
         assert_eq!(post(&s, "/json", ct, body), 403, "{ct} {shown}");
     }
     // Two Content-Type fields: the body is read as each of them.
+    let body = format!(r#"{{"c":"{xss}"}}"#);
     let two = format!(
         "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        format!(r#"{{"c":"{xss}"}}"#).len(),
-        format!(r#"{{"c":"{xss}"}}"#)
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     let resp = raw_request(s.listen, two.as_bytes());
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
