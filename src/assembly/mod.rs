@@ -46,6 +46,8 @@ pub struct App {
     pub hot: HotGroups,
     /// The long-lived parts this assembly holds (offered to the next generation).
     pub carry: Arc<Carry>,
+    /// SipHash of the config text assembled (hex): the file as it was read, once.
+    pub source_hash: String,
 }
 
 /// One server block, ready to serve.
@@ -106,6 +108,7 @@ pub fn assemble_with(
     check_only: bool,
     carry: &Arc<Carry>,
 ) -> Result<App, Diagnostics> {
+    let source_hash = crate::generation::hash_text(&spec.source);
     let mut d = Diagnostics::new(&spec.path, spec.source.clone());
     let prints = Fingerprints::of(&spec.source, &spec.base_dir);
     let mut upstreams: BTreeMap<String, Arc<UpstreamGroup>> = BTreeMap::new();
@@ -222,6 +225,7 @@ pub fn assemble_with(
         warnings,
         hot: shared.hot,
         carry: carry.clone(),
+        source_hash,
     })
 }
 

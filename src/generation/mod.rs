@@ -25,7 +25,7 @@ pub use carry::Carry;
 pub use reload::{ReloadError, Reloaded};
 pub use status::{config_status, ConfigStatus};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -58,17 +58,18 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// The first generation: `app` as assembled at start from the file text `source`, its
-    /// groups' watchers prepared by `discovery::prepare`.
-    pub fn first(app: App, source: &str, watchers: Vec<ConsulWatcher>) -> Self {
+    /// The first generation: `app` as assembled at start, its groups' watchers prepared by
+    /// `discovery::prepare`.
+    pub fn first(app: App, watchers: Vec<ConsulWatcher>) -> Self {
         let carry = app.carry.clone();
         carry.settle();
         let (kept, built) = carry.report();
+        let file_hash = app.source_hash.clone();
         Generation {
             number: 1,
             app,
             loaded_at: SystemTime::now(),
-            file_hash: hash_text(source),
+            file_hash,
             kept,
             built,
             carry,
@@ -175,9 +176,4 @@ pub fn hash_text(text: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut h);
     format!("{:016x}", h.finish())
-}
-
-/// The text of the config file at `path`, for its hash (empty when unreadable).
-pub fn file_text(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use once_cell::sync::Lazy;
 use prometheus::{IntCounterVec, IntGauge};
 
-use super::{check, file_text, hash_text, Carry, Generation, Source, World};
+use super::{check, Carry, Generation, Source, World};
 use crate::assembly;
 use crate::config;
 use crate::upstream::discovery;
@@ -97,7 +97,6 @@ impl World {
         started: Instant,
     ) -> Result<Reloaded, ReloadError> {
         let old = self.current();
-        let text = file_text(&source.conf);
         let mut spec =
             config::read(&source.conf).map_err(|d| ReloadError::Config(d.to_string()))?;
         if let Some(p) = &source.prefix {
@@ -126,11 +125,12 @@ impl World {
         crate::logging::set_level(&app.process.log_level);
         let (kept, built) = carry.report();
         let warnings = std::mem::take(&mut app.warnings);
+        let file_hash = app.source_hash.clone();
         let next = Arc::new(Generation {
             number: old.number + 1,
             app,
             loaded_at: SystemTime::now(),
-            file_hash: hash_text(&text),
+            file_hash,
             kept: kept.clone(),
             built: built.clone(),
             carry,

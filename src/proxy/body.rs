@@ -66,15 +66,12 @@ pub enum Refusal {
 impl Refusal {
     /// The answer to write, once (the refusal is then `Answered`).
     pub fn take(&mut self) -> Option<Response> {
-        match std::mem::take(self) {
-            Refusal::Pending(r) => {
-                *self = Refusal::Answered;
-                Some(*r)
-            }
-            other => {
-                *self = other;
-                None
-            }
+        if !matches!(self, Refusal::Pending(_)) {
+            return None;
+        }
+        match std::mem::replace(self, Refusal::Answered) {
+            Refusal::Pending(r) => Some(*r),
+            _ => None,
         }
     }
 

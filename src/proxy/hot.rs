@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use pingora::http::{RequestHeader, ResponseHeader};
 
+use crate::generation::Generation;
 use crate::hot::{Hit, HotGroup, HotGroups};
 use crate::plugin_api::{RequestCtx, Response};
 use crate::upstream::UpstreamGroup;
@@ -125,16 +126,22 @@ pub(crate) fn observe(
     }
 }
 
-/// Hot-key handling of a request about to go to `group`: counted (the result is the
-/// request's [`HotState`]), and answered from the first hop's store when its key is
-/// served there and stored (else a capture is arranged for its response).
+/// Hot-key handling of a request about to be proxied on generation `gen` (groups with a
+/// `hot` table): counted (the result is the request's [`HotState`]), and answered from the
+/// first hop's store when its key is served there and stored (else a capture is arranged
+/// for its response).
 pub(crate) fn before_proxy(
-    hot: &HotGroups,
-    group: &UpstreamGroup,
+    gen: &Generation,
     req: &RequestHeader,
     ctx: &mut RequestCtx,
 ) -> (HotState, Option<Response>) {
-    let mut state = observe(hot, group, req, ctx);
+    if gen.app.hot.is_empty() {
+        return (HotState::Off, None);
+    }
+    let Some(group) = gen.group(ctx) else {
+        return (HotState::Off, None);
+    };
+    let mut state = observe(&gen.app.hot, group, req, ctx);
     let answer = match &mut state {
         HotState::Hot {
             group,

@@ -72,23 +72,6 @@ impl EdgeProxy {
             world,
         }
     }
-
-    /// Hot-key handling before proxying (groups with a `hot` table): the request's
-    /// [`hot::HotState`], and an answer from the first-hop store when there is one.
-    fn hot_before_proxy(
-        &self,
-        req: &pingora::http::RequestHeader,
-        ctx: &mut ProxyCtx,
-    ) -> Option<Response> {
-        let gen = ctx.gen.clone();
-        if gen.app.hot.is_empty() {
-            return None;
-        }
-        let group = gen.group(&ctx.req)?;
-        let (state, answer) = hot::before_proxy(&gen.app.hot, group, req, &mut ctx.req);
-        ctx.hot = state;
-        answer
-    }
 }
 
 #[async_trait]
@@ -200,7 +183,9 @@ impl ProxyHttp for EdgeProxy {
                 .refuse(session, ctx, 404, "no content for this route")
                 .await;
         }
-        match self.hot_before_proxy(session.req_header(), ctx) {
+        let (state, answer) = hot::before_proxy(&gen, session.req_header(), &mut ctx.req);
+        ctx.hot = state;
+        match answer {
             Some(resp) => self.respond(session, ctx, resp).await,
             None => Ok(false),
         }

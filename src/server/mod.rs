@@ -122,8 +122,7 @@ pub fn build_on(
     let bootstrap = server.bootstrap_as_a_service();
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
-    let text = crate::generation::file_text(&source.conf);
-    let world = World::new(Generation::first(app, &text, watchers), registry, source);
+    let world = World::new(Generation::first(app, watchers), registry, source);
     let gen = world.current();
     let mut certs = Vec::new();
     for (index, block) in gen.app.servers.iter().enumerate() {
