@@ -32,6 +32,32 @@ pub fn read_upstreams(d: &mut Diagnostics, item: Option<&Item>, caches: &[&str])
     groups
 }
 
+/// `hash_balance_factor` (consistent hashing with bounded loads) on a hash group.
+fn with_balance_factor(
+    d: &mut Diagnostics,
+    t: &Tbl<'_>,
+    name: &str,
+    balance: BalanceSpec,
+) -> BalanceSpec {
+    let Some(f) = t.number(d, "hash_balance_factor", 1.0..=10.0) else {
+        return balance;
+    };
+    match balance {
+        BalanceSpec::Hash(mut h) => {
+            h.balance_factor = Some(f.value);
+            BalanceSpec::Hash(h)
+        }
+        BalanceSpec::RoundRobin => {
+            d.push(
+                f.span,
+                format!("upstream `{name}`: `hash_balance_factor` needs balance = \"hash\""),
+                Some("round robin is balanced already; remove it or add balance = \"hash\""),
+            );
+            BalanceSpec::RoundRobin
+        }
+    }
+}
+
 fn read_group(d: &mut Diagnostics, name: &str, item: &Item, caches: &[&str]) -> Option<GroupSpec> {
     let t = Tbl::of(d, item, &format!("upstream `{name}`"))?;
     let max_fails = t
@@ -107,6 +133,7 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item, caches: &[&str]) -> 
         }
         (false, None) => BalanceSpec::RoundRobin,
     };
+    let balance = with_balance_factor(d, &t, name, balance);
     let def = Timeouts::default();
     let timeouts = Timeouts {
         connect: t.duration(d, "connect_timeout").unwrap_or(def.connect),

@@ -24,6 +24,9 @@ pub struct Attempts {
     pub time: Option<std::time::Duration>,
     /// Status of the upstream's (final) response header, before any header filter ran.
     pub status: Option<u16>,
+    /// The current attempt counted in flight to its member (groups with
+    /// `hash_balance_factor`); replaced by the next attempt, given back when the request ends.
+    pub load: Option<crate::upstream::LoadTicket>,
 }
 
 /// The peer for this attempt of the request, or 502 when the group has no live member left.
@@ -41,7 +44,9 @@ pub(super) fn choose(
         true => None,
         false => ctx.req.hash_key.as_deref().map(str::as_bytes),
     };
-    let Some(addr) = group.select(key, &ctx.upstream.tried) else {
+    // The previous attempt's load is given back before choosing again.
+    ctx.upstream.load = None;
+    let Some((addr, load)) = group.pick(key, &ctx.upstream.tried) else {
         let why = match ctx.outcome.error.take() {
             Some(last) => format!(
                 "no live upstream left in group `{}` after {} attempts (last: {last})",
@@ -54,6 +59,7 @@ pub(super) fn choose(
         return Error::e_explain(ErrorType::HTTPStatus(502), why);
     };
     ctx.upstream.tried.push(addr);
+    ctx.upstream.load = load;
     ctx.req.upstream_addr = Some(addr);
     ctx.upstream
         .started

@@ -15,11 +15,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 use pingora_ketama::{Bucket, Continuum, DEFAULT_POINT_MULTIPLE};
 
 use super::health::PeerHealth;
+use super::load::{Bound, LoadTicket, PeerLoad};
 use super::spec::ServerSpec;
 
 /// Longest round-robin sequence kept; larger weight sums are scaled down.
@@ -30,6 +32,10 @@ pub(crate) struct Balancer {
     pub(crate) members: Arc<Vec<ServerSpec>>,
     index: HashMap<SocketAddr, usize>,
     pub(crate) health: Vec<Arc<PeerHealth>>,
+    /// Requests in flight per member (bounded-load hashing), carried like `health`.
+    load: Vec<Arc<PeerLoad>>,
+    /// The group's requests in flight, shared by every member's [`PeerLoad`].
+    total: Arc<AtomicU32>,
     primary: Tier,
     backup: Tier,
     /// Exactly one selectable server (primary, no backup): never out by passive health.
@@ -61,12 +67,16 @@ impl Balancer {
     pub(crate) fn new(members: Vec<ServerSpec>, previous: Option<&Balancer>, hash: bool) -> Self {
         let mut index = HashMap::with_capacity(members.len());
         let mut health = Vec::with_capacity(members.len());
+        let mut load = Vec::with_capacity(members.len());
+        let total = previous.map_or_else(Default::default, |p| p.total.clone());
         for (i, m) in members.iter().enumerate() {
             index.entry(m.addr).or_insert(i);
-            let h = previous
-                .and_then(|p| p.index.get(&m.addr).map(|&j| p.health[j].clone()))
-                .unwrap_or_default();
-            health.push(h);
+            let before = previous.and_then(|p| p.index.get(&m.addr).map(|&j| (p, j)));
+            health.push(before.map_or_else(Default::default, |(p, j)| p.health[j].clone()));
+            load.push(before.map_or_else(
+                || Arc::new(PeerLoad::new(total.clone())),
+                |(p, j)| p.load[j].clone(),
+            ));
         }
         let primary = Tier::new(&members, false, hash);
         let backup = Tier::new(&members, true, hash);
@@ -75,6 +85,8 @@ impl Balancer {
             members: Arc::new(members),
             index,
             health,
+            load,
+            total,
             primary,
             backup,
             single,
@@ -101,16 +113,40 @@ impl Balancer {
     }
 
     /// Consistent-hash pick: the first usable node walking the ring from the key's point
-    /// (primary ring, then backup ring), else the last resorts (module docs).
-    pub(crate) fn select_hash(&self, key: &[u8], tried: &[SocketAddr], now: u64) -> Option<usize> {
-        let walk = |pass| {
+    /// (primary ring, then backup ring), else the last resorts (module docs). With a
+    /// balance `factor`, the healthy walk first skips members at their load bound
+    /// (super::load); when every usable member is at it, the plain walk decides.
+    pub(crate) fn select_hash(
+        &self,
+        key: &[u8],
+        tried: &[SocketAddr],
+        now: u64,
+        factor: Option<f64>,
+    ) -> Option<usize> {
+        let walk = |pass, bound| {
             self.primary
-                .walk(self, key, tried, now, pass)
-                .or_else(|| self.backup.walk(self, key, tried, now, pass))
+                .walk(self, key, tried, now, pass, bound)
+                .or_else(|| self.backup.walk(self, key, tried, now, pass, bound))
         };
-        walk(Pass::Healthy)
+        let bound = factor.map(|factor| Bound {
+            factor,
+            total: self.total.load(std::sync::atomic::Ordering::Relaxed),
+        });
+        bound
+            .and_then(|b| walk(Pass::Healthy, Some(b)))
+            .or_else(|| walk(Pass::Healthy, None))
             .or_else(|| self.least_recently_failed(tried, now))
-            .or_else(|| walk(Pass::AnyHealth))
+            .or_else(|| walk(Pass::AnyHealth, None))
+    }
+
+    /// Counts one request in flight to member `i` until the ticket drops.
+    pub(crate) fn take_load(&self, i: usize) -> LoadTicket {
+        self.load[i].take()
+    }
+
+    /// Requests in flight to member `i` now.
+    pub(crate) fn inflight(&self, i: usize) -> u32 {
+        self.load[i].inflight()
     }
 
     /// Weighted round-robin pick (`n` is a per-group counter), else the last resorts.
@@ -182,20 +218,27 @@ impl Tier {
         tried: &[SocketAddr],
         now: u64,
         pass: Pass,
+        bound: Option<Bound>,
     ) -> Option<usize> {
         let ring = self.ring.as_ref()?;
-        if !self
+        let weights: u64 = self
             .peers
             .iter()
-            .any(|&i| b.usable(i as usize, tried, now, pass))
-        {
+            .map(|&i| i as usize)
+            .filter(|&i| b.usable(i, tried, now, pass))
+            .map(|i| u64::from(b.members[i].weight))
+            .sum();
+        if weights == 0 {
             return None;
         }
+        let fits = |i: usize| {
+            bound.is_none_or(|bd| bd.admits(b.inflight(i), b.members[i].weight, weights))
+        };
         let mut idx = ring.node_idx(key);
         for _ in 0..self.ring_points {
             let addr = ring.get_addr(&mut idx)?;
             if let Some(i) = b.position(*addr) {
-                if b.usable(i, tried, now, pass) {
+                if b.usable(i, tried, now, pass) && fits(i) {
                     return Some(i);
                 }
             }

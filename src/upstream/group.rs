@@ -13,6 +13,7 @@ use crate::request::Vars;
 use super::balancer::Balancer;
 use super::clock::now_ms;
 use super::failures::{FailureSnapshot, Kind};
+use super::load::LoadTicket;
 use super::spec::{BalanceSpec, GroupSpec, ServerSpec};
 use super::status::WatchStatus;
 use crate::request::template::{RequestView, Template};
@@ -47,6 +48,8 @@ pub struct UpstreamGroup {
     state: ArcSwap<Balancer>,
     next: AtomicUsize,
     keys: Option<(Template, Option<Template>)>,
+    /// `hash_balance_factor` of a hash group: load-bounded walks (super::load).
+    balance_factor: Option<f64>,
     /// Serializes `set_members` so health counters carry over consistently.
     update: Mutex<()>,
     /// Status of the Consul watcher feeding this group, once one is started.
@@ -58,9 +61,9 @@ pub struct UpstreamGroup {
 impl UpstreamGroup {
     /// A group seeded with the spec's static servers.
     pub fn new(spec: GroupSpec) -> Self {
-        let keys = match &spec.balance {
-            BalanceSpec::Hash(h) => Some((h.key.clone(), h.fallback.clone())),
-            BalanceSpec::RoundRobin => None,
+        let (keys, balance_factor) = match &spec.balance {
+            BalanceSpec::Hash(h) => (Some((h.key.clone(), h.fallback.clone())), h.balance_factor),
+            BalanceSpec::RoundRobin => (None, None),
         };
         let hash = matches!(spec.balance, BalanceSpec::Hash(_));
         let state = ArcSwap::from_pointee(Balancer::new(spec.servers.clone(), None, hash));
@@ -70,6 +73,7 @@ impl UpstreamGroup {
             state,
             next: AtomicUsize::new(0),
             keys,
+            balance_factor,
             update: Mutex::new(()),
             watch: ArcSwapOption::empty(),
             metrics,
@@ -138,23 +142,35 @@ impl UpstreamGroup {
     /// Picks a peer, never one in `tried`, marked `down` or of weight 0, and preferably one
     /// that health (passive, active) has not taken out.
     /// With a hash group and `Some(key)`, walks the ketama ring from the key's point (nginx
-    /// `hash … consistent`); otherwise smooth weighted round robin. Backup servers are used
+    /// `hash … consistent`), skipping members at their load bound when the group has a
+    /// `hash_balance_factor`; otherwise smooth weighted round robin. Backup servers are used
     /// only when no primary is available. When every remaining peer is out, the one only
     /// passively out whose `fail_timeout` ends first is tried, then (all actively out) any
     /// of them: `None` only when no peer is left at all.
     pub fn select(&self, key: Option<&[u8]>, tried: &[SocketAddr]) -> Option<SocketAddr> {
+        self.pick(key, tried).map(|(addr, _)| addr)
+    }
+
+    /// [`select`](Self::select), and with a `hash_balance_factor` a ticket that counts the
+    /// request in flight to the chosen member until it is dropped (keep it for as long as
+    /// the attempt lasts).
+    pub fn pick(
+        &self,
+        key: Option<&[u8]>,
+        tried: &[SocketAddr],
+    ) -> Option<(SocketAddr, Option<LoadTicket>)> {
         let state = self.state.load();
         let now = now_ms();
+        let factor = self.balance_factor;
         let i = match key {
-            Some(k) if matches!(self.spec.balance, BalanceSpec::Hash(_)) => {
-                state.select_hash(k, tried, now)
-            }
+            Some(k) if self.keys.is_some() => state.select_hash(k, tried, now, factor),
             _ => {
                 let n = self.next.fetch_add(1, Ordering::Relaxed);
                 state.select_rr(n, tried, now)
             }
         }?;
-        Some(state.members[i].addr)
+        let ticket = factor.map(|_| state.take_load(i));
+        Some((state.members[i].addr, ticket))
     }
 
     /// Records a failed connection to `addr`, `why` being the error: kept (with its time)
@@ -256,3 +272,7 @@ impl UpstreamGroup {
 #[cfg(test)]
 #[path = "group_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "bounded_tests.rs"]
+mod bounded_tests;

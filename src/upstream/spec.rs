@@ -67,6 +67,10 @@ pub struct HashSpec {
     pub key: Template,
     /// Key template used when `key` evaluates to empty; `None` = round robin.
     pub fallback: Option<Template>,
+    /// `hash_balance_factor`: no member takes more than this times its share of the
+    /// group's requests in flight (consistent hashing with bounded loads); `None` = plain
+    /// ketama.
+    pub balance_factor: Option<f64>,
 }
 
 impl HashSpec {
@@ -84,7 +88,11 @@ impl HashSpec {
             ),
             None => None,
         };
-        Ok(HashSpec { key, fallback })
+        Ok(HashSpec {
+            key,
+            fallback,
+            balance_factor: None,
+        })
     }
 }
 

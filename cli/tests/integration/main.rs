@@ -23,6 +23,7 @@ mod cli;
 mod client_abort;
 mod client_limits;
 mod config_check;
+mod dist_bounded;
 mod dist_consul;
 mod dist_hash;
 mod dist_health;
