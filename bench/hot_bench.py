@@ -11,9 +11,12 @@ and the nginx origin on core 1; run one at a time, order alternating per repetit
   hash        plain hashing: the flash product's node does its share and the others idle
   hot         [upstreams.app.hot]: detected, spread over the three nodes, prewarmed
   hot+edge    ... and the hottest pages answered by the distribution tier (X-Cache: EDGE)
+  bounded1.1  plain hashing with hash_balance_factor = 1.1 (bounded loads, docs/distribution.md)
+  bounded1.25 ... with 1.25
 
 Reported per target: req/s, p50/p99, CPU per request, the share answered at the first hop,
-and the per-application-node load max/mean (from each node's request counter). All three
+the per-application-node load max/mean (from each node's request counter), and the share
+of the application nodes' data lookups answered by their own L1 (what moving keys costs). All three
 run on one core, so spreading shows in the per-node balance, not in req/s; first-hop
 serving shows in req/s (the second hop is not made). Results: bench/results/hot.json.
 """
@@ -44,7 +47,9 @@ EDGE = """
 max_keys = 8
 ttl = "2s"
 """
-VARIANTS = [("hash", "", "false"), ("hot", HOT, "false"), ("hot+edge", HOT + EDGE, "true")]
+VARIANTS = [("hash", "", "false"), ("hot", HOT, "false"), ("hot+edge", HOT + EDGE, "true"),
+            ("bounded1.1", "hash_balance_factor = 1.1\n", "false"),
+            ("bounded1.25", "hash_balance_factor = 1.25\n", "false")]
 
 
 def metrics(port):
@@ -92,15 +97,23 @@ def measure(t, args):
     a0, a1 = app_requests(before), app_requests(after)
     per_node = [a1.get(k, 0) - a0.get(k, 0) for k in sorted(a1)]
     mean = sum(per_node) / max(len(per_node), 1)
+    l1 = sum(series(after, "edgeproxy_cache_lookups_total", cache=c, level="L1")
+             - series(before, "edgeproxy_cache_lookups_total", cache=c, level="L1")
+             for c in ("app1", "app2", "app3"))
+    looked = sum(series(after, "edgeproxy_cache_lookups_total", cache=c)
+                 - series(before, "edgeproxy_cache_lookups_total", cache=c)
+                 for c in ("app1", "app2", "app3"))
     edge = (series(after, "edgeproxy_hot_requests_total", handling="edge")
             - series(before, "edgeproxy_hot_requests_total", handling="edge"))
     r.update(cpu_us_per_req=cpu_s * 1e6 / max(r["requests"], 1), per_node=per_node,
              imbalance=max(per_node) / mean if mean else 0.0,
-             edge_share=edge / max(r["requests"], 1))
+             edge_share=edge / max(r["requests"], 1), l1_share=l1 / looked if looked else 0.0,
+             lookups_per_req=looked / max(r["requests"], 1))
     b.log("%-9s rps=%8.0f p50=%6.0fus p99=%6.0fus cpu/req=%6.1fus edge=%4.1f%% "
-          "nodes=%s max/mean=%.2f errors=%d"
+          "nodes=%s max/mean=%.2f L1=%.1f%% lookups/req=%.2f errors=%d"
           % (t["name"], r["rps"], r["p50_us"], r["p99_us"], r["cpu_us_per_req"],
-             100 * r["edge_share"], per_node, r["imbalance"], r["non2xx"] + r["socket_errors"]))
+             100 * r["edge_share"], per_node, r["imbalance"], 100 * r["l1_share"],
+             r["lookups_per_req"], r["non2xx"] + r["socket_errors"]))
     return r
 
 
@@ -151,16 +164,19 @@ def main():
                         "products + %d per mille on one product" % (args.products, args.flash),
                "machine": b.machine(), "params": vars(args), "targets": {}}
     med = b.statistics.median
-    print("\n| | req/s | p50 | p99 | CPU/req | first hop | per-node load max/mean |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| | req/s | p50 | p99 | CPU/req | first hop | per-node load max/mean (spread) "
+          "| L1 share of lookups |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, rs in res.items():
         s = {k: med(r[k] for r in rs) for k in
-             ("rps", "p50_us", "p99_us", "cpu_us_per_req", "edge_share", "imbalance")}
+             ("rps", "p50_us", "p99_us", "cpu_us_per_req", "edge_share", "imbalance",
+              "l1_share")}
         s["runs"] = rs
         summary["targets"][name] = s
-        print("| %s | %.0f | %.0f µs | %.0f µs | %.1f µs | %.0f%% | %.2f |"
+        spread = "%.2f–%.2f" % (min(r["imbalance"] for r in rs), max(r["imbalance"] for r in rs))
+        print("| %s | %.0f | %.0f µs | %.0f µs | %.1f µs | %.0f%% | %.2f (%s) | %.1f%% |"
               % (name, s["rps"], s["p50_us"], s["p99_us"], s["cpu_us_per_req"],
-                 100 * s["edge_share"], s["imbalance"]))
+                 100 * s["edge_share"], s["imbalance"], spread, 100 * s["l1_share"]))
     base = summary["targets"]["hash"]
     summary["ratios_over_hash"] = {n: {"rps": t["rps"] / base["rps"],
                                        "p99": t["p99_us"] / base["p99_us"]}
