@@ -282,7 +282,11 @@ def main():
     ap.add_argument("--conns", type=int, default=64, help="wrk connections, closed loop (64)")
     ap.add_argument("--fixed-conns", type=int, default=16, help="connections of the fixed-rate runs (16)")
     ap.add_argument("--fixed-delay-ms", type=int, default=2,
-                    help="per-connection pause of the fixed-rate runs (2 ms: ~16*1000/2.1 = 7.5k req/s)")
+                    help="shortest per-connection pause of the fixed-rate runs (2 ms: ~16*1000/2.1 "
+                         "= 7.5k req/s); longer when --fixed-share of the slowest target is less")
+    ap.add_argument("--fixed-share", type=float, default=0.5,
+                    help="fixed-rate runs go at most at this share of the slowest target's "
+                         "closed-loop req/s, the same rate for every target (0.5)")
     ap.add_argument("--backends", type=int, default=3, help="backends of the hash benchmark (3)")
     ap.add_argument("--keys", type=int, default=10000, help="distinct productId values (10000)")
     ap.add_argument("--page-keys", type=int,
@@ -306,6 +310,8 @@ def main():
     ap.add_argument("--quiet-wait", type=int, default=120, help="at most this many seconds (120)")
     ap.add_argument("--noise-pct", type=float, default=10.0,
                     help="a run during which other processes used more than this %% of a core is rerun (10)")
+    ap.add_argument("--steal-pct", type=float, default=5.0,
+                    help="a run with more hypervisor steal than this %% is noisy and rerun (5)")
     ap.add_argument("--noise-retries", type=int, default=2)
     ap.add_argument("--variant-preload", metavar="LIB",
                     help="proxy bench: add a third target, edgeproxy with LD_PRELOAD=LIB "

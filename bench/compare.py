@@ -107,11 +107,12 @@ def measured_run(t, all_procs, args, mode, keys, delay_ms=0, conns=None):
         steal_pct=100.0 * (steal1 - steal0) / TICK / wall,
     )
     errors = r["non2xx"] + r["socket_errors"]
-    flag = "  NOISY" if r["other_cpu_pct"] > args.noise_pct else ""
+    flag = "  NOISY" if noisy(r, args) else ""
     log("%-10s %-6s rps=%9.0f p50=%7.0fus p99=%7.0fus cpu/req=%6.1fus proxy-cpu=%3.0f%% "
-        "other=%4.0f%% load1=%.2f errors=%d%s"
+        "other=%4.0f%% steal=%4.1f%% load1=%.2f errors=%d%s"
         % (t.name, "fixed" if delay_ms else "max", r["rps"], r["p50_us"], r["p99_us"],
-           r["cpu_us_per_req"], 100 * r["proxy_util"], r["other_cpu_pct"], load, errors, flag))
+           r["cpu_us_per_req"], 100 * r["proxy_util"], r["other_cpu_pct"], r["steal_pct"],
+           load, errors, flag))
     if errors > 0.001 * r["requests"]:
         die("%s: %d errors in %d requests (non-2xx %d, socket %d): the numbers would be "
             "meaningless; see the logs in %s" % (t.name, errors, r["requests"], r["non2xx"],
@@ -119,17 +120,33 @@ def measured_run(t, all_procs, args, mode, keys, delay_ms=0, conns=None):
     return r
 
 
+def noisy(r, args):
+    """A run disturbed by other processes on this VM or by the hypervisor (steal: the
+    host ran someone else on our vCPUs; CPU per request and req/s are both off then)."""
+    return r["other_cpu_pct"] > args.noise_pct or r["steal_pct"] > args.steal_pct
+
+
 def run_with_retry(t, all_procs, args, mode, keys, delay_ms=0, conns=None):
     r = measured_run(t, all_procs, args, mode, keys, delay_ms, conns)
     tries = 0
-    while r["other_cpu_pct"] > args.noise_pct and tries < args.noise_retries:
+    while noisy(r, args) and tries < args.noise_retries:
         tries += 1
-        log("other processes used %.0f%% of a core during that run; rerunning (%d/%d)"
-            % (r["other_cpu_pct"], tries, args.noise_retries))
+        log("other processes used %.0f%% of a core and steal was %.1f%% during that run; "
+            "rerunning (%d/%d)" % (r["other_cpu_pct"], r["steal_pct"], tries, args.noise_retries))
         time.sleep(2)
         r = measured_run(t, all_procs, args, mode, keys, delay_ms, conns)
-    r["noisy"] = r["other_cpu_pct"] > args.noise_pct
+    r["noisy"] = noisy(r, args)
     return r
+
+
+def fixed_delay_ms(res, args):
+    """The per-connection pause of the fixed-rate runs: the configured one, or longer so that
+    the rate is at most `fixed_share` of the slowest target's closed-loop rate — every target
+    then runs the same rate below its saturation, and CPU per request compares like with
+    like (a saturated target's "fixed" rate would be its maximum)."""
+    slowest = min(med(v["max"], "rps") for v in res.values())
+    rate = min(args.fixed_conns * 1000.0 / args.fixed_delay_ms, slowest * args.fixed_share)
+    return max(args.fixed_delay_ms, int(round(args.fixed_conns * 1000.0 / max(rate, 1.0)))), rate
 
 
 def wait_for_quiet(args):
@@ -167,14 +184,17 @@ def compare(title, targets, support, args, mode, keys):
         order = targets if rep % 2 == 0 else list(reversed(targets))
         for t in order:
             res[t.name]["max"].append(run_with_retry(t, all_procs, args, mode, keys))
+    delay_ms, rate = fixed_delay_ms(res, args)
+    log("fixed-rate runs: %d connections, %d ms apart (about %.0f req/s each target)"
+        % (args.fixed_conns, delay_ms, rate))
     for rep in range(args.reps):
         order = targets if rep % 2 == 0 else list(reversed(targets))
         for t in order:
             res[t.name]["fixed"].append(run_with_retry(
-                t, all_procs, args, mode, keys, delay_ms=args.fixed_delay_ms,
-                conns=args.fixed_conns))
+                t, all_procs, args, mode, keys, delay_ms=delay_ms, conns=args.fixed_conns))
     summary = {"title": title, "mode": mode, "keys": keys, "load_at_start": load_start,
-               "machine": machine(), "params": params(args), "targets": {}}
+               "machine": machine(), "params": params(args), "targets": {},
+               "fixed_delay_ms": delay_ms}
     for t in targets:
         mx, fx = res[t.name]["max"], res[t.name]["fixed"]
         summary["targets"][t.name] = {
@@ -187,8 +207,13 @@ def compare(title, targets, support, args, mode, keys):
             "pss_kib": t.pss_kib(),
             "noisy_runs": sum(1 for r in mx + fx if r["noisy"]),
             "max_other_cpu_pct": max(r["other_cpu_pct"] for r in mx + fx),
+            "max_steal_pct": max(r["steal_pct"] for r in mx + fx),
             "runs": mx, "fixed_runs": fx,
         }
+    rates = [t["fixed_rps"] for t in summary["targets"].values()]
+    # Equal within 5 %: otherwise a target saturated or lagged, and CPU/req @fixed is
+    # not a like-for-like comparison (the table says so).
+    summary["fixed_rates_equal"] = max(rates) <= 1.05 * min(rates)
     names = [t.name for t in targets]
     if "edgeproxy" in names and "nginx" in names:
         e, n = summary["targets"]["edgeproxy"], summary["targets"]["nginx"]
@@ -214,13 +239,18 @@ def print_summary(s):
     print("### " + s["title"])
     print()
     print("| | req/s | p50 | p99 | CPU/req @fixed rate (rate) | CPU/req @max | proxy CPU @max "
-          "| PSS | noisy runs |")
+          "| PSS | noisy runs (max other CPU / steal) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, t in s["targets"].items():
-        print("| %s | %.0f | %.0f µs | %.0f µs | %.1f µs (%.0f/s) | %.1f µs | %.0f%% | %.1f MiB | %d |"
+        print("| %s | %.0f | %.0f µs | %.0f µs | %.1f µs (%.0f/s) | %.1f µs | %.0f%% | %.1f MiB "
+              "| %d (%.0f%% / %.1f%%) |"
               % (name, t["rps"], t["p50_us"], t["p99_us"], t["cpu_us_per_req_fixed"],
                  t["fixed_rps"], t["cpu_us_per_req_at_max"], 100 * t["proxy_util_at_max"],
-                 t["pss_kib"] / 1024, t["noisy_runs"]))
+                 t["pss_kib"] / 1024, t["noisy_runs"], t["max_other_cpu_pct"],
+                 t["max_steal_pct"]))
+    if not s.get("fixed_rates_equal", True):
+        print("\n(fixed-rate runs did not reach equal rates (more than 5 % apart): the "
+              "CPU/req @fixed column is not like for like)")
     r = s.get("ratios_edgeproxy_over_nginx")
     if r:
         print("| **edgeproxy/nginx** | **%.2f** | %.2f | **%.2f** | %.2f | %.2f | | %.2f | |"

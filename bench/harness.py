@@ -255,7 +255,8 @@ def machine():
 
 def params(args):
     return {k: getattr(args, k) for k in ("duration", "warmup", "reps", "conns", "fixed_conns",
-                                          "fixed_delay_ms", "noise_pct")}
+                                          "fixed_delay_ms", "fixed_share", "noise_pct",
+                                          "steal_pct")}
 
 
 def save(name, summary, args):

@@ -1,5 +1,7 @@
 """The application-tier page benchmark (issue 4, workloads of issue 12): nginx + Lua (the
-OpenResty product-page script) vs edgeproxy's `page` plugin, cache hits only, one workload
+OpenResty product-page script, which renders every hit), nginx + Lua keeping the rendered
+pages in its shared dict too (`nginx+pages`: what edgeproxy's render reuse is measured
+against fairly) and edgeproxy's `page` plugin, cache hits only, one workload
 after another (bench/workload.py WORKLOADS; `--page-workloads`). Each workload gets fresh
 processes: the origin (descriptions of the workload's size), both proxies, a fill of every
 product through each proxy (so only hits are measured), then the usual comparison.
@@ -38,13 +40,15 @@ def start_origin(run, w, name="origin"):
 
 
 def start_nginx_page(name, run, listen_ports, origin_port, dict_size, core=PROXY_CORE,
-                     wrap=None):
-    """nginx + Lua application tier (bench/nginx/product.conf) listening on every port."""
+                     wrap=None, script="product.lua"):
+    """nginx + Lua application tier (bench/nginx/product.conf) listening on every port;
+    `script` is product.lua (the seed's: renders every hit) or product_cached.lua (keeps
+    rendered pages in the shared dict too)."""
     lines = "\n".join("        listen 127.0.0.1:%d reuseport backlog=4096;" % p
                       for p in listen_ports)
     return start_nginx(name, os.path.join(BENCH, "nginx", "product.conf"), core, run,
                        {"LISTEN_LINES": lines, "ORIGIN": "127.0.0.1:%d" % origin_port,
-                        "TEMPLATE": TEMPLATE, "DICT": dict_size}, wrap=wrap)
+                        "TEMPLATE": TEMPLATE, "DICT": dict_size, "SCRIPT": script}, wrap=wrap)
 
 
 def check_page(name, port, w):
@@ -107,16 +111,21 @@ def bench_page_workload(args, w):
     os.makedirs(run)
     origin, oport = start_origin(run, w)
     dict_size, l1 = cache_sizes(w)
-    nport, eport = free_ports(2)
+    nport, eport, cport = free_ports(3)
     ng = start_nginx_page("nginx", run, [nport], oport, dict_size)
+    # The fair comparator for render reuse: nginx + Lua keeping rendered pages as well.
+    nc = start_nginx_page("nginx-pages", run, [cport], oport, dict_size,
+                          script="product_cached.lua")
     ep = start_edgeproxy("edgeproxy", args.edgeproxy, PAGE_CONFIG, run,
                          {"LISTEN": "127.0.0.1:%d" % eport, "ORIGIN": "127.0.0.1:%d" % oport,
                           "L1": l1})
     wait_port(nport, ng, "nginx", run)
+    wait_port(cport, nc, "nginx-pages", run)
     wait_port(eport, ep, "edgeproxy", run)
     targets = [Target("edgeproxy", "http://127.0.0.1:%d/" % eport, ep),
-               Target("nginx", "http://127.0.0.1:%d/" % nport, ng)]
-    for t, port in ((targets[0], eport), (targets[1], nport)):
+               Target("nginx", "http://127.0.0.1:%d/" % nport, ng),
+               Target("nginx+pages", "http://127.0.0.1:%d/" % cport, nc)]
+    for t, port in zip(targets, (eport, nport, cport)):
         check_page(t.name, port, w)
         if w["fill"]:
             fill(t.name, port, w)

@@ -55,6 +55,17 @@ pub struct Cli {
     /// Print the version and build features, and exit.
     #[arg(short = 'V')]
     pub build_info: bool,
+    /// A subcommand (`edgeproxy config push|status|diff|promote|rollback`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// The fleet's configuration in Consul KV (docs/fleet.md).
+    #[command(subcommand)]
+    Config(crate::fleet::ops::ConfigOp),
 }
 
 /// Parses the process arguments, sets up logging, registers plugins with `register`, then
@@ -97,11 +108,15 @@ pub fn build_info(registry: &Registry) -> String {
 
 /// Runs parsed command-line options with the plugins of `registry`.
 pub fn run(cli: Cli, registry: Registry) -> ExitCode {
+    if let Some(Command::Config(op)) = cli.command {
+        return crate::fleet::ops::run_cli(op, &registry);
+    }
     // Absolute paths first: `-d` changes the working directory to `/`.
     let conf = absolute(&cli.conf);
     let prefix = cli.prefix.as_deref().map(absolute);
     let check_only = cli.test || cli.signal.is_some();
-    let app = match load(&conf, prefix.as_deref(), &registry, check_only) {
+    let mut source = Source::file(conf.clone(), prefix.clone());
+    let mut app = match load(&source, &registry, check_only) {
         Ok(app) => app,
         Err(diags) => {
             eprintln!("{diags}");
@@ -120,8 +135,22 @@ pub fn run(cli: Cli, registry: Registry) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    let fleet = app.process.config_source.clone();
     if let Some(action) = cli.signal {
-        return match control::run(action, &app, &conf, prefix.as_deref()) {
+        // A fleet node runs its last applied version: its paths (pid file, control
+        // socket) are that version's, and a reload re-reads it. A new process
+        // (`-s upgrade`) starts from the bootstrap file and finds its version itself.
+        let mut target = (conf.clone(), prefix.clone());
+        if let Some((_, dir)) = fleet.and_then(|f| crate::fleet::store::Store::new(&f.state_dir).current()) {
+            let version = Source::file(crate::fleet::store::Store::main_file(&dir), Some(dir));
+            if let Ok(v) = load(&version, &registry, true) {
+                app = v;
+                if action != Action::Upgrade {
+                    target = (version.conf, version.prefix);
+                }
+            }
+        }
+        return match control::run(action, &app, &target.0, target.1.as_deref()) {
             Ok(done) => {
                 println!("{done}");
                 ExitCode::SUCCESS
@@ -132,7 +161,16 @@ pub fn run(cli: Cli, registry: Registry) -> ExitCode {
             }
         };
     }
-    let source = Source { conf, prefix };
+    if let Some(spec) = fleet {
+        let local = app.process.clone();
+        match crate::fleet::ops::start(*spec, local, &source, |s| load(s, &registry, false)) {
+            Ok((started, a)) => (source, app) = (started, a),
+            Err(e) => {
+                eprintln!("edgeproxy: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     server::run(
         app,
         registry,
@@ -144,16 +182,9 @@ pub fn run(cli: Cli, registry: Registry) -> ExitCode {
     )
 }
 
-fn load(
-    conf: &Path,
-    prefix: Option<&Path>,
-    registry: &Registry,
-    check_only: bool,
-) -> Result<App, Diagnostics> {
-    let mut spec = config::read(conf)?;
-    if let Some(p) = prefix {
-        spec.base_dir = p.to_path_buf();
-    }
+fn load(source: &Source, registry: &Registry, check_only: bool) -> Result<App, Diagnostics> {
+    let mut spec = config::read(&source.conf)?;
+    source.adjust(&mut spec);
     assembly::assemble(spec, registry, check_only)
 }
 

@@ -31,6 +31,8 @@ pub mod control_client;
 #[doc(hidden)]
 pub mod drain;
 #[doc(hidden)]
+pub mod fleet;
+#[doc(hidden)]
 pub mod generation;
 #[doc(hidden)]
 pub mod hot;

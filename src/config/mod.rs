@@ -6,6 +6,7 @@
 mod caches;
 mod diag;
 mod edge;
+mod fleet;
 mod health;
 mod hot;
 mod listen;
@@ -124,6 +125,9 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
             ),
             false => p.node_name = n.value,
         }
+    }
+    if let Some(item) = t.item("config_source") {
+        p.config_source = fleet::read_config_source(d, item, &p.node_name).map(Box::new);
     }
     if let Some(level) = t.opt_str(d, "log_level") {
         match tracing_subscriber::EnvFilter::try_new(&level.value) {

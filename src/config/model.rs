@@ -70,6 +70,9 @@ pub struct ProcessSettings {
     /// This process's name among its peers (access events, hot-key reports):
     /// `[server] node_name`, default `<hostname>-<pid>`.
     pub node_name: String,
+    /// `[server] config_source`: the configuration comes from Consul KV (docs/fleet.md);
+    /// only in a node's bootstrap file, never in a fleet version.
+    pub config_source: Option<Box<crate::fleet::FleetSpec>>,
 }
 
 impl ProcessSettings {
@@ -105,6 +108,7 @@ impl ProcessSettings {
             error_log: None,
             log_level: "info".to_string(),
             node_name: default_node_name(),
+            config_source: None,
         }
     }
 }

@@ -234,6 +234,19 @@ fn read_upstream_tls(d: &mut Diagnostics, item: &Item) -> Option<UpstreamTls> {
 
 fn read_consul(d: &mut Diagnostics, group: &str, item: &Item) -> Option<ConsulSpec> {
     let t = Tbl::of(d, item, "consul")?;
+    let spec = read_consul_keys(d, &t, item);
+    t.finish(d, &format!("upstream `{group}` consul"));
+    spec
+}
+
+/// The Consul keys a Consul table has (`address`, `prefix`, `token_env`, `wait`,
+/// `max_backoff`, `dump_file`, `strong_dependency`); the caller reads its own keys from
+/// `t` and calls `finish`. Also read by `[server] config_source` (super::fleet).
+pub(super) fn read_consul_keys(
+    d: &mut Diagnostics,
+    t: &Tbl<'_>,
+    item: &Item,
+) -> Option<ConsulSpec> {
     let address = t.opt_str(d, "address").map(|s| s.value);
     let prefix = t.req_str(d, "prefix");
     let token_env = t.opt_str(d, "token_env");
@@ -242,7 +255,6 @@ fn read_consul(d: &mut Diagnostics, group: &str, item: &Item) -> Option<ConsulSp
     let max_backoff = t.duration(d, "max_backoff").unwrap_or(def.max_backoff);
     let dump_file = t.opt_str(d, "dump_file").map(|s| s.value.into());
     let strong_dependency = t.bool(d, "strong_dependency", false);
-    t.finish(d, &format!("upstream `{group}` consul"));
     let address = address.unwrap_or(def.address);
     if !address.starts_with("http://") {
         d.push(

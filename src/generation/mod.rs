@@ -99,13 +99,38 @@ impl Generation {
     }
 }
 
-/// Where the running configuration comes from: the file and the `-p` prefix.
+/// Where the running configuration comes from: the file and the `-p` prefix, and for a
+/// fleet-managed node (`[server] config_source`) the fleet it follows.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The config file (absolute).
     pub conf: PathBuf,
     /// The prefix relative paths resolve against (`-p`), else the file's directory.
     pub prefix: Option<PathBuf>,
+    /// The fleet this node follows (its process settings override a version's).
+    pub fleet: Option<Arc<crate::fleet::agent::Managed>>,
+}
+
+impl Source {
+    /// A file source (no fleet).
+    pub fn file(conf: PathBuf, prefix: Option<PathBuf>) -> Self {
+        Source {
+            conf,
+            prefix,
+            fleet: None,
+        }
+    }
+
+    /// Applies what the source decides over the document: the prefix, and a fleet node's
+    /// own process settings (pid file, sockets, error log, name).
+    pub fn adjust(&self, spec: &mut crate::config::ConfigSpec) {
+        if let Some(p) = &self.prefix {
+            spec.base_dir = p.clone();
+        }
+        if let Some(f) = &self.fleet {
+            f.localize(&mut spec.process);
+        }
+    }
 }
 
 /// The current generation, and what a reload needs to build the next one.

@@ -99,9 +99,7 @@ impl World {
         let old = self.current();
         let mut spec =
             config::read(&source.conf).map_err(|d| ReloadError::Config(d.to_string()))?;
-        if let Some(p) = &source.prefix {
-            spec.base_dir = p.clone();
-        }
+        source.adjust(&mut spec);
         if let Some(key) = check::needs_upgrade(&old.app, &spec) {
             return Err(ReloadError::NeedsUpgrade(key));
         }

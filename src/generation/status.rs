@@ -28,6 +28,9 @@ pub struct ConfigStatus {
     pub built: Vec<String>,
     /// The last reload that was refused since this generation was installed, if any.
     pub last_refused: Option<Refused>,
+    /// For a fleet-managed node: the fleet version it runs, when it applied it, and the
+    /// last version it refused (docs/fleet.md).
+    pub fleet: Option<crate::fleet::manifest::NodeStatus>,
 }
 
 /// A refused reload.
@@ -43,7 +46,15 @@ static STATUS: ArcSwapOption<ConfigStatus> = ArcSwapOption::const_empty();
 
 /// The configuration in force, when a server runs in this process.
 pub fn config_status() -> Option<Arc<ConfigStatus>> {
-    STATUS.load_full()
+    let s = STATUS.load_full()?;
+    match crate::fleet::node::status() {
+        None => Some(s),
+        Some(f) => {
+            let mut s = (*s).clone();
+            s.fleet = Some((*f).clone());
+            Some(Arc::new(s))
+        }
+    }
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -61,6 +72,7 @@ pub(super) fn publish(g: &Generation, file: &Path) {
         kept: g.kept.clone(),
         built: g.built.clone(),
         last_refused: None,
+        fleet: None,
     })));
 }
 

@@ -124,6 +124,7 @@ async fn serve(stream: UnixStream, world: World) {
                 let source = r.conf.map(|conf| Source {
                     conf,
                     prefix: r.prefix,
+                    fleet: world.source().fleet,
                 });
                 match world.reload(source).await {
                     Ok(done) => Answer {

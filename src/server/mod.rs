@@ -122,6 +122,7 @@ pub fn build_on(
     let bootstrap = server.bootstrap_as_a_service();
     // Idle keep-alive connections outlive the listeners by most of the grace period.
     let linger = p.grace_period.saturating_sub(Duration::from_millis(500));
+    let fleet = source.fleet.clone();
     let world = World::new(Generation::first(app, watchers), registry, source);
     let gen = world.current();
     let mut certs = Vec::new();
@@ -156,6 +157,10 @@ pub fn build_on(
     ));
     let svc = CacheSubscribers::new(world.clone());
     server.add_service(background_service("cache purge subscribers", svc));
+    if let Some(managed) = fleet {
+        let svc = crate::fleet::agent::Agent::new(world.clone(), managed);
+        server.add_service(background_service("fleet config", svc));
+    }
     let svc = ControlSocket::new(p.control_sock.clone(), world.clone());
     server.add_service(background_service("control socket", svc));
     Ok((server, world))

@@ -36,6 +36,7 @@ mod edge_protocols;
 mod edge_real_ip;
 mod edge_redirect;
 mod edge_sni_h2c;
+mod fleet_config;
 mod gateway_forged_headers;
 mod gateway_gray_release;
 mod gateway_ip_restriction;

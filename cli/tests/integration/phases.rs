@@ -221,10 +221,8 @@ plugins = [{{ name = "trace", config = {{ tag = "A" }} }}]
             panic!("two listeners expected: {bound}");
         };
         std::thread::spawn(move || {
-            let source = edgeproxy::generation::Source {
-                conf: Path::new("phases.toml").to_path_buf(),
-                prefix: None,
-            };
+            let source =
+                edgeproxy::generation::Source::file(Path::new("phases.toml").to_path_buf(), None);
             let (server, _world) =
                 edgeproxy::server::build_on(config, registry, source, bound, Default::default())
                     .unwrap();

@@ -1,7 +1,9 @@
 //! The Consul KV double: a real HTTP/1.1 server on `127.0.0.1:0` answering reads the way the
 //! documented KV API does (`GET ?recurse`, blocking `index`/`wait`, `X-Consul-Index`, 404
-//! with an index, tombstones raising a prefix's index), written to by the test itself, plus
-//! fault injection (500s, hangs, ACL token, stop/restart on the same port).
+//! with an index, tombstones raising a prefix's index) and transactions (`PUT /v1/txn` with
+//! `set`, `cas`, `delete-cas`: all or nothing at one index, 409 with `Errors` when a
+//! check-and-set fails), written to by the test itself or by transactions, plus fault
+//! injection (500s, hangs, ACL token, stop/restart on the same port).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
@@ -44,6 +46,8 @@ struct Shared {
     parked: AtomicUsize,
     queries: Mutex<Vec<String>>,
     token: Mutex<Option<String>>,
+    /// Transactions wait this long before they are applied (to make two overlap).
+    txn_delay: Mutex<Duration>,
 }
 
 /// A running Consul KV double; stopped on `Drop`.
@@ -117,6 +121,19 @@ impl ConsulDouble {
         for e in kv.entries.values_mut() {
             (e.1, e.2) = (1, 1);
         }
+    }
+
+    /// Makes every transaction wait `delay` before it is applied.
+    pub fn delay_txn(&self, delay: Duration) {
+        *self.shared.txn_delay.lock().unwrap() = delay;
+    }
+
+    /// The value stored under `key`, as text.
+    pub fn value(&self, key: &str) -> Option<String> {
+        let kv = self.shared.kv.lock().unwrap();
+        kv.entries
+            .get(key)
+            .map(|e| String::from_utf8_lossy(&e.0).into_owned())
     }
 
     /// The current index of `prefix` (what `X-Consul-Index` would say).
@@ -210,6 +227,13 @@ fn handle(shared: &Shared, req: &Request, gate: &Gate) -> Option<Response> {
     if required.is_some() && required.as_ref() != req.headers.get("x-consul-token") {
         return reply(403, None, b"ACL not found");
     }
+    if req.path() == "/v1/txn" && req.method == "PUT" {
+        let delay = *shared.txn_delay.lock().unwrap();
+        std::thread::sleep(delay);
+        let answer = txn(&mut shared.kv.lock().unwrap(), &req.body);
+        gate.notify();
+        return answer;
+    }
     let Some(key) = req.path().strip_prefix("/v1/kv/") else {
         return reply(404, None, b"");
     };
@@ -239,6 +263,55 @@ fn handle(shared: &Shared, req: &Request, gate: &Gate) -> Option<Response> {
         }
     }
     read(&shared.kv.lock().unwrap(), key, q.contains_key("recurse"))
+}
+
+/// `PUT /v1/txn`: every check first, then every write at one new index.
+fn txn(kv: &mut Kv, body: &[u8]) -> Option<Response> {
+    let Ok(ops) = serde_json::from_slice::<Vec<serde_json::Value>>(body) else {
+        return reply(400, None, b"failed to parse transaction");
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut errors = Vec::new();
+    let mut writes = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let kvop = &op["KV"];
+        let (verb, key) = (kvop["Verb"].as_str().unwrap_or(""), kvop["Key"].as_str().unwrap_or(""));
+        let value = kvop["Value"]
+            .as_str()
+            .map(|v| base64::Engine::decode(&b64, v).unwrap_or_default());
+        let current = kv.entries.get(key).map_or(0, |e| e.2);
+        let wanted = kvop["Index"].as_u64().unwrap_or(0);
+        match verb {
+            "set" => writes.push((key.to_string(), Some(value.unwrap_or_default()))),
+            "cas" | "delete-cas" if current != wanted => errors.push(serde_json::json!({
+                "OpIndex": i,
+                "What": format!("failed to {verb} key {key:?}, index is stale ({current} != {wanted})")
+            })),
+            "cas" => writes.push((key.to_string(), value)),
+            "delete-cas" => writes.push((key.to_string(), None)),
+            other => errors.push(serde_json::json!({"OpIndex": i, "What": format!("unknown verb {other}")})),
+        }
+    }
+    if !errors.is_empty() {
+        let body = serde_json::json!({"Results": null, "Errors": errors});
+        return reply(409, None, body.to_string().as_bytes());
+    }
+    kv.index += 1;
+    let i = kv.index;
+    for (key, value) in writes {
+        match value {
+            Some(v) => {
+                let create = kv.entries.get(&key).map_or(i, |e| e.1);
+                kv.entries.insert(key.clone(), (v, create, i));
+                kv.tombstones.remove(&key);
+            }
+            None => {
+                kv.entries.remove(&key);
+                kv.tombstones.insert(key, i);
+            }
+        }
+    }
+    reply(200, Some(i), br#"{"Results":[],"Errors":null}"#)
 }
 
 fn read(kv: &Kv, key: &str, recurse: bool) -> Option<Response> {

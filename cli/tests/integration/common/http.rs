@@ -83,7 +83,9 @@ impl Gate {
         *self.stopped.lock().unwrap()
     }
 
-    fn notify(&self) {
+    /// Wakes every handler waiting in [`Gate::wait`] (a handler that changed what others
+    /// wait for).
+    pub fn notify(&self) {
         let _guard = self.stopped.lock().unwrap();
         self.cv.notify_all();
     }
