@@ -137,17 +137,15 @@ pub fn run(cli: Cli, registry: Registry) -> ExitCode {
     }
     let fleet = app.process.config_source.clone();
     if let Some(action) = cli.signal {
-        // A fleet node runs its last applied version: its paths (pid file, control
-        // socket) are that version's, and a reload re-reads it. A new process
-        // (`-s upgrade`) starts from the bootstrap file and finds its version itself.
+        // A fleet node keeps its bootstrap file's pid file and sockets (found through
+        // `app`) and runs its last applied version: a reload in place re-reads that
+        // version; a new process (`-s upgrade`) starts from the bootstrap file and finds
+        // its version itself.
         let mut target = (conf.clone(), prefix.clone());
-        if let Some((_, dir)) = fleet.and_then(|f| crate::fleet::store::Store::new(&f.state_dir).current()) {
-            let version = Source::file(crate::fleet::store::Store::main_file(&dir), Some(dir));
-            if let Ok(v) = load(&version, &registry, true) {
-                app = v;
-                if action != Action::Upgrade {
-                    target = (version.conf, version.prefix);
-                }
+        let store = fleet.map(|f| crate::fleet::store::Store::new(&f.state_dir));
+        if let Some((_, dir)) = store.and_then(|s| s.current()) {
+            if action == Action::Reload {
+                target = (crate::fleet::store::Store::main_file(&dir), Some(dir));
             }
         }
         return match control::run(action, &app, &target.0, target.1.as_deref()) {

@@ -126,10 +126,35 @@ fn reports(consul: &ConsulDouble, node: &str, version: u64, result: &str) -> ser
     }
 }
 
+/// Requests `edges` in a loop until `stop`; returns (requests, failures).
+fn load(
+    addrs: Vec<std::net::SocketAddr>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    std::thread::spawn(move || {
+        let client = crate::common::client();
+        let (mut n, mut failed) = (0, Vec::new());
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            for a in &addrs {
+                n += 1;
+                match client.get(format!("http://{a}/")).send() {
+                    Ok(r) if r.status() == 200 => {}
+                    Ok(r) => failed.push(format!("{a}: {}", r.status())),
+                    Err(e) => failed.push(format!("{a}: {e}")),
+                }
+            }
+        }
+        (n, failed)
+    })
+}
+
 #[test]
 fn a_push_is_checked_then_applied_in_place_on_every_node() {
     let consul = ConsulDouble::start();
     let (a, b) = (node(&consul, "node-a", &[]), node(&consul, "node-b", &[]));
+    let c = node(&consul, "node-c", &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = load(vec![a.addr(), b.addr(), c.addr()], stop.clone());
     // Nothing published: the nodes run their bootstrap file and report version 0.
     assert_eq!(answer(&a), "bootstrap");
     reports(&consul, "node-a", 0, "applied");
@@ -137,9 +162,15 @@ fn a_push_is_checked_then_applied_in_place_on_every_node() {
 
     let v1 = version_dir("one");
     let out = ok(&push(&consul, v1.path(), &["--note", "first"]));
+    let pushed = Instant::now();
     assert!(out.contains("version 1 published"), "{out}");
     serves(&a, "one");
     serves(&b, "one");
+    serves(&c, "one");
+    eprintln!("push to in force on three nodes: {:?}", pushed.elapsed());
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (requests, failed) = traffic.join().unwrap();
+    assert!(failed.is_empty() && requests > 0, "{requests} requests, failed: {failed:?}");
     reports(&consul, "node-a", 1, "applied");
     reports(&consul, "node-b", 1, "applied");
     assert_eq!((a.child.id(), b.child.id()), pids, "applied in place");
@@ -170,6 +201,17 @@ fn a_push_is_checked_then_applied_in_place_on_every_node() {
     assert!(diff.contains("changed  body.txt") && diff.contains("-one") && diff.contains("+two"), "{diff}");
     let table = ok(&config(&consul, &["status"], &[]));
     assert!(table.contains("current: version 1") && table.contains("node-a") && table.contains("node-b"), "{table}");
+
+    // `-s reload` with the bootstrap file re-reads the version in force, in place.
+    let out = Command::new(binary())
+        .args(["-s", "reload", "-c"])
+        .arg(a.path("edgeproxy.toml"))
+        .output()
+        .unwrap();
+    let said = ok(&out);
+    assert!(said.contains("reloaded in place"), "{said}");
+    assert_eq!(answer(&a), "one");
+    assert_eq!(a.child.id(), pids.0);
 }
 
 #[test]
@@ -259,6 +301,15 @@ fn consul_down_keeps_versions_and_a_restarted_node_starts_on_its_last_version() 
     consul.fail_with_500(false);
     ok(&push(&consul, version_dir("two").path(), &[]));
     serves(&b, "two"); // "back in step once Consul answers"
+
+    // Consul hanging, then restarted with its indexes reset: the node follows again.
+    consul.hang(true);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(answer(&b), "two");
+    consul.hang(false);
+    consul.reset_index();
+    ok(&push(&consul, version_dir("three").path(), &[]));
+    serves(&b, "three");
 
     // With strong_dependency the node refuses to start while Consul cannot be read.
     consul.fail_with_500(true);
