@@ -95,7 +95,11 @@ pub struct Candidate {
 pub fn plan_start(node: &Node, bootstrap: &Source) -> Result<Vec<Candidate>, String> {
     let mut out = Vec::new();
     let from_consul = run_blocking(async {
-        let (live, _) = node.kv.list(keys::LIVE, 0).await.map_err(|e| e.to_string())?;
+        let (live, _) = node
+            .kv
+            .list(keys::LIVE, 0)
+            .await
+            .map_err(|e| e.to_string())?;
         match node.wanted(&live).map_err(|e| e.to_string())? {
             Some(m) => node
                 .fetch(&m)
@@ -107,7 +111,9 @@ pub fn plan_start(node: &Node, bootstrap: &Source) -> Result<Vec<Candidate>, Str
     });
     match from_consul {
         Ok(Some((v, dir))) => out.push(candidate(v, dir, bootstrap)),
-        Ok(None) => tracing::info!("fleet: no version published yet; starting from what is on disk"),
+        Ok(None) => {
+            tracing::info!("fleet: no version published yet; starting from what is on disk")
+        }
         Err(e) if node.spec.consul.strong_dependency => {
             return Err(format!(
                 "the config source in Consul is a strong dependency and cannot be read: {e}; \
@@ -174,22 +180,37 @@ impl Agent {
                 let source = candidate(m.version, dir, &self.world.source()).source;
                 match version_problem(&source) {
                     Some(e) => Err(e),
-                    None => self.world.reload(Some(source)).await.map_err(|e| e.to_string()),
+                    None => self
+                        .world
+                        .reload(Some(source))
+                        .await
+                        .map_err(|e| e.to_string()),
                 }
             }
         };
         match result {
             Ok(done) => {
                 if let Err(e) = node.store.set_current(m.version) {
-                    tracing::warn!("fleet: version {} applied but not recorded on disk: {e}", m.version);
+                    tracing::warn!(
+                        "fleet: version {} applied but not recorded on disk: {e}",
+                        m.version
+                    );
                 }
                 APPLIES.with_label_values(&["applied"]).inc();
-                tracing::info!(version = m.version, generation = done.generation, "fleet: configuration version applied in place");
+                tracing::info!(
+                    version = m.version,
+                    generation = done.generation,
+                    "fleet: configuration version applied in place"
+                );
                 self.managed.set_state(m.version, None);
             }
             Err(error) => {
                 APPLIES.with_label_values(&["refused"]).inc();
-                tracing::error!(version = m.version, running = version, "fleet: version refused, this node keeps its version: {error}");
+                tracing::error!(
+                    version = m.version,
+                    running = version,
+                    "fleet: version refused, this node keeps its version: {error}"
+                );
                 let refused = Refused {
                     version: m.version,
                     error,
@@ -227,7 +248,11 @@ impl BackgroundService for Agent {
             let wait = match read {
                 Ok((live, new_index)) => {
                     backoff = FIRST_BACKOFF;
-                    index = if new_index < index { 0 } else { new_index.max(1) };
+                    index = if new_index < index {
+                        0
+                    } else {
+                        new_index.max(1)
+                    };
                     match node.wanted(&live) {
                         Ok(Some(m)) => self.apply(&m).await,
                         Ok(None) => {}
@@ -236,7 +261,9 @@ impl BackgroundService for Agent {
                     MIN_INTERVAL.saturating_sub(started.elapsed())
                 }
                 Err(e) => {
-                    tracing::warn!("fleet: cannot read the config source, keeping the version in force: {e}");
+                    tracing::warn!(
+                        "fleet: cannot read the config source, keeping the version in force: {e}"
+                    );
                     index = 0;
                     let b = backoff;
                     backoff = (backoff * 2).min(node.spec.consul.max_backoff.max(FIRST_BACKOFF));

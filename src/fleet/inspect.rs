@@ -44,7 +44,11 @@ pub async fn status(kv: &Kv) -> Result<String, String> {
     );
     for e in entries {
         let Ok(s) = serde_json::from_slice::<NodeStatus>(&e.value) else {
-            let _ = writeln!(out, "{:<20} (unreadable status)", e.key.trim_start_matches(keys::STATUS));
+            let _ = writeln!(
+                out,
+                "{:<20} (unreadable status)",
+                e.key.trim_start_matches(keys::STATUS)
+            );
             continue;
         };
         let error = s
@@ -73,7 +77,12 @@ fn note(n: &str) -> String {
 }
 
 fn one_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().chars().take(160).collect()
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(160)
+        .collect()
 }
 
 /// `config diff PATH`: files added, removed and changed against the current version, with
@@ -82,7 +91,10 @@ pub async fn diff(kv: &Kv, path: &Path) -> Result<String, String> {
     let local = local_files(path)?;
     let live = live(kv).await?;
     let Some((_, current)) = live.current else {
-        return Ok(format!("nothing published yet: a push would add {} files\n", local.len()));
+        return Ok(format!(
+            "nothing published yet: a push would add {} files\n",
+            local.len()
+        ));
     };
     let names: BTreeSet<&String> = local.keys().chain(current.files.keys()).collect();
     let mut out = format!("against version {}:\n", current.version);
@@ -108,9 +120,10 @@ pub async fn diff(kv: &Kv, path: &Path) -> Result<String, String> {
                         let _ = write!(
                             out,
                             "{}",
-                            d.unified_diff()
-                                .context_radius(2)
-                                .header(&format!("v{}/{name}", current.version), &format!("local/{name}"))
+                            d.unified_diff().context_radius(2).header(
+                                &format!("v{}/{name}", current.version),
+                                &format!("local/{name}")
+                            )
                         );
                     }
                     _ => out.push_str("  (binary)\n"),

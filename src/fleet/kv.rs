@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::spec::FleetSpec;
-use crate::upstream::consul::{ConsulError, PLAIN_READ_TIMEOUT};
+use crate::upstream::consul::{consul_index, ConsulError, PLAIN_READ_TIMEOUT};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -93,7 +93,10 @@ impl Kv {
         let mut url = format!("{}{path}?{query}", self.address);
         if let Some(dc) = &self.dc {
             url.push_str("&dc=");
-            url.push_str(&percent_encoding::utf8_percent_encode(dc, percent_encoding::NON_ALPHANUMERIC).to_string());
+            url.push_str(
+                &percent_encoding::utf8_percent_encode(dc, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
         }
         url
     }
@@ -105,7 +108,6 @@ impl Kv {
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
-        url: &str,
         timeout: Duration,
     ) -> Result<(u16, u64, bytes::Bytes), ConsulError> {
         let req = match &self.token {
@@ -121,15 +123,9 @@ impl Kv {
             },
         };
         let resp = req.timeout(timeout).send().await.map_err(transport)?;
-        let index = resp
-            .headers()
-            .get("X-Consul-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let index = consul_index(&resp);
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(transport)?;
-        let _ = url;
         Ok((status, index, body))
     }
 
@@ -153,17 +149,18 @@ impl Kv {
             ),
         };
         let url = self.url(&self.key_path(folder), &query);
-        let (status, index, body) = self.send(self.http.get(&url), &url, timeout).await?;
+        let (status, index, body) = self.send(self.http.get(&url), timeout).await?;
         if status == 404 {
             return Ok((Vec::new(), index));
         }
         if status != 200 {
             return Err(Self::status_error(&url, status, &body));
         }
-        let raw: Vec<RawEntry> = serde_json::from_slice(&body).map_err(|e| ConsulError::Decode {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let raw: Vec<RawEntry> =
+            serde_json::from_slice(&body).map_err(|e| ConsulError::Decode {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
         let base = format!("{}/", self.prefix);
         let mut out = Vec::with_capacity(raw.len());
         for r in raw {
@@ -203,7 +200,7 @@ impl Kv {
             .collect();
         let url = self.url("/v1/txn", "");
         let req = self.http.put(&url).json(&body);
-        let (status, _, resp) = self.send(req, &url, PLAIN_READ_TIMEOUT).await?;
+        let (status, _, resp) = self.send(req, PLAIN_READ_TIMEOUT).await?;
         match status {
             200 => Ok(()),
             409 => Err(TxnError::Conflict(

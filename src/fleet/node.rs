@@ -140,7 +140,12 @@ impl Node {
             tags: self.spec.tags.clone(),
             version,
             applied_at,
-            result: if refused.is_some() { "refused" } else { "applied" }.to_string(),
+            result: if refused.is_some() {
+                "refused"
+            } else {
+                "applied"
+            }
+            .to_string(),
             refused,
         };
         VERSION.set(version as i64);

@@ -81,12 +81,13 @@ pub struct KvArgs {
 
 impl KvArgs {
     fn client(&self) -> Result<Kv, String> {
-        let token = match &self.token_env {
-            None => None,
-            Some(env) => Some(std::env::var(env).map_err(|_| {
-                format!("environment variable `{env}` (consul token) is not set")
-            })?),
-        };
+        let token =
+            match &self.token_env {
+                None => None,
+                Some(env) => Some(std::env::var(env).map_err(|_| {
+                    format!("environment variable `{env}` (consul token) is not set")
+                })?),
+            };
         let spec = FleetSpec {
             consul: ConsulSpec {
                 address: self.consul.clone(),
@@ -164,12 +165,18 @@ pub fn start(
                         tracing::warn!("fleet: cannot record version {}: {e}", c.version);
                     }
                 }
-                tracing::info!(version = c.version, "fleet: starting on configuration version");
+                tracing::info!(
+                    version = c.version,
+                    "fleet: starting on configuration version"
+                );
                 managed.set_state(c.version, refused);
                 return Ok((source, app));
             }
             Err(error) if c.version > 0 => {
-                eprintln!("edgeproxy: fleet version {} refused on this node: {error}", c.version);
+                eprintln!(
+                    "edgeproxy: fleet version {} refused on this node: {error}",
+                    c.version
+                );
                 refused.get_or_insert(Refused {
                     version: c.version,
                     error,

@@ -49,7 +49,11 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<
         if p.is_dir() {
             walk(root, &p, out)?;
         } else if p.is_file() {
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
             if !safe_relative(&rel) {
                 return Err(format!("{}: not a plain relative path", p.display()));
             }
@@ -63,10 +67,16 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<
 /// Checks a version as every node will run it: the files written out as a node writes them,
 /// the document read from `path` (so errors name the operator's FILE:LINE:COL) with its
 /// relative paths resolved among the version's files, then assembled as `-t` does.
-fn check(path: &Path, files: &BTreeMap<String, Vec<u8>>, registry: &Registry) -> Result<(), String> {
+fn check(
+    path: &Path,
+    files: &BTreeMap<String, Vec<u8>>,
+    registry: &Registry,
+) -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let m = manifest(0, files, String::new(), None, Vec::new());
-    let dir = Store::new(tmp.path()).write(&m, files).map_err(|e| e.to_string())?;
+    let dir = Store::new(tmp.path())
+        .write(&m, files)
+        .map_err(|e| e.to_string())?;
     let doc = document(path);
     let mut spec = crate::config::read(&doc).map_err(|d| d.to_string())?;
     if spec.process.config_source.is_some() {
@@ -186,7 +196,11 @@ pub async fn push(
     let mut ops = vec![Op::Cas(keys::history(version), json(&m), 0)];
     let index = |e: &Option<(Entry, Manifest)>| e.as_ref().map_or(0, |(e, _)| e.modify_index);
     if canary.is_empty() {
-        ops.push(Op::Cas(keys::CURRENT.into(), json(&m), index(&live.current)));
+        ops.push(Op::Cas(
+            keys::CURRENT.into(),
+            json(&m),
+            index(&live.current),
+        ));
         if let Some((e, _)) = &live.canary {
             ops.push(Op::DeleteCas(keys::CANARY.into(), e.modify_index));
         }
@@ -226,7 +240,10 @@ pub async fn promote(kv: &Kv) -> Result<String, String> {
         Op::DeleteCas(keys::CANARY.into(), ce.modify_index),
     ];
     kv.txn(&ops).await.map_err(conflict)?;
-    Ok(format!("version {} is now current on every node\n", m.version))
+    Ok(format!(
+        "version {} is now current on every node\n",
+        m.version
+    ))
 }
 
 /// `config rollback`.
@@ -236,12 +253,20 @@ pub async fn rollback(kv: &Kv) -> Result<String, String> {
         return Err("nothing published yet".into());
     };
     let Some(prev) = cm.previous else {
-        return Err(format!("version {} has no previous version to go back to", cm.version));
+        return Err(format!(
+            "version {} has no previous version to go back to",
+            cm.version
+        ));
     };
-    let Some(old) = kv.get(&keys::history(prev)).await.map_err(|e| e.to_string())? else {
+    let Some(old) = kv
+        .get(&keys::history(prev))
+        .await
+        .map_err(|e| e.to_string())?
+    else {
         return Err(format!("history/{prev} is missing from Consul"));
     };
-    let old: Manifest = serde_json::from_slice(&old.value).map_err(|e| format!("history/{prev}: {e}"))?;
+    let old: Manifest =
+        serde_json::from_slice(&old.value).map_err(|e| format!("history/{prev}: {e}"))?;
     let version = live.newest + 1;
     let m = Manifest {
         version,
@@ -259,7 +284,9 @@ pub async fn rollback(kv: &Kv) -> Result<String, String> {
         ops.push(Op::DeleteCas(keys::CANARY.into(), e.modify_index));
     }
     kv.txn(&ops).await.map_err(conflict)?;
-    Ok(format!("version {version} (the files of version {prev}) is now current on every node\n"))
+    Ok(format!(
+        "version {version} (the files of version {prev}) is now current on every node\n"
+    ))
 }
 
 /// The document a version's `path` argument names (for messages).

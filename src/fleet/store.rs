@@ -99,7 +99,9 @@ impl Store {
                     path: rel.clone(),
                 });
             }
-            let bytes = files.get(rel).filter(|b| super::manifest::digest(b) == *sha);
+            let bytes = files
+                .get(rel)
+                .filter(|b| super::manifest::digest(b) == *sha);
             let Some(bytes) = bytes else {
                 return Err(StoreError::Digest {
                     version: m.version,
@@ -206,13 +208,18 @@ mod tests {
         bad.files.insert("x".into(), digest(b"other"));
         let mut with_x = files.clone();
         with_x.insert("x".into(), b"y".to_vec());
-        assert!(matches!(store.write(&bad, &with_x), Err(StoreError::Digest { .. })));
+        assert!(matches!(
+            store.write(&bad, &with_x),
+            Err(StoreError::Digest { .. })
+        ));
         let escape = BTreeMap::from([("../x".to_string(), b"y".to_vec())]);
         assert!(matches!(
             store.write(&manifest(9, &escape), &escape),
             Err(StoreError::BadPath { .. })
         ));
         assert!(!store.has(8) && !store.has(9));
-        assert!(safe_relative("a/b.txt") && !safe_relative("/etc/x") && !safe_relative("a/../../b"));
+        assert!(
+            safe_relative("a/b.txt") && !safe_relative("/etc/x") && !safe_relative("a/../../b")
+        );
     }
 }

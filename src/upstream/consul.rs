@@ -58,6 +58,15 @@ pub enum ConsulError {
     NotConfigured(String),
 }
 
+/// `X-Consul-Index` of an answer (0 when absent or not a number).
+pub fn consul_index(resp: &reqwest::Response) -> u64 {
+    resp.headers()
+        .get("X-Consul-Index")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// The answer to one KV read.
 #[derive(Debug, Clone)]
 pub struct KvRead {
@@ -112,12 +121,7 @@ impl ConsulClient {
             },
         };
         let resp = req.send().await.map_err(transport)?;
-        let index = resp
-            .headers()
-            .get("X-Consul-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let index = consul_index(&resp);
         let status = resp.status();
         let body = resp.bytes().await.map_err(transport)?;
         if status == reqwest::StatusCode::NOT_FOUND {

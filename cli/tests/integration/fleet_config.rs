@@ -96,7 +96,11 @@ fn serves(edge: &Edge, text: &str) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("never answered {text:?} (answers {:?}):\n{}", answer(edge), edge.stderr());
+    panic!(
+        "never answered {text:?} (answers {:?}):\n{}",
+        answer(edge),
+        edge.stderr()
+    );
 }
 
 fn status_of(consul: &ConsulDouble, node: &str) -> serde_json::Value {
@@ -170,7 +174,10 @@ fn a_push_is_checked_then_applied_in_place_on_every_node() {
     eprintln!("push to in force on three nodes: {:?}", pushed.elapsed());
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (requests, failed) = traffic.join().unwrap();
-    assert!(failed.is_empty() && requests > 0, "{requests} requests, failed: {failed:?}");
+    assert!(
+        failed.is_empty() && requests > 0,
+        "{requests} requests, failed: {failed:?}"
+    );
     reports(&consul, "node-a", 1, "applied");
     reports(&consul, "node-b", 1, "applied");
     assert_eq!((a.child.id(), b.child.id()), pids, "applied in place");
@@ -185,22 +192,39 @@ fn a_push_is_checked_then_applied_in_place_on_every_node() {
     // A config error is refused at push time with FILE:LINE:COL; nothing changes.
     let bad = version_dir("bad");
     let doc = bad.path().join("edgeproxy.toml");
-    let text = std::fs::read_to_string(&doc).unwrap().replace("path_prefix", "path_prefx");
+    let text = std::fs::read_to_string(&doc)
+        .unwrap()
+        .replace("path_prefix", "path_prefx");
     std::fs::write(&doc, text).unwrap();
     let before = consul.value(&format!("{PREFIX}/live/current"));
     let out = push(&consul, bad.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:", doc.display())) && err.contains("path_prefx"), "{err}");
+    assert!(
+        err.contains(&format!("{}:", doc.display())) && err.contains("path_prefx"),
+        "{err}"
+    );
     assert!(err.contains(":11:1: error"), "{err}");
     assert_eq!(consul.value(&format!("{PREFIX}/live/current")), before);
 
     // `config diff` shows what would change; `config status` shows both nodes.
     let v2 = version_dir("two");
-    let diff = ok(&config(&consul, &["diff", v2.path().to_str().unwrap()], &[]));
-    assert!(diff.contains("changed  body.txt") && diff.contains("-one") && diff.contains("+two"), "{diff}");
+    let diff = ok(&config(
+        &consul,
+        &["diff", v2.path().to_str().unwrap()],
+        &[],
+    ));
+    assert!(
+        diff.contains("changed  body.txt") && diff.contains("-one") && diff.contains("+two"),
+        "{diff}"
+    );
     let table = ok(&config(&consul, &["status"], &[]));
-    assert!(table.contains("current: version 1") && table.contains("node-a") && table.contains("node-b"), "{table}");
+    assert!(
+        table.contains("current: version 1")
+            && table.contains("node-a")
+            && table.contains("node-b"),
+        "{table}"
+    );
 
     // `-s reload` with the bootstrap file re-reads the version in force, in place.
     let out = Command::new(binary())
@@ -223,7 +247,11 @@ fn canary_promote_rollback_and_a_version_one_node_cannot_run() {
     serves(&a, "one");
     serves(&b, "one");
 
-    ok(&push(&consul, version_dir("two").path(), &["--canary", "canary"]));
+    ok(&push(
+        &consul,
+        version_dir("two").path(),
+        &["--canary", "canary"],
+    ));
     serves(&a, "two");
     reports(&consul, "node-a", 2, "applied");
     assert_eq!(answer(&b), "one", "the canary targets node-a only");
@@ -249,10 +277,20 @@ fn canary_promote_rollback_and_a_version_one_node_cannot_run() {
         "plugins = [{ name = \"admin-token\", config = { token_env = \"FLEET_ONLY_HERE\" } }, { name = \"config-status\" }]",
     );
     std::fs::write(&doc, text).unwrap();
-    ok(&config(&consul, &["push", needs_env.path().to_str().unwrap()], &[("FLEET_ONLY_HERE", "x")]));
+    ok(&config(
+        &consul,
+        &["push", needs_env.path().to_str().unwrap()],
+        &[("FLEET_ONLY_HERE", "x")],
+    ));
     let s = reports(&consul, "node-b", 3, "refused");
     assert_eq!(s["refused"]["version"], 4, "{s}");
-    assert!(s["refused"]["error"].as_str().unwrap_or("").contains("FLEET_ONLY_HERE"), "{s}");
+    assert!(
+        s["refused"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("FLEET_ONLY_HERE"),
+        "{s}"
+    );
     assert_eq!(answer(&b), "one");
     let table = ok(&config(&consul, &["status"], &[]));
     assert!(table.contains("version 4 refused"), "{table}");
@@ -269,18 +307,32 @@ fn two_pushes_from_the_same_base_one_wins() {
         .iter()
         .map(|d| {
             Command::new(binary())
-                .args(["config", "push", d.path().to_str().unwrap(), "--consul", &url, "--prefix", p])
+                .args([
+                    "config",
+                    "push",
+                    d.path().to_str().unwrap(),
+                    "--consul",
+                    &url,
+                    "--prefix",
+                    p,
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
     let won = outs.iter().filter(|o| o.status.success()).count();
     assert_eq!(won, 1, "{outs:?}");
     let lost = outs.iter().find(|o| !o.status.success()).unwrap();
-    assert!(String::from_utf8_lossy(&lost.stderr).contains("changed since it was read"), "{lost:?}");
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains("changed since it was read"),
+        "{lost:?}"
+    );
 }
 
 #[test]
@@ -288,16 +340,25 @@ fn consul_down_keeps_versions_and_a_restarted_node_starts_on_its_last_version() 
     let consul = ConsulDouble::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_path_buf();
-    let cfg = bootstrap(&consul.url(), "node-a", &[]).replace("{dir}/fleet", &format!("{}/fleet", state.display()));
+    let cfg = bootstrap(&consul.url(), "node-a", &[])
+        .replace("{dir}/fleet", &format!("{}/fleet", state.display()));
     let a = start_node(&cfg);
     ok(&push(&consul, version_dir("one").path(), &[]));
     serves(&a, "one");
     consul.fail_with_500(true);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(answer(&a), "one", "Consul failing: the version in force keeps serving");
+    assert_eq!(
+        answer(&a),
+        "one",
+        "Consul failing: the version in force keeps serving"
+    );
     drop(a);
     let b = start_node(&cfg);
-    assert_eq!(answer(&b), "one", "restarted while Consul is down: the last applied version");
+    assert_eq!(
+        answer(&b),
+        "one",
+        "restarted while Consul is down: the last applied version"
+    );
     consul.fail_with_500(false);
     ok(&push(&consul, version_dir("two").path(), &[]));
     serves(&b, "two"); // "back in step once Consul answers"
@@ -319,5 +380,9 @@ fn consul_down_keeps_versions_and_a_restarted_node_starts_on_its_last_version() 
     let mut edge = Edge::spawn_in(dir, "edgeproxy", &strict, &[]);
     let code = edge.wait_exit(Duration::from_secs(15)).unwrap();
     assert_eq!(code.code(), Some(1));
-    assert!(edge.stderr().contains("strong dependency"), "{}", edge.stderr());
+    assert!(
+        edge.stderr().contains("strong dependency"),
+        "{}",
+        edge.stderr()
+    );
 }

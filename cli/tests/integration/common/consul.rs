@@ -275,7 +275,10 @@ fn txn(kv: &mut Kv, body: &[u8]) -> Option<Response> {
     let mut writes = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let kvop = &op["KV"];
-        let (verb, key) = (kvop["Verb"].as_str().unwrap_or(""), kvop["Key"].as_str().unwrap_or(""));
+        let (verb, key) = (
+            kvop["Verb"].as_str().unwrap_or(""),
+            kvop["Key"].as_str().unwrap_or(""),
+        );
         let value = kvop["Value"]
             .as_str()
             .map(|v| base64::Engine::decode(&b64, v).unwrap_or_default());
