@@ -136,7 +136,7 @@ def main():
     run = tempfile.mkdtemp(prefix="edgeproxy-hot-bench-")
     oport, rport = b.free_ports(2)
     origin = b.start_nginx("origin", os.path.join(b.BENCH, "nginx", "origin.conf"), b.LOAD_CORE,
-                           run, {"LISTEN": "127.0.0.1:%d" % oport})
+                           run, {"LISTEN": "127.0.0.1:%d" % oport, "DESC_MIN": 0, "DESC_MAX": 0})
     redis = b.start("redis", ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no"], b.LOAD_CORE, run)
     b.wait_port(oport, origin, "origin", run)
