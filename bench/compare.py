@@ -248,12 +248,12 @@ def print_summary(s):
                  t["fixed_rps"], t["cpu_us_per_req_at_max"], 100 * t["proxy_util_at_max"],
                  t["pss_kib"] / 1024, t["noisy_runs"], t["max_other_cpu_pct"],
                  t["max_steal_pct"]))
-    if not s.get("fixed_rates_equal", True):
-        print("\n(fixed-rate runs did not reach equal rates (more than 5 % apart): the "
-              "CPU/req @fixed column is not like for like)")
     r = s.get("ratios_edgeproxy_over_nginx")
     if r:
         print("| **edgeproxy/nginx** | **%.2f** | %.2f | **%.2f** | %.2f | %.2f | | %.2f | |"
               % (r["rps"], r["p50"], r["p99"], r["cpu_per_req_fixed"], r["cpu_per_req_at_max"],
                  r["pss"]))
+    if not s.get("fixed_rates_equal", True):
+        print("\n(fixed-rate runs did not reach equal rates (more than 5 % apart): the "
+              "CPU/req @fixed column is not like for like)")
     print(flush=True)
