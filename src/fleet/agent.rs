@@ -233,19 +233,37 @@ pub fn version_problem(source: &Source) -> Option<String> {
     ))
 }
 
-#[async_trait]
-impl BackgroundService for Agent {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
+/// How often a node refreshes its request counters in its status.
+const REFRESH: Duration = Duration::from_secs(3);
+
+impl Agent {
+    /// Writes this node's status when it differs from the last one written.
+    async fn report(&self, last: &tokio::sync::Mutex<Option<super::manifest::NodeStatus>>) {
+        let Some(s) = super::node::status() else {
+            return;
+        };
+        let mut last = last.lock().await;
+        if last.as_ref() != Some(&*s) && self.managed.node.report(&s).await.is_ok() {
+            *last = Some((*s).clone());
+        }
+    }
+
+    /// Refreshes the request counters in the status and reports it, every [`REFRESH`].
+    async fn refresh(&self, last: &tokio::sync::Mutex<Option<super::manifest::NodeStatus>>) {
+        loop {
+            tokio::time::sleep(REFRESH).await;
+            let (version, refused) = self.managed.state();
+            self.managed.node.set_status(version, refused);
+            self.report(last).await;
+        }
+    }
+
+    async fn follow(&self, last: &tokio::sync::Mutex<Option<super::manifest::NodeStatus>>) {
         let node = &self.managed.node;
         let (mut index, mut backoff) = (0u64, FIRST_BACKOFF);
-        let mut reported: Option<super::manifest::NodeStatus> = None;
         loop {
             let started = tokio::time::Instant::now();
-            let read = tokio::select! {
-                _ = shutdown.changed() => return,
-                r = node.kv.list(keys::LIVE, index) => r,
-            };
-            let wait = match read {
+            let wait = match node.kv.list(keys::LIVE, index).await {
                 Ok((live, new_index)) => {
                     backoff = FIRST_BACKOFF;
                     index = if new_index < index {
@@ -270,16 +288,20 @@ impl BackgroundService for Agent {
                     b
                 }
             };
-            // The status is written whenever it differs from the last one written.
-            if let Some(s) = super::node::status() {
-                if reported.as_ref() != Some(&*s) && node.report(&s).await.is_ok() {
-                    reported = Some((*s).clone());
-                }
-            }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
+            self.report(last).await;
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Agent {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let last = tokio::sync::Mutex::new(None);
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = self.follow(&last) => {}
+            _ = self.refresh(&last) => {}
         }
     }
 }

@@ -56,6 +56,13 @@ pub struct NodeStatus {
     /// The version that was refused, and why.
     #[serde(default)]
     pub refused: Option<Refused>,
+    /// Requests this process answered so far (its `edgeproxy_requests_total`), refreshed
+    /// every few seconds: what `config push --promote-after` judges a canary by.
+    #[serde(default)]
+    pub requests: u64,
+    /// Of those, answered with a 5xx status.
+    #[serde(default)]
+    pub errors_5xx: u64,
 }
 
 /// A version a node could not apply.

@@ -5,6 +5,7 @@
 //! and reporting what it runs under `status/<node>` ([`node`]). KV layout: [`manifest`].
 
 pub mod agent;
+mod canary;
 mod inspect;
 pub mod kv;
 pub mod manifest;

@@ -135,18 +135,20 @@ impl Node {
             Some(p) if p.version == version => p.applied_at.clone(),
             _ => now_rfc3339(),
         };
+        let (requests, errors_5xx) = crate::metrics::answered_and_5xx();
+        let result = match refused.is_some() {
+            true => "refused",
+            false => "applied",
+        };
         let s = NodeStatus {
             node: self.spec.node.clone(),
             tags: self.spec.tags.clone(),
             version,
             applied_at,
-            result: if refused.is_some() {
-                "refused"
-            } else {
-                "applied"
-            }
-            .to_string(),
+            result: result.to_string(),
             refused,
+            requests,
+            errors_5xx,
         };
         VERSION.set(version as i64);
         STATUS.store(Some(Arc::new(s.clone())));

@@ -30,6 +30,13 @@ pub enum ConfigOp {
         /// A note kept with the version.
         #[arg(long, default_value = "")]
         note: String,
+        /// With --canary: once every canary node applied the version, watch their 5xx share
+        /// this long (e.g. 60s), then promote, or withdraw the canary if it rose.
+        #[arg(long, value_parser = humantime::parse_duration, requires = "canary")]
+        promote_after: Option<std::time::Duration>,
+        /// How much the canary's 5xx share may rise (in percentage points) and still pass.
+        #[arg(long, default_value_t = 0.5)]
+        max_5xx_rise: f64,
         /// Consul settings.
         #[command(flatten)]
         kv: KvArgs,
@@ -117,8 +124,23 @@ pub fn run_cli(op: ConfigOp, registry: &Registry) -> ExitCode {
                         path,
                         canary,
                         note,
+                        promote_after,
+                        max_5xx_rise,
                         kv,
-                    } => super::publish::push(&kv.client()?, &path, canary, note, registry).await,
+                    } => {
+                        let kv = kv.client()?;
+                        let (version, said) =
+                            super::publish::push(&kv, &path, canary.clone(), note, registry)
+                                .await?;
+                        match promote_after {
+                            None => Ok(said),
+                            Some(window) => {
+                                print!("{said}");
+                                let tolerance = max_5xx_rise / 100.0;
+                                super::canary::judge(&kv, version, &canary, window, tolerance).await
+                            }
+                        }
+                    }
                     ConfigOp::Promote { kv } => super::publish::promote(&kv.client()?).await,
                     ConfigOp::Rollback { kv } => super::publish::rollback(&kv.client()?).await,
                     ConfigOp::Diff { path, kv } => super::inspect::diff(&kv.client()?, &path).await,

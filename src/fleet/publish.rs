@@ -178,14 +178,14 @@ fn json(m: &Manifest) -> Vec<u8> {
     serde_json::to_vec(m).unwrap_or_default()
 }
 
-/// `config push`.
+/// `config push`: the version published and what to say.
 pub async fn push(
     kv: &Kv,
     path: &Path,
     canary: Vec<String>,
     note: String,
     registry: &Registry,
-) -> Result<String, String> {
+) -> Result<(u64, String), String> {
     let files = local_files(path)?;
     check(path, &files, registry)?;
     let live = live(kv).await?;
@@ -212,14 +212,15 @@ pub async fn push(
         }
     }
     kv.txn(&ops).await.map_err(conflict)?;
-    Ok(match canary.is_empty() {
+    let said = match canary.is_empty() {
         true => format!("version {version} published to every node ({} files)\n", files.len()),
         false => format!(
             "version {version} published to the canary nodes {} ({} files); `edgeproxy config promote` makes it current\n",
             canary.join(", "),
             files.len()
         ),
-    })
+    };
+    Ok((version, said))
 }
 
 /// `config promote`.

@@ -8,7 +8,8 @@ mod requests;
 mod upstream;
 
 pub use requests::{
-    RouteMetrics, ServerMetrics, NO_ROUTE, REQUESTS, REQUESTS_ABORTED, REQUEST_DURATION,
+    answered_and_5xx, RouteMetrics, ServerMetrics, NO_ROUTE, REQUESTS, REQUESTS_ABORTED,
+    REQUEST_DURATION,
 };
 pub use upstream::{
     UpstreamMetrics, HASH_KEY_MISSING, UPSTREAM_CONNECT_FAILURES, UPSTREAM_REQUESTS,

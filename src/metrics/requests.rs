@@ -43,6 +43,26 @@ pub static REQUESTS_ABORTED: Lazy<IntCounterVec> = Lazy::new(|| {
     )
 });
 
+/// Requests answered by this process so far, and how many of them with a 5xx status
+/// (summed over every server block and route of `edgeproxy_requests_total`).
+pub fn answered_and_5xx() -> (u64, u64) {
+    use prometheus::core::Collector;
+    let (mut all, mut errors) = (0, 0);
+    for family in REQUESTS.collect() {
+        for m in family.get_metric() {
+            let n = m.get_counter().value() as u64;
+            all += n;
+            if m.get_label()
+                .iter()
+                .any(|l| l.name() == "status" && l.value() == "5xx")
+            {
+                errors += n;
+            }
+        }
+    }
+    (all, errors)
+}
+
 /// The request metrics of one route of one server block, resolved when the route is built.
 pub struct RouteMetrics {
     requests: ByStatusClass,

@@ -386,3 +386,41 @@ fn consul_down_keeps_versions_and_a_restarted_node_starts_on_its_last_version() 
         edge.stderr()
     );
 }
+
+#[test]
+fn a_canary_that_raises_5xx_is_withdrawn_and_a_good_one_promoted() {
+    let consul = ConsulDouble::start();
+    let a = node(&consul, "node-a", &["canary"]);
+    let b = node(&consul, "node-b", &[]);
+    ok(&push(&consul, version_dir("one").path(), &[]));
+    serves(&a, "one");
+    serves(&b, "one");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Traffic on the canary node (failures are what is being judged, not asserted).
+    let traffic = load(vec![a.addr()], stop.clone());
+
+    let broken = version_dir("broken");
+    let doc = broken.path().join("edgeproxy.toml");
+    let text = std::fs::read_to_string(&doc).unwrap().replace(
+        "config = { file = \"body.txt\" }",
+        "config = { status = 503, file = \"body.txt\" }",
+    );
+    std::fs::write(&doc, text).unwrap();
+    let canary = ["--canary", "canary", "--promote-after", "4s"];
+    let out = push(&consul, broken.path(), &canary);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("withdrawn") && err.contains("5xx share"),
+        "{err}"
+    );
+    serves(&a, "one");
+    assert_eq!(answer(&b), "one");
+
+    let out = ok(&push(&consul, version_dir("good").path(), &canary));
+    assert!(out.contains("is now current on every node"), "{out}");
+    serves(&b, "good");
+    serves(&a, "good");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = traffic.join();
+}
