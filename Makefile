@@ -163,9 +163,9 @@ deb: dist
 deb-package: $(CARGO_DEB)
 	$(CARGO_DEB) --no-build --strip -p edgeproxy-cli --profile $(DEB_PROFILE) -o $(DEB_DIR) $(DEB_FLAGS)
 
-## Install the package on this machine, serve, reload, rotate logs, remove and purge it
-## (needs root and ports 80 and 9901 free; leaves the `edgeproxy` user): `make deb` first.
-deb-e2e: deps-test
+## Install the package `make deb` makes on this machine, serve, reload, rotate logs, remove
+## and purge it (needs root and ports 80 and 9901 free; leaves the `edgeproxy` user).
+deb-e2e: deps-test deb
 	EDGEPROXY_DEB_E2E=1 EDGEPROXY_DEB=$(DEB_DIR) $(CARGO) test -p edgeproxy-cli --test integration \
 	  -- --ignored --exact packaging::e2e::debian_package_installs_serves_reloads_rotates_and_is_removed
 

@@ -43,10 +43,14 @@ fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// `make -C <repo> ARGS` (quietly), which must succeed.
+/// `make -C <repo> ARGS` (quietly), which must succeed; not told what an outer `make test`
+/// was told (its variables and flags).
 fn make(args: &[&str]) -> Output {
     run_ok(
         Command::new("make")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
             .arg("-s")
             .arg("-C")
             .arg(repo_path("."))
