@@ -89,7 +89,11 @@ fn toml_string<'a>(text: &'a str, key: &str) -> &'a str {
     text.lines()
         .find_map(|l| {
             let rest = l.trim_start().strip_prefix(key)?.trim_start();
-            rest.strip_prefix('=')?.trim_start().strip_prefix('"')?.split('"').next()
+            rest.strip_prefix('=')?
+                .trim_start()
+                .strip_prefix('"')?
+                .split('"')
+                .next()
         })
         .unwrap_or_else(|| panic!("no {key} = \"...\" in the config"))
 }
@@ -124,6 +128,9 @@ fn verify_unit(root: &Path, unit: &str) -> String {
     for p in copied {
         std::fs::remove_file(p).expect("remove the copied unit");
     }
-    assert!(out.status.success(), "systemd-analyze verify {unit} failed:\n{said}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify {unit} failed:\n{said}"
+    );
     said
 }

@@ -80,7 +80,9 @@ fn dpkg_deb(args: &[&str], deb: &Path) -> String {
 
 /// The postinst without its own EDGEPROXY_START block (the one way it starts the service).
 fn without_opt_in_start(postinst: &str) -> String {
-    let start = postinst.find("EDGEPROXY_START:-").expect("the opt-in start block");
+    let start = postinst
+        .find("EDGEPROXY_START:-")
+        .expect("the opt-in start block");
     let block_end = postinst[start..].find("\nfi").expect("its end") + start;
     format!("{}{}", &postinst[..start], &postinst[block_end..])
 }
@@ -106,10 +108,17 @@ fn debian_package_holds_the_files_conffiles_and_maintainer_scripts() {
     }
 
     // Control fields: the name, shared-library dependencies found by cargo-deb.
-    let field = |f: &str| dpkg_deb(&["-f"], &deb).lines().find_map(|l| l.strip_prefix(&format!("{f}: ")).map(str::to_string));
+    let field = |f: &str| {
+        dpkg_deb(&["-f"], &deb)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{f}: ")).map(str::to_string))
+    };
     assert_eq!(field("Package").as_deref(), Some("edgeproxy"));
     let depends = field("Depends").unwrap_or_default();
-    assert!(depends.contains("libc6") && depends.contains("libssl3"), "{depends}");
+    assert!(
+        depends.contains("libc6") && depends.contains("libssl3"),
+        "{depends}"
+    );
 
     // Conffiles and maintainer scripts.
     let ctl = dir.path().join("control");
@@ -130,9 +139,15 @@ fn debian_package_holds_the_files_conffiles_and_maintainer_scripts() {
     assert!(postinst.contains("deb-systemd-helper debian-installed edgeproxy.service"));
     assert!(postinst.contains("deb-systemd-invoke try-restart edgeproxy.service"));
     let rest = without_opt_in_start(&postinst);
-    assert!(!rest.contains("invoke start") && !rest.contains("_dh_action=start"), "{rest}");
+    assert!(
+        !rest.contains("invoke start") && !rest.contains("_dh_action=start"),
+        "{rest}"
+    );
     let prerm = read(&ctl.join("prerm"));
-    assert!(prerm.contains("\"$1\" = remove"), "stops on remove only: {prerm}");
+    assert!(
+        prerm.contains("\"$1\" = remove"),
+        "stops on remove only: {prerm}"
+    );
     let postrm = read(&ctl.join("postrm"));
     assert!(postrm.contains("rm -rf /var/log/edgeproxy"), "{postrm}");
 
@@ -142,7 +157,10 @@ fn debian_package_holds_the_files_conffiles_and_maintainer_scripts() {
     assert_eq!(files(&root).len(), CONTENTS.len());
     for (shipped, at) in [
         ("edgeproxy.toml", "etc/edgeproxy/edgeproxy.toml"),
-        ("edgeproxy.service", "usr/lib/systemd/system/edgeproxy.service"),
+        (
+            "edgeproxy.service",
+            "usr/lib/systemd/system/edgeproxy.service",
+        ),
         ("edgeproxy.logrotate", "etc/logrotate.d/edgeproxy"),
     ] {
         assert_eq!(read(&root.join(at)), read(&pkg(shipped)), "{at}");

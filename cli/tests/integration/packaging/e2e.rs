@@ -38,7 +38,9 @@ fn refusal() -> Option<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     if status.contains("installed") {
-        return Some(format!("package edgeproxy already here ({status}): not touching it"));
+        return Some(format!(
+            "package edgeproxy already here ({status}): not touching it"
+        ));
     }
     for addr in ["0.0.0.0:80", "127.0.0.1:9901"] {
         if TcpListener::bind(addr).is_err() {
@@ -117,7 +119,10 @@ fn start(tmp: &Path) {
 
 fn uid_of(user: &str) -> u32 {
     let out = run_ok(Command::new("id").args(["-u", user]));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("uid")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("uid")
 }
 
 fn get(url: &str) -> (u16, String) {
@@ -184,16 +189,31 @@ fn debian_package_installs_serves_reloads_rotates_and_is_removed() {
     wait_for("the service to listen on :80", || {
         pid().is_some() && crate::common::port_open(site)
     });
-    let status = read(&PathBuf::from(format!("/proc/{}/status", pid().expect("pid"))));
-    let uids = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid line");
-    assert!(uids.split_whitespace().skip(1).all(|u| u == uid.to_string()), "{uids}");
+    let status = read(&PathBuf::from(format!(
+        "/proc/{}/status",
+        pid().expect("pid")
+    )));
+    let uids = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line");
+    assert!(
+        uids.split_whitespace()
+            .skip(1)
+            .all(|u| u == uid.to_string()),
+        "{uids}"
+    );
     let (code, body) = get("http://127.0.0.1/");
     assert_eq!(code, 200);
-    assert!(body.starts_with("edgeproxy is installed and serving."), "{body}");
+    assert!(
+        body.starts_with("edgeproxy is installed and serving."),
+        "{body}"
+    );
     assert_eq!(get("http://127.0.0.1:9901/metrics").0, 200);
 
     // An edit, applied in place as `systemctl reload` does.
-    let edited = read(Path::new(CONF)).replace("edgeproxy is installed and serving.", "edited site");
+    let edited =
+        read(Path::new(CONF)).replace("edgeproxy is installed and serving.", "edited site");
     std::fs::write(CONF, &edited).expect("edit the config");
     let said = service("reload", "ExecReload");
     assert!(systemd() || said.contains("reloaded in place"), "{said}");
@@ -205,7 +225,13 @@ fn debian_package_installs_serves_reloads_rotates_and_is_removed() {
         std::fs::read_to_string(&access).is_ok_and(|t| t.contains("GET /first "))
     });
     let state = tmp.path().join("logrotate.state");
-    run_ok(Command::new("logrotate").arg("-f").arg("-s").arg(&state).arg("/etc/logrotate.d/edgeproxy"));
+    run_ok(
+        Command::new("logrotate")
+            .arg("-f")
+            .arg("-s")
+            .arg(&state)
+            .arg("/etc/logrotate.d/edgeproxy"),
+    );
     assert!(read(&Path::new(LOGS).join("access.log.1")).contains("GET /first "));
     // Lines logged before the signal is handled still go to the moved file (as with nginx;
     // hence delaycompress): the reopen is logged to the new error log once it is done.
@@ -236,6 +262,9 @@ fn debian_package_installs_serves_reloads_rotates_and_is_removed() {
     assert!(!Path::new("/usr/bin/edgeproxy").exists());
     assert_eq!(read(Path::new(CONF)), edited);
     run_ok(Command::new("dpkg").args(["-P", "edgeproxy"]));
-    assert!(!Path::new("/etc/edgeproxy").exists(), "purge left /etc/edgeproxy");
+    assert!(
+        !Path::new("/etc/edgeproxy").exists(),
+        "purge left /etc/edgeproxy"
+    );
     assert!(!Path::new(LOGS).exists(), "purge left {LOGS}");
 }

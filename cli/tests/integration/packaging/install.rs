@@ -49,7 +49,11 @@ fn make_install_stages_every_file_and_uninstall_keeps_only_the_edited_config() {
     assert!(d.join("var/log/edgeproxy").is_dir(), "no log directory");
     let mode = |p: &str| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(d.join(p)).expect("stat").permissions().mode() & 0o777
+        std::fs::metadata(d.join(p))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777
     };
     assert_eq!(mode("usr/local/bin/edgeproxy"), 0o755);
     assert_eq!(mode("etc/systemd/system/edgeproxy.service"), 0o644);
@@ -67,7 +71,10 @@ fn make_install_stages_every_file_and_uninstall_keeps_only_the_edited_config() {
 
     // The installed binary runs, and every installed example validates where it is.
     let bin = d.join("usr/local/bin/edgeproxy");
-    let v = Command::new(&bin).arg("-v").output().expect("run installed");
+    let v = Command::new(&bin)
+        .arg("-v")
+        .output()
+        .expect("run installed");
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("edgeproxy "));
     let env = [
         ("EDGEPROXY_API_KEYS", "example-key"),
@@ -85,7 +92,11 @@ fn make_install_stages_every_file_and_uninstall_keeps_only_the_edited_config() {
     let edited = read(&conf).replace("threads = 2", "threads = 3");
     std::fs::write(&conf, &edited).expect("edit");
     install(d, "install");
-    assert_eq!(read(&conf), edited, "make install overwrote the edited config");
+    assert_eq!(
+        read(&conf),
+        edited,
+        "make install overwrote the edited config"
+    );
     assert!(read(&d.join("etc/edgeproxy/edgeproxy.toml.default")).contains("threads = 2"));
 
     // ... and `make uninstall` removes everything else.
@@ -128,7 +139,10 @@ fn shipped_unit_starter_config_and_logrotate_agree() {
         .expect("an access-log with a path");
     for log in [error_log, access_log] {
         assert_eq!(Path::new(log).parent(), Some(Path::new(&log_dir)), "{log}");
-        assert!(log.ends_with(".log"), "{log} is not matched by the logrotate glob");
+        assert!(
+            log.ends_with(".log"),
+            "{log} is not matched by the logrotate glob"
+        );
     }
     let glob = format!("{log_dir}/*.log {{");
     assert!(rotate.lines().any(|l| l == glob), "{rotate}");
@@ -138,12 +152,21 @@ fn shipped_unit_starter_config_and_logrotate_agree() {
     for key in ["ExecStartPre", "ExecStart", "ExecReload", "ExecStop"] {
         let cmd = unit_value(&unit, key);
         assert!(cmd.starts_with("/usr/bin/edgeproxy "), "{key}={cmd}");
-        assert!(cmd.ends_with(" -c /etc/edgeproxy/edgeproxy.toml"), "{key}={cmd}");
+        assert!(
+            cmd.ends_with(" -c /etc/edgeproxy/edgeproxy.toml"),
+            "{key}={cmd}"
+        );
     }
-    assert_eq!(unit_value(&unit, "ExecStartPre"), "/usr/bin/edgeproxy -t -c /etc/edgeproxy/edgeproxy.toml");
+    assert_eq!(
+        unit_value(&unit, "ExecStartPre"),
+        "/usr/bin/edgeproxy -t -c /etc/edgeproxy/edgeproxy.toml"
+    );
     assert!(unit_value(&unit, "ExecReload").contains(" -s reload "));
     assert_eq!(unit_value(&unit, "User"), "edgeproxy");
-    assert_eq!(unit_value(&unit, "AmbientCapabilities"), "CAP_NET_BIND_SERVICE");
+    assert_eq!(
+        unit_value(&unit, "AmbientCapabilities"),
+        "CAP_NET_BIND_SERVICE"
+    );
     // The config's log level governs (an EDGEPROXY_LOG in the unit would override it).
     assert!(!unit.contains("EDGEPROXY_LOG"), "{unit}");
 }

@@ -29,9 +29,11 @@ fn get(url: &str) -> (u16, String) {
 }
 
 fn wait_for_line(path: &Path, needle: &str) {
-    wait_until(&format!("{needle:?} in {}", path.display()), Duration::from_secs(10), || {
-        std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle))
-    })
+    wait_until(
+        &format!("{needle:?} in {}", path.display()),
+        Duration::from_secs(10),
+        || std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)),
+    )
     .unwrap();
 }
 
@@ -47,7 +49,10 @@ fn starter_config_serves_reloads_and_reopens_its_logs_after_logrotate() {
 
     let (status, body) = get(&format!("http://{site}/any/path"));
     assert_eq!(status, 200);
-    assert!(body.starts_with("edgeproxy is installed and serving."), "{body}");
+    assert!(
+        body.starts_with("edgeproxy is installed and serving."),
+        "{body}"
+    );
     for path in ["/metrics", "/status/upstreams", "/status/config"] {
         assert_eq!(get(&format!("http://{admin}{path}")).0, 200, "{path}");
     }
@@ -55,15 +60,24 @@ fn starter_config_serves_reloads_and_reopens_its_logs_after_logrotate() {
     wait_for_line(&access, "\"GET /any/path HTTP/1.1\" 200");
 
     // Reload in place, as `systemctl reload` does.
-    let edited = moved(&starter, &dir).replace("edgeproxy is installed and serving.", "edited site");
+    let edited =
+        moved(&starter, &dir).replace("edgeproxy is installed and serving.", "edited site");
     std::fs::write(&conf, edited).expect("edit");
-    let out = run_ok(Command::new(binary()).args(["-s", "reload", "-c"]).arg(&conf));
+    let out = run_ok(
+        Command::new(binary())
+            .args(["-s", "reload", "-c"])
+            .arg(&conf),
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded in place"));
     assert!(get(&format!("http://{site}/")).1.starts_with("edited site"));
 
     // The shipped logrotate snippet, forced, against this process's paths.
     let rotate_conf = edge.path("logrotate.conf");
-    std::fs::write(&rotate_conf, moved(&read(&pkg("edgeproxy.logrotate")), &dir)).expect("write");
+    std::fs::write(
+        &rotate_conf,
+        moved(&read(&pkg("edgeproxy.logrotate")), &dir),
+    )
+    .expect("write");
     run_ok(
         Command::new("logrotate")
             .arg("-f")
