@@ -186,8 +186,11 @@ fn debian_package_installs_serves_reloads_rotates_and_is_removed() {
     }
     start(tmp.path());
     let site: SocketAddr = "127.0.0.1:80".parse().expect("addr");
+    // The control socket `-s reload` uses is bound by a background service that may come
+    // up after the listeners.
+    let ctl = Path::new(PID_FILE).with_extension("ctl");
     wait_for("the service to listen on :80", || {
-        pid().is_some() && crate::common::port_open(site)
+        pid().is_some() && crate::common::port_open(site) && ctl.exists()
     });
     let status = read(&PathBuf::from(format!(
         "/proc/{}/status",

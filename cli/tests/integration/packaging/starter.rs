@@ -44,6 +44,12 @@ fn starter_config_serves_reloads_and_reopens_its_logs_after_logrotate() {
     let dir = edge.dir.path().display().to_string();
     let [site, admin] = edge.listening();
     let conf = edge.path("edgeproxy.toml");
+    // The control socket (beside the pid file) may come up after the listeners.
+    let ctl = edge.path("edgeproxy.ctl");
+    wait_until("the control socket", Duration::from_secs(10), || {
+        ctl.exists()
+    })
+    .unwrap();
     let out = run_ok(Command::new(binary()).arg("-t").arg("-c").arg(&conf));
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
 
