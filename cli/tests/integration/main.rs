@@ -49,6 +49,7 @@ mod hot_keys;
 mod lifecycle;
 mod log_flood;
 mod metrics_e2e;
+mod packaging;
 mod page_e2e;
 mod page_json;
 mod page_missing;
