@@ -55,24 +55,40 @@ const MAX_LINE: u64 = 64 * 1024;
 pub struct ControlSocket {
     path: PathBuf,
     world: World,
+    /// Bound when the server is built, so that `-s reload` reaches a process as soon as it
+    /// says it runs (the service starts it accepting).
+    bound: std::sync::Mutex<Option<std::io::Result<std::os::unix::net::UnixListener>>>,
 }
 
 impl ControlSocket {
-    /// A control socket at `path` reloading `world`.
+    /// A control socket at `path` reloading `world`, bound now (mode 0600). A socket left
+    /// by a process that is gone (or by the one a `-s upgrade` takes over from, which
+    /// answers no more once it hands its listeners over) is replaced.
     pub fn new(path: PathBuf, world: World) -> Self {
-        ControlSocket { path, world }
+        let _ = std::fs::remove_file(&path);
+        let bound = std::os::unix::net::UnixListener::bind(&path).and_then(|l| {
+            l.set_nonblocking(true)?;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            Ok(l)
+        });
+        ControlSocket {
+            path,
+            world,
+            bound: std::sync::Mutex::new(Some(bound)),
+        }
     }
 }
 
 #[async_trait]
 impl BackgroundService for ControlSocket {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        // A socket left by a process that is gone (or by the one we take over from on
-        // `-s upgrade`, which answers no more once it hands its listeners over).
-        let _ = std::fs::remove_file(&self.path);
-        let listener = match UnixListener::bind(&self.path) {
-            Ok(l) => l,
-            Err(e) => {
+        let bound = match self.bound.lock() {
+            Ok(mut b) => b.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        let listener = match bound.map(|b| b.and_then(UnixListener::from_std)) {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
                 tracing::error!(
                     control_sock = %self.path.display(),
                     "cannot listen on the control socket, `-s reload` will not reach this \
@@ -80,8 +96,8 @@ impl BackgroundService for ControlSocket {
                 );
                 return;
             }
+            None => return,
         };
-        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600));
         let inode = inode(&self.path);
         loop {
             tokio::select! {

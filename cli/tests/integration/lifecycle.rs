@@ -332,3 +332,20 @@ fn error_log_and_level_from_the_config_reopen_on_sigusr1() {
         out.stderr
     );
 }
+
+#[test]
+fn reload_reaches_a_process_as_soon_as_it_says_it_runs() {
+    // The control socket is bound with the listeners, before the process says it runs:
+    // a reload sent right then is answered (it was refused while a background service
+    // bound it later, seen under load).
+    for round in 0..3 {
+        let edge = Edge::start(&config(ANY_PORT, "v1"));
+        let out = edgeproxy(&["-s", "reload"], &edge.path("edgeproxy.toml"));
+        assert!(
+            out.status.success(),
+            "round {round}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            edge.stderr()
+        );
+    }
+}

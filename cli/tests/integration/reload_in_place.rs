@@ -406,9 +406,8 @@ fn a_background_process_reloads_in_place() {
         }
     }
     let _kill = Kill(pid_file);
-    let _ = edge.wait_exit(Duration::from_secs(10)); // the foreground half
-                                                     // The control socket is bound by a background service of its own, which may come up
-                                                     // after the listeners (seen under load): wait for it too.
+    // The foreground half exits once the daemon runs.
+    let _ = edge.wait_exit(Duration::from_secs(10));
     let ctl = edge.path("edgeproxy.ctl");
     wait_until("the daemon to listen", Duration::from_secs(10), || {
         crate::common::port_open(addr) && crate::common::port_open(admin) && ctl.exists()
