@@ -84,14 +84,25 @@ pub fn request_reopen() {
 /// Points standard error (where the log goes) at `path`, appending; called at start and on
 /// SIGUSR1, so logrotate can move the file and have it reopened.
 pub fn redirect_stderr(path: &Path) -> std::io::Result<()> {
+    redirect(path, 2)
+}
+
+/// Points standard output at `/dev/null`: a background process (`-d`) writes nothing there,
+/// and must not hold the pipe of whoever started it (`edgeproxy -d … | cat` would never end),
+/// as nginx closes its standard streams.
+pub fn detach_stdout() -> std::io::Result<()> {
+    redirect(Path::new("/dev/null"), 1)
+}
+
+fn redirect(path: &Path, fd: i32) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    // SAFETY: dup2 on two valid descriptors; fd 2 then refers to the file, and `file`'s own
+    // SAFETY: dup2 on two valid descriptors; `fd` then refers to the file, and `file`'s own
     // descriptor is closed when it drops.
-    match unsafe { libc::dup2(file.as_raw_fd(), 2) } {
+    match unsafe { libc::dup2(file.as_raw_fd(), fd) } {
         -1 => Err(std::io::Error::last_os_error()),
         _ => Ok(()),
     }

@@ -216,6 +216,11 @@ pub fn run(app: App, registry: Registry, source: Source, opts: RunOptions) -> ! 
             std::process::exit(1);
         }
     }
+    if opts.daemon {
+        if let Err(e) = crate::logging::detach_stdout() {
+            tracing::warn!("cannot point stdout at /dev/null: {e}");
+        }
+    }
     tracing::info!(config = %path.display(), servers, "edgeproxy starting");
     if !opts.daemon {
         // Pingora writes the pid file only when it daemonizes; `-s` needs it either way.

@@ -349,3 +349,29 @@ fn reload_reaches_a_process_as_soon_as_it_says_it_runs() {
         );
     }
 }
+
+#[test]
+fn a_background_start_does_not_hold_the_callers_output_pipes() {
+    // `edgeproxy -d … | cat` must end: the daemon lets go of the stdout it inherited.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("edgeproxy.toml");
+    let addr = free_addr();
+    let text = config(addr, "d").replace(
+        "grace_period",
+        &format!(
+            "error_log = \"{}/error.log\"\ngrace_period",
+            dir.path().display()
+        ),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c = conf.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(edgeproxy(&["-d"], &c));
+    });
+    let out = rx.recv_timeout(Duration::from_secs(20));
+    let stop = edgeproxy(&["-s", "stop"], &conf);
+    let out = out.expect("edgeproxy -d with its output captured never returned");
+    assert!(out.status.success(), "{out:?}");
+    assert!(stop.status.success(), "{stop:?}");
+}
