@@ -34,6 +34,8 @@ pub mod drain;
 pub mod generation;
 #[doc(hidden)]
 pub mod hot;
+#[doc(hidden)]
+pub mod http_cache;
 pub mod kit;
 #[doc(hidden)]
 pub mod logging;

@@ -1,0 +1,176 @@
+//! The glue between Pingora's HTTP cache callbacks and [`crate::http_cache`]: which requests
+//! use the cache, their key, the request's directives on a stored response, the freshness
+//! decision, `Vary`, serving stale, `Cache-Status`, and invalidation after unsafe methods.
+
+use http::Method;
+use pingora::cache::{CacheKey, CacheMeta, CacheOptionOverrides, ForcedFreshness, RespCacheable};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::ProxyCtx;
+use crate::http_cache::{self, Outcome, RouteCache, TAG_HEADERS};
+use crate::request::OriginalTarget;
+
+/// The response cache's state for one request.
+#[derive(Default)]
+pub struct CacheState {
+    /// The route's cache, when the route has one.
+    route: Option<RouteCache>,
+    /// The request's cache key (also for an unsafe method: what it invalidates).
+    key: Option<String>,
+    /// The status of the origin's last response header (304 on a revalidation).
+    upstream_status: Option<u16>,
+}
+
+/// `request_cache_filter`: GET and HEAD requests of a route with `cache` (whose key
+/// template gives a key) use the cache; every method's key is kept for invalidation.
+pub fn enable(session: &mut Session, ctx: &mut ProxyCtx) {
+    let Some(rc) = ctx.route.as_ref().and_then(|r| r.cache.clone()) else {
+        return;
+    };
+    let req = session.req_header();
+    let mut key = String::new();
+    if !rc.key.eval(&ctx.req.view(req), &mut key) {
+        return; // a variable of the key is missing: not cached (as nginx's empty key)
+    }
+    if matches!(req.method, Method::GET | Method::HEAD) {
+        let mut overrides = CacheOptionOverrides::default();
+        overrides.wait_timeout = Some(rc.cache.spec().lock_timeout);
+        let c = &rc.cache;
+        let lock = Some(c.cache_lock());
+        session
+            .cache
+            .enable(c.storage(), None, None, lock, Some(overrides));
+    }
+    ctx.cache.key = Some(key);
+    ctx.cache.route = Some(rc);
+}
+
+/// `cache_key_callback`: the key [`enable`] computed.
+pub fn key(ctx: &ProxyCtx) -> pingora::Result<CacheKey> {
+    match &ctx.cache.key {
+        Some(k) => Ok(CacheKey::new(k.as_bytes(), "")),
+        None => Error::e_explain(ErrorType::InternalError, "no cache key"),
+    }
+}
+
+/// `cache_hit_filter`: the request's own directives on a stored response.
+pub fn hit(session: &Session, meta: &CacheMeta, fresh: bool) -> Option<ForcedFreshness> {
+    http_cache::hit_freshness(session.req_header(), meta, fresh)
+}
+
+/// `response_cache_filter`.
+pub fn cacheable(session: &Session, resp: &ResponseHeader, ctx: &ProxyCtx) -> RespCacheable {
+    let Some(rc) = &ctx.cache.route else {
+        return RespCacheable::Uncacheable(pingora::cache::NoCacheReason::NeverEnabled);
+    };
+    let revalidated = ctx.cache.upstream_status == Some(304);
+    http_cache::decide(rc.cache.spec(), session.req_header(), resp, revalidated)
+}
+
+/// `upstream_response_filter`: remembers the origin's status (a 304 is merged into the
+/// stored header before [`cacheable`] sees it).
+pub fn upstream_status(ctx: &mut ProxyCtx, resp: &ResponseHeader) {
+    ctx.cache.upstream_status = Some(resp.status.as_u16());
+}
+
+/// `cache_vary_filter`.
+pub fn vary(meta: &CacheMeta, req: &RequestHeader) -> Option<pingora::cache::key::HashBinary> {
+    http_cache::variance(meta, req)
+}
+
+/// `should_serve_stale`: while revalidating (the response's `stale-while-revalidate`
+/// window, checked by Pingora), and when the origin failed or answered 5xx (its
+/// `stale-if-error` window).
+pub fn serve_stale(error: Option<&Error>) -> bool {
+    error.is_none_or(|e| {
+        e.esource() == &ErrorSource::Upstream || matches!(e.etype(), ErrorType::HTTPStatus(500..))
+    })
+}
+
+/// `proxy_upstream_filter`: a request with `only-if-cached` that was not answered from the
+/// cache must not reach the origin (answered 504).
+pub fn must_not_fetch(session: &Session, ctx: &ProxyCtx) -> bool {
+    ctx.cache.route.is_some() && http_cache::only_if_cached(session.req_header())
+}
+
+/// `response_filter`: `X-Cache` and `Cache-Status`, the origin's purge tags removed, and,
+/// after a successful unsafe method, the stored responses of its URI (and of its
+/// `Location` / `Content-Location` on the same host) dropped on every node.
+pub async fn on_response(session: &Session, resp: &mut ResponseHeader, ctx: &ProxyCtx) {
+    let Some(rc) = &ctx.cache.route else {
+        return;
+    };
+    for name in TAG_HEADERS {
+        resp.remove_header(name);
+    }
+    if let Some(o) = Outcome::of(&session.cache) {
+        let _ = resp.insert_header("x-cache", o.x_cache());
+        let status = o.cache_status(&session.cache, ctx.cache.upstream_status);
+        let _ = resp.insert_header("cache-status", status);
+    }
+    let req = session.req_header();
+    let unsafe_method = !matches!(
+        req.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    if !unsafe_method || !(200..400).contains(&resp.status.as_u16()) {
+        return;
+    }
+    if let Some(k) = &ctx.cache.key {
+        rc.cache.invalidate(k).await;
+    }
+    for field in ["location", "content-location"] {
+        if let Some(k) = other_key(rc, req, resp.headers.get(field), ctx) {
+            rc.cache.invalidate(&k).await;
+        }
+    }
+}
+
+/// The cache key of the URI a `Location`-like field names, when it is on the request's
+/// host (RFC 9111 §4.4: only same-origin URIs are invalidated).
+fn other_key(
+    rc: &RouteCache,
+    req: &RequestHeader,
+    value: Option<&http::HeaderValue>,
+    ctx: &ProxyCtx,
+) -> Option<String> {
+    let uri: http::Uri = value?.to_str().ok()?.parse().ok()?;
+    if let Some(host) = uri.host() {
+        let own = req.uri.host().or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.split(':').next().unwrap_or(h))
+        })?;
+        if !host.eq_ignore_ascii_case(own) {
+            return None;
+        }
+    }
+    let target = uri.path_and_query()?.as_str();
+    let mut other = req.clone();
+    other.set_uri(target.parse().ok()?);
+    other
+        .extensions_mut()
+        .insert(OriginalTarget(bytes::Bytes::copy_from_slice(
+            target.as_bytes(),
+        )));
+    let mut key = String::new();
+    rc.key.eval(&ctx.req.view(&other), &mut key).then_some(key)
+}
+
+/// `logging`: counts what the cache did and lets go of a cross-node fill lock this node
+/// took for a response that was not stored.
+pub fn finished(session: &Session, ctx: &ProxyCtx) {
+    let (Some(rc), Some(key)) = (&ctx.cache.route, &ctx.cache.key) else {
+        return;
+    };
+    let Some(o) = Outcome::of(&session.cache) else {
+        return;
+    };
+    rc.cache.metrics().response(o.metric());
+    if o == (Outcome::Miss { stored: false }) || o == Outcome::Bypass {
+        rc.cache.release_fill_lock(key);
+    }
+}
