@@ -93,6 +93,39 @@ pub fn decide(
     RespCacheable::Cacheable(CacheMeta::new(fresh_until, created, swr, sie, header))
 }
 
+/// Fields a 304 does not update in the stored response (RFC 9111 §3.2: hop-by-hop fields
+/// and `Content-Length`; the body's framing and coding stay the stored body's).
+const NOT_UPDATED: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "trailer",
+    "content-length",
+    "content-encoding",
+    "content-range",
+];
+
+/// The stored header `stored` updated with every field of `not_modified` (RFC 9111
+/// §4.3.4), each named field replaced as a whole.
+pub fn merge_304(stored: &ResponseHeader, not_modified: &ResponseHeader) -> ResponseHeader {
+    let mut merged = stored.clone();
+    let mut names: Vec<&http::HeaderName> = not_modified.headers.keys().collect();
+    names.dedup();
+    for name in names {
+        if NOT_UPDATED.contains(&name.as_str()) {
+            continue;
+        }
+        merged.remove_header(name);
+        for v in not_modified.headers.get_all(name) {
+            let _ = merged.append_header(name.clone(), v.clone());
+        }
+    }
+    merged
+}
+
 fn secs(d: Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }

@@ -28,7 +28,7 @@ mod spec;
 mod status;
 mod store;
 
-pub use freshness::decide;
+pub use freshness::{decide, merge_304};
 pub use metrics::HttpCacheMetrics;
 pub use object::TAG_HEADERS;
 pub use request::{hit_freshness, only_if_cached, variance};

@@ -3,7 +3,9 @@
 //! decision, `Vary`, serving stale, `Cache-Status`, and invalidation after unsafe methods.
 
 use http::Method;
-use pingora::cache::{CacheKey, CacheMeta, CacheOptionOverrides, ForcedFreshness, RespCacheable};
+use pingora::cache::{
+    CacheKey, CacheMeta, CacheOptionOverrides, ForcedFreshness, NoCacheReason, RespCacheable,
+};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
@@ -21,6 +23,8 @@ pub struct CacheState {
     key: Option<String>,
     /// The status of the origin's last response header (304 on a revalidation).
     upstream_status: Option<u16>,
+    /// The origin's 304, whose fields update the stored response's (RFC 9111 §4.3.4).
+    not_modified: Option<Box<ResponseHeader>>,
 }
 
 /// `request_cache_filter`: GET and HEAD requests of a route with `cache` (whose key
@@ -60,19 +64,33 @@ pub fn hit(session: &Session, meta: &CacheMeta, fresh: bool) -> Option<ForcedFre
     http_cache::hit_freshness(session.req_header(), meta, fresh)
 }
 
-/// `response_cache_filter`.
+/// `response_cache_filter`: [`http_cache::decide`]; after a 304, on the stored header
+/// updated with every field of the 304 (Pingora's merge takes only a few).
 pub fn cacheable(session: &Session, resp: &ResponseHeader, ctx: &ProxyCtx) -> RespCacheable {
     let Some(rc) = &ctx.cache.route else {
-        return RespCacheable::Uncacheable(pingora::cache::NoCacheReason::NeverEnabled);
+        return RespCacheable::Uncacheable(NoCacheReason::NeverEnabled);
     };
-    let revalidated = ctx.cache.upstream_status == Some(304);
-    http_cache::decide(rc.cache.spec(), session.req_header(), resp, revalidated)
+    let spec = rc.cache.spec();
+    let req = session.req_header();
+    let Some(not_modified) = &ctx.cache.not_modified else {
+        let length = resp.headers.get(http::header::CONTENT_LENGTH);
+        let length = length.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if length.is_some_and(|l| l > spec.max_object_bytes) {
+            return RespCacheable::Uncacheable(NoCacheReason::ResponseTooLarge);
+        }
+        return http_cache::decide(spec, req, resp, false);
+    };
+    let merged = http_cache::merge_304(resp, not_modified);
+    let old_date = !not_modified.headers.contains_key(http::header::DATE);
+    http_cache::decide(spec, req, &merged, old_date)
 }
 
-/// `upstream_response_filter`: remembers the origin's status (a 304 is merged into the
-/// stored header before [`cacheable`] sees it).
-pub fn upstream_status(ctx: &mut ProxyCtx, resp: &ResponseHeader) {
+/// `upstream_response_filter`: remembers the origin's status and, for a 304, its fields.
+pub fn upstream_response(ctx: &mut ProxyCtx, resp: &ResponseHeader) {
     ctx.cache.upstream_status = Some(resp.status.as_u16());
+    if resp.status.as_u16() == 304 && ctx.cache.route.is_some() {
+        ctx.cache.not_modified = Some(Box::new(resp.clone()));
+    }
 }
 
 /// `cache_vary_filter`.

@@ -277,7 +277,7 @@ impl ProxyHttp for EdgeProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
-        cache::upstream_status(ctx, resp);
+        cache::upstream_response(ctx, resp);
         Ok(())
     }
 
