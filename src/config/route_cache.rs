@@ -93,6 +93,7 @@ pub fn read_http_spec(d: &mut Diagnostics, cache: &str, item: Option<&Item>) -> 
         Some(v) => spec.lock_timeout = v,
         None => {}
     }
+    spec.forward_tags = t.bool(d, "forward_tags", spec.forward_tags);
     t.finish(d, &what);
     spec
 }

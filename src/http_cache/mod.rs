@@ -30,7 +30,7 @@ mod store;
 
 pub use freshness::{decide, merge_304};
 pub use metrics::HttpCacheMetrics;
-pub use object::TAG_HEADERS;
+pub use object::{tags, TAG_HEADERS};
 pub use request::{hit_freshness, only_if_cached, variance};
 pub use spec::{HttpCacheSpec, RouteCacheSpec, DEFAULT_KEY};
 pub use status::Outcome;

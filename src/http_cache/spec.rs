@@ -30,6 +30,10 @@ pub struct HttpCacheSpec {
     /// How long requests wait for another request of this node filling the same object
     /// before they go to the origin themselves (Pingora's cache lock).
     pub lock_timeout: Duration,
+    /// Send `Surrogate-Key: <cache key> <origin tags>` downstream instead of removing the
+    /// tags: for an application tier behind a distribution tier whose first-hop store
+    /// (docs/hot.md) must drop what a purge drops; that tier removes it before the client.
+    pub forward_tags: bool,
 }
 
 impl Default for HttpCacheSpec {
@@ -42,6 +46,7 @@ impl Default for HttpCacheSpec {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             lock_timeout: Duration::from_secs(5),
+            forward_tags: false,
         }
     }
 }

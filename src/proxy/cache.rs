@@ -113,15 +113,22 @@ pub fn must_not_fetch(session: &Session, ctx: &ProxyCtx) -> bool {
     ctx.cache.route.is_some() && http_cache::only_if_cached(session.req_header())
 }
 
-/// `response_filter`: `X-Cache` and `Cache-Status`, the origin's purge tags removed, and,
+/// `response_filter`: `X-Cache` and `Cache-Status`, the origin's purge tags removed (or,
+/// with `forward_tags`, replaced by `Surrogate-Key: <cache key> <tags>`), and,
 /// after a successful unsafe method, the stored responses of its URI (and of its
 /// `Location` / `Content-Location` on the same host) dropped on every node.
 pub async fn on_response(session: &Session, resp: &mut ResponseHeader, ctx: &ProxyCtx) {
     let Some(rc) = &ctx.cache.route else {
         return;
     };
+    let tags = http_cache::tags(resp);
     for name in TAG_HEADERS {
         resp.remove_header(name);
+    }
+    if let (true, Some(key)) = (rc.cache.spec().forward_tags, &ctx.cache.key) {
+        // For a distribution tier's first-hop store: purges of the key or a tag reach it.
+        let all = std::iter::once(key.as_str()).chain(tags.iter().map(String::as_str));
+        let _ = resp.insert_header("surrogate-key", all.collect::<Vec<_>>().join(" "));
     }
     if let Some(o) = Outcome::of(&session.cache) {
         let _ = resp.insert_header("x-cache", o.x_cache());

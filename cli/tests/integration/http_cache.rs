@@ -420,3 +420,21 @@ cache = { use = "main", key = "$scheme$hots$request_uri" }
     }
     assert!(err.contains("did you mean `main`?"), "{err}");
 }
+
+#[test]
+fn forward_tags_names_the_cache_key_and_the_tags_for_a_first_hop() {
+    let n = Node::start("forward_tags = true");
+    let h = [
+        ("cache-control", "max-age=600"),
+        ("cache-tag", "product-9,list"),
+    ];
+    n.origin.script("/ft", 200, &h, "ft");
+    for _ in 0..2 {
+        let r = n.get("/ft", &[]);
+        assert_eq!(
+            r.header("surrogate-key"),
+            Some("http127.0.0.1/ft product-9 list")
+        );
+        assert!(r.header("cache-tag").is_none());
+    }
+}

@@ -190,7 +190,10 @@ fn an_object_larger_than_the_limit_streams_through_with_flat_memory() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("200 {size}"));
     }
     let grown_mib = (peak_rss_kib(nodes[0].child.id()) - before) / 1024;
-    eprintln!("peak RSS before {} MiB, growth {grown_mib} MiB", before / 1024);
+    eprintln!(
+        "peak RSS before {} MiB, growth {grown_mib} MiB",
+        before / 1024
+    );
     assert!(
         grown_mib < 64,
         "peak RSS grew {grown_mib} MiB for a 200 MiB body"
