@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::common::curl::{curl, Curled};
-use crate::common::edge::{Edge, ANY_PORT};
-use crate::common::scripted::ScriptedOrigin;
+use crate::common::edge::Edge;
+use crate::common::scripted::{cached_config, ScriptedOrigin};
 use crate::common::wait_until;
 
 struct Node {
@@ -23,30 +23,8 @@ impl Node {
     /// `http` settings `http` (TOML lines).
     fn start(http: &str) -> Node {
         let origin = ScriptedOrigin::start();
-        let o = origin.addr;
-        let cfg = format!(
-            r#"
-[upstreams.origin]
-servers = [{{ addr = "{o}" }}]
-
-[caches.main]
-l1_capacity = "1MiB"
-[caches.main.http]
-{http}
-
-[[servers]]
-listen = ["{ANY_PORT}", "{ANY_PORT}"]
-
-[[servers.routes]]
-path = "/purge"
-plugins = [{{ name = "cache-purge" }}]
-
-[[servers.routes]]
-path_prefix = "/"
-upstream = "origin"
-cache = {{ use = "main" }}
-"#
-        );
+        let caches = format!("[caches.main]\n[caches.main.http]\n{http}");
+        let cfg = cached_config(origin.addr, &caches);
         Node {
             edge: Edge::start(&cfg),
             origin,

@@ -10,20 +10,16 @@ use std::time::Duration;
 
 use crate::common::client;
 use crate::common::curl::curl;
-use crate::common::edge::{Edge, ANY_PORT};
+use crate::common::edge::Edge;
 use crate::common::redis::RedisServer;
-use crate::common::scripted::ScriptedOrigin;
+use crate::common::scripted::{cached_config, ScriptedOrigin};
 
-/// One edge of the fleet: every path cached in `[caches.shared]` (Redis `redis`).
+/// One edge of the fleet: every path cached in `[caches.main]` (Redis `redis`).
 fn node(origin: SocketAddr, redis: &str) -> Edge {
-    let cfg = format!(
+    let caches = format!(
         r#"
-[upstreams.origin]
-servers = [{{ addr = "{origin}" }}]
-
-[caches.shared]
-l1_capacity = "1MiB"
-[caches.shared.redis]
+[caches.main]
+[caches.main.redis]
 addresses = ["{redis}"]
 timeout = "150ms"
 lock_wait = "5s"
@@ -31,23 +27,11 @@ lock_ttl = "10s"
 breaker_failures = 3
 breaker_cooldown = "1s"
 purge_timeout = "2s"
-[caches.shared.http]
+[caches.main.http]
 max_object_size = "1MiB"
-
-[[servers]]
-listen = ["{ANY_PORT}"]
-
-[[servers.routes]]
-path = "/purge"
-plugins = [{{ name = "cache-purge" }}]
-
-[[servers.routes]]
-path_prefix = "/"
-upstream = "origin"
-cache = {{ use = "shared" }}
 "#
     );
-    Edge::start(&cfg)
+    Edge::start(&cached_config(origin, &caches))
 }
 
 fn fleet(origin: &ScriptedOrigin, redis: &RedisServer) -> Vec<Edge> {
@@ -81,10 +65,7 @@ fn a_fill_on_one_node_is_a_hit_on_the_others_and_a_tag_purge_reaches_every_node(
     origin.script("/p/7", 200, &h, "v2");
     let purge = curl(
         &["-X", "POST"],
-        &format!(
-            "http://{}/purge?cache=shared&tag=product-7",
-            nodes[1].addr()
-        ),
+        &format!("http://{}/purge?cache=main&tag=product-7", nodes[1].addr()),
     );
     assert_eq!(purge.status, 200, "{}", purge.text());
     // Confirmed before it returned: no node serves v1 any more.

@@ -8,7 +8,34 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::edge::ANY_PORT;
 use super::http::{Gate, HttpServer, Request, Response};
+
+/// A config with one listener whose routes are `/purge` (the `cache-purge` admin plugin) and
+/// every other path proxied to `origin` and cached in `[caches.main]`, which `caches` (TOML:
+/// `[caches.main]` and its sub-tables) defines.
+pub fn cached_config(origin: SocketAddr, caches: &str) -> String {
+    format!(
+        r#"
+[upstreams.origin]
+servers = [{{ addr = "{origin}" }}]
+
+{caches}
+
+[[servers]]
+listen = ["{ANY_PORT}"]
+
+[[servers.routes]]
+path = "/purge"
+plugins = [{{ name = "cache-purge" }}]
+
+[[servers.routes]]
+path_prefix = "/"
+upstream = "origin"
+cache = {{ use = "main" }}
+"#
+    )
+}
 
 /// One scripted answer.
 #[derive(Clone)]
