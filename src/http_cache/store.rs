@@ -80,7 +80,7 @@ impl Tiers {
 
     /// The object under `skey` from Redis, or, for a primary key Redis does not hold, the
     /// fill lock (then `None`: this node fetches) or another node's fill waited for.
-    async fn from_l2(&self, skey: &str, primary: bool) -> Option<Arc<Object>> {
+    async fn look_up_l2(&self, skey: &str, primary: bool) -> Option<Arc<Object>> {
         let l2 = self.l2.as_ref()?;
         self.flight
             .run(skey, || async {
@@ -191,7 +191,7 @@ impl Storage for Store {
         let skey = storage_key(key);
         let (object, demoted) = match t.l1.get(&skey) {
             Some(found) => found,
-            None => match t.from_l2(&skey, key.get_variance_key().is_none()).await {
+            None => match t.look_up_l2(&skey, key.get_variance_key().is_none()).await {
                 Some(o) => (o, false),
                 None => return Ok(None),
             },
