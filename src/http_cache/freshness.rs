@@ -10,7 +10,10 @@
 //! - heuristic freshness from `Last-Modified` (§4.2.2) and a configured default TTL;
 //! - `Set-Cookie` (not stored unless `private=`/`no-cache=` names it, then stripped),
 //!   `Vary: *`, a request's `no-store`, partial content;
-//! - `Age` is not stored (every hit gets a computed one).
+//! - `Age` is not stored (every hit gets a computed one); an unreadable `Age` is stale;
+//! - `Surrogate-Control` (targeted at surrogates, [`surrogate`]) decides over
+//!   `Cache-Control` when it states `no-store` or `max-age`; `must-understand` with a status
+//!   we do not know is not stored.
 
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +24,7 @@ use pingora::cache::{CacheMeta, CacheMetaDefaults, NoCacheReason, RespCacheable}
 use pingora::http::{RequestHeader, ResponseHeader};
 
 use super::spec::HttpCacheSpec;
+use super::surrogate;
 
 /// Status codes a cache may store with heuristic freshness (RFC 9110 §15.1).
 const HEURISTIC: [u16; 12] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
@@ -48,9 +52,17 @@ pub fn decide(
         return no("request no-store");
     }
     let cc = CacheControl::from_resp_headers(resp);
-    if let Some(cc) = &cc {
-        let understood = cc.has_key("must-understand") && UNDERSTOOD.contains(&status);
-        if (cc.no_store() && !understood) || cc.private() {
+    let sc = surrogate::control(resp);
+    if sc.as_ref().is_some_and(|sc| sc.no_store()) {
+        return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
+    }
+    let surrogate_decides = sc.as_ref().is_some_and(|sc| sc.has_key("max-age"));
+    if let (Some(cc), false) = (&cc, surrogate_decides) {
+        let must_understand = cc.has_key("must-understand");
+        if must_understand && !UNDERSTOOD.contains(&status) {
+            return no("must-understand: status not understood");
+        }
+        if (cc.no_store() && !must_understand) || cc.private() {
             return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
         }
     }
@@ -68,15 +80,24 @@ pub fn decide(
     if let Some(cc) = &cc {
         cc.strip_private_headers(&mut header);
     }
+    strip_hop_by_hop(&mut header);
+    header.remove_header(surrogate::CONTROL);
     if header.headers.contains_key(http::header::SET_COOKIE) {
         return no("set-cookie");
     }
     let now = SystemTime::now();
     let date = one_date(resp, "date").flatten();
-    let Some(lifetime) = lifetime(spec, cc.as_ref(), &header, date, now) else {
+    let stated = match surrogate_decides {
+        true => sc.as_ref().and_then(surrogate::lifetime),
+        false => lifetime(spec, cc.as_ref(), &header, date, now),
+    };
+    let Some(mut lifetime) = stated else {
         return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
     };
-    let age = initial_age(resp, date, now, revalidated);
+    let age = initial_age(resp, date, now, revalidated).unwrap_or_else(|| {
+        lifetime = Duration::ZERO; // an unreadable Age: stale (cache-tests `age-parse`)
+        Duration::ZERO
+    });
     header.remove_header(&http::header::AGE);
     let created = now.checked_sub(age).unwrap_or(now);
     let fresh_until = match lifetime.is_zero() {
@@ -93,9 +114,8 @@ pub fn decide(
     RespCacheable::Cacheable(CacheMeta::new(fresh_until, created, swr, sie, header))
 }
 
-/// Fields a 304 does not update in the stored response (RFC 9111 §3.2: hop-by-hop fields
-/// and `Content-Length`; the body's framing and coding stay the stored body's).
-const NOT_UPDATED: [&str; 10] = [
+/// Fields about one connection, not the response (RFC 9110 §7.6.1): never stored.
+const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -103,9 +123,17 @@ const NOT_UPDATED: [&str; 10] = [
     "transfer-encoding",
     "upgrade",
     "trailer",
+];
+
+/// Fields a 304 does not update in the stored response besides the hop-by-hop ones (RFC
+/// 9111 §3.2: `Content-Length`; what describes the stored body — coding, range, digest —
+/// and the validator it was selected by stay the stored response's).
+const KEPT_FROM_STORED: [&str; 5] = [
     "content-length",
     "content-encoding",
     "content-range",
+    "content-md5",
+    "etag",
 ];
 
 /// The stored header `stored` updated with every field of `not_modified` (RFC 9111
@@ -115,7 +143,7 @@ pub fn merge_304(stored: &ResponseHeader, not_modified: &ResponseHeader) -> Resp
     let mut names: Vec<&http::HeaderName> = not_modified.headers.keys().collect();
     names.dedup();
     for name in names {
-        if NOT_UPDATED.contains(&name.as_str()) {
+        if HOP_BY_HOP.contains(&name.as_str()) || KEPT_FROM_STORED.contains(&name.as_str()) {
             continue;
         }
         merged.remove_header(name);
@@ -124,6 +152,23 @@ pub fn merge_304(stored: &ResponseHeader, not_modified: &ResponseHeader) -> Resp
         }
     }
     merged
+}
+
+/// Removes what is about one connection, not the response (RFC 9111 §3.1): the
+/// hop-by-hop fields and every field `Connection` names.
+fn strip_hop_by_hop(header: &mut ResponseHeader) {
+    let listed: Vec<String> = header
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in listed.iter().map(String::as_str).chain(HOP_BY_HOP) {
+        header.remove_header(name);
+    }
 }
 
 fn secs(d: Duration) -> u32 {
@@ -206,23 +251,36 @@ fn lifetime(
 
 /// The response's age when it arrived (RFC 9111 §4.2.3: the larger of the `Age` it carries
 /// and the time since its `Date`).
+/// `None` when `Age` is there but not one line of `delta-seconds`: the response is then
+/// treated as stale.
 fn initial_age(
     resp: &ResponseHeader,
     date: Option<SystemTime>,
     now: SystemTime,
     revalidated: bool,
-) -> Duration {
-    let age = resp
-        .headers
-        .get(http::header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::ZERO, Duration::from_secs);
+) -> Option<Duration> {
+    let mut lines = resp.headers.get_all(http::header::AGE).iter();
+    let age = match (lines.next(), lines.next()) {
+        (None, _) => Duration::ZERO,
+        (Some(_), Some(_)) => return None,
+        (Some(v), None) => {
+            // `delta-seconds` only; of a list, the first member of one written without
+            // spaces (`0,7200`), as the cache-tests `age-parse` group reads it.
+            let first = v.to_str().ok()?.split(',').next()?;
+            if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            if v.as_bytes().contains(&b' ') {
+                return None;
+            }
+            Duration::from_secs(first.parse::<u64>().ok()?)
+        }
+    };
     let apparent = match (revalidated, date) {
         (false, Some(d)) => now.duration_since(d).unwrap_or(Duration::ZERO),
         _ => Duration::ZERO,
     };
-    age.max(apparent)
+    Some(age.max(apparent))
 }
 
 #[cfg(test)]

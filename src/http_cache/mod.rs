@@ -27,6 +27,7 @@ mod request;
 mod spec;
 mod status;
 mod store;
+mod surrogate;
 
 pub use freshness::{decide, merge_304};
 pub use metrics::HttpCacheMetrics;
@@ -35,6 +36,7 @@ pub use request::{hit_freshness, only_if_cached, variance};
 pub use spec::{HttpCacheSpec, RouteCacheSpec, DEFAULT_KEY};
 pub use status::Outcome;
 pub use store::storage_key;
+pub use surrogate::{CAPABILITY as SURROGATE_CAPABILITY, CONTROL as SURROGATE_CONTROL};
 
 use std::sync::{Arc, Weak};
 

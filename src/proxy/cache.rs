@@ -80,7 +80,9 @@ pub fn cacheable(session: &Session, resp: &ResponseHeader, ctx: &ProxyCtx) -> Re
         }
         return http_cache::decide(spec, req, resp, false);
     };
-    let merged = http_cache::merge_304(resp, not_modified);
+    // The stored header as it was (Pingora's merge already took the 304's ETag).
+    let stored = session.cache.maybe_cache_meta();
+    let merged = http_cache::merge_304(stored.map_or(resp, |m| m.response_header()), not_modified);
     let old_date = !not_modified.headers.contains_key(http::header::DATE);
     http_cache::decide(spec, req, &merged, old_date)
 }
@@ -90,6 +92,14 @@ pub fn upstream_response(ctx: &mut ProxyCtx, resp: &ResponseHeader) {
     ctx.cache.upstream_status = Some(resp.status.as_u16());
     if resp.status.as_u16() == 304 && ctx.cache.route.is_some() {
         ctx.cache.not_modified = Some(Box::new(resp.clone()));
+    }
+}
+
+/// `upstream_request_filter`: on a cached route, tells the origin a surrogate is in front
+/// (`Surrogate-Capability`), so it may target `Surrogate-Control` directives at it.
+pub fn announce(req: &mut RequestHeader, ctx: &ProxyCtx) {
+    if ctx.cache.route.is_some() {
+        let _ = req.append_header("surrogate-capability", http_cache::SURROGATE_CAPABILITY);
     }
 }
 
@@ -122,8 +132,8 @@ pub async fn on_response(session: &Session, resp: &mut ResponseHeader, ctx: &Pro
         return;
     };
     let tags = http_cache::tags(resp);
-    for name in TAG_HEADERS {
-        resp.remove_header(name);
+    for name in TAG_HEADERS.iter().chain([&http_cache::SURROGATE_CONTROL]) {
+        resp.remove_header(*name);
     }
     if let (true, Some(key)) = (rc.cache.spec().forward_tags, &ctx.cache.key) {
         // For a distribution tier's first-hop store: purges of the key or a tag reach it.

@@ -299,6 +299,7 @@ impl ProxyHttp for EdgeProxy {
         req: &mut pingora::http::RequestHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
+        cache::announce(req, ctx);
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
     }
 

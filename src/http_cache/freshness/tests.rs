@@ -126,3 +126,78 @@ fn heuristic_and_default_freshness() {
         "stored, always revalidated"
     );
 }
+
+#[test]
+fn hop_by_hop_fields_and_those_connection_names_are_not_stored() {
+    let spec = HttpCacheSpec::default();
+    let r = resp(&[
+        ("cache-control", "max-age=60"),
+        ("connection", "a, B"),
+        ("a", "1"),
+        ("b", "2"),
+        ("c", "3"),
+        ("keep-alive", "timeout=5"),
+    ]);
+    let RespCacheable::Cacheable(m) = decide(&spec, &get(), &r, false) else {
+        panic!("not stored");
+    };
+    let h = m.headers();
+    assert!(["connection", "a", "b", "keep-alive"]
+        .iter()
+        .all(|n| !h.contains_key(*n)));
+    assert_eq!(h["c"], "3");
+}
+
+#[test]
+fn an_unreadable_age_makes_the_response_stale() {
+    let spec = HttpCacheSpec::default();
+    for age in ["abc", "-10", "1.0", "5;x=1", "0, 0", "10, 10"] {
+        let r = resp(&[("cache-control", "max-age=3600"), ("age", age)]);
+        assert!(fresh_for(&spec, &get(), &r).unwrap() <= 0, "Age: {age}");
+    }
+    let mut two = resp(&[("cache-control", "max-age=3600"), ("age", "0")]);
+    two.append_header("age", "0").unwrap();
+    assert!(fresh_for(&spec, &get(), &two).unwrap() <= 0);
+    let r = resp(&[("cache-control", "max-age=3600"), ("age", "0,7200")]);
+    assert!(about(fresh_for(&spec, &get(), &r), 3600));
+}
+
+#[test]
+fn surrogate_control_decides_over_cache_control_and_is_not_stored() {
+    let spec = HttpCacheSpec::default();
+    let r = resp(&[
+        ("cache-control", "max-age=3600"),
+        ("surrogate-control", "no-store"),
+    ]);
+    assert_eq!(fresh_for(&spec, &get(), &r), None);
+    let r = resp(&[
+        ("cache-control", "no-store"),
+        ("surrogate-control", "max-age=600"),
+    ]);
+    assert!(about(fresh_for(&spec, &get(), &r), 600));
+    let r = resp(&[
+        ("cache-control", "max-age=3600"),
+        ("surrogate-control", "max-age=5"),
+    ]);
+    let RespCacheable::Cacheable(m) = decide(&spec, &get(), &r, false) else {
+        panic!("not stored");
+    };
+    assert!(m.headers().get("surrogate-control").is_none());
+    let targeted = resp(&[("surrogate-control", "max-age=3600;other-device")]);
+    assert!(!fresh_for(&spec, &get(), &targeted).is_some_and(|f| f > 0));
+    let ours = resp(&[
+        ("cache-control", "no-store"),
+        ("surrogate-control", "max-age=60;edgeproxy"),
+    ]);
+    assert!(about(fresh_for(&spec, &get(), &ours), 60));
+}
+
+#[test]
+fn must_understand_stores_only_status_codes_we_understand() {
+    let spec = HttpCacheSpec::default();
+    let cc = [("cache-control", "max-age=60, must-understand, no-store")];
+    assert!(about(fresh_for(&spec, &get(), &resp(&cc)), 60));
+    let mut odd = resp(&[("cache-control", "max-age=60, must-understand")]);
+    odd.set_status(599).unwrap();
+    assert_eq!(fresh_for(&spec, &get(), &odd), None);
+}
