@@ -23,6 +23,7 @@ use pingora::cache::filters::calculate_serve_stale_durations;
 use pingora::cache::{CacheMeta, CacheMetaDefaults, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 
+use super::fields::listed_names;
 use super::spec::HttpCacheSpec;
 use super::surrogate;
 
@@ -157,15 +158,7 @@ pub fn merge_304(stored: &ResponseHeader, not_modified: &ResponseHeader) -> Resp
 /// Removes what is about one connection, not the response (RFC 9111 §3.1): the
 /// hop-by-hop fields and every field `Connection` names.
 fn strip_hop_by_hop(header: &mut ResponseHeader) {
-    let listed: Vec<String> = header
-        .headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .collect();
+    let listed = listed_names(&header.headers, http::header::CONNECTION);
     for name in listed.iter().map(String::as_str).chain(HOP_BY_HOP) {
         header.remove_header(name);
     }
@@ -177,12 +170,9 @@ fn secs(d: Duration) -> u32 {
 
 /// `Vary: *` (alone or in a list): never matches a later request (RFC 9111 §4.1).
 fn vary_star(resp: &ResponseHeader) -> bool {
-    resp.headers
-        .get_all(http::header::VARY)
+    listed_names(&resp.headers, http::header::VARY)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|f| f.trim() == "*")
+        .any(|n| n == "*")
 }
 
 /// The one value of date header `name`: `None` if absent, `Some(None)` if repeated or

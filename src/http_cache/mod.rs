@@ -18,6 +18,7 @@
 //! The Pingora glue is `proxy::cache`; docs/cache.md maps what pingora-cache does, what
 //! this adds, and nginx's `proxy_cache_*` directives.
 
+mod fields;
 mod freshness;
 mod l1;
 mod l2;

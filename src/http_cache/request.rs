@@ -8,6 +8,8 @@ use pingora::cache::key::HashBinary;
 use pingora::cache::{CacheMeta, ForcedFreshness, VarianceBuilder};
 use pingora::http::RequestHeader;
 
+use super::fields::listed_names;
+
 /// Whether the request allows an answer from the cache without going to the origin at all
 /// (`only-if-cached`: a miss is a 504, RFC 9111 §5.2.1.7).
 pub fn only_if_cached(req: &RequestHeader) -> bool {
@@ -78,15 +80,7 @@ fn must_revalidate(meta: &CacheMeta) -> bool {
 /// values of the fields the response's `Vary` names (names lowercased and sorted, values
 /// with their spaces around commas removed); `None` without `Vary`.
 pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
-    let mut names: Vec<String> = meta
-        .headers()
-        .get_all(http::header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .collect();
+    let mut names = listed_names(meta.headers(), http::header::VARY);
     if names.is_empty() {
         return None;
     }
