@@ -4,7 +4,8 @@
 
 use http::Method;
 use pingora::cache::{
-    CacheKey, CacheMeta, CacheOptionOverrides, ForcedFreshness, NoCacheReason, RespCacheable,
+    CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, ForcedFreshness, NoCacheReason,
+    RespCacheable,
 };
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
@@ -127,10 +128,16 @@ pub fn must_not_fetch(session: &Session, ctx: &ProxyCtx) -> bool {
 /// with `forward_tags`, replaced by `Surrogate-Key: <cache key> <tags>`), and,
 /// after a successful unsafe method, the stored responses of its URI (and of its
 /// `Location` / `Content-Location` on the same host) dropped on every node.
-pub async fn on_response(session: &Session, resp: &mut ResponseHeader, ctx: &ProxyCtx) {
+pub async fn on_response(session: &mut Session, resp: &mut ResponseHeader, ctx: &ProxyCtx) {
     let Some(rc) = &ctx.cache.route else {
         return;
     };
+    if session.cache.phase() == CachePhase::Stale && ctx.cache.upstream_status.is_none() {
+        // Served stale because the origin could not be reached: Pingora then closes the
+        // client connection after this response, so say so (a client reusing it would
+        // get a reset).
+        session.set_keepalive(None);
+    }
     let tags = http_cache::tags(resp);
     for name in TAG_HEADERS.iter().chain([&http_cache::SURROGATE_CONTROL]) {
         resp.remove_header(*name);

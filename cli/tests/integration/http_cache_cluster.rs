@@ -1,8 +1,8 @@
 //! The HTTP response cache across three nodes sharing a real `redis-server`: a fill on one
 //! node is a hit on the others, concurrent cold requests on every node cost one origin
 //! fetch, a purge by tag on one node reaches every node before it returns, Redis frozen or
-//! down degrades to L1 + origin without a 5xx, and an object larger than the cache's
-//! object limit streams through with flat memory.
+//! down degrades to L1 + origin without a 5xx, an object larger than the cache's object
+//! limit streams through with flat memory, and `forward_tags` tells a first hop the keys.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -180,4 +180,22 @@ fn an_object_larger_than_the_limit_streams_through_with_flat_memory() {
         "peak RSS grew {grown_mib} MiB for a 200 MiB body"
     );
     assert_eq!(origin.hits("/huge"), 2, "not stored: fetched each time");
+}
+
+#[test]
+fn forward_tags_names_the_cache_key_and_the_tags_for_a_first_hop() {
+    let origin = ScriptedOrigin::start();
+    let caches = "[caches.main]\n[caches.main.http]\nforward_tags = true";
+    let edge = Edge::start(&cached_config(origin.addr, caches));
+    let h = [
+        ("cache-control", "max-age=600"),
+        ("cache-tag", "product-9,list"),
+    ];
+    origin.script("/ft", 200, &h, "ft");
+    for _ in 0..2 {
+        let r = curl(&[], &format!("http://{}/ft", edge.addr()));
+        let keys = r.header("surrogate-key");
+        assert_eq!(keys, Some("http127.0.0.1/ft product-9 list"));
+        assert!(r.header("cache-tag").is_none());
+    }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::edge::ANY_PORT;
 use super::http::{Gate, HttpServer, Request, Response};
 
-/// A config with one listener whose routes are `/purge` (the `cache-purge` admin plugin) and
-/// every other path proxied to `origin` and cached in `[caches.main]`, which `caches` (TOML:
+/// A config with one listener whose routes are `/purge` (the `cache-purge` admin plugin),
+/// `/metrics`, and every other path proxied to `origin` and cached in `[caches.main]`, which `caches` (TOML:
 /// `[caches.main]` and its sub-tables) defines.
 pub fn cached_config(origin: SocketAddr, caches: &str) -> String {
     format!(
@@ -28,6 +28,10 @@ listen = ["{ANY_PORT}"]
 [[servers.routes]]
 path = "/purge"
 plugins = [{{ name = "cache-purge" }}]
+
+[[servers.routes]]
+path = "/metrics"
+plugins = [{{ name = "metrics" }}]
 
 [[servers.routes]]
 path_prefix = "/"
