@@ -202,8 +202,8 @@ fn other_key(
     rc.key.eval(&ctx.req.view(&other), &mut key).then_some(key)
 }
 
-/// `logging`: counts what the cache did and lets go of a cross-node fill lock this node
-/// took for a response that was not stored.
+/// `logging`: counts what the cache did (and a wait behind this node's cache lock) and
+/// lets go of a cross-node fill lock this node took for a response that was not stored.
 pub fn finished(session: &Session, ctx: &ProxyCtx) {
     let (Some(rc), Some(key)) = (&ctx.cache.route, &ctx.cache.key) else {
         return;
@@ -211,7 +211,11 @@ pub fn finished(session: &Session, ctx: &ProxyCtx) {
     let Some(o) = Outcome::of(&session.cache) else {
         return;
     };
-    rc.cache.metrics().response(o.metric());
+    let metrics = rc.cache.metrics();
+    metrics.response(o.metric());
+    if session.cache.lock_duration().is_some() {
+        metrics.node_lock_waits.inc();
+    }
     if o == (Outcome::Miss { stored: false }) || o == Outcome::Bypass {
         rc.cache.release_fill_lock(key);
     }

@@ -12,6 +12,7 @@ use crate::common::client;
 use crate::common::curl::curl;
 use crate::common::edge::Edge;
 use crate::common::redis::RedisServer;
+use crate::common::scrape::metric;
 use crate::common::scripted::{cached_config, ScriptedOrigin};
 
 /// One edge of the fleet: every path cached in `[caches.main]` (Redis `redis`).
@@ -106,6 +107,22 @@ fn concurrent_cold_requests_on_every_node_cost_one_origin_fetch() {
         1,
         "one fetch for 90 requests on 3 nodes"
     );
+    // The other nodes waited for the filler's fill; the filler's other requests waited
+    // behind its own cache lock.
+    let waits = |scope: &str| -> f64 {
+        let series =
+            format!("edgeproxy_http_cache_lock_waits_total{{cache=\"main\",scope=\"{scope}\"}}");
+        addrs
+            .iter()
+            .map(|a| metric(*a, &series).unwrap_or(0.0))
+            .sum()
+    };
+    assert!(
+        waits("cluster") >= 2.0,
+        "cluster waits {}",
+        waits("cluster")
+    );
+    assert!(waits("node") >= 1.0, "node waits {}", waits("node"));
 }
 
 #[test]
