@@ -1,12 +1,14 @@
-//! `cache-purge`: content phase; `POST ?cache=NAME&key=K` or `POST ?cache=NAME&prefix=P`
-//! purges a key or every key under a prefix from a `[caches.NAME]` engine.
+//! `cache-purge`: content phase; `POST ?cache=NAME&key=K`, `POST ?cache=NAME&prefix=P` or
+//! `POST ?cache=NAME&tag=T` purges a key, every key under a prefix, or every response the
+//! origin tagged `T` (`Surrogate-Key` / `Cache-Tag`, response cache only) from a
+//! `[caches.NAME]` engine and its response cache.
 //!
 //! The engine drops the entries from this node's L1 first, then deletes them in Redis and
 //! broadcasts the purge over pub/sub so that every node drops them from its L1. Keys are
 //! the engine's keys (without the Redis `key_prefix`, which the engine adds).
 //!
 //! Answers (JSON): 200 `{"cache","key"|"prefix","purged":true,"scope","steps",..}`; 400 on
-//! a missing, repeated or unknown parameter, on both or neither of `key`/`prefix`, or on an
+//! a missing, repeated or unknown parameter, on not exactly one of `key`/`prefix`/`tag`, or on an
 //! unknown cache (the known ones are listed); 405 on anything but POST; 502 when a Redis
 //! step failed — `steps` says which (`redis_delete`, `broadcast`: `done` or `failed`; the
 //! broadcast is sent even when the delete failed), `error` says why and what may still
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use edgeproxy::kit::async_trait;
 use edgeproxy::kit::RequestHeader;
 use edgeproxy::kit::{BoxError, Caches, Plugin, PluginFactory, RequestCtx, Response, Shared};
-use edgeproxy::kit::{PurgeError, PurgeReport, TieredCache};
+use edgeproxy::kit::{PurgeError, PurgeReport, TagPurgeReport, TieredCache};
 use serde::{Deserialize, Serialize};
 
 use crate::support::admin_response;
@@ -52,6 +54,8 @@ pub enum Target {
     Key(String),
     /// `prefix=P` (never empty: purging everything is not offered).
     Prefix(String),
+    /// `tag=T`: every response stored with tag `T`.
+    Tag(String),
 }
 
 /// The JSON answer.
@@ -121,15 +125,16 @@ impl From<&str> for BadPurge {
 
 /// Parses `cache`, `key`, `prefix` from a query string.
 pub fn parse_query(query: &str) -> Result<PurgeRequest, BadPurge> {
-    let (mut cache, mut key, mut prefix) = (None, None, None);
+    let (mut cache, mut key, mut prefix, mut tag) = (None, None, None, None);
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         let slot = match name.as_ref() {
             "cache" => &mut cache,
             "key" => &mut key,
             "prefix" => &mut prefix,
+            "tag" => &mut tag,
             other => {
                 return Err(BadPurge(format!(
-                    "unknown parameter `{other}`; use cache=NAME and key=K or prefix=P"
+                    "unknown parameter `{other}`; use cache=NAME and key=K, prefix=P or tag=T"
                 )))
             }
         };
@@ -138,13 +143,15 @@ pub fn parse_query(query: &str) -> Result<PurgeRequest, BadPurge> {
         }
     }
     let cache = cache.ok_or("missing parameter `cache`")?;
-    let target = match (key, prefix) {
-        (Some(k), None) if !k.is_empty() => Target::Key(k),
-        (None, Some(p)) if !p.is_empty() => Target::Prefix(p),
-        (Some(_), None) => return Err("`key` must not be empty".into()),
-        (None, Some(_)) => return Err("`prefix` must not be empty".into()),
-        (None, None) => return Err("give `key=K` or `prefix=P`".into()),
-        (Some(_), Some(_)) => return Err("give `key` or `prefix`, not both".into()),
+    let target = match (key, prefix, tag) {
+        (Some(k), None, None) if !k.is_empty() => Target::Key(k),
+        (None, Some(p), None) if !p.is_empty() => Target::Prefix(p),
+        (None, None, Some(t)) if !t.is_empty() => Target::Tag(t),
+        (Some(_), None, None) => return Err("`key` must not be empty".into()),
+        (None, Some(_), None) => return Err("`prefix` must not be empty".into()),
+        (None, None, Some(_)) => return Err("`tag` must not be empty".into()),
+        (None, None, None) => return Err("give `key=K` or `prefix=P` (or `tag=T`)".into()),
+        _ => return Err("give one of `key`, `prefix` or `tag`, not both".into()),
     };
     Ok(PurgeRequest { cache, target })
 }
@@ -164,6 +171,7 @@ impl CachePurge {
         let (key, prefix, report) = match &req.target {
             Target::Key(k) => (Some(k.as_str()), None, cache.purge(k).await),
             Target::Prefix(p) => (None, Some(p.as_str()), cache.purge_prefix(p).await),
+            Target::Tag(t) => return purge_tag(cache, &req.cache, t).await,
         };
         let complete = report.complete();
         let error = (!complete).then(|| {
@@ -194,6 +202,48 @@ impl CachePurge {
         };
         admin_response::json(if complete { 200 } else { 502 }, &answer)
     }
+}
+
+/// The JSON answer to a purge by tag.
+#[derive(Serialize)]
+struct TagAnswer<'a> {
+    cache: &'a str,
+    tag: &'a str,
+    /// True when every tagged key was purged on every node.
+    purged: bool,
+    /// The cache keys found under the tag (each purged like `key=`).
+    keys: &'a [String],
+    /// What failed, and what may still hold the responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Purges every response stored with `tag`; 502 (retry) when the shared tag index could
+/// not be read or a key's purge failed a step.
+async fn purge_tag(cache: &TieredCache, name: &str, tag: &str) -> Result<Response, BoxError> {
+    let report: TagPurgeReport = cache.purge_tag(tag).await;
+    let complete = report.complete();
+    let error = (!complete).then(|| {
+        let mut why: Vec<String> = report.failed.iter().map(|e| e.to_string()).collect();
+        if let Some(e) = &report.index_error {
+            why.push(format!("the shared tag index could not be read ({e})"));
+        }
+        format!(
+            "{}; some nodes may still serve tagged responses: retry",
+            why.join("; ")
+        )
+    });
+    if let Some(e) = &error {
+        tracing::warn!(cache = %name, tag, error = %e, "cache-purge: incomplete purge by tag");
+    }
+    let answer = TagAnswer {
+        cache: name,
+        tag,
+        purged: complete,
+        keys: &report.keys,
+        error,
+    };
+    admin_response::json(if complete { 200 } else { 502 }, &answer)
 }
 
 impl PluginFactory for CachePurge {

@@ -55,10 +55,16 @@ fn query_parsing() {
         ok("prefix=p%2F&cache=c").target,
         Target::Prefix("p/".into())
     );
+    assert_eq!(
+        ok("tag=product-1&cache=c").target,
+        Target::Tag("product-1".into())
+    );
     for (q, msg) in [
         ("key=a", "missing parameter `cache`"),
         ("cache=main", "give `key=K` or `prefix=P`"),
         ("cache=main&key=a&prefix=b", "not both"),
+        ("cache=main&tag=a&prefix=b", "not both"),
+        ("cache=main&tag=", "`tag` must not be empty"),
         ("cache=main&key=", "`key` must not be empty"),
         ("cache=main&prefix=", "`prefix` must not be empty"),
         ("cache=main&key=a&key=b", "more than once"),

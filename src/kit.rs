@@ -39,7 +39,7 @@ pub use serde;
 // The tiered cache (L1 → Redis → origin) and its purges.
 pub use crate::cache::{
     CacheLevel, CacheSpec, Derived, HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader,
-    PurgeError, PurgeReport, TieredCache, Ttls, Version,
+    PurgeError, PurgeReport, TagPurgeReport, TieredCache, Ttls, Version,
 };
 
 // Redis: the one client setup (timeouts, circuit breaker, single node or Cluster).

@@ -36,6 +36,8 @@ pub mod fleet;
 pub mod generation;
 #[doc(hidden)]
 pub mod hot;
+#[doc(hidden)]
+pub mod http_cache;
 pub mod kit;
 #[doc(hidden)]
 pub mod logging;

@@ -52,6 +52,8 @@ pub struct Route {
     pub compression: Option<Arc<CompressionSpec>>,
     /// The server block's plugins, then the route's; each phase runs them in this order.
     pub chain: PluginChain,
+    /// Response caching (`cache = { use = "NAME", … }`); `None`: off.
+    pub cache: Option<crate::http_cache::RouteCache>,
     /// The route's request metrics (`edgeproxy_requests_total{server, route, status}`,
     /// `edgeproxy_request_duration_seconds{server, route}`), resolved when it was built.
     pub metrics: RouteMetrics,
@@ -100,6 +102,7 @@ mod tests {
             max_body_bytes: 0,
             compression: None,
             chain: PluginChain::default(),
+            cache: None,
             metrics: RouteMetrics::new("router-unit", name),
         })
     }

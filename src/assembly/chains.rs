@@ -5,9 +5,13 @@ use std::sync::Arc;
 
 use super::Fingerprints;
 use crate::config::{closest, Diagnostics, PluginSpec, RouteSpec};
+use crate::http_cache::RouteCache;
 use crate::metrics::RouteMetrics;
 use crate::plugin_api::{BuildError, PluginChain, PluginInstance, Registry, Shared};
 use crate::router::Route;
+
+/// The response caches of a config, by `[caches.NAME]` name.
+pub type HttpCaches = std::collections::BTreeMap<String, Arc<crate::http_cache::ResponseCache>>;
 
 /// Builds plugins with one registry and one set of shared handles.
 pub struct ChainBuilder<'a> {
@@ -35,10 +39,19 @@ impl<'a> ChainBuilder<'a> {
         block: &str,
         spec: RouteSpec,
         server: &PluginChain,
+        http_caches: &HttpCaches,
     ) -> Route {
         let at = format!("server:{block}/route:{}", spec.name);
         let own = self.build_all(d, &at, &spec.plugins);
+        // The name was checked when the file was read.
+        let cache = spec.cache.and_then(|c| {
+            http_caches.get(&c.cache).map(|cache| RouteCache {
+                cache: cache.clone(),
+                key: c.key,
+            })
+        });
         Route {
+            cache,
             metrics: RouteMetrics::new(block, &spec.name),
             name: Arc::from(spec.name),
             hosts: spec.hosts,

@@ -22,6 +22,7 @@ use crate::config::{self, ConfigSpec, Diagnostics, Limits, ListenSpec, ProcessSe
 use crate::conn::ConnLimits;
 use crate::generation::Carry;
 use crate::hot::HotGroups;
+use crate::http_cache::ResponseCache;
 use crate::plugin_api::{Caches, PluginCarry, PluginChain, Registry, Shared};
 use crate::realip::RealIp;
 use crate::router::Router;
@@ -132,6 +133,7 @@ pub fn assemble_with(
     }
     let upstreams: Upstreams = Arc::new(upstreams);
     let mut caches: BTreeMap<String, TieredCache> = BTreeMap::new();
+    let mut http_caches = chains::HttpCaches::new();
     for (name, c) in spec.caches {
         // A cache is rebuilt with the groups whose nodes or hot-key reports it carries.
         let mut print = prints.table(&["caches", &name]);
@@ -153,6 +155,11 @@ pub fn assemble_with(
             }
             Arc::new(TieredCache::named(&name, cache))
         });
+        // Built with its engine (same fingerprint), so the two are carried or rebuilt together.
+        let http = carry.get_or(&format!("http-cache/{name}"), &print, || {
+            Arc::new(ResponseCache::new((*engine).clone(), c.http))
+        });
+        http_caches.insert(name.clone(), (*http).clone());
         caches.insert(name, (*engine).clone());
     }
     let caches: Caches = Arc::new(caches);
@@ -182,7 +189,7 @@ pub fn assemble_with(
             let routes = block
                 .routes
                 .into_iter()
-                .map(|r| Arc::new(builder.route(&mut d, &block.name, r, &plugins)))
+                .map(|r| Arc::new(builder.route(&mut d, &block.name, r, &plugins, &http_caches)))
                 .collect();
             let name: Arc<str> = Arc::from(block.name);
             let listen_specs = block.listen.clone();

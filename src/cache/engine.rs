@@ -16,6 +16,7 @@ use super::purge::{self, PurgeReport, Target};
 use super::redis::RedisTier;
 use super::spec::{CacheSpec, Ttls};
 use super::subscriber::{self, ChannelHandler, Hearers, PurgeListener, Purged, SubState};
+use super::tags::TagIndex;
 use super::CacheLevel;
 
 /// The answer of one lookup.
@@ -66,6 +67,7 @@ struct Inner {
     token_seq: AtomicU64,
     sub: Arc<SubState>,
     listeners: Arc<arc_swap::ArcSwap<Vec<Arc<dyn PurgeListener>>>>,
+    tag_indexes: arc_swap::ArcSwap<Vec<Arc<dyn TagIndex>>>,
     extra: Mutex<Vec<(String, ChannelHandler)>>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started: AtomicBool,
@@ -139,6 +141,7 @@ impl TieredCache {
                 token_seq: AtomicU64::new(0),
                 sub: Arc::new(SubState::default()),
                 listeners: Default::default(),
+                tag_indexes: Default::default(),
                 extra: Mutex::new(Vec::new()),
                 background: Mutex::new(None),
                 started: AtomicBool::new(false),
@@ -284,6 +287,25 @@ impl TieredCache {
             v.push(listener.clone());
             v
         });
+    }
+
+    /// Registers `index` to name the keys of a tag for [`purge_tag`](Self::purge_tag).
+    pub fn add_tag_index(&self, index: Arc<dyn TagIndex>) {
+        self.inner.tag_indexes.rcu(|old| {
+            let mut v = Vec::clone(old);
+            v.push(index.clone());
+            v
+        });
+    }
+
+    /// The registered tag indexes.
+    pub(crate) fn tag_indexes(&self) -> Arc<Vec<Arc<dyn TagIndex>>> {
+        self.inner.tag_indexes.load_full()
+    }
+
+    /// The Redis tier, for the response cache that shares this engine's Redis.
+    pub(crate) fn redis_tier(&self) -> Option<Arc<RedisTier>> {
+        self.inner.redis.clone()
     }
 
     /// Hands every message on the Redis pub/sub `channel` to `handler`, on the purge

@@ -41,7 +41,7 @@ mod entry;
 mod l1;
 mod level;
 mod load;
-mod lock;
+pub(crate) mod lock;
 mod metrics;
 mod origin;
 mod purge;
@@ -49,14 +49,18 @@ mod redis;
 mod service;
 mod spec;
 mod subscriber;
+mod tags;
 
+pub(crate) use coalesce::SingleFlight;
 pub use derived::{Derived, Version};
 pub use engine::{CacheError, Lookup, PublishError, TieredCache};
 pub use level::CacheLevel;
 pub use origin::{HttpOrigin, HttpOriginLimits, LoadError, Loaded, Loader, PeerFn};
 pub use purge::{PurgeError, PurgeReport, PurgeStep};
+pub(crate) use redis::RedisTier;
 pub use service::CacheSubscribers;
 pub use subscriber::{ChannelHandler, PurgeListener, Purged};
+pub use tags::{TagIndex, TagPurgeReport};
 /// All tiered cache engines of a config, by name (`[caches.NAME]`).
 pub type Caches = std::sync::Arc<std::collections::BTreeMap<String, TieredCache>>;
 

@@ -48,9 +48,11 @@ fn read_cache(
             addresses_from = from;
         }
     }
+    let http = super::route_cache::read_http_spec(d, name, t.item("http"));
     t.finish(d, &format!("cache `{name}`"));
     Some(CacheConfig {
         spec,
+        http,
         addresses_from,
     })
 }

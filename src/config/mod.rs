@@ -12,6 +12,7 @@ mod hot;
 mod listen;
 pub mod model;
 mod reader;
+mod route_cache;
 mod servers;
 mod upstreams;
 
@@ -65,7 +66,7 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
     let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"), &cache_names);
     let names: Vec<&str> = upstreams.iter().map(|g| g.name.as_str()).collect();
     let caches = caches::read_caches(&mut d, top.item("caches"), &names);
-    let servers = servers::read_servers(&mut d, top.item("servers"), &names);
+    let servers = servers::read_servers(&mut d, top.item("servers"), &names, &cache_names);
     top.finish(&mut d, "the config file");
     if !d.is_empty() {
         d.sort();

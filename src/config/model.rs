@@ -39,6 +39,8 @@ pub struct ConfigSpec {
 pub struct CacheConfig {
     /// The engine's settings.
     pub spec: CacheSpec,
+    /// Its response-caching settings (`[caches.NAME.http]`).
+    pub http: crate::http_cache::HttpCacheSpec,
     /// The upstream group whose live members are the Redis nodes (`addresses_from`).
     pub addresses_from: Option<String>,
 }
@@ -195,6 +197,8 @@ pub struct RouteSpec {
     pub compression: Option<Arc<CompressionSpec>>,
     /// The route's own plugins, in order.
     pub plugins: Vec<PluginSpec>,
+    /// Response caching (`cache = { use = "NAME", key = "…" }`); `None`: off.
+    pub cache: Option<crate::http_cache::RouteCacheSpec>,
 }
 
 /// One `{ name = "...", config = { ... } }` plugin entry, not yet built.

@@ -21,6 +21,7 @@ pub fn read_servers(
     d: &mut Diagnostics,
     item: Option<&Item>,
     groups: GroupNames,
+    caches: &[&str],
 ) -> Vec<ServerBlockSpec> {
     let Some(item) = item else {
         d.push(
@@ -39,7 +40,7 @@ pub fn read_servers(
     };
     let mut out = Vec::new();
     for (i, s) in items.iter().enumerate() {
-        if let Some(block) = read_server(d, s, i, groups) {
+        if let Some(block) = read_server(d, s, i, groups, caches) {
             out.push(block);
         }
     }
@@ -69,6 +70,7 @@ fn read_server(
     item: &Item,
     index: usize,
     groups: GroupNames,
+    caches: &[&str],
 ) -> Option<ServerBlockSpec> {
     let t = Tbl::of(d, item, "server block")?;
     let name = t
@@ -100,6 +102,7 @@ fn read_server(
             let parent = Parent {
                 limits: &limits,
                 compression: compression.as_ref(),
+                caches,
             };
             for r in &items {
                 if let Some(route) = read_route(d, r, &parent, groups) {
@@ -131,6 +134,8 @@ fn read_server(
 struct Parent<'a> {
     limits: &'a Limits,
     compression: Option<&'a std::sync::Arc<crate::compress::CompressionSpec>>,
+    /// The defined `[caches.NAME]` names (a route's `cache.use` names one).
+    caches: &'a [&'a str],
 }
 
 /// `client_header_timeout`, `client_body_timeout`, `keepalive_timeout`, `max_connections`,
@@ -238,6 +243,9 @@ fn read_route(
         .unwrap_or(parent.limits.max_body_bytes);
     let compression = edge::read_compression(d, t.item("compression"), parent.compression, true);
     let plugins = read_plugins(d, t.item("plugins"));
+    let cache = t
+        .item("cache")
+        .and_then(|c| super::route_cache::read_route_cache(d, c, parent.caches));
     t.finish(d, "route");
     Some(RouteSpec {
         name: name.map(|n| n.value).unwrap_or(label),
@@ -247,6 +255,7 @@ fn read_route(
         max_body_bytes,
         compression,
         plugins,
+        cache,
     })
 }
 

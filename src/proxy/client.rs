@@ -6,10 +6,11 @@ use pingora::proxy::Session;
 
 use crate::plugin_api::RequestCtx;
 use crate::realip::RealIp;
+use crate::request::OverTls;
 
 /// Fills `ctx.peer_addr`, `ctx.client_addr` (what everything after uses: logs, hash keys,
 /// forwarding headers, plugins) and `ctx.https`.
-pub(super) fn identify(session: &Session, ctx: &mut RequestCtx, real_ip: Option<&RealIp>) {
+pub(super) fn identify(session: &mut Session, ctx: &mut RequestCtx, real_ip: Option<&RealIp>) {
     let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
     ctx.peer_addr = peer;
     ctx.client_addr = match (real_ip, peer) {
@@ -19,4 +20,7 @@ pub(super) fn identify(session: &Session, ctx: &mut RequestCtx, real_ip: Option<
         _ => peer,
     };
     ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    if ctx.https {
+        session.req_header_mut().extensions_mut().insert(OverTls);
+    }
 }

@@ -4,12 +4,14 @@
 //! |---|---|
 //! | header received: client timeouts, keep-alive, pipelining | `early_request_filter` |
 //! | limits, framing and `Connection` options, conformance (target, `Host`), routing, rewrite, access, content | `request_filter` |
+//! | response cache (`proxy::cache`) | `request_cache_filter` … `should_serve_stale` |
 //! | balance (+ retries) | `upstream_peer`, `fail_to_connect` |
 //! | header_filter / body_filter | `response_filter` / `response_body_filter` for proxied responses; `local::write_local` for local ones |
 //! | log | `logging` (exactly once per request) |
 
 mod answer;
 mod body;
+mod cache;
 mod client;
 mod ctx;
 mod errors;
@@ -20,6 +22,7 @@ mod hot;
 mod limits;
 mod linger;
 mod local;
+mod log;
 mod peer;
 mod version;
 
@@ -31,7 +34,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
+use pingora::cache::key::HashBinary;
+use pingora::cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, RespCacheable};
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
@@ -41,9 +46,7 @@ use crate::compress;
 use crate::conn::{self, ConnLimits};
 use crate::generation::World;
 use crate::metrics;
-use crate::plugin_api::{
-    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry, Response,
-};
+use crate::plugin_api::{run_access, run_body_filter, run_content, run_header_filter, run_rewrite};
 use crate::request;
 
 /// One server block's request handler. Everything a request uses comes from the
@@ -208,6 +211,76 @@ impl ProxyHttp for EdgeProxy {
         self.body_phase_held(session, body, eos, ctx).await
     }
 
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut Box<ProxyCtx>) -> Result<()> {
+        cache::enable(session, ctx);
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, _: &Session, ctx: &mut Box<ProxyCtx>) -> Result<CacheKey> {
+        cache::key(ctx)
+    }
+
+    async fn cache_hit_filter(
+        &self,
+        session: &mut Session,
+        meta: &CacheMeta,
+        _hit: &mut HitHandler,
+        fresh: bool,
+        _ctx: &mut Box<ProxyCtx>,
+    ) -> Result<Option<ForcedFreshness>> {
+        Ok(cache::hit(session, meta, fresh))
+    }
+
+    async fn proxy_upstream_filter(
+        &self,
+        s: &mut Session,
+        ctx: &mut Box<ProxyCtx>,
+    ) -> Result<bool> {
+        if !cache::must_not_fetch(s, ctx) {
+            return Ok(true);
+        }
+        self.refuse(s, ctx, 504, "only-if-cached: not in the cache")
+            .await?;
+        Ok(false)
+    }
+
+    fn response_cache_filter(
+        &self,
+        session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut Box<ProxyCtx>,
+    ) -> Result<RespCacheable> {
+        Ok(cache::cacheable(session, resp, ctx))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _: &mut Box<ProxyCtx>,
+        req: &RequestHeader,
+    ) -> Option<HashBinary> {
+        cache::vary(meta, req)
+    }
+
+    fn should_serve_stale(
+        &self,
+        _: &mut Session,
+        _: &mut Box<ProxyCtx>,
+        e: Option<&Error>,
+    ) -> bool {
+        cache::serve_stale(e)
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Box<ProxyCtx>,
+    ) -> Result<()> {
+        cache::upstream_response(ctx, resp);
+        Ok(())
+    }
+
     async fn upstream_peer(
         &self,
         session: &mut Session,
@@ -226,6 +299,7 @@ impl ProxyHttp for EdgeProxy {
         req: &mut pingora::http::RequestHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
+        cache::announce(req, ctx);
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
     }
 
@@ -267,6 +341,7 @@ impl ProxyHttp for EdgeProxy {
         ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
         ctx.upstream.status = Some(resp.status.as_u16());
         ctx.hot.on_header(resp);
+        cache::on_response(session, resp, ctx).await;
         let (chain, req) = ctx.chain_and_req();
         if let Err(e) = run_header_filter(chain, resp, req) {
             // The 500 that replaces this response is written without the filters.
@@ -301,42 +376,7 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut Box<ProxyCtx>,
     ) -> FailToProxy {
-        if ctx.outcome.error.is_none() {
-            ctx.outcome.error = Some(e.to_string());
-        }
-        let Some((status, what)) = errors::classify(e) else {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
-        };
-        if session.response_written().is_some() {
-            return FailToProxy {
-                error_code: status,
-                can_reuse_downstream: false,
-            };
-        }
-        let what = match ctx.outcome.filter_failed {
-            true => local::FILTER_FAILED,
-            false => what,
-        };
-        let resp = match ctx.body.refusal.take() {
-            Some(refusal) => refusal,
-            None => Response::error(status, what, &ctx.req.request_id),
-        };
-        // The connection is not reused after a failure: say so, so clients don't race us.
-        session.set_keepalive(None);
-        let (chain, req) = ctx.chain_and_req();
-        match local::write_local(session, chain, req, resp).await {
-            Ok(s) => ctx.outcome.local_status = Some(s),
-            Err(we) => {
-                warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
-            }
-        }
-        FailToProxy {
-            error_code: status,
-            can_reuse_downstream: false,
-        }
+        answer::failed(session, e, ctx).await
     }
 
     /// Pingora logs a request's final error at ERROR unless this says not to: a client
@@ -354,33 +394,6 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Box<ProxyCtx>) {
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .or(ctx.outcome.local_status)
-            .unwrap_or(0);
-        let error = ctx
-            .outcome
-            .error
-            .clone()
-            .or_else(|| e.map(|e| e.to_string()));
-        let entry = LogEntry {
-            request: session.req_header(),
-            status,
-            body_bytes: session.body_bytes_sent(),
-            duration: ctx.req.elapsed(),
-            error,
-            upstream_time: ctx.upstream.time,
-        };
-        let route = ctx.route.as_ref().map(|r| &r.metrics);
-        self.requests.finished(route, status, entry.duration);
-        if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
-            if let Some(group) = ctx.gen.group(&ctx.req) {
-                group.metrics().response(status, took);
-            }
-        }
-        for p in ctx.chain() {
-            p.plugin.log(&entry, &ctx.req).await;
-        }
+        log::finished(&self.requests, session, e, ctx).await
     }
 }

@@ -44,6 +44,11 @@ pub struct Target {
 #[derive(Debug, Clone)]
 pub struct OriginalTarget(pub Bytes);
 
+/// Marks, in the request's extensions, a request that came over TLS (`$scheme` =
+/// `https`); set when the client is identified, before any template is evaluated.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// Why a request is refused with 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {

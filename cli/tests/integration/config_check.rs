@@ -203,3 +203,40 @@ path = "/x;y"
     assert!(err.contains("write it as \"/a/b/\""), "{err}");
     assert!(err.contains("write it as \"/café\""), "{err}");
 }
+
+#[test]
+fn cache_mistakes_are_reported_by_dash_t_with_line_and_column() {
+    let cfg = r#"[upstreams.origin]
+servers = [{ addr = "127.0.0.1:9001" }]
+
+[caches.main]
+[caches.main.http]
+max_object_size = 0
+default_tll = "1m"
+
+[[servers]]
+listen = ["127.0.0.1:18080"]
+
+[[servers.routes]]
+path_prefix = "/a"
+upstream = "origin"
+cache = { use = "mian" }
+
+[[servers.routes]]
+path_prefix = "/b"
+upstream = "origin"
+cache = { use = "main", key = "$scheme$hots$request_uri" }
+"#;
+    let out = check_text(cfg);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let (err, p) = (&out.stderr, out.path.display());
+    for expected in [
+        format!("{p}:6:1: error: cache `main` http: `max_object_size` must be more than 0"),
+        format!("{p}:7:1: error: unknown key `default_tll`"),
+        format!("{p}:15:17: error: undefined cache `mian`"),
+        format!("{p}:20:31: error: route `cache` key: unknown variable `$hots`"),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(err.contains("did you mean `main`?"), "{err}");
+}

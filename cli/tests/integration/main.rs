@@ -46,6 +46,8 @@ mod gateway_rate_limit_redis;
 mod gateway_waf;
 mod gateway_waf_body;
 mod hot_keys;
+mod http_cache;
+mod http_cache_cluster;
 mod lifecycle;
 mod log_flood;
 mod metrics_e2e;

@@ -15,6 +15,7 @@
 //!   /p?x=1 HTTP/1.1`, the target as received).
 //! - `$remote_addr`: the client IP address (no port; after `real_ip`).
 //! - `$host`: the `Host` header (or URI authority) without port, lower-cased.
+//! - `$scheme`: `https` for a request that came over TLS, else `http`.
 //! - `$consumer`: the client an authentication plugin recognised; `$jwt_NAME`: claim `NAME`
 //!   of the token `jwt-auth` verified (see [`crate::request::vars`]). Set by plugins, so
 //!   they are missing on a request no such plugin accepted.
@@ -27,12 +28,12 @@ use pingora::http::RequestHeader;
 
 use super::sink::Sink;
 use crate::request::vars::{is_plugin_variable, Vars};
-use crate::request::OriginalTarget;
+use crate::request::{OriginalTarget, OverTls};
 
 /// The names [`RequestVar::parse`] knows, for error messages.
 pub(super) const NAMES: &str = "$arg_NAME, $http_NAME, $cookie_NAME, $uri, $request_uri, \
                                 $args, $request_method, $server_protocol, $request, \
-                                $remote_addr, $host, $consumer, $jwt_NAME";
+                                $remote_addr, $host, $scheme, $consumer, $jwt_NAME";
 
 /// What request variables read: the request, the client, the variables plugins set.
 #[derive(Clone, Copy)]
@@ -58,6 +59,7 @@ pub(super) enum RequestVar {
     Protocol,
     Request,
     RemoteAddr,
+    Scheme,
     Host,
     /// Set by a plugin (`$consumer`, `$jwt_NAME`).
     Plugin(Box<str>),
@@ -108,6 +110,7 @@ impl RequestVar {
             "request" => RequestVar::Request,
             "remote_addr" => RequestVar::RemoteAddr,
             "host" => RequestVar::Host,
+            "scheme" => RequestVar::Scheme,
             n if is_plugin_variable(n) => RequestVar::Plugin(n.into()),
             _ => return Lookup::Unknown,
         })
@@ -155,6 +158,10 @@ impl RequestVar {
                 }
             }
             RequestVar::Host => out.push_lowercase(host(req)),
+            RequestVar::Scheme => out.push_str(match req.extensions.get::<OverTls>() {
+                Some(_) => "https",
+                None => "http",
+            }),
             RequestVar::Plugin(name) => out.push_str(r.vars.get(name).unwrap_or_default()),
         }
     }

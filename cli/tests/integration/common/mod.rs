@@ -16,6 +16,7 @@ pub mod origin;
 pub mod raw;
 pub mod redis;
 pub mod scrape;
+pub mod scripted;
 pub mod tiers;
 pub mod wait;
 
