@@ -48,6 +48,7 @@ mod gateway_waf_body;
 mod hot_keys;
 mod http_cache;
 mod http_cache_cluster;
+mod http_cache_reload;
 mod lifecycle;
 mod log_flood;
 mod metrics_e2e;
