@@ -66,6 +66,23 @@ def wrk(url, duration, conns, mode, keys=10000, delay_ms=0):
 
 # ---------------------------------------------------------------- comparison runs
 
+def compare_args(ap, duration, warmup):
+    """The options `compare` reads, for the scripts that run it outside bench.py."""
+    ap.add_argument("--edgeproxy")
+    ap.add_argument("--duration", type=int, default=duration)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--fixed-conns", type=int, default=16)
+    ap.add_argument("--fixed-delay-ms", type=int, default=2)
+    ap.add_argument("--fixed-share", type=float, default=0.5)
+    ap.add_argument("--max-load", type=float, default=1.0)
+    ap.add_argument("--quiet-wait", type=int, default=120)
+    ap.add_argument("--noise-pct", type=float, default=10.0)
+    ap.add_argument("--steal-pct", type=float, default=5.0)
+    ap.add_argument("--noise-retries", type=int, default=2)
+
+
 class Target:
     """One thing under load: `proc` answers `url`; its CPU and memory are those of `procs`
     (default: `proc` and its children; a two-tier setup lists every tier's process)."""

@@ -18,6 +18,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as b  # noqa: E402
+from compare import compare_args  # noqa: E402
 
 
 def make_cert(run):
@@ -67,19 +68,7 @@ def run(args, which):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="?", default="all", choices=["all", "keepalive", "handshake"])
-    ap.add_argument("--edgeproxy")
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--conns", type=int, default=64)
-    ap.add_argument("--fixed-conns", type=int, default=16)
-    ap.add_argument("--fixed-delay-ms", type=int, default=2)
-    ap.add_argument("--fixed-share", type=float, default=0.5)
-    ap.add_argument("--max-load", type=float, default=1.0)
-    ap.add_argument("--quiet-wait", type=int, default=120)
-    ap.add_argument("--noise-pct", type=float, default=10.0)
-    ap.add_argument("--steal-pct", type=float, default=5.0)
-    ap.add_argument("--noise-retries", type=int, default=2)
+    compare_args(ap, duration=10, warmup=3)
     ap.add_argument("--results", default=os.path.join(b.BENCH, "results"))
     args = ap.parse_args()
     b.check_tools(["proxy"])
