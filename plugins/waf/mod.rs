@@ -1,18 +1,23 @@
 //! `waf` (access and request body phases): regex rules over the decoded path, the query
-//! arguments, chosen request headers and the start of the request body (`body.rs`: form
-//! fields, JSON strings, multipart fields, else the text), after undoing the usual evasions (`normalize.rs`: repeated URL
-//! decoding, HTML references, SQL comments, whitespace variants). The rules of each target
-//! are one [`regex::RegexSet`]: one pass per value checks them all, and a value no rule
-//! matches (nearly all of them) costs that one pass.
+//! arguments, chosen request headers and the request body (`body.rs`: form fields, JSON
+//! strings, multipart parts read strictly, else the text), after undoing the usual
+//! evasions (`normalize.rs`: repeated URL decoding, overlong UTF-8, HTML references, SQL
+//! comments, whitespace variants, and path tricks as a second reading). The values of a
+//! parameter given more than once are also checked joined (`repeats.rs`). The rules of
+//! each target are one [`regex::RegexSet`]: one pass per value checks them all, and a
+//! value no rule matches (nearly all of them) costs that one pass.
 //!
 //! A match is counted in `edgeproxy_waf_matches_total{rule, action}` and logged (warn,
 //! with the request id, the rule, where it matched and the start of the normalized value;
 //! rate-limited per call site by the framework). A `block` rule answers 403 (`status`,
 //! `message`); `log` rules and `detect_only = true` only count and log.
 //!
-//! The body is checked in the request body phase, before any of the request goes
-//! upstream, up to `body_bytes` (at most 64 KiB); a longer body is checked in part, or
-//! refused with 413 under `body_limit_action = "reject"`.
+//! The body is checked in the request body phase, before any of the body goes upstream,
+//! up to `body_bytes` (at most 64 KiB). A longer body cannot be checked whole, so by
+//! default (`body_limit_action = "reject"`) it is refused with 413: padding must not
+//! carry an attack past the rules. `body_limit_action = "partial"` is the operator's
+//! explicit opt-out (its start is checked, the rest passes unread), for routes that take
+//! uploads. A multipart body that could be read two ways is refused with 400.
 //!
 //! ```toml
 //! { name = "waf", config = { detect_only = false, headers = ["user-agent", "referer"], rules = [
@@ -21,11 +26,15 @@
 //! ```
 
 pub mod body;
+mod detect;
 mod json;
+mod multipart;
 mod normalize;
+mod repeats;
 mod rules;
 
-pub use normalize::{normalize, MAX_ROUNDS};
+pub use body::Malformed;
+pub use normalize::{normalize, path_form, MAX_ROUNDS};
 pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
 use std::sync::Arc;
@@ -69,8 +78,8 @@ pub struct WafConfig {
     /// How much of a request body is checked (0 = none; at most 65536, the default).
     #[serde(default = "default_body_bytes")]
     pub body_bytes: usize,
-    /// A body longer than `body_bytes`: `partial` (default: its start is checked, the rest
-    /// passes) or `reject` (413).
+    /// A body longer than `body_bytes`: `reject` (default: 413) or `partial` (its start is
+    /// checked, the rest passes unread).
     #[serde(default)]
     pub body_limit_action: BodyLimitAction,
 }
@@ -79,11 +88,11 @@ pub struct WafConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyLimitAction {
-    /// Check the start, let the rest pass.
+    /// Refuse with 413 (what cannot be inspected whole does not pass).
     #[default]
-    Partial,
-    /// Refuse with 413.
     Reject,
+    /// Check the start, let the rest pass unread (an explicit opt-out).
+    Partial,
 }
 
 fn default_body_bytes() -> usize {
@@ -118,6 +127,7 @@ pub struct Waf {
     /// 0 when no rule looks at bodies.
     body_bytes: usize,
     body_limit_action: BodyLimitAction,
+    detect_only: bool,
 }
 
 /// A rule that matched a request value.
@@ -170,6 +180,7 @@ impl PluginFactory for Waf {
             message: cfg.message,
             body_bytes: if body_rules { cfg.body_bytes } else { 0 },
             body_limit_action: cfg.body_limit_action,
+            detect_only: cfg.detect_only,
         }))
     }
 }
@@ -182,12 +193,18 @@ impl Waf {
         if self.check(Target::Path, "", req.uri.path(), request_id, &mut hits) {
             return hits;
         }
-        for (name, value) in req.uri.query().unwrap_or("").split('&').filter_map(arg) {
+        let args = req.uri.query().unwrap_or("").split('&').filter_map(arg);
+        for (name, value) in args.clone() {
             if self.check(Target::Args, name, name, request_id, &mut hits)
                 || self.check(Target::Args, name, value, request_id, &mut hits)
             {
                 return hits;
             }
+        }
+        if repeats::each_joined(args, &mut |name, joined| {
+            self.check(Target::Args, name, joined, request_id, &mut hits)
+        }) {
+            return hits;
         }
         for h in &self.headers {
             for v in req.headers.get_all(h) {
@@ -200,20 +217,46 @@ impl Waf {
         hits
     }
 
-    /// Every rule match in the start of a request body (see `body.rs`); stops after the
-    /// value that first matched a blocking rule.
-    pub fn inspect_body(&self, req: &RequestHeader, body: &[u8], request_id: &str) -> Vec<Hit> {
+    /// Every rule match in a request body, or its start when `complete` is false (see
+    /// `body.rs`); stops after the value that first matched a blocking rule. A body that
+    /// could be read two ways is [`Malformed`].
+    pub fn inspect_body(
+        &self,
+        req: &RequestHeader,
+        body: &[u8],
+        complete: bool,
+        request_id: &str,
+    ) -> Result<Vec<Hit>, Malformed> {
         let mut hits = Vec::new();
+        let complete = complete && body.len() <= self.body_bytes;
         let body = &body[..body.len().min(self.body_bytes)];
         for kind in body::kinds(req) {
-            let blocked = body::each_value(&kind, body, &mut |name, value| {
+            let blocked = body::each_value(&kind, body, complete, &mut |name, value| {
                 self.check(Target::Body, name, value, request_id, &mut hits)
-            });
+            })?;
             if blocked {
                 break;
             }
         }
-        hits
+        Ok(hits)
+    }
+
+    /// A body that could be read two ways: 400, counted as rule `body-malformed` (logged
+    /// only under `detect_only`).
+    fn malformed(&self, why: &'static str, ctx: &RequestCtx) -> Result<Flow, BoxError> {
+        let action = if self.detect_only { "log" } else { "block" };
+        rules::MATCHES
+            .with_label_values(&["body-malformed", action])
+            .inc();
+        tracing::warn!(request_id = %ctx.request_id, why, action, "waf: body could be read two ways");
+        if self.detect_only {
+            return Ok(Flow::Continue);
+        }
+        Ok(Flow::Respond(Response::error(
+            400,
+            "Bad Request: ambiguous multipart body",
+            &ctx.request_id,
+        )))
     }
 
     fn deny(&self, ctx: &RequestCtx) -> Result<Flow, BoxError> {
@@ -238,12 +281,23 @@ impl Waf {
         }
         let set = self.rules.set(target);
         let text = normalize(raw, self.rounds);
-        if !set.set.is_match(&text) {
+        let text = match path_form(&text) {
+            Some(p) if !set.set.is_match(&text) => p,
+            _ => text,
+        };
+        let regex = set.set.is_match(&text);
+        let detected = self.rules.detected(target, &text);
+        if !regex && detected.iter().all(Option::is_none) {
             return false;
         }
+        let by_regex = regex
+            .then(|| set.set.matches(&text))
+            .into_iter()
+            .flat_map(|m| m.into_iter())
+            .filter_map(|i| set.rules.get(i).copied());
         let mut blocks = false;
-        for i in set.set.matches(&text).iter() {
-            let Some(rule) = set.rules.get(i).and_then(|&r| self.rules.rules.get(r)) else {
+        for r in by_regex.chain(detected.into_iter().flatten()) {
+            let Some(rule) = self.rules.rules.get(r) else {
                 continue;
             };
             rule.count();
@@ -299,14 +353,21 @@ impl Plugin for Waf {
     ) -> Result<Flow, BoxError> {
         let longer = !body.complete || body.bytes.len() > self.body_bytes;
         if longer && self.body_limit_action == BodyLimitAction::Reject {
-            tracing::warn!(request_id = %ctx.request_id, limit = self.body_bytes, "waf: body longer than body_bytes refused");
+            tracing::warn!(
+                request_id = %ctx.request_id,
+                limit = self.body_bytes,
+                "waf: body longer than body_bytes refused (body_limit_action = \"partial\" lets it pass unread)"
+            );
             return Ok(Flow::Respond(Response::error(
                 413,
                 "request body too large to inspect",
                 &ctx.request_id,
             )));
         }
-        let hits = self.inspect_body(req, &body.bytes, &ctx.request_id);
+        let hits = match self.inspect_body(req, &body.bytes, body.complete, &ctx.request_id) {
+            Ok(hits) => hits,
+            Err(Malformed(why)) => return self.malformed(why, ctx),
+        };
         if !hits.iter().any(|h| h.blocks) {
             return Ok(Flow::Continue);
         }
@@ -316,5 +377,9 @@ impl Plugin for Waf {
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod detector_eval;
+#[cfg(test)]
+mod multipart_tests;
 #[cfg(test)]
 mod tests;

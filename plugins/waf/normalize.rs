@@ -5,7 +5,10 @@
 //! 1. URL decoding, repeated until nothing changes or `rounds` passes (double and triple
 //!    encoding: `%2527` → `%27` → `'`); `+` is a space in every pass (form encoding, as
 //!    query arguments are read), so `union+select`, `union%20select` and
-//!    `union%2Bselect` all read `union select`. Invalid UTF-8 becomes U+FFFD.
+//!    `union%2Bselect` all read `union select`. Bytes that are not UTF-8 are read as a
+//!    lenient decoder would: an overlong form as the character it encodes (`%c0%ae` is
+//!    `.`, `%c0%a0` a space, `%e0%80%bc` `<`), any other byte as Latin-1 (`%a0` is a
+//!    no-break space, which MySQL and others take as whitespace). IIS's `%u0027` is `'`.
 //! 2. HTML character references: numeric (`&#106;`, `&#x6A;`, with or without `;`) and
 //!    `&colon; &tab; &newline; &lt; &gt; &quot; &apos; &amp;` — a value reflected into an
 //!    HTML attribute is decoded by the browser (`javascript&colon;alert(1)`).
@@ -15,6 +18,9 @@
 //!    tab, CR, LF, VT, FF, NBSP…) becomes one space: `union\t\nselect` is `union select`.
 //!
 //! Case is left alone: the rules are case-insensitive.
+//!
+//! [`path_form`] gives a second reading of a value that holds path tricks (`\`, `//`,
+//! `/./`, `..;`), checked beside the first.
 
 use std::borrow::Cow;
 
@@ -39,13 +45,122 @@ pub fn url_decode(raw: &str, rounds: u8) -> Cow<'_, str> {
             break;
         }
         let plus = s.replace('+', " ");
-        let next = percent_decode_str(&plus).decode_utf8_lossy().into_owned();
+        let plus = if plus.contains("%u") || plus.contains("%U") {
+            iis_decode(&plus)
+        } else {
+            plus
+        };
+        let bytes: Cow<'_, [u8]> = percent_decode_str(&plus).into();
+        let next = lenient_utf8(&bytes);
         if next == s {
             break;
         }
         s = Cow::Owned(next);
     }
     s
+}
+
+/// IIS's `%uXXXX` escapes undone (before the usual ones).
+fn iis_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(['%']) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let code = after
+            .strip_prefix(['u', 'U'])
+            .and_then(|h| h.get(..4))
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32);
+        match code {
+            Some(c) => {
+                out.push(c);
+                rest = &after[5..];
+            }
+            None => {
+                out.push('%');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `bytes` as text: UTF-8 where it is, an overlong form as its character, any other byte
+/// as Latin-1 (never U+FFFD: a byte a backend reads as a space or a quote stays one).
+pub fn lenient_utf8(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(&String::from_utf8_lossy(valid));
+                let Some((&first, _)) = rest.split_first() else {
+                    return out;
+                };
+                let (c, used) = overlong(rest).unwrap_or((char::from(first), 1));
+                out.push(c);
+                bytes = &rest[used..];
+            }
+        }
+    }
+}
+
+/// The character of an overlong UTF-8 form at the start of `b`, and its length.
+fn overlong(b: &[u8]) -> Option<(char, usize)> {
+    let cont = |x: u8| x & 0xC0 == 0x80;
+    let low = |x: u8| u32::from(x & 0x3F);
+    let (code, len) = match *b {
+        [0xC0 | 0xC1, b1, ..] if cont(b1) => ((u32::from(b[0] & 1) << 6) | low(b1), 2),
+        [0xE0, b1, b2, ..] if (0x80..0xA0).contains(&b1) && cont(b2) => {
+            ((low(b1) << 6) | low(b2), 3)
+        }
+        [0xF0, b1, b2, b3, ..] if (0x80..0x90).contains(&b1) && cont(b2) && cont(b3) => {
+            ((low(b1) << 12) | (low(b2) << 6) | low(b3), 4)
+        }
+        _ => return None,
+    };
+    char::from_u32(code).map(|c| (c, len))
+}
+
+/// `text` with path tricks undone — `\` read as `/`, `//` as `/` (but `://`), `/./` as `/`,
+/// Tomcat's `..;param/` as `../` — or `None` when it has none (nearly every value).
+pub fn path_form(text: &str) -> Option<String> {
+    let tricky = text.contains('\\')
+        || text.contains("/./")
+        || text.ends_with("/.")
+        || text.contains("..;")
+        || text
+            .match_indices("//")
+            .any(|(i, _)| !text[..i].ends_with(':'));
+    if !tricky {
+        return None;
+    }
+    let mut s = text.replace('\\', "/");
+    while let Some(at) = s.find("..;") {
+        let end = s[at..].find('/').map_or(s.len(), |e| at + e);
+        s.replace_range(at + 2..end, "");
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '/' && out.ends_with('/') && !out.ends_with(":/") {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.contains("/./") {
+        out = out.replace("/./", "/");
+    }
+    if out.ends_with("/.") {
+        out.pop();
+    }
+    (out != text).then_some(out)
 }
 
 const NAMED: [(&str, char); 8] = [
@@ -192,7 +307,12 @@ mod tests {
             "`+` is a space in every pass"
         );
         assert_eq!(url_decode("100%", 3), "100%", "a broken escape stays");
-        assert_eq!(url_decode("%ff", 1), "\u{fffd}");
+        assert_eq!(url_decode("%ff", 1), "\u{ff}", "Latin-1");
+        assert_eq!(url_decode("1%a0or%a01", 1), "1\u{a0}or\u{a0}1");
+        assert_eq!(url_decode("%c0%ae%c0%ae%c0%af", 1), "../", "overlong");
+        assert_eq!(url_decode("%e0%80%bcscript", 1), "<script");
+        assert_eq!(url_decode("%u0027%u003c%uZZ", 1), "'<%uZZ", "IIS");
+        assert_eq!(url_decode("caf%C3%A9", 1), "café");
     }
 
     #[test]
@@ -226,6 +346,18 @@ mod tests {
         assert_eq!(squeeze("union\t\n\r\u{b}\u{c}\u{a0}select"), "union select");
         assert_eq!(squeeze("<scr\0ipt>"), "<script>");
         assert_eq!(squeeze("  a  "), "a ");
+    }
+
+    #[test]
+    fn path_tricks() {
+        let p = |s: &str| path_form(s);
+        assert_eq!(p("/etc/./passwd").as_deref(), Some("/etc/passwd"));
+        assert_eq!(p("//etc//passwd").as_deref(), Some("/etc/passwd"));
+        assert_eq!(p("/a/..;x=1/..;/etc").as_deref(), Some("/a/../../etc"));
+        assert_eq!(p("..\\..\\win.ini").as_deref(), Some("../../win.ini"));
+        assert_eq!(p("/./././x").as_deref(), Some("/x"));
+        assert_eq!(p("https://shop.example/cart"), None);
+        assert_eq!(p("plain words"), None);
     }
 
     #[test]

@@ -1,0 +1,91 @@
+//! A tokenizer-based detector beside the regexes: libinjection (its pure-Rust port,
+//! `libinjectionrs`, BSD-3-Clause, no build step), which reads a value as SQL or HTML
+//! tokens and matches their shape (`s&1c`: string, operator, number, comment) against
+//! the fingerprints of known injections, where the regexes need one pattern per spelling.
+//! It catches what the rules were not written for (stacked queries, `SLEEP(5)`, error-based
+//! `extractvalue`, `<object>`, `<base href>`; figures in docs/gateway.md).
+//!
+//! Its known weakness is plain prose: "rock and roll between 1960 and 1970" has the shape
+//! `n&1` (word, logic operator, number), "50% off -- today only" `1c` (number, comment),
+//! "select (a) shop" `E(n)n`. So its SQL verdict is taken only
+//! - for a value holding SQL punctuation (a quote, a backtick, `;`, `(`, `)`, `#`, `@` or
+//!   `--`): words and numbers alone are left to the regexes; and
+//! - when the fingerprint has a token prose does not make: a string broken out of (`s`), a
+//!   statement chained (`;`), a function call (`f`), `GROUP`/`ORDER BY` (`B`), a T-SQL
+//!   word (`T`), `UNION` (`U`), a `@@variable` (`v`), or a sub-select after a logic
+//!   operator (`E` with `&`).
+//!
+//! Its HTML verdict is taken for a value holding `<`. The gates also keep its cost off the
+//! common value (`red running shoes` is never tokenized).
+//! It reads the path, the query arguments and the body, not headers (a `User-Agent` is
+//! full of `(` and `;` on every request).
+
+/// One of the detector's two readings; each is a default rule (`sqli-libinjection`,
+/// `xss-libinjection`) that `disable_rules` can leave out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detector {
+    /// SQL injection.
+    Sqli,
+    /// Cross-site scripting.
+    Xss,
+}
+
+impl Detector {
+    /// Both, with their rule ids.
+    pub const ALL: [(&'static str, Detector); 2] = [
+        ("sqli-libinjection", Detector::Sqli),
+        ("xss-libinjection", Detector::Xss),
+    ];
+
+    /// Whether the detector calls the (normalized) value an injection.
+    pub fn fires(self, text: &str) -> bool {
+        match self {
+            Detector::Sqli => {
+                if !sql_punctuation(text) {
+                    return false;
+                }
+                let r = libinjectionrs::detect_sqli(text.as_bytes());
+                r.is_injection() && r.fingerprint.is_some_and(|f| not_prose(f.as_bytes()))
+            }
+            Detector::Xss => {
+                text.contains('<') && libinjectionrs::detect_xss(text.as_bytes()).is_injection()
+            }
+        }
+    }
+}
+
+/// A fingerprint with a token that prose does not make (see the module docs).
+fn not_prose(fingerprint: &[u8]) -> bool {
+    let has = |c: u8| fingerprint.contains(&c);
+    b"s;fBTUv".iter().any(|&c| has(c)) || (has(b'E') && has(b'&'))
+}
+
+/// A character that SQL needs to leave a literal or chain a statement.
+fn sql_punctuation(text: &str) -> bool {
+    text.bytes()
+        .any(|b| matches!(b, b'\'' | b'"' | b'`' | b';' | b'(' | b')' | b'#' | b'@'))
+        || text.contains("--")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_on_shapes_and_not_on_prose() {
+        for sqli in ["1; DROP TABLE users--", "1' AND SLEEP(5)--", "admin'--"] {
+            assert!(Detector::Sqli.fires(sqli), "{sqli}");
+        }
+        for prose in [
+            "rock and roll between 1960 and 1970",
+            "O'Brien",
+            "1 or 2 items",
+            "50% off -- today only",
+            "select (a) shop",
+        ] {
+            assert!(!Detector::Sqli.fires(prose), "{prose}");
+        }
+        assert!(Detector::Xss.fires("<object data=x>"));
+        assert!(!Detector::Xss.fires("<b>bold</b>"));
+    }
+}
