@@ -207,8 +207,10 @@ fn the_gap_corpora_through_the_binary_attacks_refused_look_alikes_proxied() {
     let (origin, edge) = setup();
     let mut wrong = Vec::new();
     for target in lines(include_str!("../../../plugins/waf/corpus/attacks.txt")) {
+        // 403 from the WAF, or 400 where the proxy refuses the target itself (an encoded
+        // `/` in a path step).
         let status = get_raw(&edge, target);
-        if status != 403 {
+        if status != 403 && status != 400 {
             wrong.push(format!("attack {target}: {status}"));
         }
     }
