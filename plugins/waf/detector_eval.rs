@@ -76,6 +76,14 @@ fn verdicts(regex_only: &Waf, shipped: &Waf, target: &str) -> (bool, bool, bool)
     (blocked(regex_only), blocked(shipped), raw)
 }
 
+/// The targets, each once.
+fn distinct<'a>(targets: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = targets.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 #[test]
 #[ignore = "an evaluation: prints figures"]
 fn regexes_alone_and_with_libinjection() {
@@ -92,24 +100,20 @@ fn regexes_alone_and_with_libinjection() {
         rules,
         ..waf_fields()
     };
-    let attacks: Vec<&str> = ATTACKS
-        .iter()
-        .map(|(t, _)| *t)
-        .chain(corpus_lines(GAP_ATTACKS))
-        .chain(EXTRA_ATTACKS.iter().copied())
-        .collect();
-    let mut attacks = attacks;
-    attacks.sort_unstable();
-    attacks.dedup();
-    let benign: Vec<&str> = BENIGN
-        .iter()
-        .copied()
-        .chain(corpus_lines(GAP_BENIGN))
-        .chain(EXTRA_BENIGN.iter().copied())
-        .collect();
-    let mut benign = benign;
-    benign.sort_unstable();
-    benign.dedup();
+    let attacks = distinct(
+        ATTACKS
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(corpus_lines(GAP_ATTACKS))
+            .chain(EXTRA_ATTACKS.iter().copied()),
+    );
+    let benign = distinct(
+        BENIGN
+            .iter()
+            .copied()
+            .chain(corpus_lines(GAP_BENIGN))
+            .chain(EXTRA_BENIGN.iter().copied()),
+    );
     let mut missed = [0; 3];
     let mut blocked = [0; 3];
     for t in &attacks {

@@ -30,6 +30,7 @@ mod detect;
 mod json;
 mod multipart;
 mod normalize;
+mod refuse;
 mod repeats;
 mod rules;
 
@@ -43,8 +44,7 @@ use edgeproxy::kit::async_trait;
 use edgeproxy::kit::refusal_status;
 use edgeproxy::kit::RequestHeader;
 use edgeproxy::kit::{
-    BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Response, Shared,
-    MAX_REQUEST_BODY_BYTES,
+    BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Shared, MAX_REQUEST_BODY_BYTES,
 };
 use serde::Deserialize;
 
@@ -78,8 +78,8 @@ pub struct WafConfig {
     /// How much of a request body is checked (0 = none; at most 65536, the default).
     #[serde(default = "default_body_bytes")]
     pub body_bytes: usize,
-    /// A body longer than `body_bytes`: `reject` (default: 413) or `partial` (its start is
-    /// checked, the rest passes unread).
+    /// A body longer than `body_bytes`: `reject` (default: 413; only logged under
+    /// `detect_only`) or `partial` (its start is checked, the rest passes unread).
     #[serde(default)]
     pub body_limit_action: BodyLimitAction,
 }
@@ -241,31 +241,6 @@ impl Waf {
         Ok(hits)
     }
 
-    /// A body that could be read two ways: 400, counted as rule `body-malformed` (logged
-    /// only under `detect_only`).
-    fn malformed(&self, why: &'static str, ctx: &RequestCtx) -> Result<Flow, BoxError> {
-        let action = if self.detect_only { "log" } else { "block" };
-        rules::MATCHES
-            .with_label_values(&["body-malformed", action])
-            .inc();
-        tracing::warn!(request_id = %ctx.request_id, why, action, "waf: body could be read two ways");
-        if self.detect_only {
-            return Ok(Flow::Continue);
-        }
-        Ok(Flow::Respond(Response::error(
-            400,
-            "Bad Request: ambiguous multipart body",
-            &ctx.request_id,
-        )))
-    }
-
-    fn deny(&self, ctx: &RequestCtx) -> Result<Flow, BoxError> {
-        Ok(Flow::Respond(match &self.message {
-            Some(m) => Response::text(self.status, m.clone())?,
-            None => Response::error(self.status, "Forbidden", &ctx.request_id),
-        }))
-    }
-
     /// Checks one value against `target`'s rules; records, counts and logs the matches;
     /// returns whether one of them blocks.
     fn check(
@@ -334,6 +309,11 @@ fn arg(pair: &str) -> Option<(&str, &str)> {
 #[async_trait]
 impl Plugin for Waf {
     async fn access(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        if self.declared_too_long(req) {
+            if let Some(refused) = self.too_long(ctx) {
+                return refused;
+            }
+        }
         let hits = self.inspect(req, &ctx.request_id);
         if !hits.iter().any(|h| h.blocks) {
             return Ok(Flow::Continue);
@@ -351,18 +331,10 @@ impl Plugin for Waf {
         body: &RequestBody,
         ctx: &mut RequestCtx,
     ) -> Result<Flow, BoxError> {
-        let longer = !body.complete || body.bytes.len() > self.body_bytes;
-        if longer && self.body_limit_action == BodyLimitAction::Reject {
-            tracing::warn!(
-                request_id = %ctx.request_id,
-                limit = self.body_bytes,
-                "waf: body longer than body_bytes refused (body_limit_action = \"partial\" lets it pass unread)"
-            );
-            return Ok(Flow::Respond(Response::error(
-                413,
-                "request body too large to inspect",
-                &ctx.request_id,
-            )));
+        if !body.complete || body.bytes.len() > self.body_bytes {
+            if let Some(refused) = self.too_long(ctx) {
+                return refused;
+            }
         }
         let hits = match self.inspect_body(req, &body.bytes, body.complete, &ctx.request_id) {
             Ok(hits) => hits,

@@ -141,6 +141,13 @@ async fn bodies_are_checked_up_to_body_bytes() {
     );
     assert_eq!(post(&p, form, "q=1+union+select+1&pad=", false).await, 403);
 
+    let p = build(r#"{ detect_only = true }"#).unwrap();
+    assert_eq!(
+        post(&p, form, "q=ok", false).await,
+        200,
+        "detect_only never refuses"
+    );
+
     let p = build(r#"{ body_bytes = 8 }"#).unwrap();
     assert_eq!(post(&p, form, "q=ok", false).await, 413);
     assert_eq!(
@@ -159,4 +166,23 @@ async fn bodies_are_checked_up_to_body_bytes() {
     assert_eq!(p.request_body_bytes(), 0, "no rule looks at bodies");
     let e = build("{ body_bytes = 65537 }").err().unwrap();
     assert!(e.contains("body_bytes is at most 65536"), "{e}");
+}
+
+#[tokio::test]
+async fn a_declared_body_too_long_is_refused_before_any_upstream() {
+    let access = |p: Arc<dyn Plugin>, len: &'static str| async move {
+        let mut req = RequestHeader::build("POST", b"/upload", None).unwrap();
+        req.insert_header("content-length", len).unwrap();
+        let mut ctx = RequestCtx::for_test();
+        match p.access(&req, &mut ctx).await.unwrap() {
+            Flow::Continue => 200,
+            Flow::Respond(r) => r.status(),
+        }
+    };
+    assert_eq!(access(build("{}").unwrap(), "65537").await, 413);
+    assert_eq!(access(build("{}").unwrap(), "65536").await, 200);
+    let partial = build(r#"{ body_limit_action = "partial" }"#).unwrap();
+    assert_eq!(access(partial, "10000000").await, 200);
+    let watch = build(r#"{ detect_only = true }"#).unwrap();
+    assert_eq!(access(watch, "10000000").await, 200);
 }

@@ -81,6 +81,19 @@ fn padded_attacks_never_reach_the_origin_and_big_uploads_get_a_named_413() {
         std::fs::write(&file, json).unwrap();
         assert_eq!(post_file(&edge, "/api", "application/json", &file).0, 413);
     }
+    // Chunked (no length declared): found too long once 64 KiB are in.
+    let mut req =
+        b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                    Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .to_vec();
+    for chunk in [padded_form(70 * 1024, "q=1").as_slice(), b"+union+select+1"] {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let status = raw_request(edge.addr(), &req);
+    assert!(status.starts_with("HTTP/1.1 413 "), "{status}");
     assert_eq!(origin.hits(), 0, "no padded attack reached the origin");
     let log = edge.stderr();
     assert!(
