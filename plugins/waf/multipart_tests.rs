@@ -97,16 +97,17 @@ fn content_type_ambiguities_are_refused() {
 #[test]
 fn body_ambiguities_are_refused() {
     let field = part("Content-Disposition: form-data; name=\"q\"", "x");
+    let whole = ok_body(std::slice::from_ref(&field));
     let cases = [
-        ("LF-only lines", ok_body(&[field.clone()]).replace("\r\n", "\n")),
+        ("LF-only lines", whole.clone().replace("\r\n", "\n")),
         ("LF-only delimiter inside a part", ok_body(&[part(
             "Content-Disposition: form-data; name=\"q\"",
             "x\n--XyZ\nContent-Disposition: form-data; name=\"evil\"\n\n<script>",
         )])),
         ("no closing boundary", field.clone()),
-        ("a preamble", format!("junk\r\n{}", ok_body(&[field.clone()]))),
-        ("an epilogue", format!("{}trailer", ok_body(&[field.clone()]))),
-        ("padding after a delimiter", ok_body(&[field.clone()]).replacen("--XyZ\r\n", "--XyZ \r\n", 1)),
+        ("a preamble", format!("junk\r\n{}", whole.clone())),
+        ("an epilogue", format!("{}trailer", whole.clone())),
+        ("padding after a delimiter", whole.clone().replacen("--XyZ\r\n", "--XyZ \r\n", 1)),
         ("two dispositions", ok_body(&[part(
             "Content-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"b\"",
             "x",
