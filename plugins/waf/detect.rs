@@ -37,20 +37,52 @@ impl Detector {
         ("xss-libinjection", Detector::Xss),
     ];
 
-    /// Whether the detector calls the (normalized) value an injection.
-    pub fn fires(self, text: &str) -> bool {
+    /// Whether the detector calls the (normalized) value an injection; `gate` is
+    /// [`Gate::of`] the value.
+    pub fn fires(self, text: &str, gate: Gate) -> bool {
         match self {
             Detector::Sqli => {
-                if !sql_punctuation(text) {
+                if !gate.sql {
                     return false;
                 }
                 let r = libinjectionrs::detect_sqli(text.as_bytes());
                 r.is_injection() && r.fingerprint.is_some_and(|f| not_prose(f.as_bytes()))
             }
             Detector::Xss => {
-                text.contains('<') && libinjectionrs::detect_xss(text.as_bytes()).is_injection()
+                gate.html && libinjectionrs::detect_xss(text.as_bytes()).is_injection()
             }
         }
+    }
+}
+
+/// Which readings a value can get, from one pass over its bytes (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gate {
+    /// It holds SQL punctuation: a quote, a backtick, `;`, `(`, `)`, `#`, `@` or `--`.
+    pub sql: bool,
+    /// It holds `<`.
+    pub html: bool,
+}
+
+impl Gate {
+    /// The gate of `text`.
+    pub fn of(text: &str) -> Gate {
+        let b = text.as_bytes();
+        let mut g = Gate::default();
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'\'' | b'"' | b'`' | b';' | b'(' | b')' | b'#' | b'@' => g.sql = true,
+                b'-' if i > 0 && b[i - 1] == b'-' => g.sql = true,
+                b'<' => g.html = true,
+                _ => {}
+            }
+        }
+        g
+    }
+
+    /// Whether any reading applies.
+    pub fn any(self) -> bool {
+        self.sql || self.html
     }
 }
 
@@ -60,13 +92,6 @@ fn not_prose(fingerprint: &[u8]) -> bool {
     b"s;fBTUv".iter().any(|&c| has(c)) || (has(b'E') && has(b'&'))
 }
 
-/// A character that SQL needs to leave a literal or chain a statement.
-fn sql_punctuation(text: &str) -> bool {
-    text.bytes()
-        .any(|b| matches!(b, b'\'' | b'"' | b'`' | b';' | b'(' | b')' | b'#' | b'@'))
-        || text.contains("--")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,7 +99,7 @@ mod tests {
     #[test]
     fn fires_on_shapes_and_not_on_prose() {
         for sqli in ["1; DROP TABLE users--", "1' AND SLEEP(5)--", "admin'--"] {
-            assert!(Detector::Sqli.fires(sqli), "{sqli}");
+            assert!(Detector::Sqli.fires(sqli, Gate::of(sqli)), "{sqli}");
         }
         for prose in [
             "rock and roll between 1960 and 1970",
@@ -83,9 +108,11 @@ mod tests {
             "50% off -- today only",
             "select (a) shop",
         ] {
-            assert!(!Detector::Sqli.fires(prose), "{prose}");
+            assert!(!Detector::Sqli.fires(prose, Gate::of(prose)), "{prose}");
         }
-        assert!(Detector::Xss.fires("<object data=x>"));
-        assert!(!Detector::Xss.fires("<b>bold</b>"));
+        let xss = |s: &str| Detector::Xss.fires(s, Gate::of(s));
+        assert!(xss("<object data=x>"));
+        assert!(!xss("<b>bold</b>"));
+        assert!(!Gate::of("red running shoes").any());
     }
 }

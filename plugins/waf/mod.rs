@@ -38,6 +38,7 @@ pub use body::Malformed;
 pub use normalize::{normalize, path_form, MAX_ROUNDS};
 pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
@@ -256,11 +257,14 @@ impl Waf {
         }
         let set = self.rules.set(target);
         let text = normalize(raw, self.rounds);
+        let mut regex = set.set.is_match(&text);
         let text = match path_form(&text) {
-            Some(p) if !set.set.is_match(&text) => p,
+            Some(p) if !regex => {
+                regex = set.set.is_match(&p);
+                Cow::Owned(p)
+            }
             _ => text,
         };
-        let regex = set.set.is_match(&text);
         let detected = self.rules.detected(target, &text);
         if !regex && detected.iter().all(Option::is_none) {
             return false;

@@ -30,11 +30,21 @@ use percent_encoding::percent_decode_str;
 pub const MAX_ROUNDS: u8 = 8;
 
 /// `raw` normalized as the module docs say.
-pub fn normalize(raw: &str, rounds: u8) -> String {
+/// Each step copies only when it changes something: a plain value (`red running shoes`)
+/// is matched as it is.
+pub fn normalize(raw: &str, rounds: u8) -> Cow<'_, str> {
     let decoded = url_decode(raw, rounds);
-    let decoded = html_decode(&decoded);
-    let stripped = strip_sql_comments(&decoded);
-    squeeze(&stripped)
+    let decoded = then(decoded, html_decode);
+    let stripped = then(decoded, strip_sql_comments);
+    then(stripped, squeeze)
+}
+
+/// `step` applied to `s`: `s` itself when the step changed nothing.
+fn then<'a>(s: Cow<'a, str>, step: impl Fn(&str) -> Cow<'_, str>) -> Cow<'a, str> {
+    match step(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(changed) => Cow::Owned(changed),
+    }
 }
 
 /// URL decoding (`+` as space) until stable, at most `rounds` passes.
@@ -130,15 +140,17 @@ fn overlong(b: &[u8]) -> Option<(char, usize)> {
 }
 
 /// `text` with path tricks undone — `\` read as `/`, `//` as `/` (but `://`), `/./` as `/`,
-/// Tomcat's `..;param/` as `../` — or `None` when it has none (nearly every value).
+/// Tomcat's `..;param/` as `../` — or `None` when it has none (nearly every value: one pass
+/// over the bytes says so).
 pub fn path_form(text: &str) -> Option<String> {
-    let tricky = text.contains('\\')
-        || text.contains("/./")
-        || text.ends_with("/.")
-        || text.contains("..;")
-        || text
-            .match_indices("//")
-            .any(|(i, _)| !text[..i].ends_with(':'));
+    let b = text.as_bytes();
+    let tricky = b.iter().enumerate().any(|(i, &c)| match c {
+        b'\\' => true,
+        b'.' => i > 0 && b[i - 1] == b'/' && b.get(i + 1).is_none_or(|&n| n == b'/'),
+        b';' => i > 1 && b[i - 1] == b'.' && b[i - 2] == b'.',
+        b'/' => i > 0 && b[i - 1] == b'/' && (i < 2 || b[i - 2] != b':'),
+        _ => false,
+    });
     if !tricky {
         return None;
     }
@@ -230,7 +242,14 @@ fn reference(after: &str) -> Option<(char, usize)> {
 
 /// Removes SQL comments as the module docs say.
 pub fn strip_sql_comments(s: &str) -> Cow<'_, str> {
-    if !s.contains("/*") && !s.contains("*/") && !s.contains('#') && !s.contains("--") {
+    let b = s.as_bytes();
+    let comment = b.iter().enumerate().any(|(i, &c)| {
+        c == b'#'
+            || (c == b'*' && i > 0 && b[i - 1] == b'/')
+            || (c == b'/' && i > 0 && b[i - 1] == b'*')
+            || (c == b'-' && i > 0 && b[i - 1] == b'-')
+    });
+    if !comment {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -272,7 +291,15 @@ pub fn strip_sql_comments(s: &str) -> Cow<'_, str> {
 }
 
 /// Drops control characters and turns every whitespace run into one space.
-pub fn squeeze(s: &str) -> String {
+pub fn squeeze(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    let plain = b.first() != Some(&b' ')
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii_graphic() || (c == b' ' && b.get(i + 1).is_none_or(|&n| n != b' '))
+        });
+    if plain {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -289,7 +316,7 @@ pub fn squeeze(s: &str) -> String {
     if space && !out.is_empty() {
         out.push(' ');
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -344,6 +371,7 @@ mod tests {
     #[test]
     fn whitespace_and_controls() {
         assert_eq!(squeeze("union\t\n\r\u{b}\u{c}\u{a0}select"), "union select");
+        assert!(matches!(squeeze("plain words"), Cow::Borrowed(_)));
         assert_eq!(squeeze("<scr\0ipt>"), "<script>");
         assert_eq!(squeeze("  a  "), "a ");
     }

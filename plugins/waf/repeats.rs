@@ -11,24 +11,13 @@ const FEW: usize = 16;
 
 /// Calls `check(name, joined)` for each name that `pairs` gives more than once (names
 /// compared URL-decoded), its values joined by `,` then by a space, until one returns
-/// true; returns whether one did. Costs a scan, no allocation, when a few names none of
+/// true; returns whether one did. Costs one pass, no allocation, when a few names none of
 /// them encoded all differ (the common request).
 pub fn each_joined<'a>(
     pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
     check: &mut dyn FnMut(&str, &str) -> bool,
 ) -> bool {
-    let few = pairs.clone().nth(FEW).is_none();
-    let encoded = || pairs.clone().any(|(n, _)| n.contains(['%', '+']));
-    let repeat = || {
-        let mut i = pairs.clone();
-        while let Some((n, _)) = i.next() {
-            if i.clone().any(|(m, _)| m == n) {
-                return true;
-            }
-        }
-        false
-    };
-    if few && !encoded() && !repeat() {
+    if !may_repeat(pairs.clone()) {
         return false;
     }
     let pairs: Vec<(Cow<'a, str>, &'a str)> = pairs.map(|(n, v)| (url_decode(n, 1), v)).collect();
@@ -52,6 +41,19 @@ pub fn each_joined<'a>(
         if check(name, &values.join(",")) || check(name, &values.join(" ")) {
             return true;
         }
+    }
+    false
+}
+
+/// False when no name repeats, decided without allocating for up to [`FEW`] names none of
+/// them encoded (the common request); true when it may.
+fn may_repeat<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    let mut names = [""; FEW];
+    for (i, (name, _)) in pairs.enumerate() {
+        if i == FEW || name.contains(['%', '+']) || names[..i].contains(&name) {
+            return true;
+        }
+        names[i] = name;
     }
     false
 }

@@ -8,7 +8,7 @@ use regex::RegexSet;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::detect::Detector;
+use super::detect::{Detector, Gate};
 
 /// Matches, by rule id and action taken (`block` or `log`).
 pub static MATCHES: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -322,11 +322,15 @@ impl Rules {
     /// `target`, an injection (never for headers, see `detect.rs`).
     pub fn detected(&self, target: Target, text: &str) -> [Option<usize>; 2] {
         let mut out = [None; 2];
-        if target == Target::Headers {
+        if target == Target::Headers || self.detectors.is_empty() {
+            return out;
+        }
+        let gate = Gate::of(text);
+        if !gate.any() {
             return out;
         }
         for (slot, (d, r)) in out.iter_mut().zip(&self.detectors) {
-            if d.fires(text) {
+            if d.fires(text, gate) {
                 *slot = Some(*r);
             }
         }
