@@ -55,6 +55,20 @@ impl Detector {
     }
 }
 
+/// How much of a value the detector reads: libinjection's verdict is the shape of the
+/// first few tokens (five after folding), so the start of a long value is enough, and a
+/// 2 KiB comment costs what a short one does.
+pub const HEAD: usize = 512;
+
+/// The first [`HEAD`] bytes of `text` (cut at a character boundary).
+pub fn head(text: &str) -> &str {
+    let mut end = text.len().min(HEAD);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Which readings a value can get, from one pass over its bytes (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gate {

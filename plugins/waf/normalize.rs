@@ -24,8 +24,6 @@
 
 use std::borrow::Cow;
 
-use percent_encoding::percent_decode_str;
-
 /// Upper bound of URL-decoding passes a config may ask for.
 pub const MAX_ROUNDS: u8 = 8;
 
@@ -54,48 +52,71 @@ pub fn url_decode(raw: &str, rounds: u8) -> Cow<'_, str> {
         if !s.contains(['%', '+']) {
             break;
         }
-        let plus = s.replace('+', " ");
-        let plus = if plus.contains("%u") || plus.contains("%U") {
-            iis_decode(&plus)
-        } else {
-            plus
-        };
-        let bytes: Cow<'_, [u8]> = percent_decode_str(&plus).into();
-        let next = lenient_utf8(&bytes);
-        if next == s {
-            break;
+        match decode_once(&s) {
+            Some(next) => s = Cow::Owned(next),
+            None => break,
         }
-        s = Cow::Owned(next);
     }
     s
 }
 
-/// IIS's `%uXXXX` escapes undone (before the usual ones).
-fn iis_decode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find(['%']) {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let code = after
-            .strip_prefix(['u', 'U'])
-            .and_then(|h| h.get(..4))
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .and_then(char::from_u32);
-        match code {
-            Some(c) => {
-                out.push(c);
-                rest = &after[5..];
+/// One pass of URL decoding in one walk over the bytes: `+` as a space, `%XX`, IIS's
+/// `%uXXXX`; `None` when nothing was decoded.
+fn decode_once(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => {
+                out.push(b' ');
+                changed = true;
+                i += 1;
             }
-            None => {
-                out.push('%');
-                rest = after;
+            b'%' => {
+                if let Some(ch) = iis_escape(&b[i + 1..]) {
+                    out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                    changed = true;
+                    i += 6;
+                } else if let (Some(h), Some(l)) = (hex(b.get(i + 1)), hex(b.get(i + 2))) {
+                    out.push((h << 4) | l);
+                    changed = true;
+                    i += 3;
+                } else {
+                    out.push(b'%');
+                    i += 1;
+                }
+            }
+            _ => {
+                let end = memchr::memchr2(b'+', b'%', &b[i..]).map_or(b.len(), |e| i + e);
+                out.extend_from_slice(&b[i..end]);
+                i = end;
             }
         }
     }
-    out.push_str(rest);
-    out
+    changed.then(|| match String::from_utf8(out) {
+        Ok(text) => text,
+        Err(e) => lenient_utf8(e.as_bytes()),
+    })
+}
+
+/// The value of a hex digit.
+fn hex(b: Option<&u8>) -> Option<u8> {
+    b.and_then(|&b| char::from(b).to_digit(16))
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// The character of an IIS `uXXXX` escape (after its `%`).
+fn iis_escape(after: &[u8]) -> Option<char> {
+    let digits = after
+        .strip_prefix(b"u")
+        .or_else(|| after.strip_prefix(b"U"))?;
+    let digits = std::str::from_utf8(digits.get(..4)?).ok()?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    char::from_u32(u32::from_str_radix(digits, 16).ok()?)
 }
 
 /// `bytes` as text: UTF-8 where it is, an overlong form as its character, any other byte
@@ -144,13 +165,13 @@ fn overlong(b: &[u8]) -> Option<(char, usize)> {
 /// over the bytes says so).
 pub fn path_form(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let tricky = b.iter().enumerate().any(|(i, &c)| match c {
-        b'\\' => true,
-        b'.' => i > 0 && b[i - 1] == b'/' && b.get(i + 1).is_none_or(|&n| n == b'/'),
-        b';' => i > 1 && b[i - 1] == b'.' && b[i - 2] == b'.',
-        b'/' => i > 0 && b[i - 1] == b'/' && (i < 2 || b[i - 2] != b':'),
-        _ => false,
-    });
+    let tricky = memchr::memchr(b'\\', b).is_some()
+        || memchr::memmem::find(b, b"..;").is_some()
+        || memchr::memchr_iter(b'/', b).any(|i| match b.get(i + 1) {
+            Some(b'/') => i == 0 || b[i - 1] != b':',
+            Some(b'.') => b.get(i + 2).is_none_or(|&n| n == b'/'),
+            _ => false,
+        });
     if !tricky {
         return None;
     }
@@ -242,13 +263,13 @@ fn reference(after: &str) -> Option<(char, usize)> {
 
 /// Removes SQL comments as the module docs say.
 pub fn strip_sql_comments(s: &str) -> Cow<'_, str> {
+    // `#` and `--` comments end at a newline: without one, they change nothing.
     let b = s.as_bytes();
-    let comment = b.iter().enumerate().any(|(i, &c)| {
-        c == b'#'
-            || (c == b'*' && i > 0 && b[i - 1] == b'/')
-            || (c == b'/' && i > 0 && b[i - 1] == b'*')
-            || (c == b'-' && i > 0 && b[i - 1] == b'-')
-    });
+    let block = memchr::memchr(b'*', b).is_some()
+        && (memchr::memmem::find(b, b"/*").is_some() || memchr::memmem::find(b, b"*/").is_some());
+    let line = memchr::memchr(b'\n', b).is_some()
+        && (memchr::memchr(b'#', b).is_some() || memchr::memmem::find(b, b"--").is_some());
+    let comment = block || line;
     if !comment {
         return Cow::Borrowed(s);
     }

@@ -8,7 +8,7 @@ use regex::RegexSet;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::detect::{Detector, Gate};
+use super::detect::{head, Detector, Gate};
 
 /// Matches, by rule id and action taken (`block` or `log`).
 pub static MATCHES: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -325,6 +325,7 @@ impl Rules {
         if target == Target::Headers || self.detectors.is_empty() {
             return out;
         }
+        let text = head(text);
         let gate = Gate::of(text);
         if !gate.any() {
             return out;
