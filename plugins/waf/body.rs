@@ -94,8 +94,14 @@ fn form(text: &str, check: &mut dyn FnMut(&str, &str) -> bool) -> bool {
             .filter(|p| !p.is_empty())
             .map(|p| p.split_once('=').unwrap_or((p, "")))
     };
-    fields().any(|(name, value)| check(name, name) || check(name, value))
-        || super::repeats::each_joined(fields(), check)
+    let mut names = super::repeats::Names::default();
+    for (name, value) in fields() {
+        names.add(name);
+        if check(name, name) || check(name, value) {
+            return true;
+        }
+    }
+    names.may_repeat() && super::repeats::each_joined(fields(), check)
 }
 
 #[cfg(test)]

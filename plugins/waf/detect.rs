@@ -69,13 +69,16 @@ pub fn head(text: &str) -> &str {
     &text[..end]
 }
 
-/// Which readings a value can get, from one pass over its bytes (see the module docs).
+/// Which readings a value can get, from one pass over its bytes: the detector's (see the
+/// module docs) and the second, path reading (`normalize::path_form`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gate {
     /// It holds SQL punctuation: a quote, a backtick, `;`, `(`, `)`, `#`, `@` or `--`.
     pub sql: bool,
     /// It holds `<`.
     pub html: bool,
+    /// It holds a path trick: `\`, `//` (not in `://`), `/./`, a final `/.`, `..;`.
+    pub path: bool,
 }
 
 impl Gate {
@@ -85,17 +88,29 @@ impl Gate {
         let mut g = Gate::default();
         for (i, &c) in b.iter().enumerate() {
             match c {
-                b'\'' | b'"' | b'`' | b';' | b'(' | b')' | b'#' | b'@' => g.sql = true,
+                b'\'' | b'"' | b'`' | b'(' | b')' | b'#' | b'@' => g.sql = true,
                 b'-' if i > 0 && b[i - 1] == b'-' => g.sql = true,
                 b'<' => g.html = true,
+                b'\\' => g.path = true,
+                b';' => {
+                    g.sql = true;
+                    g.path |= i > 1 && b[i - 1] == b'.' && b[i - 2] == b'.';
+                }
+                b'/' => {
+                    g.path |= match b.get(i + 1) {
+                        Some(b'/') => i == 0 || b[i - 1] != b':',
+                        Some(b'.') => b.get(i + 2).is_none_or(|&n| n == b'/'),
+                        _ => false,
+                    }
+                }
                 _ => {}
             }
         }
         g
     }
 
-    /// Whether any reading applies.
-    pub fn any(self) -> bool {
+    /// Whether one of the detector's readings applies.
+    pub fn detector(self) -> bool {
         self.sql || self.html
     }
 }
@@ -127,6 +142,12 @@ mod tests {
         let xss = |s: &str| Detector::Xss.fires(s, Gate::of(s));
         assert!(xss("<object data=x>"));
         assert!(!xss("<b>bold</b>"));
-        assert!(!Gate::of("red running shoes").any());
+        assert!(!Gate::of("red running shoes").detector());
+        for path in ["/etc/./passwd", "//etc", "a\\b", "..;/x", "/a/."] {
+            assert!(Gate::of(path).path, "{path}");
+        }
+        for plain in ["https://shop.example/a", "/a/../b", "a.b;c"] {
+            assert!(!Gate::of(plain).path, "{plain}");
+        }
     }
 }

@@ -35,6 +35,7 @@ mod repeats;
 mod rules;
 
 pub use body::Malformed;
+use detect::Gate;
 pub use normalize::{normalize, path_form, MAX_ROUNDS};
 pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
@@ -195,16 +196,20 @@ impl Waf {
             return hits;
         }
         let args = req.uri.query().unwrap_or("").split('&').filter_map(arg);
+        let mut names = repeats::Names::default();
         for (name, value) in args.clone() {
+            names.add(name);
             if self.check(Target::Args, name, name, request_id, &mut hits)
                 || self.check(Target::Args, name, value, request_id, &mut hits)
             {
                 return hits;
             }
         }
-        if repeats::each_joined(args, &mut |name, joined| {
-            self.check(Target::Args, name, joined, request_id, &mut hits)
-        }) {
+        if names.may_repeat()
+            && repeats::each_joined(args, &mut |name, joined| {
+                self.check(Target::Args, name, joined, request_id, &mut hits)
+            })
+        {
             return hits;
         }
         for h in &self.headers {
@@ -257,15 +262,21 @@ impl Waf {
         }
         let set = self.rules.set(target);
         let text = normalize(raw, self.rounds);
+        let gate = Gate::of(&text);
         let mut regex = set.set.is_match(&text);
-        let text = match path_form(&text) {
-            Some(p) if !regex => {
+        let second = if gate.path && !regex {
+            path_form(&text)
+        } else {
+            None
+        };
+        let text = match second {
+            Some(p) => {
                 regex = set.set.is_match(&p);
                 Cow::Owned(p)
             }
-            _ => text,
+            None => text,
         };
-        let detected = self.rules.detected(target, &text);
+        let detected = self.rules.detected(target, &text, gate);
         if !regex && detected.iter().all(Option::is_none) {
             return false;
         }

@@ -9,17 +9,44 @@ use super::normalize::url_decode;
 /// Up to this many fields, repeats are looked for pair by pair (no allocation).
 const FEW: usize = 16;
 
+/// The names of a request's parameters as they are checked one by one, to tell without
+/// allocating or a second pass (the common request: a few names, none encoded, all
+/// different) that none repeats.
+#[derive(Default)]
+pub struct Names<'a> {
+    seen: [&'a str; FEW],
+    len: usize,
+    maybe: bool,
+}
+
+impl<'a> Names<'a> {
+    /// One more name.
+    pub fn add(&mut self, name: &'a str) {
+        if self.maybe {
+            return;
+        }
+        let encoded = name.bytes().any(|b| b == b'%' || b == b'+');
+        if self.len == FEW || encoded || self.seen[..self.len].contains(&name) {
+            self.maybe = true;
+            return;
+        }
+        self.seen[self.len] = name;
+        self.len += 1;
+    }
+
+    /// Whether a name may repeat ([`each_joined`] has work).
+    pub fn may_repeat(&self) -> bool {
+        self.maybe
+    }
+}
+
 /// Calls `check(name, joined)` for each name that `pairs` gives more than once (names
 /// compared URL-decoded), its values joined by `,` then by a space, until one returns
-/// true; returns whether one did. Costs one pass, no allocation, when a few names none of
-/// them encoded all differ (the common request).
+/// true; returns whether one did. Callers skip it when [`Names::may_repeat`] says no.
 pub fn each_joined<'a>(
-    pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
     check: &mut dyn FnMut(&str, &str) -> bool,
 ) -> bool {
-    if !may_repeat(pairs.clone()) {
-        return false;
-    }
     let pairs: Vec<(Cow<'a, str>, &'a str)> = pairs.map(|(n, v)| (url_decode(n, 1), v)).collect();
     if pairs.len() < 2 {
         return false;
@@ -45,19 +72,6 @@ pub fn each_joined<'a>(
     false
 }
 
-/// False when no name repeats, decided without allocating for up to [`FEW`] names none of
-/// them encoded (the common request); true when it may.
-fn may_repeat<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
-    let mut names = [""; FEW];
-    for (i, (name, _)) in pairs.enumerate() {
-        if i == FEW || name.contains(['%', '+']) || names[..i].contains(&name) {
-            return true;
-        }
-        names[i] = name;
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,11 +85,15 @@ mod tests {
             false
         });
         assert_eq!(seen, ["id=1' OR,1=1", "id=1' OR 1=1", "x=y,z", "x=y z"]);
-        let mut n = 0;
-        each_joined([("a", "1"), ("b", "2")].into_iter(), &mut |_, _| {
-            n += 1;
-            false
-        });
-        assert_eq!(n, 0);
+        let mut names = Names::default();
+        for n in ["a", "b", "c"] {
+            names.add(n);
+        }
+        assert!(!names.may_repeat());
+        names.add("a");
+        assert!(names.may_repeat());
+        let mut encoded = Names::default();
+        encoded.add("%61");
+        assert!(encoded.may_repeat(), "an encoded name may be another's");
     }
 }

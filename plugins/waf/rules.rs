@@ -319,17 +319,14 @@ impl Rules {
     }
 
     /// The rules (indices into [`Rules::rules`]) whose detector calls `text`, found in
-    /// `target`, an injection (never for headers, see `detect.rs`).
-    pub fn detected(&self, target: Target, text: &str) -> [Option<usize>; 2] {
+    /// `target`, an injection (never for headers, see `detect.rs`); `gate` is
+    /// [`Gate::of`] `text`.
+    pub fn detected(&self, target: Target, text: &str, gate: Gate) -> [Option<usize>; 2] {
         let mut out = [None; 2];
-        if target == Target::Headers || self.detectors.is_empty() {
+        if target == Target::Headers || self.detectors.is_empty() || !gate.detector() {
             return out;
         }
         let text = head(text);
-        let gate = Gate::of(text);
-        if !gate.any() {
-            return out;
-        }
         for (slot, (d, r)) in out.iter_mut().zip(&self.detectors) {
             if d.fires(text, gate) {
                 *slot = Some(*r);
