@@ -74,7 +74,7 @@ upstream = "app"
 ''')
 env = dict(os.environ, RC_SECRET=SECRET, RC_KEYS="alice:ka-0123456789,bob:kb-0123456789")
 edge = subprocess.Popen([BIN, "-c", f"{D}/edge.toml"], env=env, stdout=subprocess.DEVNULL, stderr=open(f"{D}/edge.err", "w"))
-for _ in range(100):
+for _ in range(300):  # up to 30 s on a busy machine
     try: socket.create_connection(("127.0.0.1", H1), 0.2).close(); break
     except OSError: time.sleep(0.1)
 
