@@ -30,13 +30,15 @@ mod detect;
 mod json;
 mod multipart;
 mod normalize;
+mod path;
 mod refuse;
 mod repeats;
 mod rules;
 
 pub use body::Malformed;
 use detect::Gate;
-pub use normalize::{normalize, path_form, MAX_ROUNDS};
+pub use normalize::{normalize, MAX_ROUNDS};
+pub use path::path_form;
 pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
 use std::borrow::Cow;

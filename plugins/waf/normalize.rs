@@ -19,8 +19,8 @@
 //!
 //! Case is left alone: the rules are case-insensitive.
 //!
-//! [`path_form`] gives a second reading of a value that holds path tricks (`\`, `//`,
-//! `/./`, `..;`), checked beside the first.
+//! `path.rs` gives a second reading of a value that holds path tricks (`\`, `//`, `/./`,
+//! `..;`), checked beside the first.
 
 use std::borrow::Cow;
 
@@ -158,42 +158,6 @@ fn overlong(b: &[u8]) -> Option<(char, usize)> {
         _ => return None,
     };
     char::from_u32(code).map(|c| (c, len))
-}
-
-/// `text` with path tricks undone — `\` read as `/`, `//` as `/` (but `://`), `/./` as `/`,
-/// Tomcat's `..;param/` as `../` — or `None` when it has none (nearly every value: one pass
-/// over the bytes says so).
-pub fn path_form(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    let tricky = memchr::memchr(b'\\', b).is_some()
-        || memchr::memmem::find(b, b"..;").is_some()
-        || memchr::memchr_iter(b'/', b).any(|i| match b.get(i + 1) {
-            Some(b'/') => i == 0 || b[i - 1] != b':',
-            Some(b'.') => b.get(i + 2).is_none_or(|&n| n == b'/'),
-            _ => false,
-        });
-    if !tricky {
-        return None;
-    }
-    let mut s = text.replace('\\', "/");
-    while let Some(at) = s.find("..;") {
-        let end = s[at..].find('/').map_or(s.len(), |e| at + e);
-        s.replace_range(at + 2..end, "");
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == '/' && out.ends_with('/') && !out.ends_with(":/") {
-            continue;
-        }
-        out.push(c);
-    }
-    while out.contains("/./") {
-        out = out.replace("/./", "/");
-    }
-    if out.ends_with("/.") {
-        out.pop();
-    }
-    (out != text).then_some(out)
 }
 
 const NAMED: [(&str, char); 8] = [
@@ -395,18 +359,6 @@ mod tests {
         assert!(matches!(squeeze("plain words"), Cow::Borrowed(_)));
         assert_eq!(squeeze("<scr\0ipt>"), "<script>");
         assert_eq!(squeeze("  a  "), "a ");
-    }
-
-    #[test]
-    fn path_tricks() {
-        let p = |s: &str| path_form(s);
-        assert_eq!(p("/etc/./passwd").as_deref(), Some("/etc/passwd"));
-        assert_eq!(p("//etc//passwd").as_deref(), Some("/etc/passwd"));
-        assert_eq!(p("/a/..;x=1/..;/etc").as_deref(), Some("/a/../../etc"));
-        assert_eq!(p("..\\..\\win.ini").as_deref(), Some("../../win.ini"));
-        assert_eq!(p("/./././x").as_deref(), Some("/x"));
-        assert_eq!(p("https://shop.example/cart"), None);
-        assert_eq!(p("plain words"), None);
     }
 
     #[test]
