@@ -33,7 +33,18 @@ import bench as b  # noqa: E402  (process helpers, cleanup on exit)
 
 SECRET = "bench-secret-of-at-least-32-bytes-0123456789"
 
-# (name, path, headers, has an nginx + Lua version)
+# Request bodies for the POST rows (issue 19: the WAF reads bodies): a 2 KiB form and the
+# same text as JSON, with the punctuation of real input (quotes, parentheses, @, #).
+COMMENT = ("Bought the 3-pack (red; blue; green) for my O'Brien cousins -- great value, "
+           "#1 on my list! Contact me @ jane.doe@example.com; size 10 (wide) fits. ") * 13
+FORM_BODY = ("name=Jane+O%27Brien&email=jane.doe%40example.com&rating=5&comment="
+             + COMMENT.replace(" ", "+").replace("#", "%23").replace(";", "%3B")).encode()
+JSON_BODY = json.dumps({"name": "Jane O'Brien", "email": "jane.doe@example.com", "rating": 5,
+                        "comment": COMMENT}).encode()
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
+
+# (name, path, headers, has an nginx + Lua version[, request body: POST])
 ROUTES = [
     ("none (plain proxy)", "/none/p?id=7", {}, True),
     ("rate-limit, local", "/rate-local/p?id=7", {}, True),
@@ -42,6 +53,10 @@ ROUTES = [
     ("waf (default rules)", "/waf/p?q=red+running+shoes&page=2&sort=price", {}, True),
     ("jwt-auth (HS256)", "/jwt/p?id=7", None, False),
     ("gray-release (redis list)", "/gray/p?id=7", {}, True),
+    ("none, POST 2 KiB form", "/none/p", FORM, False, FORM_BODY),
+    ("waf, POST 2 KiB form", "/waf/p", FORM, False, FORM_BODY),
+    ("none, POST 2 KiB JSON", "/none/p", JSON, False, JSON_BODY),
+    ("waf, POST 2 KiB JSON", "/waf/p", JSON, False, JSON_BODY),
 ]
 
 
@@ -69,22 +84,23 @@ class Client:
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
-    def get(self, path, headers):
-        self.conn.request("GET", path, headers=headers)
+    def get(self, path, headers, body=None):
+        method = "POST" if body is not None else "GET"
+        self.conn.request(method, path, body=body, headers=headers)
         r = self.conn.getresponse()
         r.read()
         if r.status != 200:
-            b.die("GET %s on %d answered %d" % (path, self.port, r.status))
+            b.die("%s %s on %d answered %d" % (method, path, self.port, r.status))
 
 
-def control(pid, flag, client, path, headers):
+def control(pid, flag, client, path, headers, body=None):
     """callgrind_control FLAG PID; Valgrind reads commands only while the process runs,
     so requests keep it busy until the command is done. Returns how many were sent."""
     p = subprocess.Popen(["callgrind_control", flag, str(pid)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     pokes = 0
     while p.poll() is None:
-        client.get(path, headers)
+        client.get(path, headers, body)
         pokes += 1
     if p.returncode != 0:
         b.die("callgrind_control %s %d failed" % (flag, pid))
@@ -103,18 +119,18 @@ def total_ir(files_before, out):
     b.die("no totals in %s" % new[-1])
 
 
-def measure(pid, out, port, path, headers, n, warmup):
+def measure(pid, out, port, path, headers, n, warmup, body=None):
     c = Client(port)
     for _ in range(warmup):
-        c.get(path, headers)
-    control(pid, "--instr=on", c, path, headers)
-    control(pid, "-z", c, path, headers)
+        c.get(path, headers, body)
+    control(pid, "--instr=on", c, path, headers, body)
+    control(pid, "-z", c, path, headers, body)
     for _ in range(n):
-        c.get(path, headers)
+        c.get(path, headers, body)
     before = set(glob.glob(out + "*"))
-    extra = control(pid, "--dump", c, path, headers)
+    extra = control(pid, "--dump", c, path, headers, body)
     ir = total_ir(before, out)
-    control(pid, "--instr=off", c, path, headers)
+    control(pid, "--instr=off", c, path, headers, body)
     c.conn.close()
     return ir / (n + extra), extra
 
@@ -173,13 +189,15 @@ def main():
     results = {"requests": args.requests, "routes": {}, "machine": b.machine(),
                "valgrind": subprocess.run(["valgrind", "--version"], capture_output=True,
                                           text=True).stdout.strip()}
-    for name, path, headers, in_nginx in ROUTES:
+    for name, path, headers, in_nginx, *body in ROUTES:
+        body = body[0] if body else None
         headers = headers if headers is not None else {"Authorization": "Bearer " + token}
         row = results["routes"].setdefault(name, {})
         for tname, p, out, port in targets:
             if tname == "nginx" and not in_nginx:
                 continue
-            ir, extra = measure(p.pid, out, port, path, headers, args.requests, args.warmup)
+            ir, extra = measure(p.pid, out, port, path, headers, args.requests, args.warmup,
+                                body)
             row[tname] = ir
             b.log("%-30s %-9s %9.0f instructions/request (%d measured + %d)"
                   % (name, tname, ir, args.requests, extra))

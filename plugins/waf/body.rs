@@ -1,7 +1,8 @@
 //! The values the WAF checks in a request body, by its `Content-Type`:
-//! - `application/x-www-form-urlencoded`: each field's name and value, like query arguments;
-//! - `multipart/form-data`: each field's name and value; file parts (with a `filename`) are
-//!   skipped (an uploaded HTML file is not an attack on us);
+//! - `application/x-www-form-urlencoded`: each field's name and value, like query arguments,
+//!   and the values of a field given more than once joined (`repeats.rs`);
+//! - `multipart/form-data`: read strictly (`multipart.rs`): each part's name, filename and
+//!   content, file parts included; what could be read two ways is refused ([`Malformed`]);
 //! - JSON (`application/json`, `text/json`, `…/json`, `…+json`): every string (keys and
 //!   values, duplicate keys included), with the JSON escapes undone (`\u0075nion` is
 //!   `union`); a body that does not parse is still read string by string (`json.rs`);
@@ -14,6 +15,8 @@
 
 use edgeproxy::kit::RequestHeader;
 
+pub use super::multipart::Malformed;
+
 /// How a body is split into values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -21,6 +24,8 @@ pub enum Kind {
     Form,
     /// `multipart/form-data` with this boundary.
     Multipart(String),
+    /// A `multipart/form-data` whose `Content-Type` could be read two ways: refused.
+    Malformed(Malformed),
     /// JSON strings.
     Json,
     /// The whole body as text.
@@ -48,82 +53,55 @@ pub fn kind(req: &RequestHeader) -> Kind {
 }
 
 fn kind_of(ct: &str) -> Kind {
-    let mut params = ct.split(';');
-    let mime = params.next().unwrap_or("").trim().to_ascii_lowercase();
+    let (mime, params) = ct.split_at(ct.find(';').unwrap_or(ct.len()));
+    let mime = mime.trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/x-www-form-urlencoded" => Kind::Form,
-        "multipart/form-data" => params
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
-            .map(|(_, v)| v.trim().trim_matches('"').to_string())
-            .filter(|b| !b.is_empty())
-            .map_or(Kind::Text, Kind::Multipart),
-        m if m.ends_with("/json") || m.ends_with("+json") => Kind::Json,
+        "multipart/form-data" => match super::multipart::boundary(params) {
+            Ok(b) => Kind::Multipart(b),
+            Err(m) => Kind::Malformed(m),
+        },
+        m if is_json(m) => Kind::Json,
         _ => Kind::Text,
     }
 }
 
+/// Whether a (lowercase) media type is JSON: `…/json` or `…+json`.
+pub fn is_json(mime: &str) -> bool {
+    mime.ends_with("/json") || mime.ends_with("+json")
+}
+
 /// Calls `check(name, value)` for each value of `body`, until one returns true (a blocking
-/// match); returns whether one did.
-pub fn each_value(kind: &Kind, body: &[u8], check: &mut dyn FnMut(&str, &str) -> bool) -> bool {
-    match kind {
+/// match); returns whether one did. `complete`: `body` is the whole body.
+pub fn each_value(
+    kind: &Kind,
+    body: &[u8],
+    complete: bool,
+    check: &mut dyn FnMut(&str, &str) -> bool,
+) -> Result<bool, Malformed> {
+    Ok(match kind {
         Kind::Form => form(&String::from_utf8_lossy(body), check),
-        Kind::Multipart(boundary) => match multipart(body, boundary, check) {
-            Some(blocked) => blocked,
-            None => check("", &String::from_utf8_lossy(body)),
-        },
+        Kind::Multipart(boundary) => super::multipart::each_value(body, boundary, complete, check)?,
+        Kind::Malformed(m) => return Err(*m),
         Kind::Json => super::json::each_string(body, check),
         Kind::Text => check("", &String::from_utf8_lossy(body)),
-    }
+    })
 }
 
 fn form(text: &str, check: &mut dyn FnMut(&str, &str) -> bool) -> bool {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .any(|(name, value)| check(name, name) || check(name, value))
-}
-
-/// The fields of a multipart body; `None` when it has no part at all (not multipart).
-fn multipart(
-    body: &[u8],
-    boundary: &str,
-    check: &mut dyn FnMut(&str, &str) -> bool,
-) -> Option<bool> {
-    let text = String::from_utf8_lossy(body);
-    let delimiter = format!("--{boundary}");
-    let mut parts = text.split(delimiter.as_str()).skip(1).peekable();
-    parts.peek()?;
-    for part in parts {
-        if part.starts_with("--") {
-            break; // the closing delimiter
-        }
-        let part = part.strip_prefix("\r\n").unwrap_or(part);
-        let (head, value) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
-        let value = value.strip_suffix("\r\n").unwrap_or(value);
-        let disposition = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
-            .unwrap_or("");
-        if param(disposition, "filename").is_some() {
-            continue;
-        }
-        let name = param(disposition, "name").unwrap_or("");
+    let fields = || {
+        text.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+    };
+    let mut names = super::repeats::Names::default();
+    for (name, value) in fields() {
+        names.add(name);
         if check(name, name) || check(name, value) {
-            return Some(true);
+            return true;
         }
     }
-    Some(false)
-}
-
-/// The value of `key="…"` (or `key=…`) in a header line's parameters.
-fn param<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(key)
-            .then(|| v.trim().trim_matches('"'))
-    })
+    names.may_repeat() && super::repeats::each_joined(fields(), check)
 }
 
 #[cfg(test)]
@@ -136,10 +114,11 @@ mod tests {
             req.insert_header("content-type", ct).unwrap();
         }
         let mut seen = Vec::new();
-        each_value(&kind(&req), body.as_bytes(), &mut |n, v| {
+        let read = each_value(&kind(&req), body.as_bytes(), true, &mut |n, v| {
             seen.push((n.to_string(), v.to_string()));
             false
         });
+        assert_eq!(read, Ok(false), "{body}");
         seen
     }
 
@@ -184,14 +163,28 @@ mod tests {
     }
 
     #[test]
-    fn multipart_fields_without_files() {
+    fn multipart_parts_all_read_files_included() {
         let body = "--XyZ\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1 union select\r\n\
                     --XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.html\"\r\n\
-                    Content-Type: text/html\r\n\r\n<script>ok</script>\r\n--XyZ--\r\n";
+                    Content-Type: text/html\r\n\r\n<b>ok</b>\r\n--XyZ--\r\n";
         let v = values(Some("multipart/form-data; boundary=\"XyZ\""), body);
-        assert_eq!(v, pairs(&[("q", "q"), ("q", "1 union select")]));
-        let v = values(Some("multipart/form-data; boundary=Other"), "plain");
-        assert_eq!(v, pairs(&[("", "plain")]), "no part: the text");
+        assert_eq!(
+            v,
+            pairs(&[
+                ("q", "q"),
+                ("q", "1 union select"),
+                ("f", "f"),
+                ("f", "a.html"),
+                ("f", "<b>ok</b>")
+            ])
+        );
+        let mut req = RequestHeader::build("POST", b"/", None).unwrap();
+        req.insert_header(
+            "content-type",
+            "multipart/form-data; boundary=a; boundary=b",
+        )
+        .unwrap();
+        assert!(matches!(kind(&req), Kind::Malformed(_)));
     }
 
     #[test]

@@ -5,11 +5,16 @@ use super::*;
 use crate::test_shared;
 use edgeproxy::kit::Registry;
 
-fn waf() -> Arc<Waf> {
+pub fn waf() -> Arc<Waf> {
+    Arc::new(waf_fields())
+}
+
+/// A `waf` as `{}` builds it.
+pub fn waf_fields() -> Waf {
     let Ok(rules) = Rules::compile(true, &[], vec![], false) else {
         panic!("default rules compile");
     };
-    Arc::new(Waf {
+    Waf {
         rules,
         headers: default_headers()
             .iter()
@@ -19,8 +24,9 @@ fn waf() -> Arc<Waf> {
         status: default_status(),
         message: None,
         body_bytes: default_body_bytes(),
-        body_limit_action: BodyLimitAction::Partial,
-    })
+        body_limit_action: BodyLimitAction::Reject,
+        detect_only: false,
+    }
 }
 
 /// The hits of a form body, with the content type a browser sends.
@@ -28,7 +34,8 @@ fn body_hits(waf: &Waf, body: &str) -> Vec<Hit> {
     let mut req = RequestHeader::build("POST", b"/form", None).unwrap();
     req.insert_header("content-type", "application/x-www-form-urlencoded")
         .unwrap();
-    waf.inspect_body(&req, body.as_bytes(), "corpus")
+    waf.inspect_body(&req, body.as_bytes(), true, "corpus")
+        .unwrap_or_else(|m| panic!("{body}: {m:?}"))
 }
 
 fn hits(waf: &Waf, target: &str, headers: &[(&str, &str)]) -> Vec<Hit> {
@@ -111,6 +118,19 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("/s?q=%3Cimg+src=x+onerror=alert(1)%3E", "xss-event-handler"),
     ("/s?q=%3Csvg/onload=alert(1)%3E", "xss-event-handler"),
     ("/s?q=%3Cbody%20onload%3Dalert(1)%3E", "xss-event-handler"),
+    // issue 19 item 11 (more in corpus/attacks.txt)
+    ("/s?q=1+or+1+between+0+and+2", "sqli-like-between"),
+    ("/s?q=admin%27+or+username+like+%27%25", "sqli-like-between"),
+    ("/s?q=1%27+OR+0x1=0x1--", "sqli-tautology-number"),
+    ("/s?q=1%a0union%a0select%a01", "sqli-union-select"),
+    (
+        "/s?q=%22+autofocus+onfocus=alert(1)+x=%22",
+        "xss-attribute-injection",
+    ),
+    ("/r?url=java%26%23x09;script:alert(1)", "xss-javascript-uri"),
+    ("/f?file=..%5c..%5cwindows%5cwin.ini", "path-traversal"),
+    ("/f?file=/etc/./passwd", "path-system-file"),
+    ("/s?id=1%27+OR&id=1=1", "sqli-tautology-number"),
 ];
 
 /// `(header, value, the rule expected to block it)`.
@@ -266,4 +286,34 @@ fn every_default_rule_is_exercised_by_the_attack_corpus() {
     let mut r = Registry::new();
     r.register::<Waf>();
     assert!(r.build_str("waf", "{}", &test_shared()).is_ok());
+}
+
+/// The request targets of a corpus data file (`corpus/*.txt`: one a line, `#` comments).
+pub fn corpus_lines(text: &'static str) -> impl Iterator<Item = &'static str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Issue 19 item 11's classes (`corpus/attacks.txt`, `corpus/benign.txt`).
+pub const GAP_ATTACKS: &str = include_str!("corpus/attacks.txt");
+/// Look-alikes of the gap classes that must pass.
+pub const GAP_BENIGN: &str = include_str!("corpus/benign.txt");
+
+#[test]
+fn the_gap_corpora_attacks_blocked_look_alikes_pass() {
+    let waf = waf();
+    let mut wrong = Vec::new();
+    for target in corpus_lines(GAP_ATTACKS) {
+        if !hits(&waf, target, &[]).iter().any(|h| h.blocks) {
+            wrong.push(format!("missed {target}"));
+        }
+    }
+    for target in corpus_lines(GAP_BENIGN) {
+        let h = hits(&waf, target, &[]);
+        if !h.is_empty() {
+            wrong.push(format!("blocked {target}: {h:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

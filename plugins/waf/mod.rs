@@ -1,18 +1,23 @@
 //! `waf` (access and request body phases): regex rules over the decoded path, the query
-//! arguments, chosen request headers and the start of the request body (`body.rs`: form
-//! fields, JSON strings, multipart fields, else the text), after undoing the usual evasions (`normalize.rs`: repeated URL
-//! decoding, HTML references, SQL comments, whitespace variants). The rules of each target
-//! are one [`regex::RegexSet`]: one pass per value checks them all, and a value no rule
-//! matches (nearly all of them) costs that one pass.
+//! arguments, chosen request headers and the request body (`body.rs`: form fields, JSON
+//! strings, multipart parts read strictly, else the text), after undoing the usual
+//! evasions (`normalize.rs`: repeated URL decoding, overlong UTF-8, HTML references, SQL
+//! comments, whitespace variants, and path tricks as a second reading). The values of a
+//! parameter given more than once are also checked joined (`repeats.rs`). The rules of
+//! each target are one [`regex::RegexSet`]: one pass per value checks them all, and a
+//! value no rule matches (nearly all of them) costs that one pass.
 //!
 //! A match is counted in `edgeproxy_waf_matches_total{rule, action}` and logged (warn,
 //! with the request id, the rule, where it matched and the start of the normalized value;
 //! rate-limited per call site by the framework). A `block` rule answers 403 (`status`,
 //! `message`); `log` rules and `detect_only = true` only count and log.
 //!
-//! The body is checked in the request body phase, before any of the request goes
-//! upstream, up to `body_bytes` (at most 64 KiB); a longer body is checked in part, or
-//! refused with 413 under `body_limit_action = "reject"`.
+//! The body is checked in the request body phase, before any of the body goes upstream,
+//! up to `body_bytes` (at most 64 KiB). A longer body cannot be checked whole, so by
+//! default (`body_limit_action = "reject"`) it is refused with 413: padding must not
+//! carry an attack past the rules. `body_limit_action = "partial"` is the operator's
+//! explicit opt-out (its start is checked, the rest passes unread), for routes that take
+//! uploads. A multipart body that could be read two ways is refused with 400.
 //!
 //! ```toml
 //! { name = "waf", config = { detect_only = false, headers = ["user-agent", "referer"], rules = [
@@ -21,21 +26,29 @@
 //! ```
 
 pub mod body;
+mod detect;
 mod json;
+mod multipart;
 mod normalize;
+mod path;
+mod refuse;
+mod repeats;
 mod rules;
 
+pub use body::Malformed;
+use detect::Gate;
 pub use normalize::{normalize, MAX_ROUNDS};
+pub use path::path_form;
 pub use rules::{Action, Pattern, RuleConfig, Rules, Target, DEFAULT_RULES};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use edgeproxy::kit::async_trait;
 use edgeproxy::kit::refusal_status;
 use edgeproxy::kit::RequestHeader;
 use edgeproxy::kit::{
-    BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Response, Shared,
-    MAX_REQUEST_BODY_BYTES,
+    BoxError, Flow, Plugin, PluginFactory, RequestBody, RequestCtx, Shared, MAX_REQUEST_BODY_BYTES,
 };
 use serde::Deserialize;
 
@@ -69,8 +82,8 @@ pub struct WafConfig {
     /// How much of a request body is checked (0 = none; at most 65536, the default).
     #[serde(default = "default_body_bytes")]
     pub body_bytes: usize,
-    /// A body longer than `body_bytes`: `partial` (default: its start is checked, the rest
-    /// passes) or `reject` (413).
+    /// A body longer than `body_bytes`: `reject` (default: 413; only logged under
+    /// `detect_only`) or `partial` (its start is checked, the rest passes unread).
     #[serde(default)]
     pub body_limit_action: BodyLimitAction,
 }
@@ -79,11 +92,11 @@ pub struct WafConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyLimitAction {
-    /// Check the start, let the rest pass.
+    /// Refuse with 413 (what cannot be inspected whole does not pass).
     #[default]
-    Partial,
-    /// Refuse with 413.
     Reject,
+    /// Check the start, let the rest pass unread (an explicit opt-out).
+    Partial,
 }
 
 fn default_body_bytes() -> usize {
@@ -118,6 +131,7 @@ pub struct Waf {
     /// 0 when no rule looks at bodies.
     body_bytes: usize,
     body_limit_action: BodyLimitAction,
+    detect_only: bool,
 }
 
 /// A rule that matched a request value.
@@ -170,6 +184,7 @@ impl PluginFactory for Waf {
             message: cfg.message,
             body_bytes: if body_rules { cfg.body_bytes } else { 0 },
             body_limit_action: cfg.body_limit_action,
+            detect_only: cfg.detect_only,
         }))
     }
 }
@@ -182,12 +197,22 @@ impl Waf {
         if self.check(Target::Path, "", req.uri.path(), request_id, &mut hits) {
             return hits;
         }
-        for (name, value) in req.uri.query().unwrap_or("").split('&').filter_map(arg) {
+        let args = req.uri.query().unwrap_or("").split('&').filter_map(arg);
+        let mut names = repeats::Names::default();
+        for (name, value) in args.clone() {
+            names.add(name);
             if self.check(Target::Args, name, name, request_id, &mut hits)
                 || self.check(Target::Args, name, value, request_id, &mut hits)
             {
                 return hits;
             }
+        }
+        if names.may_repeat()
+            && repeats::each_joined(args, &mut |name, joined| {
+                self.check(Target::Args, name, joined, request_id, &mut hits)
+            })
+        {
+            return hits;
         }
         for h in &self.headers {
             for v in req.headers.get_all(h) {
@@ -200,27 +225,28 @@ impl Waf {
         hits
     }
 
-    /// Every rule match in the start of a request body (see `body.rs`); stops after the
-    /// value that first matched a blocking rule.
-    pub fn inspect_body(&self, req: &RequestHeader, body: &[u8], request_id: &str) -> Vec<Hit> {
+    /// Every rule match in a request body, or its start when `complete` is false (see
+    /// `body.rs`); stops after the value that first matched a blocking rule. A body that
+    /// could be read two ways is [`Malformed`].
+    pub fn inspect_body(
+        &self,
+        req: &RequestHeader,
+        body: &[u8],
+        complete: bool,
+        request_id: &str,
+    ) -> Result<Vec<Hit>, Malformed> {
         let mut hits = Vec::new();
+        let complete = complete && body.len() <= self.body_bytes;
         let body = &body[..body.len().min(self.body_bytes)];
         for kind in body::kinds(req) {
-            let blocked = body::each_value(&kind, body, &mut |name, value| {
+            let blocked = body::each_value(&kind, body, complete, &mut |name, value| {
                 self.check(Target::Body, name, value, request_id, &mut hits)
-            });
+            })?;
             if blocked {
                 break;
             }
         }
-        hits
-    }
-
-    fn deny(&self, ctx: &RequestCtx) -> Result<Flow, BoxError> {
-        Ok(Flow::Respond(match &self.message {
-            Some(m) => Response::text(self.status, m.clone())?,
-            None => Response::error(self.status, "Forbidden", &ctx.request_id),
-        }))
+        Ok(hits)
     }
 
     /// Checks one value against `target`'s rules; records, counts and logs the matches;
@@ -238,12 +264,32 @@ impl Waf {
         }
         let set = self.rules.set(target);
         let text = normalize(raw, self.rounds);
-        if !set.set.is_match(&text) {
+        let gate = Gate::of(&text);
+        let mut regex = set.set.is_match(&text);
+        let second = if gate.path && !regex {
+            path_form(&text)
+        } else {
+            None
+        };
+        let text = match second {
+            Some(p) => {
+                regex = set.set.is_match(&p);
+                Cow::Owned(p)
+            }
+            None => text,
+        };
+        let detected = self.rules.detected(target, &text, gate);
+        if !regex && detected.iter().all(Option::is_none) {
             return false;
         }
+        let by_regex = regex
+            .then(|| set.set.matches(&text))
+            .into_iter()
+            .flat_map(|m| m.into_iter())
+            .filter_map(|i| set.rules.get(i).copied());
         let mut blocks = false;
-        for i in set.set.matches(&text).iter() {
-            let Some(rule) = set.rules.get(i).and_then(|&r| self.rules.rules.get(r)) else {
+        for r in by_regex.chain(detected.into_iter().flatten()) {
+            let Some(rule) = self.rules.rules.get(r) else {
                 continue;
             };
             rule.count();
@@ -280,6 +326,11 @@ fn arg(pair: &str) -> Option<(&str, &str)> {
 #[async_trait]
 impl Plugin for Waf {
     async fn access(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<Flow, BoxError> {
+        if self.declared_too_long(req) {
+            if let Some(refused) = self.too_long(ctx) {
+                return refused;
+            }
+        }
         let hits = self.inspect(req, &ctx.request_id);
         if !hits.iter().any(|h| h.blocks) {
             return Ok(Flow::Continue);
@@ -297,16 +348,15 @@ impl Plugin for Waf {
         body: &RequestBody,
         ctx: &mut RequestCtx,
     ) -> Result<Flow, BoxError> {
-        let longer = !body.complete || body.bytes.len() > self.body_bytes;
-        if longer && self.body_limit_action == BodyLimitAction::Reject {
-            tracing::warn!(request_id = %ctx.request_id, limit = self.body_bytes, "waf: body longer than body_bytes refused");
-            return Ok(Flow::Respond(Response::error(
-                413,
-                "request body too large to inspect",
-                &ctx.request_id,
-            )));
+        if !body.complete || body.bytes.len() > self.body_bytes {
+            if let Some(refused) = self.too_long(ctx) {
+                return refused;
+            }
         }
-        let hits = self.inspect_body(req, &body.bytes, &ctx.request_id);
+        let hits = match self.inspect_body(req, &body.bytes, body.complete, &ctx.request_id) {
+            Ok(hits) => hits,
+            Err(Malformed(why)) => return self.malformed(why, ctx),
+        };
         if !hits.iter().any(|h| h.blocks) {
             return Ok(Flow::Continue);
         }
@@ -316,5 +366,9 @@ impl Plugin for Waf {
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod detector_eval;
+#[cfg(test)]
+mod multipart_tests;
 #[cfg(test)]
 mod tests;

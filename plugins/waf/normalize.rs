@@ -5,7 +5,10 @@
 //! 1. URL decoding, repeated until nothing changes or `rounds` passes (double and triple
 //!    encoding: `%2527` → `%27` → `'`); `+` is a space in every pass (form encoding, as
 //!    query arguments are read), so `union+select`, `union%20select` and
-//!    `union%2Bselect` all read `union select`. Invalid UTF-8 becomes U+FFFD.
+//!    `union%2Bselect` all read `union select`. Bytes that are not UTF-8 are read as a
+//!    lenient decoder would: an overlong form as the character it encodes (`%c0%ae` is
+//!    `.`, `%c0%a0` a space, `%e0%80%bc` `<`), any other byte as Latin-1 (`%a0` is a
+//!    no-break space, which MySQL and others take as whitespace). IIS's `%u0027` is `'`.
 //! 2. HTML character references: numeric (`&#106;`, `&#x6A;`, with or without `;`) and
 //!    `&colon; &tab; &newline; &lt; &gt; &quot; &apos; &amp;` — a value reflected into an
 //!    HTML attribute is decoded by the browser (`javascript&colon;alert(1)`).
@@ -15,20 +18,31 @@
 //!    tab, CR, LF, VT, FF, NBSP…) becomes one space: `union\t\nselect` is `union select`.
 //!
 //! Case is left alone: the rules are case-insensitive.
+//!
+//! `path.rs` gives a second reading of a value that holds path tricks (`\`, `//`, `/./`,
+//! `..;`), checked beside the first.
 
 use std::borrow::Cow;
-
-use percent_encoding::percent_decode_str;
 
 /// Upper bound of URL-decoding passes a config may ask for.
 pub const MAX_ROUNDS: u8 = 8;
 
 /// `raw` normalized as the module docs say.
-pub fn normalize(raw: &str, rounds: u8) -> String {
+/// Each step copies only when it changes something: a plain value (`red running shoes`)
+/// is matched as it is.
+pub fn normalize(raw: &str, rounds: u8) -> Cow<'_, str> {
     let decoded = url_decode(raw, rounds);
-    let decoded = html_decode(&decoded);
-    let stripped = strip_sql_comments(&decoded);
-    squeeze(&stripped)
+    let decoded = then(decoded, html_decode);
+    let stripped = then(decoded, strip_sql_comments);
+    then(stripped, squeeze)
+}
+
+/// `step` applied to `s`: `s` itself when the step changed nothing.
+fn then<'a>(s: Cow<'a, str>, step: impl Fn(&str) -> Cow<'_, str>) -> Cow<'a, str> {
+    match step(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(changed) => Cow::Owned(changed),
+    }
 }
 
 /// URL decoding (`+` as space) until stable, at most `rounds` passes.
@@ -38,14 +52,112 @@ pub fn url_decode(raw: &str, rounds: u8) -> Cow<'_, str> {
         if !s.contains(['%', '+']) {
             break;
         }
-        let plus = s.replace('+', " ");
-        let next = percent_decode_str(&plus).decode_utf8_lossy().into_owned();
-        if next == s {
-            break;
+        match decode_once(&s) {
+            Some(next) => s = Cow::Owned(next),
+            None => break,
         }
-        s = Cow::Owned(next);
     }
     s
+}
+
+/// One pass of URL decoding in one walk over the bytes: `+` as a space, `%XX`, IIS's
+/// `%uXXXX`; `None` when nothing was decoded.
+fn decode_once(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => {
+                out.push(b' ');
+                changed = true;
+                i += 1;
+            }
+            b'%' => {
+                if let Some(ch) = iis_escape(&b[i + 1..]) {
+                    out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                    changed = true;
+                    i += 6;
+                } else if let (Some(h), Some(l)) = (hex(b.get(i + 1)), hex(b.get(i + 2))) {
+                    out.push((h << 4) | l);
+                    changed = true;
+                    i += 3;
+                } else {
+                    out.push(b'%');
+                    i += 1;
+                }
+            }
+            _ => {
+                let end = memchr::memchr2(b'+', b'%', &b[i..]).map_or(b.len(), |e| i + e);
+                out.extend_from_slice(&b[i..end]);
+                i = end;
+            }
+        }
+    }
+    changed.then(|| match String::from_utf8(out) {
+        Ok(text) => text,
+        Err(e) => lenient_utf8(e.as_bytes()),
+    })
+}
+
+/// The value of a hex digit.
+fn hex(b: Option<&u8>) -> Option<u8> {
+    b.and_then(|&b| char::from(b).to_digit(16))
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// The character of an IIS `uXXXX` escape (after its `%`).
+fn iis_escape(after: &[u8]) -> Option<char> {
+    let digits = after
+        .strip_prefix(b"u")
+        .or_else(|| after.strip_prefix(b"U"))?;
+    let digits = std::str::from_utf8(digits.get(..4)?).ok()?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    char::from_u32(u32::from_str_radix(digits, 16).ok()?)
+}
+
+/// `bytes` as text: UTF-8 where it is, an overlong form as its character, any other byte
+/// as Latin-1 (never U+FFFD: a byte a backend reads as a space or a quote stays one).
+pub fn lenient_utf8(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(&String::from_utf8_lossy(valid));
+                let Some((&first, _)) = rest.split_first() else {
+                    return out;
+                };
+                let (c, used) = overlong(rest).unwrap_or((char::from(first), 1));
+                out.push(c);
+                bytes = &rest[used..];
+            }
+        }
+    }
+}
+
+/// The character of an overlong UTF-8 form at the start of `b`, and its length.
+fn overlong(b: &[u8]) -> Option<(char, usize)> {
+    let cont = |x: u8| x & 0xC0 == 0x80;
+    let low = |x: u8| u32::from(x & 0x3F);
+    let (code, len) = match *b {
+        [0xC0 | 0xC1, b1, ..] if cont(b1) => ((u32::from(b[0] & 1) << 6) | low(b1), 2),
+        [0xE0, b1, b2, ..] if (0x80..0xA0).contains(&b1) && cont(b2) => {
+            ((low(b1) << 6) | low(b2), 3)
+        }
+        [0xF0, b1, b2, b3, ..] if (0x80..0x90).contains(&b1) && cont(b2) && cont(b3) => {
+            ((low(b1) << 12) | (low(b2) << 6) | low(b3), 4)
+        }
+        _ => return None,
+    };
+    char::from_u32(code).map(|c| (c, len))
 }
 
 const NAMED: [(&str, char); 8] = [
@@ -115,7 +227,14 @@ fn reference(after: &str) -> Option<(char, usize)> {
 
 /// Removes SQL comments as the module docs say.
 pub fn strip_sql_comments(s: &str) -> Cow<'_, str> {
-    if !s.contains("/*") && !s.contains("*/") && !s.contains('#') && !s.contains("--") {
+    // `#` and `--` comments end at a newline: without one, they change nothing.
+    let b = s.as_bytes();
+    let block = memchr::memchr(b'*', b).is_some()
+        && (memchr::memmem::find(b, b"/*").is_some() || memchr::memmem::find(b, b"*/").is_some());
+    let line = memchr::memchr(b'\n', b).is_some()
+        && (memchr::memchr(b'#', b).is_some() || memchr::memmem::find(b, b"--").is_some());
+    let comment = block || line;
+    if !comment {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -157,7 +276,15 @@ pub fn strip_sql_comments(s: &str) -> Cow<'_, str> {
 }
 
 /// Drops control characters and turns every whitespace run into one space.
-pub fn squeeze(s: &str) -> String {
+pub fn squeeze(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    let plain = b.first() != Some(&b' ')
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii_graphic() || (c == b' ' && b.get(i + 1).is_none_or(|&n| n != b' '))
+        });
+    if plain {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -174,7 +301,7 @@ pub fn squeeze(s: &str) -> String {
     if space && !out.is_empty() {
         out.push(' ');
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -192,7 +319,12 @@ mod tests {
             "`+` is a space in every pass"
         );
         assert_eq!(url_decode("100%", 3), "100%", "a broken escape stays");
-        assert_eq!(url_decode("%ff", 1), "\u{fffd}");
+        assert_eq!(url_decode("%ff", 1), "\u{ff}", "Latin-1");
+        assert_eq!(url_decode("1%a0or%a01", 1), "1\u{a0}or\u{a0}1");
+        assert_eq!(url_decode("%c0%ae%c0%ae%c0%af", 1), "../", "overlong");
+        assert_eq!(url_decode("%e0%80%bcscript", 1), "<script");
+        assert_eq!(url_decode("%u0027%u003c%uZZ", 1), "'<%uZZ", "IIS");
+        assert_eq!(url_decode("caf%C3%A9", 1), "café");
     }
 
     #[test]
@@ -224,6 +356,7 @@ mod tests {
     #[test]
     fn whitespace_and_controls() {
         assert_eq!(squeeze("union\t\n\r\u{b}\u{c}\u{a0}select"), "union select");
+        assert!(matches!(squeeze("plain words"), Cow::Borrowed(_)));
         assert_eq!(squeeze("<scr\0ipt>"), "<script>");
         assert_eq!(squeeze("  a  "), "a ");
     }

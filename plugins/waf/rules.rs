@@ -8,6 +8,8 @@ use regex::RegexSet;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use super::detect::{head, Detector, Gate};
+
 /// Matches, by rule id and action taken (`block` or `log`).
 pub static MATCHES: Lazy<IntCounterVec> = Lazy::new(|| {
     edgeproxy::kit::metrics::counter_vec(
@@ -27,8 +29,8 @@ pub enum Target {
     Args,
     /// The values of the headers named in the config's `headers`.
     Headers,
-    /// The request body (its start, up to `body_bytes`): form fields, JSON strings,
-    /// multipart fields, or the text of any other body.
+    /// The request body (up to `body_bytes`): form fields, JSON strings, multipart
+    /// parts, or the text of any other body.
     Body,
 }
 
@@ -116,28 +118,35 @@ fn all_targets() -> Vec<Target> {
 /// The default rules: `(id, pattern)`, applied to every target with action `block`. They
 /// match the normalized value (see `normalize.rs`: decoded, comments removed, whitespace
 /// squeezed), so the evasions are handled there, not here.
-pub const DEFAULT_RULES: [(&str, &str); 7] = [
+pub const DEFAULT_RULES: [(&str, &str); 11] = [
     // `union select`, `union all select`, `1union(select`: the keywords next to each other
     // (comments and whitespace between them are gone), not "union ... select" anywhere.
     (
         "sqli-union-select",
         r"(?i)(?:^|[^a-z_])union[\s(]*(?:(?:all|distinct|distinctrow)[\s(]*)?select(?:[^a-z0-9_]|$)",
     ),
-    // `or 1=1`, `' OR '1'='1`, `1)or(2>1`, `|| 1=1`, `and 1=2`: a boolean operator followed
-    // by a comparison of numbers.
+    // `or 1=1`, `' OR '1'='1`, `1)or(2>1`, `|| 1=1`, `and 1=2`, `or 0x1=0x1`: a boolean
+    // operator followed by a comparison of numbers (decimal or hex).
     (
         "sqli-tautology-number",
-        r#"(?i)(?:^|[^a-z_])(?:or|and|xor|\|\||&&)[\s(]*['"`]?\s*\d+(?:\.\d+)?\s*['"`]?\s*(?:<=>|<>|!=|>=|<=|=|<|>|like\b|is\b)\s*\(?\s*['"`]?\s*\d"#,
+        r#"(?i)(?:^|[^a-z_])(?:or|and|xor|\|\||&&)[\s(]*['"`]?\s*(?:0x[0-9a-f]+|\d+(?:\.\d+)?)\s*['"`]?\s*(?:<=>|<>|!=|>=|<=|=|<|>|like\b|is\b|rlike\b|regexp\b)\s*\(?\s*['"`]?\s*(?:0x[0-9a-f]|\d)"#,
     ),
-    // `' or 'a'='a`, `" or ""="`: a quote closed, then a comparison of strings.
+    // `' or 'a'='a`, `" or ""="`, `' or 'a' like 'a`: a quote closed, then a comparison of
+    // strings.
     (
         "sqli-tautology-string",
-        r#"(?i)['"`]\s*(?:or|and|xor|\|\||&&)[\s(]*['"`][^'"`]{0,64}['"`]\s*(?:=|<>|!=|like\b)\s*['"`]"#,
+        r#"(?i)['"`]\s*(?:or|and|xor|\|\||&&)[\s(]*['"`][^'"`]{0,64}['"`]\s*(?:=|<>|!=|like\b|rlike\b|regexp\b)\s*['"`]"#,
     ),
     // `' or true`, `' or 1-- -`: a quote closed, then an always-true operand.
     (
         "sqli-or-true",
         r#"(?i)['"`]\s*(?:or|\|\|)\s*(?:true|not\s+false|\d+)\s*(?:--|#|;|$)"#,
+    ),
+    // `' or name like '%`, `or 1 between 0 and 2`, `' or 'b' between 'a' and 'c`: a
+    // boolean operator then a `LIKE` with a wildcard or a `BETWEEN` of literals.
+    (
+        "sqli-like-between",
+        r#"(?i)(?:['"`)]\s*(?:or|and|xor|\|\||&&)\s+\(?\s*[a-z_][\w.]*\s+(?:not\s+)?like\s+['"`]\s*%|(?:^|[^a-z_])(?:or|and|xor|\|\||&&)[\s(]*(?:['"`][^'"`]{0,64}['"`]|0x[0-9a-f]+|\d+)\s+(?:not\s+)?between\s+(?:['"`][^'"`]{0,64}['"`]|0x[0-9a-f]+|\d+)\s+and\s+['"`0-9])"#,
     ),
     // `<script>`, `</ScRiPt>`, `<script/src=…>`.
     ("xss-script-tag", r"(?i)<\s*/?\s*script(?:[\s/>]|$)"),
@@ -152,6 +161,20 @@ pub const DEFAULT_RULES: [(&str, &str); 7] = [
     (
         "xss-event-handler",
         r#"(?i)<[a-z][^>]*?[\s/"']on[a-z]{3,}\s*="#,
+    ),
+    // `" onmouseover=…`, `' autofocus onfocus=…`: a quoted attribute closed, then (after
+    // bare attributes) an event handler — the value is reflected into a tag.
+    (
+        "xss-attribute-injection",
+        r#"(?i)['"`][\s/]+(?:[a-z-]+(?:\s*=\s*[^\s>]*)?[\s/]+)*on[a-z]{3,}\s*="#,
+    ),
+    // `../`, `..\`, `....//`: a parent-directory step (after `path_form`: `..;/` too).
+    ("path-traversal", r"(?:^|[/\\])\.{2,}[/\\]"),
+    // `/etc/passwd`, `/proc/self/environ`, `\windows\win.ini`: files read to prove a
+    // traversal or an inclusion.
+    (
+        "path-system-file",
+        r"(?i)(?:^|[/\\])(?:etc[/\\]+(?:passwd|shadow|group|gshadow|sudoers|master\.passwd)|proc[/\\]+self[/\\]|(?:windows|winnt)[/\\]+(?:win\.ini|system\.ini|system32[/\\])|boot\.ini)",
     ),
 ];
 
@@ -188,10 +211,12 @@ pub struct TargetSet {
 
 /// All rules of a `waf` instance, compiled.
 pub struct Rules {
-    /// The rules, defaults first.
+    /// The rules, defaults first, then the detector's, then the config's.
     pub rules: Vec<Rule>,
     /// Per target (in [`Target::ALL`] order).
     pub sets: [TargetSet; 4],
+    /// The detector's readings in force, with the index of their rule in `rules`.
+    pub detectors: Vec<(Detector, usize)>,
 }
 
 impl Rules {
@@ -203,9 +228,15 @@ impl Rules {
         custom: Vec<RuleConfig>,
         detect_only: bool,
     ) -> Result<Rules, String> {
+        let default_ids = || {
+            DEFAULT_RULES
+                .iter()
+                .map(|r| r.0)
+                .chain(Detector::ALL.iter().map(|d| d.0))
+        };
         for id in disabled {
-            if !DEFAULT_RULES.iter().any(|(d, _)| d == id) {
-                let known: Vec<&str> = DEFAULT_RULES.iter().map(|r| r.0).collect();
+            if !default_ids().any(|d| d == id) {
+                let known: Vec<&str> = default_ids().collect();
                 return Err(format!(
                     "disable_rules: no default rule `{id}` (default rules: {})",
                     known.join(", ")
@@ -213,6 +244,8 @@ impl Rules {
             }
         }
         let mut all: Vec<RuleConfig> = Vec::new();
+        let mut detectors = Vec::new();
+        let on = |id: &str| defaults && !disabled.iter().any(|d| d == id);
         if defaults {
             all.extend(
                 DEFAULT_RULES
@@ -226,6 +259,19 @@ impl Rules {
                     }),
             );
         }
+        let regex_rules = all.len();
+        for (id, detector) in Detector::ALL {
+            if on(id) {
+                detectors.push((detector, all.len()));
+                all.push(RuleConfig {
+                    id: id.to_string(),
+                    pattern: Pattern(String::new()),
+                    targets: vec![Target::Path, Target::Args, Target::Body],
+                    action: Action::Block,
+                });
+            }
+        }
+        let detector_rules = regex_rules..all.len();
         for c in custom {
             if all.iter().any(|r| r.id == c.id) {
                 return Err(format!("rule id `{}` is used twice", c.id));
@@ -240,7 +286,7 @@ impl Rules {
         }
         let build = |target: Target| -> Result<TargetSet, String> {
             let rules: Vec<usize> = (0..all.len())
-                .filter(|&i| all[i].targets.contains(&target))
+                .filter(|&i| all[i].targets.contains(&target) && !detector_rules.contains(&i))
                 .collect();
             let set = RegexSet::new(rules.iter().map(|&i| &all[i].pattern.0))
                 .map_err(|e| format!("the {} rules do not compile together: {e}", target.name()))?;
@@ -265,7 +311,28 @@ impl Rules {
                 }
             })
             .collect();
-        Ok(Rules { rules, sets })
+        Ok(Rules {
+            rules,
+            sets,
+            detectors,
+        })
+    }
+
+    /// The rules (indices into [`Rules::rules`]) whose detector calls `text`, found in
+    /// `target`, an injection (never for headers, see `detect.rs`); `gate` is
+    /// [`Gate::of`] `text`.
+    pub fn detected(&self, target: Target, text: &str, gate: Gate) -> [Option<usize>; 2] {
+        let mut out = [None; 2];
+        if target == Target::Headers || self.detectors.is_empty() || !gate.detector() {
+            return out;
+        }
+        let text = head(text);
+        for (slot, (d, r)) in out.iter_mut().zip(&self.detectors) {
+            if d.fires(text, gate) {
+                *slot = Some(*r);
+            }
+        }
+        out
     }
 
     /// The set for `target`.

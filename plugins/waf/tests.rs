@@ -24,10 +24,10 @@ fn count(rule: &str, action: &str) -> u64 {
 
 #[tokio::test]
 async fn blocks_with_status_and_message_and_counts_per_rule() {
-    let p = build(r#"{ rules = [{ id = "t-passwd", pattern = "(?i)/etc/passwd", targets = ["args"] }], status = 406, message = "no\n" }"#).unwrap();
-    assert_eq!(run(&p, "/s?f=%2Fetc%2Fpasswd").await, (406, "no\n".into()));
+    let p = build(r#"{ rules = [{ id = "t-passwd", pattern = "(?i)/secret/keys", targets = ["args"] }], status = 406, message = "no\n" }"#).unwrap();
+    assert_eq!(run(&p, "/s?f=%2Fsecret%2Fkeys").await, (406, "no\n".into()));
     assert_eq!(
-        run(&p, "/etc/passwd").await.0,
+        run(&p, "/secret/keys").await.0,
         200,
         "custom rule targets args only"
     );
@@ -62,7 +62,7 @@ async fn detect_only_and_log_rules_count_but_never_block() {
 
 #[tokio::test]
 async fn disabled_default_rules_and_decode_rounds() {
-    let p = build(r#"{ disable_rules = ["xss-script-tag"] }"#).unwrap();
+    let p = build(r#"{ disable_rules = ["xss-script-tag", "xss-libinjection"] }"#).unwrap();
     assert_eq!(run(&p, "/s?q=%3Cscript%3E").await.0, 200);
     assert_eq!(run(&p, "/s?q=javascript:alert(1)").await.0, 403);
     let p = build(r#"{ decode_rounds = 1 }"#).unwrap();
@@ -130,11 +130,25 @@ async fn bodies_are_checked_up_to_body_bytes() {
     assert_eq!(post(&p, form, "q=select+your+size", true).await, 200);
     assert_eq!(
         post(&p, form, "q=ok", false).await,
+        413,
+        "a body not seen whole is refused by default"
+    );
+    let p = build(r#"{ body_limit_action = "partial" }"#).unwrap();
+    assert_eq!(
+        post(&p, form, "q=ok", false).await,
         200,
         "partial: start checked"
     );
+    assert_eq!(post(&p, form, "q=1+union+select+1&pad=", false).await, 403);
 
-    let p = build(r#"{ body_bytes = 8, body_limit_action = "reject" }"#).unwrap();
+    let p = build(r#"{ detect_only = true }"#).unwrap();
+    assert_eq!(
+        post(&p, form, "q=ok", false).await,
+        200,
+        "detect_only never refuses"
+    );
+
+    let p = build(r#"{ body_bytes = 8 }"#).unwrap();
     assert_eq!(post(&p, form, "q=ok", false).await, 413);
     assert_eq!(
         post(&p, form, "q=123456789", true).await,
@@ -152,4 +166,23 @@ async fn bodies_are_checked_up_to_body_bytes() {
     assert_eq!(p.request_body_bytes(), 0, "no rule looks at bodies");
     let e = build("{ body_bytes = 65537 }").err().unwrap();
     assert!(e.contains("body_bytes is at most 65536"), "{e}");
+}
+
+#[tokio::test]
+async fn a_declared_body_too_long_is_refused_before_any_upstream() {
+    let access = |p: Arc<dyn Plugin>, len: &'static str| async move {
+        let mut req = RequestHeader::build("POST", b"/upload", None).unwrap();
+        req.insert_header("content-length", len).unwrap();
+        let mut ctx = RequestCtx::for_test();
+        match p.access(&req, &mut ctx).await.unwrap() {
+            Flow::Continue => 200,
+            Flow::Respond(r) => r.status(),
+        }
+    };
+    assert_eq!(access(build("{}").unwrap(), "65537").await, 413);
+    assert_eq!(access(build("{}").unwrap(), "65536").await, 200);
+    let partial = build(r#"{ body_limit_action = "partial" }"#).unwrap();
+    assert_eq!(access(partial, "10000000").await, 200);
+    let watch = build(r#"{ detect_only = true }"#).unwrap();
+    assert_eq!(access(watch, "10000000").await, 200);
 }

@@ -1,6 +1,7 @@
 //! `waf` request-body inspection through the real binary: attacks in form, JSON and
 //! chunked bodies get 403 and never reach the origin; benign bodies (short, long, chunked)
-//! arrive intact; `body_limit_action = "reject"` refuses what it cannot inspect whole.
+//! arrive intact under the `partial` opt-out; `reject` (the default, see
+//! `gateway_waf_strict.rs`) refuses what it cannot inspect whole.
 
 use std::net::SocketAddr;
 
@@ -20,13 +21,13 @@ listen = ["{listen}"]
 [[servers.routes]]
 path_prefix = "/strict"
 upstream = "app"
-plugins = [{{ name = "waf", config = {{ body_bytes = 1024, body_limit_action = "reject" }} }}]
+plugins = [{{ name = "waf", config = {{ body_bytes = 1024 }} }}]
 
 [[servers.routes]]
 path_prefix = "/"
 upstream = "app"
 max_body_bytes = "1m"
-plugins = [{{ name = "waf", config = {{}} }}]
+plugins = [{{ name = "waf", config = {{ body_limit_action = "partial" }} }}]
 "#
     )
 }

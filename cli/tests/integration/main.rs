@@ -45,6 +45,7 @@ mod gateway_rate_limit;
 mod gateway_rate_limit_redis;
 mod gateway_waf;
 mod gateway_waf_body;
+mod gateway_waf_strict;
 mod hot_keys;
 mod http_cache;
 mod http_cache_cluster;
