@@ -10,6 +10,7 @@ mod health;
 mod hot;
 mod listen;
 pub mod model;
+mod protocol;
 mod reader;
 mod servers;
 mod upstreams;

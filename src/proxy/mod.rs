@@ -226,6 +226,9 @@ impl ProxyHttp for EdgeProxy {
         req: &mut pingora::http::RequestHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
+        if let Some(group) = ctx.gen.clone().group(&ctx.req) {
+            peer::require_h2(group, req, ctx)?;
+        }
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
     }
 

@@ -15,6 +15,7 @@ mod failures;
 mod group;
 mod health;
 mod hot_spec;
+mod protocol;
 mod spec;
 mod status;
 mod tls;
@@ -25,6 +26,7 @@ pub use active::{run_health_checks, CheckError};
 pub use consul::ConsulError;
 pub use failures::{FailureSnapshot, LastError, MAX_ERROR_LEN};
 pub use group::{KeySource, PeerState, UpstreamGroup};
+pub use protocol::{H2Settings, UpstreamProtocol};
 pub use spec::{
     BalanceSpec, ConsulSpec, FirstHopSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec,
     HotSpec, ServerSpec, Timeouts,
