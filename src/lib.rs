@@ -33,6 +33,8 @@ pub mod drain;
 #[doc(hidden)]
 pub mod generation;
 #[doc(hidden)]
+pub mod grpc;
+#[doc(hidden)]
 pub mod hot;
 pub mod kit;
 #[doc(hidden)]

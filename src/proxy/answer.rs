@@ -1,10 +1,11 @@
 //! Answers the proxy writes itself: local responses from plugins and refusals, through the
 //! response filters (`local::write_local`).
 
-use pingora::proxy::Session;
+use pingora::proxy::{FailToProxy, Session};
 use pingora::Result;
+use tracing::warn;
 
-use super::{local, EdgeProxy, ProxyCtx};
+use super::{errors, local, EdgeProxy, ProxyCtx};
 use crate::plugin_api::Response;
 use crate::request::Invalid;
 
@@ -72,5 +73,48 @@ impl EdgeProxy {
         ctx.outcome.error = Some(why.to_string());
         let resp = Response::error(status, why, &ctx.req.request_id);
         self.respond(session, ctx, resp).await
+    }
+}
+
+impl EdgeProxy {
+    /// `fail_to_proxy`: the error answer (502/504/413/500, or a held refusal) when no
+    /// response has gone out yet; the connection is not reused after it.
+    pub(super) async fn answer_failure(
+        &self,
+        session: &mut Session,
+        e: &pingora::Error,
+        ctx: &mut ProxyCtx,
+    ) -> FailToProxy {
+        if ctx.outcome.error.is_none() {
+            ctx.outcome.error = Some(e.to_string());
+        }
+        let failed = |error_code| FailToProxy {
+            error_code,
+            can_reuse_downstream: false,
+        };
+        let Some((status, what)) = errors::classify(e) else {
+            return failed(0);
+        };
+        if session.response_written().is_some() {
+            return failed(status);
+        }
+        let what = match ctx.outcome.filter_failed {
+            true => local::FILTER_FAILED,
+            false => what,
+        };
+        let resp = match ctx.body.refusal.take() {
+            Some(refusal) => refusal,
+            None => Response::error(status, what, &ctx.req.request_id),
+        };
+        // The connection is not reused after a failure: say so, so clients don't race us.
+        session.set_keepalive(None);
+        let (chain, req) = ctx.chain_and_req();
+        match local::write_local(session, chain, req, resp).await {
+            Ok(s) => ctx.outcome.local_status = Some(s),
+            Err(we) => {
+                warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
+            }
+        }
+        failed(status)
     }
 }

@@ -7,6 +7,7 @@ use once_cell::sync::Lazy;
 
 use super::answer::Outcome;
 use super::body::BodyState;
+use super::grpc::GrpcCall;
 use super::hot::HotState;
 use super::peer::Attempts;
 use crate::generation::Generation;
@@ -32,6 +33,8 @@ pub struct ProxyCtx {
     pub hot: HotState,
     /// How the response went: local status, error text, failed filter (`proxy::answer`).
     pub outcome: Outcome,
+    /// gRPC: the call's deadline and status (`proxy::grpc`).
+    pub grpc: GrpcCall,
     /// Counts this request as in flight until the context is dropped (after the log phase).
     _in_flight: crate::drain::InFlight,
 }
@@ -48,6 +51,7 @@ impl ProxyCtx {
             upstream: Attempts::default(),
             hot: HotState::Off,
             outcome: Outcome::default(),
+            grpc: GrpcCall::default(),
             _in_flight: crate::drain::InFlight::start(),
         }
     }

@@ -15,6 +15,7 @@ mod ctx;
 mod errors;
 mod first_hop;
 mod forward;
+mod grpc;
 mod hashkey;
 mod hot;
 mod limits;
@@ -42,7 +43,7 @@ use crate::conn::{self, ConnLimits};
 use crate::generation::World;
 use crate::metrics;
 use crate::plugin_api::{
-    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry, Response,
+    run_access, run_body_filter, run_content, run_header_filter, run_rewrite, LogEntry,
 };
 use crate::request;
 
@@ -114,6 +115,7 @@ impl ProxyHttp for EdgeProxy {
         let gen = ctx.gen.clone();
         let block = gen.block(ctx.block);
         client::identify(session, &mut ctx.req, block.real_ip.as_deref());
+        ctx.grpc = grpc::GrpcCall::of(session.req_header(), ctx.req.started);
         if block.compresses {
             compress::start(session, block.compression.as_ref());
         }
@@ -229,6 +231,7 @@ impl ProxyHttp for EdgeProxy {
         if let Some(group) = ctx.gen.clone().group(&ctx.req) {
             peer::require_h2(group, req, ctx)?;
         }
+        ctx.grpc.forward(req)?;
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
     }
 
@@ -269,6 +272,9 @@ impl ProxyHttp for EdgeProxy {
         }
         ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
         ctx.upstream.status = Some(resp.status.as_u16());
+        if ctx.grpc.on {
+            grpc::record_status(&resp.headers, &mut ctx.req);
+        }
         ctx.hot.on_header(resp);
         let (chain, req) = ctx.chain_and_req();
         if let Err(e) = run_header_filter(chain, resp, req) {
@@ -298,48 +304,25 @@ impl ProxyHttp for EdgeProxy {
         Ok(None)
     }
 
+    /// Trailers pass on untouched (gRPC's `grpc-status`, `grpc-message`, metadata); the
+    /// status is recorded for the log.
+    async fn response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        trailers: &mut http::HeaderMap,
+        ctx: &mut Box<ProxyCtx>,
+    ) -> Result<Option<Bytes>> {
+        grpc::record_status(trailers, &mut ctx.req);
+        Ok(None)
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
         e: &Error,
         ctx: &mut Box<ProxyCtx>,
     ) -> FailToProxy {
-        if ctx.outcome.error.is_none() {
-            ctx.outcome.error = Some(e.to_string());
-        }
-        let Some((status, what)) = errors::classify(e) else {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
-        };
-        if session.response_written().is_some() {
-            return FailToProxy {
-                error_code: status,
-                can_reuse_downstream: false,
-            };
-        }
-        let what = match ctx.outcome.filter_failed {
-            true => local::FILTER_FAILED,
-            false => what,
-        };
-        let resp = match ctx.body.refusal.take() {
-            Some(refusal) => refusal,
-            None => Response::error(status, what, &ctx.req.request_id),
-        };
-        // The connection is not reused after a failure: say so, so clients don't race us.
-        session.set_keepalive(None);
-        let (chain, req) = ctx.chain_and_req();
-        match local::write_local(session, chain, req, resp).await {
-            Ok(s) => ctx.outcome.local_status = Some(s),
-            Err(we) => {
-                warn!(request_id = %ctx.req.request_id, "failed to write error response: {we}")
-            }
-        }
-        FailToProxy {
-            error_code: status,
-            can_reuse_downstream: false,
-        }
+        self.answer_failure(session, e, ctx).await
     }
 
     /// Pingora logs a request's final error at ERROR unless this says not to: a client
@@ -377,6 +360,9 @@ impl ProxyHttp for EdgeProxy {
         };
         let route = ctx.route.as_ref().map(|r| &r.metrics);
         self.requests.finished(route, status, entry.duration);
+        if let Some(code) = ctx.req.grpc_status {
+            self.requests.grpc_finished(route, code);
+        }
         if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
             if let Some(group) = ctx.gen.group(&ctx.req) {
                 group.metrics().response(status, took);

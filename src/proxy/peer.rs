@@ -68,6 +68,7 @@ pub(super) fn choose(
     peer.options.write_timeout = Some(t.write);
     peer.options.idle_timeout = Some(t.idle);
     speak(&mut peer, group.spec());
+    ctx.grpc.bound(&mut peer)?;
     Ok(Box::new(peer))
 }
 

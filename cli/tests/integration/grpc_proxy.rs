@@ -1,6 +1,6 @@
 //! gRPC through the proxy to HTTP/2 upstreams (docs/grpc.md), with real grpcio servers and
 //! clients: every call kind (unary, both streaming directions, bidi with 10,000 messages),
-//! a 10 MB message, a deadline, an error status with trailing metadata — over h2c and over
+//! a ping-pong stream through `waf` (nothing held back), a 10 MB message, a deadline, an error status with trailing metadata — over h2c and over
 //! h2 + TLS to the upstream; an h2-only group never falls back to HTTP/1.1.
 
 use std::path::Path;
@@ -17,6 +17,7 @@ fn all_call_kinds(target: &str, tls: Option<(&Path, &str)>) {
         "server_stream",
         "client_stream",
         "bidi",
+        "pingpong",
         "big",
         "deadline",
         "error",
@@ -50,6 +51,7 @@ fn all_call_kinds(target: &str, tls: Option<(&Path, &str)>) {
         (&big["len"], &big["same"]),
         (&10_485_760.into(), &true.into())
     );
+    assert_eq!(get("pingpong")["count"], 100, "a stream is never held back");
     assert_eq!(get("deadline")["code"], "DEADLINE_EXCEEDED");
     let error = get("error");
     assert_eq!(error["code"], "FAILED_PRECONDITION", "{error}");
@@ -58,7 +60,8 @@ fn all_call_kinds(target: &str, tls: Option<(&Path, &str)>) {
     assert_eq!(error["trailers"]["x-detail-bin"], "0001fe", "{error}");
 }
 
-/// A block listening for h2c on any port, one route to group `grpc` (`group` is its body).
+/// A block listening for h2c on any port, one route to group `grpc` (`group` is its body)
+/// with `waf` on it (its request-body inspection must leave gRPC streams alone).
 fn h2c_edge(group: &str) -> Edge {
     Edge::start(&format!(
         r#"
@@ -70,6 +73,7 @@ listen = [{{ addr = "127.0.0.1:0", http2 = true }}]
 path_prefix = "/test.Echo/"
 upstream = "grpc"
 max_body_bytes = "64MiB"
+plugins = [{{ name = "waf" }}]
 "#
     ))
 }

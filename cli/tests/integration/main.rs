@@ -43,6 +43,7 @@ mod gateway_rate_limit;
 mod gateway_rate_limit_redis;
 mod gateway_waf;
 mod gateway_waf_body;
+mod grpc_errors;
 mod grpc_proxy;
 mod hot_keys;
 mod lifecycle;

@@ -90,14 +90,26 @@ impl Drop for GrpcServer {
     }
 }
 
-/// Runs `case` (see grpc_peer.py) through `target` in plain text; its JSON answer.
-pub fn call(target: &str, case: &str) -> serde_json::Value {
-    call_with(target, case, None)
+/// Runs `case` (see grpc_peer.py) through `target` in plain text with `:authority`
+/// `authority` and `metadata` (`k=v` pairs); its JSON answer.
+pub fn call(target: &str, case: &str, authority: &str, metadata: &[&str]) -> serde_json::Value {
+    let mut cmd = Command::new(python());
+    cmd.env("GRPC_AUTHORITY", authority)
+        .env("GRPC_METADATA", metadata.join(","));
+    run(cmd, target, case, None)
 }
 
 /// Runs `case` through `target`, over TLS trusting `(ca, name)` when given.
 pub fn call_with(target: &str, case: &str, tls: Option<(&Path, &str)>) -> serde_json::Value {
-    let mut cmd = Command::new(python());
+    run(Command::new(python()), target, case, tls)
+}
+
+fn run(
+    mut cmd: Command,
+    target: &str,
+    case: &str,
+    tls: Option<(&Path, &str)>,
+) -> serde_json::Value {
     cmd.arg(script()).args(["call", target, case]);
     if let Some((ca, name)) = tls {
         cmd.arg(ca).arg(name);

@@ -6,13 +6,18 @@ code generation) for the gRPC tests (cli/tests/integration/grpc_proxy.rs).
   grpc_peer.py call TARGET CASE [CA NAME]   run one case through TARGET (TLS: trust CA,
                                             expect NAME), print one JSON line, exit 0
 
-Cases: unary, server_stream, client_stream, bidi (10,000 messages), big (a 10 MB message
+Environment: GRPC_AUTHORITY (the :authority sent), GRPC_METADATA ("k=v,k2=v2", sent with
+unary, deadline, error and status calls).
+
+Cases: unary, server_stream, client_stream, bidi (10,000 messages), pingpong (100 messages, each sent once
+the one before was answered), big (a 10 MB message
 both ways), deadline (a slow call under a 300 ms deadline), error (an error status with
 trailing metadata), status (a unary call, whatever it answers: code, details, metadata).
 """
 
 import json
 import os
+import queue
 import sys
 import time
 from concurrent import futures
@@ -100,8 +105,9 @@ def status(e):
 
 def run(channel, case):
     m = lambda kind, name: getattr(channel, kind)("/test.Echo/" + name)
+    sent = [tuple(kv.split("=", 1)) for kv in os.environ.get("GRPC_METADATA", "").split(",") if kv]
     if case == "unary":
-        resp, call = m("unary_unary", "Unary").with_call(b"hello", timeout=10)
+        resp, call = m("unary_unary", "Unary").with_call(b"hello", timeout=10, metadata=sent)
         return {"body": resp.decode(), "headers": md(call.initial_metadata()),
                 "trailers": md(call.trailing_metadata()), "code": call.code().name}
     if case == "server_stream":
@@ -114,14 +120,24 @@ def run(channel, case):
         sent = [b"msg-%d" % i for i in range(BIDI)]
         got = list(m("stream_stream", "Bidi")(iter(sent), timeout=60))
         return {"count": len(got), "same": got == sent}
+    if case == "pingpong":
+        # each message waits for the answer to the one before: nothing may be held back
+        q = queue.Queue()
+        q.put(b"ping-0")
+        replies = m("stream_stream", "Bidi")(iter(q.get, None), timeout=20)
+        n = 0
+        for _ in replies:
+            n += 1
+            q.put(None if n == 100 else b"ping-%d" % n)
+        return {"count": n}
     if case == "big":
         body = bytes(range(256)) * (BIG // 256)
         resp = m("unary_unary", "Unary")(body, timeout=60)
         return {"len": len(resp), "same": resp == body}
     calls = {
-        "deadline": lambda: m("unary_unary", "Slow")(b"5", timeout=0.3),
-        "error": lambda: m("unary_unary", "Fail")(b"", timeout=10),
-        "status": lambda: m("unary_unary", "Unary")(b"hello", timeout=10),
+        "deadline": lambda: m("unary_unary", "Slow")(b"5", timeout=0.3, metadata=sent),
+        "error": lambda: m("unary_unary", "Fail")(b"", timeout=10, metadata=sent),
+        "status": lambda: m("unary_unary", "Unary")(b"hello", timeout=10, metadata=sent),
     }
     if case not in calls:
         raise SystemExit("unknown case " + case)
@@ -133,6 +149,9 @@ def run(channel, case):
 
 
 def call(target, case, ca=None, name=None):
+    global OPTS
+    if os.environ.get("GRPC_AUTHORITY"):
+        OPTS = OPTS + [("grpc.default_authority", os.environ["GRPC_AUTHORITY"])]
     if ca:
         creds = grpc.ssl_channel_credentials(open(ca, "rb").read())
         opts = OPTS + [("grpc.ssl_target_name_override", name)]
