@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::edge::{check_text, Edge};
-use crate::common::grpc::{call_with, GrpcServer};
+use crate::common::grpc::{call, call_with, GrpcServer};
 
 /// Every case of grpc_peer.py through `target` (in parallel), checked.
 fn all_call_kinds(target: &str, tls: Option<(&Path, &str)>) {
@@ -210,5 +210,37 @@ protocol = "http2"
             "{at} {what}\n{}",
             out.stderr
         );
+    }
+}
+
+#[test]
+fn h2_groups_hash_keys_to_one_member_and_fail_over_when_it_dies() {
+    let mut servers = [GrpcServer::start("a"), GrpcServer::start("b")];
+    let edge = h2c_edge(&format!(
+        "servers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\nprotocol = \"h2c\"\n\
+         balance = \"hash\"\nhash_key = \"$http_x_user\"\nretries = 1\n\
+         health_check = {{ kind = \"tcp\", interval = \"100ms\" }}",
+        servers[0].addr(),
+        servers[1].addr()
+    ));
+    let target = edge.addr().to_string();
+    let served_by = |user: &str| {
+        let md = format!("x-user={user}");
+        let r = call(&target, "unary", "grpc", &[&md]);
+        assert_eq!(r["code"], "OK", "{r}");
+        r["headers"]["x-served-by"].as_str().unwrap().to_string()
+    };
+    let first = served_by("u1");
+    for _ in 0..3 {
+        assert_eq!(served_by("u1"), first, "one key, one member");
+    }
+    let (dead, alive) = match first.as_str() {
+        "a" => (0, "b"),
+        _ => (1, "a"),
+    };
+    servers[dead].kill();
+    // Its pooled h2 connection dies with it: the next calls go to the other member.
+    for _ in 0..3 {
+        assert_eq!(served_by("u1"), alive);
     }
 }
