@@ -52,6 +52,8 @@ pub struct Route {
     pub compression: Option<Arc<CompressionSpec>>,
     /// The server block's plugins, then the route's; each phase runs them in this order.
     pub chain: PluginChain,
+    /// Translate gRPC-Web calls to gRPC (docs/grpc.md).
+    pub grpc_web: bool,
     /// The route's request metrics (`edgeproxy_requests_total{server, route, status}`,
     /// `edgeproxy_request_duration_seconds{server, route}`), resolved when it was built.
     pub metrics: RouteMetrics,
@@ -100,6 +102,7 @@ mod tests {
             max_body_bytes: 0,
             compression: None,
             chain: PluginChain::default(),
+            grpc_web: false,
             metrics: RouteMetrics::new("router-unit", name),
         })
     }

@@ -191,6 +191,8 @@ pub struct RouteSpec {
     pub compression: Option<Arc<CompressionSpec>>,
     /// The route's own plugins, in order.
     pub plugins: Vec<PluginSpec>,
+    /// Translate gRPC-Web calls to gRPC (`grpc_web = true`, docs/grpc.md).
+    pub grpc_web: bool,
 }
 
 /// One `{ name = "...", config = { ... } }` plugin entry, not yet built.

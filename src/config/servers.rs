@@ -238,6 +238,7 @@ fn read_route(
         .unwrap_or(parent.limits.max_body_bytes);
     let compression = edge::read_compression(d, t.item("compression"), parent.compression, true);
     let plugins = read_plugins(d, t.item("plugins"));
+    let grpc_web = t.bool(d, "grpc_web", false);
     t.finish(d, "route");
     Some(RouteSpec {
         name: name.map(|n| n.value).unwrap_or(label),
@@ -247,6 +248,7 @@ fn read_route(
         max_body_bytes,
         compression,
         plugins,
+        grpc_web,
     })
 }
 

@@ -1,10 +1,11 @@
 //! gRPC over the proxy (docs/grpc.md): which requests are gRPC, the status codes, errors the
 //! proxy itself produces answered as gRPC (trailers-only: HTTP 200 + `grpc-status`), and
-//! `grpc-timeout` read as a deadline. A leaf: it knows HTTP headers, nothing of the proxy.
+//! `grpc-timeout` read as a deadline, gRPC-Web translated (`web`). A leaf: it knows HTTP headers, nothing of the proxy.
 
 mod local;
 mod status;
 mod timeout;
+pub mod web;
 
 pub use local::{split_status, trailers_only};
 pub use status::{encode_message, Code};

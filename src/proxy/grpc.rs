@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
+use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use crate::grpc;
@@ -59,9 +60,21 @@ impl GrpcCall {
         Ok(())
     }
 
-    /// The upstream's `grpc-timeout`: what is left of the client's (time spent here taken
-    /// off), in milliseconds, at least 1.
-    pub fn forward(&self, req: &mut RequestHeader) -> Result<()> {
+    /// The upstream request: `te: trailers`, which gRPC servers require (Pingora strips
+    /// `te` from a request that arrived over HTTP/1, as a gRPC-Web call does);
+    /// `grpc-timeout` as what is left of the client's (time spent here taken off, in
+    /// milliseconds, at least 1); a gRPC-Web text call's length dropped.
+    pub fn upstream_request(&self, session: &Session, req: &mut RequestHeader) -> Result<()> {
+        if !self.on {
+            return Ok(());
+        }
+        req.insert_header(http::header::TE, "trailers")?;
+        if let Some(web) = session
+            .downstream_modules_ctx
+            .get::<grpc::web::GrpcWebModule>()
+        {
+            web.upstream_request(req);
+        }
         if let Some(left) = self.left() {
             let ms = left.as_millis().clamp(1, 99_999_999);
             req.insert_header(grpc::GRPC_TIMEOUT, format!("{ms}m"))?;
@@ -73,6 +86,31 @@ impl GrpcCall {
         self.deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
+}
+
+/// On a `grpc_web` route: a gRPC-Web call becomes a gRPC one (then a gRPC call in every
+/// respect: deadline, status, answers), its answer translated back.
+pub fn start_web(session: &mut Session, ctx: &mut super::ProxyCtx) -> Result<()> {
+    if !grpc::web::is_grpc_web(session.req_header()) {
+        return Ok(());
+    }
+    let req = session.downstream_session.req_header_mut();
+    if let Some(web) = session
+        .downstream_modules_ctx
+        .get_mut::<grpc::web::GrpcWebModule>()
+    {
+        grpc::web::start(web, req)?;
+        ctx.grpc = GrpcCall::of(session.req_header(), ctx.req.started);
+    }
+    Ok(())
+}
+
+/// Whether the gRPC-Web translation is on for this request.
+pub fn web_on(session: &Session) -> bool {
+    session
+        .downstream_modules_ctx
+        .get::<grpc::web::GrpcWebModule>()
+        .is_some_and(|m| m.on())
 }
 
 /// Records the `grpc-status` in `headers` (a response header or trailers), if any.

@@ -57,8 +57,9 @@ pub async fn write_local(
 }
 
 /// A local answer to a gRPC call, as gRPC: over HTTP/2 a header and trailers carrying
-/// `grpc-status` (through the downstream modules, so a gRPC-Web bridge encodes the
-/// trailers into the body); over HTTP/1 trailers-only, the status in the header.
+/// `grpc-status`, through the downstream modules (so the gRPC-Web translation encodes
+/// the trailers into the body, on HTTP/1 too); otherwise over HTTP/1 trailers-only, the
+/// status in the header.
 async fn write_grpc(
     session: &mut Session,
     ctx: &mut RequestCtx,
@@ -67,7 +68,8 @@ async fn write_grpc(
 ) -> Result<u16> {
     let (mut header, code) = crate::grpc::trailers_only(header, body)?;
     ctx.grpc_status = Some(code.as_u32());
-    if session.req_header().version != http::Version::HTTP_2 {
+    let h2 = session.req_header().version == http::Version::HTTP_2;
+    if !h2 && !super::grpc::web_on(session) {
         header.insert_header(http::header::CONTENT_LENGTH, "0")?;
         session
             .write_response_header(Box::new(header), true)

@@ -89,9 +89,11 @@ impl ProxyHttp for EdgeProxy {
         ))
     }
 
-    /// Our compression module instead of Pingora's (see [`crate::compress`]).
+    /// Our compression module instead of Pingora's (see [`crate::compress`]), and the
+    /// gRPC-Web translation (idle unless a `grpc_web` route starts it).
     fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
         modules.add_module(Box::new(compress::CompressModuleBuilder));
+        modules.add_module(Box::new(crate::grpc::web::GrpcWebModuleBuilder));
     }
 
     async fn early_request_filter(
@@ -156,6 +158,9 @@ impl ProxyHttp for EdgeProxy {
             ctx.req.upstream = route.upstream.clone();
         }
         ctx.body.limit = route.max_body_bytes;
+        if route.grpc_web {
+            grpc::start_web(session, ctx)?;
+        }
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body.limit) {
             return self
@@ -224,14 +229,14 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut pingora::http::RequestHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
         if let Some(group) = ctx.gen.clone().group(&ctx.req) {
             peer::require_h2(group, req, ctx)?;
         }
-        ctx.grpc.forward(req)?;
+        ctx.grpc.upstream_request(session, req)?;
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
     }
 

@@ -4,6 +4,7 @@
 //! h2 + TLS to the upstream; an h2-only group never falls back to HTTP/1.1.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -163,11 +164,11 @@ plugins = [{ name = "respond", config = { status = 200, body = "h1 origin\n" } }
     assert_eq!(get("auto"), (200, "h1 origin\n".to_string()));
     let (status, _) = get("strict");
     assert_eq!(status, 502, "{}", edge.stderr());
-    assert!(
-        edge.stderr().contains("did not agree to HTTP/2"),
-        "{}",
-        edge.stderr()
-    );
+    // Logged once the answer is out.
+    crate::common::wait_until("the reason logged", Duration::from_secs(10), || {
+        edge.stderr().contains("did not agree to HTTP/2")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", edge.stderr()));
 }
 
 #[test]

@@ -45,6 +45,7 @@ mod gateway_waf;
 mod gateway_waf_body;
 mod grpc_errors;
 mod grpc_proxy;
+mod grpc_web;
 mod hot_keys;
 mod lifecycle;
 mod log_flood;
