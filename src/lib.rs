@@ -57,6 +57,8 @@ pub mod server;
 #[doc(hidden)]
 pub mod signals;
 #[doc(hidden)]
+pub mod stream;
+#[doc(hidden)]
 pub mod tls;
 #[doc(hidden)]
 pub mod upstream;

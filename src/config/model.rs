@@ -28,6 +28,8 @@ pub struct ConfigSpec {
     pub process: ProcessSettings,
     /// Server blocks, in file order.
     pub servers: Vec<ServerBlockSpec>,
+    /// Stream (TCP) blocks, in file order.
+    pub streams: Vec<super::StreamSpec>,
     /// Upstream groups, in file order.
     pub upstreams: Vec<GroupSpec>,
     /// Tiered cache engines, by name.

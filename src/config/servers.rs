@@ -16,13 +16,17 @@ use crate::router::PathMatch;
 /// Names of the defined upstream groups (routes may only name these).
 pub type GroupNames<'a> = &'a [&'a str];
 
-/// Reads every server block.
+/// Reads every server block (none is an error unless `streams` listen instead).
 pub fn read_servers(
     d: &mut Diagnostics,
     item: Option<&Item>,
     groups: GroupNames,
+    streams: bool,
 ) -> Vec<ServerBlockSpec> {
     let Some(item) = item else {
+        if streams {
+            return Vec::new();
+        }
         d.push(
             None,
             "no [[servers]] block: nothing would listen",

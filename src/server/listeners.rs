@@ -54,6 +54,29 @@ fn h2_options(max_streams: u32) -> H2Options {
 /// upstream side gets from its 8 MiB window.
 const SMALL_FRAME_BUDGET: usize = 4 << 20;
 
+/// The listeners of stream block `block` (bound at `bound`): plain TCP, or TLS terminated
+/// here (no ALPN protocol offered beyond `http/1.1`'s default).
+pub fn add_stream<A: ServerApp + Send + Sync + 'static>(
+    svc: &mut Service<A>,
+    block: &crate::stream::StreamBlock,
+    bound: &[SocketAddr],
+) -> Result<(), StartError> {
+    for (l, bound) in block.listen.iter().zip(bound) {
+        let addr = bound.to_string();
+        let Some(certs) = &l.tls else {
+            svc.add_tcp(&addr);
+            continue;
+        };
+        let settings = tls::settings(certs.clone(), false).map_err(|e| StartError::Tls {
+            addr: *bound,
+            server: block.name.to_string(),
+            reason: e.to_string(),
+        })?;
+        svc.add_tls_with_settings(&addr, None, settings);
+    }
+    Ok(())
+}
+
 /// The connection gate of `block`'s listeners, which listen on `bound` (in the order of
 /// `block.listen`; port 0 resolved).
 pub fn gate(block: &ServerBlock, bound: &[SocketAddr]) -> Gate {

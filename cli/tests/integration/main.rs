@@ -63,6 +63,7 @@ mod reload_soak;
 mod reload_state;
 mod request_conformance;
 mod request_smuggling;
+mod streams;
 mod tls;
 mod upstream_consul;
 mod upstream_ketama;
