@@ -1,5 +1,6 @@
-//! TCP stream proxying (`[[streams]]`, docs/streams.md) with real peers: a TCP echo and a
-//! real redis-server (`redis-benchmark` through the proxy), SNI routing to two TLS
+//! TCP stream proxying (`[[streams]]`, docs/streams.md) with real peers: a TCP echo (plain
+//! and behind a TLS-terminating listener) and a real redis-server (`redis-benchmark`
+//! through the proxy), SNI routing to two TLS
 //! backends without terminating, the PROXY protocol (v1 and v2) as the backend reads it,
 //! and a member killed under load; byte counters in metrics.
 
@@ -107,6 +108,8 @@ plugins = [{ name = "metrics" }]
 fn tcp_echo_and_a_real_redis_through_stream_listeners() {
     let echo_peer = TcpPeer::start(echo);
     let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::certs::write_pair(dir.path(), "s", &["echo.test"], 30);
     let edge = Edge::start(&format!(
         r#"
 [upstreams.echo]
@@ -123,11 +126,30 @@ name = "redis"
 listen = ["127.0.0.1:0"]
 upstream = "redis"
 idle_timeout = "30s"
+[[streams]]
+name = "tls"
+listen = [{{ addr = "127.0.0.1:0", tls = {{ certificates = [{{ cert = "{d}/s.crt", key = "{d}/s.key" }}] }} }}]
+upstream = "echo"
 "#,
-        echo_peer.addr, redis.node.port
+        echo_peer.addr,
+        redis.node.port,
+        d = dir.path().display()
     ));
-    let [admin, echo_at, redis_at] = edge.listening();
+    let [admin, echo_at, redis_at, tls_at] = edge.listening();
     assert_eq!(round_trip(echo_at, b"hello stream\n"), b"hello stream\n");
+    // TLS terminated at the stream listener, plain bytes to the echo.
+    let mut ssl = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    ssl.set_ca_file(dir.path().join("s.crt")).unwrap();
+    let tcp = TcpStream::connect(tls_at).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = ssl
+        .build()
+        .connect("echo.test", tcp)
+        .expect("TLS handshake");
+    tls.write_all(b"over tls").unwrap();
+    let mut got = [0u8; 8];
+    tls.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"over tls");
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &redis_at.port().to_string()])
         .args(["-n", "2000", "-c", "10", "-t", "set,get", "-q"])
@@ -299,4 +321,41 @@ upstream = "e"
         before + 20,
         "all on the live member"
     );
+}
+
+#[test]
+fn check_refuses_stream_blocks_that_cannot_work() {
+    let out = crate::common::edge::check_text(
+        r#"
+[upstreams.a]
+servers = [{ addr = "127.0.0.1:1" }]
+[[streams]]
+listen = ["127.0.0.1:0"]
+upstream = "b"
+[[streams]]
+listen = [{ addr = "127.0.0.1:0", proxy_protocol = true }]
+upstream = "a"
+hash = "port"
+[[streams]]
+listen = [{ addr = "127.0.0.1:0", tls = { certificates = [{ cert = "x.crt", key = "x.key" }] } }]
+sni_routes = [{ sni = "a.test", upstream = "a" }]
+"#,
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let file = out.path.display().to_string();
+    for (line, what) in [
+        (6, "undefined upstream `b`"),
+        (8, "cannot require a PROXY header"),
+        (10, "unknown hash `port`"),
+        (13, "reading the SNI needs plain listeners"),
+    ] {
+        let at = format!("{file}:{line}:");
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with(&at) && l.contains(what)),
+            "{at} {what}\n{}",
+            out.stderr
+        );
+    }
 }
