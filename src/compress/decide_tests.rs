@@ -116,8 +116,10 @@ fn header_changes() {
 
 #[test]
 fn grpc_bodies_are_never_compressed_even_with_every_type() {
-    let mut every = CompressionSpec::default();
-    every.types = crate::compress::Types::new(["*"]);
+    let every = CompressionSpec {
+        types: crate::compress::Types::new(["*"]),
+        ..CompressionSpec::default()
+    };
     for ct in [
         "application/grpc",
         "application/grpc-web+proto",
