@@ -348,3 +348,53 @@ sni_routes = [{ sni = "a.test", upstream = "a" }]
         (13, "reading the SNI needs plain listeners"),
     ]);
 }
+
+#[test]
+fn a_reload_in_place_moves_new_connections_and_keeps_open_ones() {
+    let a = TcpPeer::start(|b| [&b"a:"[..], b].concat());
+    let b = TcpPeer::start(|b| [&b"b:"[..], b].concat());
+    let cfg = |up: &str| {
+        format!(
+            "[upstreams.a]\nservers = [{{ addr = \"{}\" }}]\n[upstreams.b]\nservers = [{{ addr = \"{}\" }}]\n\
+             [[streams]]\nlisten = [\"127.0.0.1:0\"]\nupstream = \"{up}\"\n",
+            a.addr, b.addr
+        )
+    };
+    let edge = Edge::start_in(tempfile::tempdir().unwrap(), "edge", &cfg("a"));
+    let at = edge.addr();
+    let mut open = TcpStream::connect(at).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The answers are tagged with the member: two bytes longer than the message.
+    let talk = |c: &mut TcpStream, msg: &[u8]| {
+        c.write_all(msg).unwrap();
+        let mut got = vec![0u8; msg.len() + 2];
+        c.read_exact(&mut got).unwrap();
+        got
+    };
+    let fresh = |msg: &[u8]| {
+        let mut c = TcpStream::connect(at).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        talk(&mut c, msg)
+    };
+    assert_eq!(talk(&mut open, b"x"), b"a:x");
+    assert_eq!(fresh(b"1"), b"a:1");
+    let conf = edge.path("edge.toml");
+    std::fs::write(&conf, cfg("b")).unwrap();
+    let out = Command::new(crate::common::edge::binary())
+        .args(["-s", "reload", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fresh(b"2"), b"b:2", "new connections: the new generation");
+    assert_eq!(
+        talk(&mut open, b"y"),
+        b"a:y",
+        "an open connection stays where it is"
+    );
+}
