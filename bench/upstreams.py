@@ -17,37 +17,17 @@ request; redis-benchmark: p50). Bounded: every run has a request count; nothing 
 import argparse
 import os
 import re
-import socket
 import subprocess
 import tempfile
-import time
+
+import harness
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, what):
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited: {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on {port}")
-
-
-def start(cmd, core, port, what, **kw):
-    proc = subprocess.Popen(["taskset", "-c", str(core)] + cmd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, **kw)
-    wait_port(port, proc, what)
-    return proc
+def run(name, cmd, core, port, dir):
+    """`cmd` pinned to `core` (harness.start: logged, stopped at exit), once it listens."""
+    p = harness.start(name, cmd, str(core), dir)
+    harness.wait_port(port, p, name, dir)
+    return p
 
 
 def nginx(dir, name, body, core, port):
@@ -58,7 +38,7 @@ worker_processes 1; daemon off; pid {dir}/{name}.pid; error_log {dir}/{name}.err
 events {{ worker_connections 4096; }}
 {body}
 """)
-    return start(["nginx", "-p", dir, "-c", conf, "-e", f"{dir}/{name}.err"], core, port, name)
+    return run(name, ["nginx", "-p", dir, "-c", conf, "-e", f"{dir}/{name}.err"], core, port, dir)
 
 
 def h2load(port, n, msg):
@@ -91,8 +71,7 @@ def main():
     msg = os.path.join(dir, "msg")
     with open(msg, "wb") as f:
         f.write(b"\x00\x00\x00\x00\x05hello")
-    backend, ep_grpc, ng_grpc = free_port(), free_port(), free_port()
-    redis, ep_tcp, ng_tcp = free_port(), free_port(), free_port()
+    backend, ep_grpc, ng_grpc, redis, ep_tcp, ng_tcp = harness.free_ports(6)
     procs = []
     try:
         # keepalive_requests: nginx's default (1000) would GOAWAY every 1000 streams.
@@ -100,8 +79,8 @@ def main():
   server {{ listen 127.0.0.1:{backend} http2;
     location / {{ default_type application/grpc; add_trailer grpc-status 0;
                   return 200 "AAAAAok"; }} }} }}""", 1, backend))
-        procs.append(start(["redis-server", "--port", str(redis), "--save", "",
-                            "--appendonly", "no"], 1, redis, "redis-server"))
+        procs.append(run("redis-server", ["redis-server", "--port", str(redis), "--save", "",
+                                          "--appendonly", "no"], 1, redis, dir))
         procs.append(nginx(dir, "proxy", f"""http {{ access_log off; keepalive_requests 100000000;
   upstream g {{ server 127.0.0.1:{backend}; keepalive 64; keepalive_requests 100000000; }}
   server {{ listen 127.0.0.1:{ng_grpc} http2; location / {{ grpc_pass grpc://g; }} }} }}
@@ -124,7 +103,7 @@ upstream = "g"
 listen = ["127.0.0.1:{ep_tcp}"]
 upstream = "r"
 """)
-        procs.append(start([a.edgeproxy, "-c", conf], 0, ep_grpc, "edgeproxy"))
+        procs.append(run("edgeproxy", [a.edgeproxy, "-c", conf], 0, ep_grpc, dir))
         print(f"gRPC unary over h2c, {a.requests} calls, 8 connections x 16 streams (best of {a.reps})")
         for name, port in [("direct", backend), ("nginx grpc_pass", ng_grpc), ("edgeproxy h2c", ep_grpc)]:
             best = max((h2load(port, a.requests, msg) for _ in range(a.reps)), key=lambda r: r[0])
@@ -137,8 +116,7 @@ upstream = "r"
                 print(f"  {name:18} {op} {rps:10.0f} req/s   p50 {p50} ms")
     finally:
         for p in procs:
-            p.terminate()
-            p.wait()
+            harness.stop(p)
 
 
 if __name__ == "__main__":
