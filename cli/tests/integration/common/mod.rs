@@ -17,6 +17,7 @@ pub mod origin;
 pub mod raw;
 pub mod redis;
 pub mod scrape;
+pub mod tcp;
 pub mod tiers;
 pub mod wait;
 
