@@ -16,7 +16,7 @@ BENCH_PKGS := nginx libnginx-mod-http-lua wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test build release dist deps-build deps-test deps-bench check fmt lint bench clean-target kafka-broker \
-  install uninstall deb deb-package deb-e2e
+  test-tools install uninstall deb deb-package deb-e2e
 
 # A real Kafka-protocol broker for the access-event tests
 # (cli/tests/integration/access_events.rs): tansu from crates.io, built once (debug: quicker
@@ -34,6 +34,12 @@ KAFKA_PY_DIR := $(TOOLS)/kafka-python-$(KAFKA_PY_VERSION)
 KAFKA_PY := $(KAFKA_PY_DIR)/bin/python
 export EDGEPROXY_TANSU ?= $(TANSU)
 export EDGEPROXY_KAFKA_PY ?= $(KAFKA_PY)
+# A real gRPC server and client for the gRPC tests (cli/tests/integration/grpc_*.rs):
+# grpcio (PyPI; its wheels need no compiler) in a venv beside the broker's.
+GRPC_PY_VERSION := 1.85.1
+GRPC_PY_DIR := $(TOOLS)/grpcio-$(GRPC_PY_VERSION)
+GRPC_PY := $(GRPC_PY_DIR)/bin/python
+export EDGEPROXY_GRPC_PY ?= $(GRPC_PY)
 
 # cargo-deb (crates.io) builds the Debian package (`make deb`; metadata in cli/Cargo.toml),
 # pinned and built once into the same cache directory as tansu.
@@ -74,6 +80,14 @@ build: deps-build
 	$(CARGO) build
 
 kafka-broker: $(TANSU) $(KAFKA_PY)
+
+## The tools the integration suite runs beside the binary (built or installed once).
+test-tools: kafka-broker $(GRPC_PY)
+
+$(GRPC_PY):
+	rm -rf $(GRPC_PY_DIR)
+	python3 -m venv $(GRPC_PY_DIR)
+	$(GRPC_PY_DIR)/bin/pip install --quiet grpcio==$(GRPC_PY_VERSION)
 
 $(KAFKA_PY):
 	rm -rf $(KAFKA_PY_DIR)
@@ -177,7 +191,7 @@ run: release
 	$(CARGO_TARGET_DIR)/release/edgeproxy -c $(CONF)
 
 ## Run every test (unit, integration with real redis-server/nginx/origins).
-test: deps-test $(TANSU) $(KAFKA_PY) $(CARGO_DEB)
+test: deps-test test-tools $(CARGO_DEB)
 	$(CARGO) build --workspace --tests
 	$(CARGO) test --workspace --no-fail-fast
 

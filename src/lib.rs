@@ -35,6 +35,8 @@ pub mod fleet;
 #[doc(hidden)]
 pub mod generation;
 #[doc(hidden)]
+pub mod grpc;
+#[doc(hidden)]
 pub mod hot;
 #[doc(hidden)]
 pub mod http_cache;
@@ -58,6 +60,8 @@ pub mod router;
 pub mod server;
 #[doc(hidden)]
 pub mod signals;
+#[doc(hidden)]
+pub mod stream;
 #[doc(hidden)]
 pub mod tls;
 #[doc(hidden)]

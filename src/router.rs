@@ -54,6 +54,8 @@ pub struct Route {
     pub chain: PluginChain,
     /// Response caching (`cache = { use = "NAME", … }`); `None`: off.
     pub cache: Option<crate::http_cache::RouteCache>,
+    /// Translate gRPC-Web calls to gRPC (docs/grpc.md).
+    pub grpc_web: bool,
     /// The route's request metrics (`edgeproxy_requests_total{server, route, status}`,
     /// `edgeproxy_request_duration_seconds{server, route}`), resolved when it was built.
     pub metrics: RouteMetrics,
@@ -103,6 +105,7 @@ mod tests {
             compression: None,
             chain: PluginChain::default(),
             cache: None,
+            grpc_web: false,
             metrics: RouteMetrics::new("router-unit", name),
         })
     }

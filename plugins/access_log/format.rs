@@ -52,6 +52,9 @@ pub enum LogVar {
     Route,
     /// `$upstream_group`: the group the request went to.
     UpstreamGroup,
+    /// `$grpc_status`: the `grpc-status` a gRPC call ended with (nginx has none; Envoy's
+    /// `%GRPC_STATUS_NUMBER%`).
+    GrpcStatus,
 }
 
 /// What the log's variables read: the finished request and its context.
@@ -68,7 +71,7 @@ impl Extra for LogVar {
                                  $time_local, $time_iso8601, $status, $body_bytes_sent, \
                                  $bytes_sent, $request_time, $upstream_addr, \
                                  $upstream_response_time, $upstream_cache_status, $request_id, \
-                                 $server_name, $route, $upstream_group";
+                                 $server_name, $route, $upstream_group, $grpc_status";
 
     fn variable(name: &str) -> Option<Self> {
         Some(match name {
@@ -88,6 +91,7 @@ impl Extra for LogVar {
             "server_name" => LogVar::ServerName,
             "route" => LogVar::Route,
             "upstream_group" => LogVar::UpstreamGroup,
+            "grpc_status" => LogVar::GrpcStatus,
             _ => return None,
         })
     }
@@ -127,6 +131,11 @@ impl Extra for LogVar {
             LogVar::ServerName => out.push_str(&ctx.server),
             LogVar::Route => out.push_str(ctx.route.as_deref().unwrap_or_default()),
             LogVar::UpstreamGroup => out.push_str(ctx.upstream.as_deref().unwrap_or_default()),
+            LogVar::GrpcStatus => {
+                if let Some(code) = ctx.grpc_status {
+                    out.push_display(code);
+                }
+            }
         }
     }
 }

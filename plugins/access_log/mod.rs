@@ -188,6 +188,7 @@ impl Plugin for AccessLog {
             "upstream_group": ctx.upstream.as_deref(),
             "consumer": ctx.consumer(),
             "cache": ctx.cache_level.map(|l| l.as_str()),
+            "grpc_status": ctx.grpc_status,
             "error": entry.error,
         })
         .to_string();

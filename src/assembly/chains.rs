@@ -60,6 +60,7 @@ impl<'a> ChainBuilder<'a> {
             max_body_bytes: spec.max_body_bytes,
             compression: spec.compression,
             chain: PluginChain::new(server.all(), own),
+            grpc_web: spec.grpc_web,
         }
     }
 

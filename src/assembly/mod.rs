@@ -36,6 +36,8 @@ pub struct App {
     pub process: ProcessSettings,
     /// Server blocks (each becomes one Pingora service with its own listeners and routes).
     pub servers: Vec<ServerBlock>,
+    /// Stream blocks (each one Pingora service proxying TCP connections).
+    pub streams: Vec<crate::stream::StreamBlock>,
     /// Upstream groups, by name.
     pub upstreams: Upstreams,
     /// Tiered cache engines, by name.
@@ -219,6 +221,29 @@ pub fn assemble_with(
             }
         })
         .collect();
+    let streams = spec
+        .streams
+        .into_iter()
+        .map(|s| {
+            let name: Arc<str> = Arc::from(s.name.as_str());
+            let listen = s.listen.clone();
+            let listen = listeners::build(
+                &mut d,
+                &mut warnings,
+                &name,
+                listen,
+                &spec.base_dir,
+                check_only,
+                true,
+            );
+            crate::stream::StreamBlock {
+                metrics: Arc::new(crate::stream::StreamMetrics::new(&name)),
+                name,
+                listen,
+                spec: s,
+            }
+        })
+        .collect();
     if !d.is_empty() {
         d.sort();
         return Err(d);
@@ -227,6 +252,7 @@ pub fn assemble_with(
         path: spec.path,
         process: spec.process.resolved(&spec.base_dir),
         servers,
+        streams,
         upstreams: shared.upstreams,
         caches: shared.caches,
         warnings,

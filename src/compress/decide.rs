@@ -80,10 +80,12 @@ pub fn decide(
             .split(|&b| b == b',')
             .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-transform"))
     });
+    // gRPC and gRPC-Web bodies are streams of framed messages (compressed per message by
+    // gRPC itself): never touched, even with `types = ["*"]`.
     let typed = h
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| spec.types.matches(ct));
+        .is_some_and(|ct| spec.types.matches(ct) && !is_grpc(ct));
     if encoded || no_transform || !typed {
         return Decision::Untouched;
     }
@@ -151,6 +153,13 @@ fn add_vary(resp: &mut ResponseHeader) -> pingora::Result<()> {
         return Ok(());
     }
     resp.append_header(VARY, "Accept-Encoding").map(|_| ())
+}
+
+/// `application/grpc…` (gRPC, gRPC-Web, any format).
+fn is_grpc(content_type: &str) -> bool {
+    content_type
+        .get(..16)
+        .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc"))
 }
 
 #[cfg(test)]

@@ -113,3 +113,28 @@ fn header_changes() {
     assert_eq!(only_vary.headers["content-length"], "1000");
     assert_eq!(only_vary.headers["etag"], "\"abc\"");
 }
+
+#[test]
+fn grpc_bodies_are_never_compressed_even_with_every_type() {
+    let every = CompressionSpec {
+        types: crate::compress::Types::new(["*"]),
+        ..CompressionSpec::default()
+    };
+    for ct in [
+        "application/grpc",
+        "application/grpc-web+proto",
+        "Application/GRPC+json",
+    ] {
+        let r = resp(200, &[("content-type", ct)]);
+        assert_eq!(
+            decide(&every, &req(Some("gzip")), &r, false),
+            Untouched,
+            "{ct}"
+        );
+    }
+    let plain = resp(200, &[("content-type", "application/octet-stream")]);
+    assert_eq!(
+        decide(&every, &req(Some("gzip")), &plain, false),
+        Compress(Coding::Gzip)
+    );
+}

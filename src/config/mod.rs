@@ -11,9 +11,11 @@ mod health;
 mod hot;
 mod listen;
 pub mod model;
+mod protocol;
 mod reader;
 mod route_cache;
 mod servers;
+mod streams;
 mod upstreams;
 
 pub use diag::{closest, Diagnostic, Diagnostics};
@@ -22,6 +24,7 @@ pub use model::{
     CacheConfig, ConfigSpec, Limits, PluginSpec, ProcessSettings, RouteSpec, ServerBlockSpec,
 };
 pub use reader::parse_size;
+pub use streams::{ProxyVersion, StreamHash, StreamSpec};
 
 use std::path::Path;
 
@@ -66,7 +69,10 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
     let upstreams = upstreams::read_upstreams(&mut d, top.item("upstreams"), &cache_names);
     let names: Vec<&str> = upstreams.iter().map(|g| g.name.as_str()).collect();
     let caches = caches::read_caches(&mut d, top.item("caches"), &names);
-    let servers = servers::read_servers(&mut d, top.item("servers"), &names, &cache_names);
+    let has_streams = top.item("streams").is_some();
+    let servers =
+        servers::read_servers(&mut d, top.item("servers"), &names, &cache_names, has_streams);
+    let streams = streams::read_streams(&mut d, top.item("streams"), &names);
     top.finish(&mut d, "the config file");
     if !d.is_empty() {
         d.sort();
@@ -78,6 +84,7 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
         source,
         process,
         servers,
+        streams,
         upstreams,
         caches,
     })

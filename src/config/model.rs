@@ -28,6 +28,8 @@ pub struct ConfigSpec {
     pub process: ProcessSettings,
     /// Server blocks, in file order.
     pub servers: Vec<ServerBlockSpec>,
+    /// Stream (TCP) blocks, in file order.
+    pub streams: Vec<super::StreamSpec>,
     /// Upstream groups, in file order.
     pub upstreams: Vec<GroupSpec>,
     /// Tiered cache engines, by name.
@@ -199,6 +201,8 @@ pub struct RouteSpec {
     pub plugins: Vec<PluginSpec>,
     /// Response caching (`cache = { use = "NAME", key = "…" }`); `None`: off.
     pub cache: Option<crate::http_cache::RouteCacheSpec>,
+    /// Translate gRPC-Web calls to gRPC (`grpc_web = true`, docs/grpc.md).
+    pub grpc_web: bool,
 }
 
 /// One `{ name = "...", config = { ... } }` plugin entry, not yet built.

@@ -16,14 +16,18 @@ use crate::router::PathMatch;
 /// Names of the defined upstream groups (routes may only name these).
 pub type GroupNames<'a> = &'a [&'a str];
 
-/// Reads every server block.
+/// Reads every server block (none is an error unless `streams` listen instead).
 pub fn read_servers(
     d: &mut Diagnostics,
     item: Option<&Item>,
     groups: GroupNames,
     caches: &[&str],
+    streams: bool,
 ) -> Vec<ServerBlockSpec> {
     let Some(item) = item else {
+        if streams {
+            return Vec::new();
+        }
         d.push(
             None,
             "no [[servers]] block: nothing would listen",
@@ -246,6 +250,7 @@ fn read_route(
     let cache = t
         .item("cache")
         .and_then(|c| super::route_cache::read_route_cache(d, c, parent.caches));
+    let grpc_web = t.bool(d, "grpc_web", false);
     t.finish(d, "route");
     Some(RouteSpec {
         name: name.map(|n| n.value).unwrap_or(label),
@@ -256,6 +261,7 @@ fn read_route(
         compression,
         plugins,
         cache,
+        grpc_web,
     })
 }
 

@@ -8,6 +8,7 @@ use toml_edit::Item;
 use super::diag::Diagnostics;
 use super::health::read_health_check;
 use super::hot::read_hot;
+use super::protocol::{check_health_fits, read_protocol};
 use super::reader::{item_span, table_items, Tbl};
 use crate::upstream::{
     BalanceSpec, ConsulSpec, GroupSpec, HashSpec, ServerSpec, Timeouts, UpstreamTls,
@@ -151,6 +152,8 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item, caches: &[&str]) -> 
         .item("health_check")
         .and_then(|h| read_health_check(d, name, h));
     let tls = t.item("tls").and_then(|i| read_upstream_tls(d, i));
+    let (protocol, h2) = read_protocol(d, &t, name, tls.is_some());
+    check_health_fits(d, &t, name, protocol, health_check.as_ref());
     let hot = t
         .item("hot")
         .and_then(|h| read_hot(d, name, h, hashed, caches));
@@ -173,6 +176,8 @@ fn read_group(d: &mut Diagnostics, name: &str, item: &Item, caches: &[&str]) -> 
     group.health_check = health_check;
     group.tls = tls;
     group.hot = hot;
+    group.protocol = protocol;
+    group.h2 = h2;
     Some(group)
 }
 

@@ -21,6 +21,28 @@ pub fn needs_upgrade(old: &App, new: &ConfigSpec) -> Option<String> {
             new_names.join(", ")
         ));
     }
+    let old_streams: Vec<_> = old
+        .streams
+        .iter()
+        .map(|s| {
+            (
+                &s.spec.name,
+                without_spans(&s.spec.listen),
+                s.spec.max_connections,
+            )
+        })
+        .collect();
+    let new_streams: Vec<_> = new
+        .streams
+        .iter()
+        .map(|s| (&s.name, without_spans(&s.listen), s.max_connections))
+        .collect();
+    if old_streams != new_streams {
+        return Some(
+            "[[streams]]: names, listen or max_connections (each block is a listening service)"
+                .to_string(),
+        );
+    }
     for (o, n) in old.servers.iter().zip(&new.servers) {
         if without_spans(&o.listen_specs) != without_spans(&n.listen) {
             return Some(format!("[[servers]] `{}` listen", o.name));

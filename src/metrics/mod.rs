@@ -4,9 +4,11 @@
 //! label values once, when the server block, route, upstream group or cache is built (see
 //! [`RouteMetrics`], [`UpstreamMetrics`]), instead of hashing labels per request.
 
+mod grpc;
 mod requests;
 mod upstream;
 
+pub use grpc::{GrpcCounters, GRPC_RESPONSES};
 pub use requests::{
     answered_and_5xx, RouteMetrics, ServerMetrics, NO_ROUTE, REQUESTS, REQUESTS_ABORTED,
     REQUEST_DURATION,

@@ -67,6 +67,8 @@ pub fn answered_and_5xx() -> (u64, u64) {
 pub struct RouteMetrics {
     requests: ByStatusClass,
     duration: Histogram,
+    /// gRPC calls by `grpc-status`.
+    pub grpc: super::GrpcCounters,
 }
 
 impl RouteMetrics {
@@ -75,6 +77,7 @@ impl RouteMetrics {
         RouteMetrics {
             requests: ByStatusClass::new(&REQUESTS, &[server, route]),
             duration: REQUEST_DURATION.with_label_values(&[server, route]),
+            grpc: super::GrpcCounters::new(server, route),
         }
     }
 
@@ -109,6 +112,11 @@ impl ServerMetrics {
         } else {
             route.unwrap_or(&self.unrouted).answered(status, took);
         }
+    }
+
+    /// Counts one gRPC call that ended with `code` on `route` (`None`: no route).
+    pub fn grpc_finished(&self, route: Option<&RouteMetrics>, code: u32) {
+        route.unwrap_or(&self.unrouted).grpc.inc(code);
     }
 }
 

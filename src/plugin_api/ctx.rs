@@ -42,6 +42,9 @@ pub struct RequestCtx {
     pub cache_level: Option<CacheLevel>,
     /// The upstream peer the request was sent to, if proxied.
     pub upstream_addr: Option<SocketAddr>,
+    /// The `grpc-status` a gRPC call ended with (the upstream's, or the proxy's own gRPC
+    /// error answer), once known.
+    pub grpc_status: Option<u32>,
     /// When the request started.
     pub started: Instant,
     /// Plugin-private data, keyed by type.
@@ -63,6 +66,7 @@ impl RequestCtx {
             hash_key: None,
             cache_level: None,
             upstream_addr: None,
+            grpc_status: None,
             started: Instant::now(),
             extensions: http::Extensions::new(),
         }

@@ -106,7 +106,8 @@ impl EdgeProxy {
         route: &Route,
     ) -> Result<Option<bool>> {
         let want = route.chain.request_body_bytes();
-        if want == 0 || session.is_body_empty() {
+        // A gRPC body is a stream of messages both sides may be waiting on: never held.
+        if want == 0 || session.is_body_empty() || ctx.grpc.on {
             return Ok(None);
         }
         let Some(len) = read_ahead_len(session.req_header()) else {

@@ -8,6 +8,7 @@ use once_cell::sync::Lazy;
 use super::answer::Outcome;
 use super::body::BodyState;
 use super::cache::CacheState;
+use super::grpc::GrpcCall;
 use super::hot::HotState;
 use super::peer::Attempts;
 use crate::generation::Generation;
@@ -35,6 +36,8 @@ pub struct ProxyCtx {
     pub outcome: Outcome,
     /// The response cache: the route's cache, the key, the origin's status (`proxy::cache`).
     pub cache: CacheState,
+    /// gRPC: the call's deadline and status (`proxy::grpc`).
+    pub grpc: GrpcCall,
     /// Counts this request as in flight until the context is dropped (after the log phase).
     _in_flight: crate::drain::InFlight,
 }
@@ -52,6 +55,7 @@ impl ProxyCtx {
             hot: HotState::Off,
             outcome: Outcome::default(),
             cache: CacheState::default(),
+            grpc: GrpcCall::default(),
             _in_flight: crate::drain::InFlight::start(),
         }
     }

@@ -1,6 +1,9 @@
 //! Writing a locally produced response: Pingora does not call its response filters for
 //! responses written in `request_filter`, so the header and body filter chains run here.
+//! A gRPC request's answer is written as a gRPC error (`grpc::trailers_only`).
 
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::HttpTask;
 use pingora::proxy::Session;
 use pingora::Result;
 
@@ -30,6 +33,10 @@ pub async fn write_local(
             (r.header, r.body)
         }
     };
+    // A gRPC client reads no error page: the answer goes out as gRPC.
+    if crate::grpc::is_grpc(&session.req_header().headers) {
+        return write_grpc(session, ctx, &header, &body).await;
+    }
     header.insert_header(
         http::header::CONTENT_LENGTH,
         http::HeaderValue::from(body.len()),
@@ -47,6 +54,35 @@ pub async fn write_local(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(status)
+}
+
+/// A local answer to a gRPC call, as gRPC: over HTTP/2 a header and trailers carrying
+/// `grpc-status`, through the downstream modules (so the gRPC-Web translation encodes
+/// the trailers into the body, on HTTP/1 too); otherwise over HTTP/1 trailers-only, the
+/// status in the header.
+async fn write_grpc(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    header: &ResponseHeader,
+    body: &[u8],
+) -> Result<u16> {
+    let (mut header, code) = crate::grpc::trailers_only(header, body)?;
+    ctx.grpc_status = Some(code.as_u32());
+    let h2 = session.req_header().version == http::Version::HTTP_2;
+    if !h2 && !super::grpc::web_on(session) {
+        header.insert_header(http::header::CONTENT_LENGTH, "0")?;
+        session
+            .write_response_header(Box::new(header), true)
+            .await?;
+        return Ok(200);
+    }
+    let (head, trailers) = crate::grpc::split_status(header);
+    let tasks = vec![
+        HttpTask::Header(Box::new(head), false),
+        HttpTask::Trailer(Some(Box::new(trailers))),
+    ];
+    session.write_response_tasks(tasks).await?;
+    Ok(200)
 }
 
 /// `resp` after the header and body filters of `chain`; `None` when one of them failed.

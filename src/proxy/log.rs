@@ -35,6 +35,9 @@ pub(super) async fn finished(
     };
     let route = ctx.route.as_ref().map(|r| &r.metrics);
     requests.finished(route, status, entry.duration);
+    if let Some(code) = ctx.req.grpc_status {
+        requests.grpc_finished(route, code);
+    }
     cache::finished(session, ctx);
     if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
         if let Some(group) = ctx.gen.group(&ctx.req) {

@@ -17,6 +17,7 @@ mod ctx;
 mod errors;
 mod first_hop;
 mod forward;
+mod grpc;
 mod hashkey;
 mod hot;
 mod limits;
@@ -91,9 +92,11 @@ impl ProxyHttp for EdgeProxy {
         ))
     }
 
-    /// Our compression module instead of Pingora's (see [`crate::compress`]).
+    /// Our compression module instead of Pingora's (see [`crate::compress`]), and the
+    /// gRPC-Web translation (idle unless a `grpc_web` route starts it).
     fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
         modules.add_module(Box::new(compress::CompressModuleBuilder));
+        modules.add_module(Box::new(crate::grpc::web::GrpcWebModuleBuilder));
     }
 
     async fn early_request_filter(
@@ -117,6 +120,7 @@ impl ProxyHttp for EdgeProxy {
         let gen = ctx.gen.clone();
         let block = gen.block(ctx.block);
         client::identify(session, &mut ctx.req, block.real_ip.as_deref());
+        ctx.grpc = grpc::GrpcCall::of(session.req_header(), ctx.req.started);
         if block.compresses {
             compress::start(session, block.compression.as_ref());
         }
@@ -157,6 +161,9 @@ impl ProxyHttp for EdgeProxy {
             ctx.req.upstream = route.upstream.clone();
         }
         ctx.body.limit = route.max_body_bytes;
+        if route.grpc_web {
+            grpc::start_web(session, ctx)?;
+        }
         ctx.route = Some(route.clone());
         if let Some(r) = limits::check_declared_body(session.req_header(), ctx.body.limit) {
             return self
@@ -295,11 +302,15 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut pingora::http::RequestHeader,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
         cache::announce(req, ctx);
+        if let Some(group) = ctx.gen.clone().group(&ctx.req) {
+            peer::require_h2(group, req, ctx)?;
+        }
+        ctx.grpc.upstream_request(session, req)?;
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)
     }
 
@@ -340,6 +351,9 @@ impl ProxyHttp for EdgeProxy {
         }
         ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
         ctx.upstream.status = Some(resp.status.as_u16());
+        if ctx.grpc.on {
+            grpc::record_status(&resp.headers, &mut ctx.req);
+        }
         ctx.hot.on_header(resp);
         cache::on_response(session, resp, ctx).await;
         let (chain, req) = ctx.chain_and_req();
@@ -367,6 +381,18 @@ impl ProxyHttp for EdgeProxy {
             ctx.outcome.error = Some(e.to_string());
             return Error::e_explain(ErrorType::InternalError, "a response plugin failed");
         }
+        Ok(None)
+    }
+
+    /// Trailers pass on untouched (gRPC's `grpc-status`, `grpc-message`, metadata); the
+    /// status is recorded for the log.
+    async fn response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        trailers: &mut http::HeaderMap,
+        ctx: &mut Box<ProxyCtx>,
+    ) -> Result<Option<Bytes>> {
+        grpc::record_status(trailers, &mut ctx.req);
         Ok(None)
     }
 

@@ -73,7 +73,47 @@ pub(super) fn choose(
     peer.options.read_timeout = Some(t.read);
     peer.options.write_timeout = Some(t.write);
     peer.options.idle_timeout = Some(t.idle);
+    speak(&mut peer, group.spec());
+    ctx.grpc.bound(&mut peer)?;
     Ok(Box::new(peer))
+}
+
+/// The group's protocol on `peer`: ALPN `h2` (h2 over TLS; prior knowledge in plain text,
+/// where Pingora's connector trusts the server to speak h2c), `h2,http/1.1` (auto), or
+/// HTTP/1.1 only; streams per connection and pings for HTTP/2.
+fn speak(peer: &mut HttpPeer, spec: &crate::upstream::GroupSpec) {
+    use crate::upstream::UpstreamProtocol as P;
+    use pingora::protocols::ALPN;
+    peer.options.alpn = match spec.protocol {
+        P::H1 => return,
+        P::H2 | P::H2c => ALPN::H2,
+        P::Auto => ALPN::H2H1,
+    };
+    peer.options.max_h2_streams = spec.h2.max_streams;
+    peer.options.h2_ping_interval = spec.h2.ping_interval;
+}
+
+/// For a group that must speak HTTP/2: an error when the connection Pingora picked is
+/// HTTP/1 (over TLS its connector falls back to HTTP/1.1 when the server does not choose
+/// `h2` by ALPN; `req` is already HTTP/2 when the stream is).
+pub(super) fn require_h2(
+    group: &UpstreamGroup,
+    req: &pingora::http::RequestHeader,
+    ctx: &mut ProxyCtx,
+) -> Result<()> {
+    if !group.spec().protocol.requires_h2() || req.version == http::Version::HTTP_2 {
+        return Ok(());
+    }
+    let why = format!(
+        "upstream {} of group `{}` did not agree to HTTP/2 (ALPN h2)",
+        ctx.req.upstream_addr.map_or("-".into(), |a| a.to_string()),
+        group.name()
+    );
+    if let Some(addr) = ctx.req.upstream_addr {
+        group.report_failure(addr, &why);
+    }
+    ctx.outcome.error = Some(why.clone());
+    Error::e_explain(ErrorType::HTTPStatus(502), why)
 }
 
 /// A TLS peer at `addr` for a group with `tls`: SNI from the group or else the

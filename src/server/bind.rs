@@ -44,21 +44,23 @@ struct BoundListener {
     socket: Option<TcpListener>,
 }
 
-/// Binds the listen entries of `app`. With `opts.upgrade` only those with port 0 are bound
-/// (the old process hands the others over); every other entry is bound now, and one that
-/// cannot be is the error.
+/// Binds the listen entries of `app` (server blocks, then stream blocks). With
+/// `opts.upgrade` only those with port 0 are bound (the old process hands the others
+/// over); every other entry is bound now, and one that cannot be is the error.
 pub fn bind(app: &App, opts: RunOptions) -> Result<Bound, StartError> {
-    let mut blocks = Vec::with_capacity(app.servers.len());
-    for block in &app.servers {
-        let mut bound = Vec::with_capacity(block.listen.len());
-        for addr in block.listen.iter().map(|l| l.addr) {
+    let mut blocks = Vec::with_capacity(app.servers.len() + app.streams.len());
+    let servers = app.servers.iter().map(|b| (&b.name, &b.listen));
+    let streams = app.streams.iter().map(|b| (&b.name, &b.listen));
+    for (name, listen) in servers.chain(streams) {
+        let mut bound = Vec::with_capacity(listen.len());
+        for addr in listen.iter().map(|l| l.addr) {
             if opts.upgrade && addr.port() != 0 {
                 bound.push(BoundListener { addr, socket: None });
                 continue;
             }
             let listen_error = |source| StartError::Listen {
                 addr,
-                server: block.name.to_string(),
+                server: name.to_string(),
                 source,
             };
             // std sets SO_REUSEADDR (as Pingora does) and listens at once: nobody can bind

@@ -17,7 +17,7 @@ use crate::tls;
 
 /// Pingora's HTTP proxy for `block`, with its HTTP/2 settings: streams per connection
 /// bounded by `http2_max_concurrent_streams` on top of Pingora's bounded defaults (64 KiB
-/// header list; h2's limits on pending and locally reset streams against rapid reset and
+/// header list; a budget for small DATA frames fit for gRPC streams; h2's limits on pending and locally reset streams against rapid reset and
 /// CONTINUATION floods), the idle timeout of a connection without streams =
 /// `keepalive_timeout`, and h2c when a plain listener has `http2 = true`.
 pub fn http_app<P: ProxyHttp>(
@@ -41,7 +41,40 @@ pub fn http_app<P: ProxyHttp>(
 fn h2_options(max_streams: u32) -> H2Options {
     let mut h2 = default_h2_options();
     h2.max_concurrent_streams(max_streams);
+    h2.data_frame_budget(SMALL_FRAME_BUDGET);
     h2
+}
+
+/// How much framing overhead of small DATA frames a client connection may have buffered
+/// (h2 0.4.20 counts `256 - payload` bytes per frame under 256 bytes and answers GOAWAY
+/// ENHANCE_YOUR_CALM `too_many_data_frames` past it). h2's default (half the window,
+/// ~32 KiB: ~130 small frames) cut a gRPC stream of small messages as soon as its upstream
+/// was a little slower than the client. 4 MiB holds a whole 64 KiB connection window of the
+/// smallest gRPC messages (5-byte frames: 13,107 × 251 bytes), and is what Pingora's
+/// upstream side gets from its 8 MiB window.
+const SMALL_FRAME_BUDGET: usize = 4 << 20;
+
+/// The listeners of stream block `block` (bound at `bound`): plain TCP, or TLS terminated
+/// here (no ALPN protocol offered beyond `http/1.1`'s default).
+pub fn add_stream<A: ServerApp + Send + Sync + 'static>(
+    svc: &mut Service<A>,
+    block: &crate::stream::StreamBlock,
+    bound: &[SocketAddr],
+) -> Result<(), StartError> {
+    for (l, bound) in block.listen.iter().zip(bound) {
+        let addr = bound.to_string();
+        let Some(certs) = &l.tls else {
+            svc.add_tcp(&addr);
+            continue;
+        };
+        let settings = tls::settings(certs.clone(), false).map_err(|e| StartError::Tls {
+            addr: *bound,
+            server: block.name.to_string(),
+            reason: e.to_string(),
+        })?;
+        svc.add_tls_with_settings(&addr, None, settings);
+    }
+    Ok(())
 }
 
 /// The connection gate of `block`'s listeners, which listen on `bound` (in the order of

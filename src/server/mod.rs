@@ -17,6 +17,7 @@ use crate::hot::HotService;
 use crate::plugin_api::Registry;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
+use crate::stream::StreamApp;
 use crate::tls::reload::CertWatch;
 use crate::upstream::discovery::{self, DiscoveryService};
 use crate::upstream::ConsulError;
@@ -139,6 +140,15 @@ pub fn build_on(
         listeners::add(&mut svc, block, &addrs, gate)?;
         certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
         let svc = PreBound::new(svc, bound.take_block(index));
+        server.add_service(svc).add_dependency(&bootstrap);
+    }
+    for (index, block) in gen.app.streams.iter().enumerate() {
+        let at = gen.app.servers.len() + index;
+        let app = StreamApp::new(world.clone(), index, block.spec.max_connections);
+        let mut svc = Service::new(block.name.to_string(), app);
+        listeners::add_stream(&mut svc, block, &bound.block_addrs(at))?;
+        certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
+        let svc = PreBound::new(svc, bound.take_block(at));
         server.add_service(svc).add_dependency(&bootstrap);
     }
     if !certs.is_empty() {

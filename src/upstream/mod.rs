@@ -16,6 +16,7 @@ mod group;
 mod health;
 mod hot_spec;
 mod load;
+mod protocol;
 mod spec;
 mod status;
 mod tls;
@@ -27,6 +28,7 @@ pub use consul::ConsulError;
 pub use failures::{FailureSnapshot, LastError, MAX_ERROR_LEN};
 pub use group::{KeySource, PeerState, UpstreamGroup};
 pub use load::LoadTicket;
+pub use protocol::{H2Settings, UpstreamProtocol};
 pub use spec::{
     BalanceSpec, ConsulSpec, FirstHopSpec, GroupSpec, HashSpec, HealthCheckKind, HealthCheckSpec,
     HotSpec, ServerSpec, Timeouts,

@@ -31,6 +31,10 @@ pub struct GroupSpec {
     pub tls: Option<super::UpstreamTls>,
     /// Hot-key detection and handling (`[upstreams.NAME.hot]`), if configured.
     pub hot: Option<HotSpec>,
+    /// The HTTP version spoken to the servers.
+    pub protocol: super::UpstreamProtocol,
+    /// HTTP/2 connection settings (when `protocol` may be HTTP/2).
+    pub h2: super::H2Settings,
 }
 
 /// One upstream server and its nginx-upsync-style attributes.
@@ -197,7 +201,8 @@ pub enum HealthCheckKind {
 
 impl GroupSpec {
     /// A round-robin group over `servers` with the config's defaults: timeouts from
-    /// [`Timeouts::default`], 2 retries, no Consul, no active checks, no empty sets.
+    /// [`Timeouts::default`], 2 retries, no Consul, no active checks, no empty sets,
+    /// HTTP/1.1.
     pub fn new(name: impl Into<String>, servers: Vec<ServerSpec>) -> Self {
         GroupSpec {
             name: name.into(),
@@ -210,6 +215,8 @@ impl GroupSpec {
             health_check: None,
             tls: None,
             hot: None,
+            protocol: super::UpstreamProtocol::H1,
+            h2: super::H2Settings::default(),
         }
     }
 

@@ -47,10 +47,7 @@ fn spec(address: &str, dump: Option<PathBuf>) -> GroupSpec {
             dump_file: dump,
             strong_dependency: false,
         }),
-        allow_empty: false,
-        health_check: None,
-        tls: None,
-        hot: None,
+        ..GroupSpec::new("app", Vec::new())
     }
 }
 

@@ -51,6 +51,25 @@ pub struct Checked {
     _dir: tempfile::TempDir,
 }
 
+impl Checked {
+    /// Asserts the check failed with, for each `(line, what)`, an error at `FILE:line:`
+    /// that says `what`.
+    pub fn assert_errors(&self, errors: &[(usize, &str)]) {
+        assert_eq!(self.code, Some(1), "{}", self.stderr);
+        let file = self.path.display().to_string();
+        for (line, what) in errors {
+            let at = format!("{file}:{line}:");
+            assert!(
+                self.stderr
+                    .lines()
+                    .any(|l| l.starts_with(&at) && l.contains(what)),
+                "{at} {what}\n{}",
+                self.stderr
+            );
+        }
+    }
+}
+
 /// Writes `text` to `bad.toml` in a new temp dir and runs `edgeproxy -t -c` on it.
 pub fn check_text(text: &str) -> Checked {
     let dir = tempfile::tempdir().expect("tempdir");

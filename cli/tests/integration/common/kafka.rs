@@ -10,26 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::wait::{retry_port_race, wait_ready, wait_until};
-use super::{free_port, port_open};
+use super::{free_port, port_open, tool};
 
 /// How long the broker may take to listen.
 const START: Duration = Duration::from_secs(30);
-
-/// `$var`, else `default` under `~/.cache/edgeproxy/tools/`; it must exist.
-fn tool(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").unwrap_or_default();
-        PathBuf::from(home)
-            .join(".cache/edgeproxy/tools")
-            .join(default)
-    });
-    assert!(
-        path.exists(),
-        "{} missing: run `make kafka-broker` (make test does), or set {var}",
-        path.display()
-    );
-    path
-}
 
 /// The tansu binary: `$EDGEPROXY_TANSU`, else where `make kafka-broker` installs it.
 pub fn tansu() -> PathBuf {

@@ -10,6 +10,7 @@ pub mod consul;
 pub mod curl;
 pub mod dist;
 pub mod edge;
+pub mod grpc;
 pub mod http;
 pub mod kafka;
 pub mod origin;
@@ -17,6 +18,7 @@ pub mod raw;
 pub mod redis;
 pub mod scrape;
 pub mod scripted;
+pub mod tcp;
 pub mod tiers;
 pub mod wait;
 
@@ -49,6 +51,22 @@ pub fn free_port() -> u16 {
 pub fn claim(port: u16) -> bool {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     GIVEN.lock().unwrap().insert(port)
+}
+
+/// `$var`, else `default` under `~/.cache/edgeproxy/tools/`; it must exist.
+pub fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").unwrap_or_default();
+        PathBuf::from(home)
+            .join(".cache/edgeproxy/tools")
+            .join(default)
+    });
+    assert!(
+        path.exists(),
+        "{} missing: run `make test-tools` (make test does), or set {var}",
+        path.display()
+    );
+    path
 }
 
 /// `path` in the repository (e.g. `conf`).
