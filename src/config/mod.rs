@@ -70,8 +70,13 @@ pub fn read_str(path: &Path, source: String) -> Result<ConfigSpec, Diagnostics> 
     let names: Vec<&str> = upstreams.iter().map(|g| g.name.as_str()).collect();
     let caches = caches::read_caches(&mut d, top.item("caches"), &names);
     let has_streams = top.item("streams").is_some();
-    let servers =
-        servers::read_servers(&mut d, top.item("servers"), &names, &cache_names, has_streams);
+    let servers = servers::read_servers(
+        &mut d,
+        top.item("servers"),
+        &names,
+        &cache_names,
+        has_streams,
+    );
     let streams = streams::read_streams(&mut d, top.item("streams"), &names);
     top.finish(&mut d, "the config file");
     if !d.is_empty() {

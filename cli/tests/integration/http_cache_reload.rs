@@ -34,7 +34,10 @@ fn a_reload_keeps_the_stored_responses_of_an_unchanged_cache() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(curl(&[], &format!("http://{}/new", edge.addr())).text(), "new");
+    assert_eq!(
+        curl(&[], &format!("http://{}/new", edge.addr())).text(),
+        "new"
+    );
     assert_eq!(x_cache(), "HIT", "the stored response outlives the reload");
     assert_eq!(origin.hits("/a"), 1);
 }
