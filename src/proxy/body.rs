@@ -38,6 +38,18 @@ pub struct BodyState {
     pub refusal: Refusal,
 }
 
+/// Counts a chunk of the request body against the route's `max_body_bytes`: 413 past it.
+pub(super) fn count(chunk: Option<&Bytes>, ctx: &mut ProxyCtx) -> Result<()> {
+    if let Some(b) = chunk {
+        ctx.body.seen += b.len() as u64;
+        if ctx.body.seen > ctx.body.limit {
+            ctx.outcome.error = Some("request body too large".into());
+            return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
+        }
+    }
+    Ok(())
+}
+
 impl Default for BodyState {
     fn default() -> Self {
         BodyState {

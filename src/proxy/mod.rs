@@ -41,7 +41,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::compress;
 use crate::conn::{self, ConnLimits};
@@ -208,13 +208,7 @@ impl ProxyHttp for EdgeProxy {
         eos: bool,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
-        if let Some(b) = body {
-            ctx.body.seen += b.len() as u64;
-            if ctx.body.seen > ctx.body.limit {
-                ctx.outcome.error = Some("request body too large".into());
-                return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
-            }
-        }
+        body::count(body.as_ref(), ctx)?;
         self.body_phase_held(session, body, eos, ctx).await
     }
 
@@ -293,11 +287,7 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<Box<HttpPeer>> {
-        let gen = ctx.gen.clone();
-        let Some(group) = gen.group(&ctx.req) else {
-            return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
-        };
-        peer::choose(group, session, ctx)
+        peer::for_request(session, ctx)
     }
 
     async fn upstream_request_filter(
@@ -319,21 +309,9 @@ impl ProxyHttp for EdgeProxy {
         _session: &mut Session,
         peer: &HttpPeer,
         ctx: &mut Box<ProxyCtx>,
-        mut e: Box<Error>,
+        e: Box<Error>,
     ) -> Box<Error> {
-        let gen = ctx.gen.clone();
-        if let Some(group) = gen.group(&ctx.req) {
-            let why = format!("connect to {peer} failed: {e}");
-            if let Some(addr) = ctx.req.upstream_addr {
-                group.report_failure(addr, &why);
-            }
-            group.metrics().connect_failure();
-            ctx.outcome.error = Some(why);
-            let retries_left = ctx.upstream.tried.len() <= group.spec().retries;
-            warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
-            e.set_retry(retries_left);
-        }
-        e
+        peer::connect_failed(peer, ctx, e)
     }
 
     async fn response_filter(
@@ -346,14 +324,7 @@ impl ProxyHttp for EdgeProxy {
         if close || crate::drain::draining() {
             session.set_keepalive(None);
         }
-        if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {
-            group.report_success(addr);
-        }
-        ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
-        ctx.upstream.status = Some(resp.status.as_u16());
-        if ctx.grpc.on {
-            grpc::record_status(&resp.headers, &mut ctx.req);
-        }
+        peer::answered(resp, ctx);
         ctx.hot.on_header(resp);
         cache::on_response(session, resp, ctx).await;
         let (chain, req) = ctx.chain_and_req();

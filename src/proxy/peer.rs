@@ -29,6 +29,15 @@ pub struct Attempts {
     pub load: Option<crate::upstream::LoadTicket>,
 }
 
+/// `upstream_peer`: the peer for this attempt in the request's group (500 without one).
+pub(super) fn for_request(session: &Session, ctx: &mut ProxyCtx) -> Result<Box<HttpPeer>> {
+    let gen = ctx.gen.clone();
+    let Some(group) = gen.group(&ctx.req) else {
+        return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
+    };
+    choose(group, session, ctx)
+}
+
 /// The peer for this attempt of the request, or 502 when the group has no live member left.
 pub(super) fn choose(
     group: &Arc<UpstreamGroup>,
@@ -137,4 +146,35 @@ fn tls_peer(
     peer.options.ca = tls.ca.clone();
     peer.group_key = tls.pool_key;
     peer
+}
+
+/// `fail_to_connect`: counts the failure against the member (passive health, metrics,
+/// status API) and says whether the request may try another member.
+pub(super) fn connect_failed(peer: &HttpPeer, ctx: &mut ProxyCtx, mut e: Box<Error>) -> Box<Error> {
+    let gen = ctx.gen.clone();
+    if let Some(group) = gen.group(&ctx.req) {
+        let why = format!("connect to {peer} failed: {e}");
+        if let Some(addr) = ctx.req.upstream_addr {
+            group.report_failure(addr, &why);
+        }
+        group.metrics().connect_failure();
+        ctx.outcome.error = Some(why);
+        let retries_left = ctx.upstream.tried.len() <= group.spec().retries;
+        tracing::warn!(request_id = %ctx.req.request_id, peer = %peer, retry = retries_left, "connect failed: {e}");
+        e.set_retry(retries_left);
+    }
+    e
+}
+
+/// The member answered with `resp`: a success for passive health, the time to the answer
+/// and its status for the log, a gRPC status in the header (trailers-only) for the log.
+pub(super) fn answered(resp: &pingora::http::ResponseHeader, ctx: &mut ProxyCtx) {
+    if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {
+        group.report_success(addr);
+    }
+    ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
+    ctx.upstream.status = Some(resp.status.as_u16());
+    if ctx.grpc.on {
+        super::grpc::record_status(&resp.headers, &mut ctx.req);
+    }
 }
