@@ -29,6 +29,7 @@ const CONTENTS: &[&str] = &[
     "usr/share/edgeproxy/examples/lists/deny.txt",
     "usr/share/edgeproxy/examples/rate-limit.toml",
     "usr/share/edgeproxy/examples/redis-cluster.toml",
+    "usr/share/edgeproxy/examples/response-cache.toml",
     "usr/share/edgeproxy/templates/product.hbs",
 ];
 

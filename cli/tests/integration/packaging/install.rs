@@ -29,6 +29,7 @@ const TREE: &[&str] = &[
     "usr/local/share/edgeproxy/examples/lists/deny.txt",
     "usr/local/share/edgeproxy/examples/rate-limit.toml",
     "usr/local/share/edgeproxy/examples/redis-cluster.toml",
+    "usr/local/share/edgeproxy/examples/response-cache.toml",
     "usr/local/share/edgeproxy/templates/product.hbs",
 ];
 
