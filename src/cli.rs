@@ -94,12 +94,15 @@ pub fn build_info(registry: &Registry) -> String {
     format!(
         "built on pingora 0.9 ({profile} build)\n\
          protocols: HTTP/1.0, HTTP/1.1, HTTP/2 (TLS ALPN h2, h2c prior knowledge), \
-         WebSocket upgrades, PROXY protocol v1/v2; upstreams: HTTP/1.1, TLS\n\
+         WebSocket upgrades, gRPC, gRPC-Web, PROXY protocol v1/v2; upstreams: HTTP/1.1, \
+         HTTP/2 (h2 over TLS, h2c), TLS; TCP/TLS streams (SNI routing)\n\
          TLS: {} (Pingora's openssl backend)\n\
          compression: gzip, br, zstd\n\
-         tiered cache: moka L1, Redis (single, cluster); upstreams: ketama, smooth WRR, \
-         Consul KV (upsync format)\n\
-         reload: in place (-s reload, SIGHUP); process hand-over (-s upgrade)\n\
+         tiered cache: moka L1, Redis (single, cluster); HTTP response cache (RFC 9111, \
+         pingora-cache); upstreams: ketama (bounded loads), smooth WRR, Consul KV (upsync \
+         format)\n\
+         reload: in place (-s reload, SIGHUP); process hand-over (-s upgrade); fleet \
+         configuration from Consul KV (edgeproxy config)\n\
          plugins: {}",
         openssl::version::version(),
         registry.names().join(", ")
