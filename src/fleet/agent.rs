@@ -227,10 +227,15 @@ pub fn version_problem(source: &Source) -> Option<String> {
     let text = std::fs::read_to_string(&source.conf).ok()?;
     let doc = toml_edit::ImDocument::parse(text.as_str()).ok()?;
     doc.get("server")?.get("config_source")?;
-    Some(format!(
+    Some(source_in_version(&source.conf))
+}
+
+/// The refusal of a fleet version that has `[server] config_source` (at push and on nodes).
+pub fn source_in_version(doc: &std::path::Path) -> String {
+    format!(
         "{}: `[server] config_source` belongs in each node's bootstrap file, not in a fleet version",
-        source.conf.display()
-    ))
+        doc.display()
+    )
 }
 
 /// How often a node refreshes its request counters in its status.

@@ -80,10 +80,7 @@ fn check(
     let doc = document(path);
     let mut spec = crate::config::read(&doc).map_err(|d| d.to_string())?;
     if spec.process.config_source.is_some() {
-        return Err(format!(
-            "{}: `[server] config_source` belongs in each node's bootstrap file, not in a fleet version",
-            doc.display()
-        ));
+        return Err(super::agent::source_in_version(&doc));
     }
     spec.base_dir = dir;
     crate::assembly::assemble(spec, registry, true)

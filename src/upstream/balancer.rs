@@ -221,13 +221,17 @@ impl Tier {
         bound: Option<Bound>,
     ) -> Option<usize> {
         let ring = self.ring.as_ref()?;
-        let weights: u64 = self
+        let mut usable = self
             .peers
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| b.usable(i, tried, now, pass))
-            .map(|i| u64::from(b.members[i].weight))
-            .sum();
+            .filter(|&i| b.usable(i, tried, now, pass));
+        // The usable weight is only needed for a bound; a plain walk stops at the first
+        // usable peer, as before bounded loads.
+        let weights: u64 = match bound {
+            Some(_) => usable.map(|i| u64::from(b.members[i].weight)).sum(),
+            None => u64::from(usable.take(1).next().is_some()),
+        };
         if weights == 0 {
             return None;
         }

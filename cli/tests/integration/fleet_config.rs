@@ -42,6 +42,15 @@ fn version_dir(text: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Replaces `from` with `to` in a version directory's document.
+fn edit(dir: &tempfile::TempDir, from: &str, to: &str) -> std::path::PathBuf {
+    let doc = dir.path().join("edgeproxy.toml");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    assert!(text.contains(from), "{from:?} not in the version");
+    std::fs::write(&doc, text.replace(from, to)).unwrap();
+    doc
+}
+
 fn config(consul: &ConsulDouble, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(binary())
         .arg("config")
@@ -191,11 +200,7 @@ fn a_push_is_checked_then_applied_in_place_on_every_node() {
 
     // A config error is refused at push time with FILE:LINE:COL; nothing changes.
     let bad = version_dir("bad");
-    let doc = bad.path().join("edgeproxy.toml");
-    let text = std::fs::read_to_string(&doc)
-        .unwrap()
-        .replace("path_prefix", "path_prefx");
-    std::fs::write(&doc, text).unwrap();
+    let doc = edit(&bad, "path_prefix", "path_prefx");
     let before = consul.value(&format!("{PREFIX}/live/current"));
     let out = push(&consul, bad.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -271,12 +276,11 @@ fn canary_promote_rollback_and_a_version_one_node_cannot_run() {
     // A version that needs what only the pushing machine has (an environment variable)
     // fails on the nodes: each keeps version 3 and says why.
     let needs_env = version_dir("four");
-    let doc = needs_env.path().join("edgeproxy.toml");
-    let text = std::fs::read_to_string(&doc).unwrap().replace(
+    edit(
+        &needs_env,
         "plugins = [{ name = \"config-status\" }]",
         "plugins = [{ name = \"admin-token\", config = { token_env = \"FLEET_ONLY_HERE\" } }, { name = \"config-status\" }]",
     );
-    std::fs::write(&doc, text).unwrap();
     ok(&config(
         &consul,
         &["push", needs_env.path().to_str().unwrap()],
@@ -400,12 +404,11 @@ fn a_canary_that_raises_5xx_is_withdrawn_and_a_good_one_promoted() {
     let traffic = load(vec![a.addr()], stop.clone());
 
     let broken = version_dir("broken");
-    let doc = broken.path().join("edgeproxy.toml");
-    let text = std::fs::read_to_string(&doc).unwrap().replace(
+    edit(
+        &broken,
         "config = { file = \"body.txt\" }",
         "config = { status = 503, file = \"body.txt\" }",
     );
-    std::fs::write(&doc, text).unwrap();
     let canary = ["--canary", "canary", "--promote-after", "4s"];
     let out = push(&consul, broken.path(), &canary);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
