@@ -221,7 +221,7 @@ impl Tier {
         bound: Option<Bound>,
     ) -> Option<usize> {
         let ring = self.ring.as_ref()?;
-        let mut usable = self
+        let usable = self
             .peers
             .iter()
             .map(|&i| i as usize)
