@@ -125,7 +125,10 @@ def respond_targets(run, args):
         return [("nginx", p)], port
 
     base = [("pingora-baseline", baseline_target(run, args, "127.0.0.1:9", "respond",
-                                                  "timeouts"))] if args.baseline else []
+                                                  "timeouts")),
+            # the same answer on pingora-core's session alone, without pingora-proxy
+            ("pingora-core-session", baseline_target(run, args, "127.0.0.1:9", "respond",
+                                                     "session"))] if args.baseline else []
     return [("edgeproxy", edge)] + base + [("nginx", nginx)]
 
 
@@ -136,6 +139,8 @@ def baseline_target(run, args, backend_addr, *flags):
         name = "pingora-baseline" + ("" if "headers" in flags or "respond" in flags else
                                      "-noheaders") + ("-timeouts" if "timeouts" in flags
                                                       and "respond" not in flags else "")
+        if "session" in flags:
+            name = "pingora-core-session"
         argv = [args.baseline, "127.0.0.1:%d" % port, backend_addr] + list(flags)
         p = start(name, valgrind(run, name) + argv, PROXY_CORE, run, env={"RUST_LOG": "warn"})
         STOP_SIGNAL[p.pid] = signal.SIGINT

@@ -16,15 +16,23 @@
 //! client side): each deadline is a Pingora timer registered while a read waits, so this is
 //! the same job with the same safety. With `respond` it answers every request itself with
 //! a fixed 32-byte body (the local-response floor, edgeproxy's `respond` plugin) and never
-//! contacts BACKEND_ADDR. One worker thread, like `[server] threads = 1`. Used by
-//! `bench/bench.py --baseline` and `bench/instr.py`.
+//! contacts BACKEND_ADDR. With `respond session` that answer is written by an app on
+//! pingora-core's HTTP session alone (`HttpServerApp`), without pingora-proxy's per-request
+//! machinery: the floor of a local answer on Pingora's public API. One worker thread, like
+//! `[server] threads = 1`. Used by `bench/bench.py --baseline` and `bench/instr.py`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::prelude::*;
+use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::ShutdownWatch;
+use pingora::services::listening::Service;
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -105,6 +113,32 @@ impl ProxyHttp for Baseline {
     }
 }
 
+/// The `respond session` app: reads a request and answers it on pingora-core's session.
+struct SessionRespond;
+
+#[async_trait]
+impl HttpServerApp for SessionRespond {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        _shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        if !session.read_request().await.ok()? {
+            return None;
+        }
+        session.set_keepalive(Some(60));
+        let mut resp = ResponseHeader::build(200, Some(2)).ok()?;
+        resp.insert_header("Content-Type", "text/plain").ok()?;
+        resp.insert_header("Content-Length", "32").ok()?;
+        session.write_response_header(Box::new(resp)).await.ok()?;
+        let body = bytes::Bytes::from_static(BODY);
+        session.write_response_body(body, true).await.ok()?;
+        let settings = HttpPersistentSettings::for_session(&session);
+        let reuse = session.finish().await.ok()??;
+        Some(ReusedHttpStream::from_reusable_stream(reuse, settings))
+    }
+}
+
 /// The fixed answer of `respond` (32 bytes, as edgeproxy's bench `respond` plugin).
 const BODY: &[u8; 32] = b"hello from the pingora baseline\n";
 
@@ -114,10 +148,10 @@ fn main() {
     if args.len() < 3
         || flags
             .iter()
-            .any(|f| !["headers", "timeouts", "respond"].contains(&f.as_str()))
+            .any(|f| !["headers", "timeouts", "respond", "session"].contains(&f.as_str()))
     {
         eprintln!(
-            "usage: {} LISTEN_ADDR BACKEND_ADDR [headers] [timeouts] [respond]",
+            "usage: {} LISTEN_ADDR BACKEND_ADDR [headers] [timeouts] [respond [session]]",
             args[0]
         );
         std::process::exit(2);
@@ -132,6 +166,12 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
+    if has("session") {
+        let mut svc = Service::new("session respond".to_string(), SessionRespond);
+        svc.add_tcp(&args[1]);
+        server.add_service(svc);
+        server.run_forever();
+    }
     let mut svc = http_proxy_service(
         &server.configuration,
         Baseline {

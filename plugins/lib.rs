@@ -62,5 +62,6 @@ pub fn test_shared() -> edgeproxy::kit::Shared {
         node_name: "test-node".into(),
         hot: Default::default(),
         carry: Default::default(),
+        chose_upstream: Default::default(),
     }
 }

@@ -66,6 +66,13 @@ impl Route {
     pub fn matches(&self, host: &str, path: &str) -> bool {
         (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host)) && self.path.matches(path)
     }
+
+    /// True when the route's requests never reach an upstream: no upstream of its own and
+    /// no plugin that may choose one. Such a route's answers are written without
+    /// pingora-proxy (`crate::proxy::direct`).
+    pub fn is_local(&self) -> bool {
+        self.upstream.is_none() && !self.chain.may_proxy()
+    }
 }
 
 /// The routes of one server block, in file order.

@@ -85,10 +85,12 @@ impl<'a> ChainBuilder<'a> {
         shared.carry = shared
             .carry
             .for_instance(identity, self.prints.value(&p.config));
+        shared.chose_upstream = Default::default();
         match self.registry.build(&p.name, p.config.clone(), &shared) {
             Ok(plugin) => Some(PluginInstance {
                 name: Arc::from(p.name.as_str()),
                 plugin,
+                chooses_upstream: shared.chose_upstream.clone(),
             }),
             Err(BuildError::Unknown { name, known }) => {
                 let hint = match closest(&name, known.iter().copied()) {

@@ -75,6 +75,21 @@ pub struct ServerBlock {
     pub router: Router,
     /// The block or one of its routes compresses responses.
     pub compresses: bool,
+    /// Which requests are answered below pingora-proxy (`crate::proxy::direct`).
+    pub direct: DirectScope,
+}
+
+/// Which requests of a server block are answered below pingora-proxy
+/// (`crate::proxy::direct`). Only blocks without server-level plugins (whose rewrite runs
+/// before routing) answer any, and only with `[server] direct_answers` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectScope {
+    /// None: every request goes to pingora-proxy.
+    Off,
+    /// Those whose first bytes route to a local route.
+    Local,
+    /// All: every route is local, so nothing needs to be looked at first.
+    All,
 }
 
 /// Reads the config at `path` and assembles it; on failure returns every problem.
@@ -178,6 +193,7 @@ pub fn assemble_with(
             instance: Arc::from(""),
             config: Arc::from(""),
         },
+        chose_upstream: Default::default(),
     };
     let builder = chains::ChainBuilder::new(registry, &shared, &prints);
     let mut warnings = Vec::new();
@@ -207,7 +223,14 @@ pub fn assemble_with(
             let router = Router::new(routes);
             let compresses = block.compression.is_some()
                 || router.routes().iter().any(|r| r.compression.is_some());
+            let local = router.routes().iter().filter(|r| r.is_local()).count();
+            let direct = match (spec.process.direct_answers && plugins.is_empty(), local) {
+                (false, _) | (true, 0) => DirectScope::Off,
+                (true, n) if n == router.routes().len() => DirectScope::All,
+                (true, _) => DirectScope::Local,
+            };
             ServerBlock {
+                direct,
                 name,
                 listen,
                 listen_specs,

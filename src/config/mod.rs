@@ -113,6 +113,7 @@ fn read_process(d: &mut Diagnostics, item: Option<&Item>, path: &Path) -> Proces
         p.threads = n.value as usize;
     }
     p.work_stealing = t.bool(d, "work_stealing", p.work_stealing);
+    p.direct_answers = t.bool(d, "direct_answers", p.direct_answers);
     if let Some(v) = t.duration(d, "grace_period") {
         p.grace_period = v;
     }

@@ -55,6 +55,10 @@ pub struct ProcessSettings {
     /// Whether a service's worker threads steal each other's tasks (one multi-thread
     /// runtime) or each run their own single-thread runtime (less synchronization).
     pub work_stealing: bool,
+    /// Answer requests of local routes (no upstream) on Pingora's HTTP session directly,
+    /// below pingora-proxy's per-request machinery (`direct_answers`, default on; see
+    /// `crate::proxy::direct`).
+    pub direct_answers: bool,
     /// How long the old process keeps serving after a graceful upgrade/shutdown begins.
     pub grace_period: Duration,
     /// Hard limit for finishing in-flight requests during shutdown.
@@ -104,6 +108,7 @@ impl ProcessSettings {
         ProcessSettings {
             threads: 1,
             work_stealing: false,
+            direct_answers: direct_answers_default(),
             grace_period: Duration::from_secs(5),
             graceful_shutdown_timeout: Duration::from_secs(10),
             pid_file: std::env::temp_dir().join(format!("{stem}.pid")),
@@ -115,6 +120,16 @@ impl ProcessSettings {
             config_source: None,
         }
     }
+}
+
+/// `direct_answers` unless the file says: on, unless the environment has
+/// `EDGEPROXY_DIRECT_ANSWERS=off` (or `0`, `false`) — how `make test` runs the whole suite
+/// on pingora-proxy's path too.
+fn direct_answers_default() -> bool {
+    !matches!(
+        std::env::var("EDGEPROXY_DIRECT_ANSWERS").as_deref(),
+        Ok("off" | "0" | "false")
+    )
 }
 
 /// `<hostname>-<pid>`: unique per process, also when several run on one host.

@@ -18,15 +18,16 @@
 pub mod first_bytes;
 pub mod gate;
 pub mod h2c;
+pub mod head;
 pub mod header_clock;
 pub mod proxy_protocol;
+mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, ServerApp};
-use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
@@ -34,6 +35,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use crate::metrics;
+use crate::proxy::direct::Direct;
 
 pub use first_bytes::FirstBytes;
 pub use gate::{Gate, PreTlsGate, Trusted};
@@ -93,6 +95,8 @@ pub struct Guarded<A> {
     refused: IntCounter,
     header_timeouts: IntCounter,
     gate: Option<Gate>,
+    direct: Option<Arc<Direct>>,
+    closing: Arc<head::Closing>,
 }
 
 impl<A> Guarded<A> {
@@ -106,7 +110,15 @@ impl<A> Guarded<A> {
             refused: metrics::CONNECTIONS_REFUSED.with_label_values(&[server]),
             header_timeouts: metrics::HEADER_TIMEOUTS.with_label_values(&[server]),
             gate: None,
+            direct: None,
+            closing: Arc::default(),
         }
+    }
+
+    /// Requests of local routes are answered by `direct`, below pingora-proxy.
+    pub fn with_direct(mut self, direct: Direct) -> Self {
+        self.direct = Some(Arc::new(direct));
+        self
     }
 
     /// Connections also pass `gate` (PROXY header, h2c) before HTTP starts.
@@ -157,6 +169,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 
     async fn cleanup(&self) {
         self.app.http_cleanup().await;
+        self.closing.close();
     }
 }
 
@@ -192,40 +205,6 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
                 self.header_timeouts.inc();
                 None
             }
-        }
-    }
-
-    /// Pingora's keep-alive loop over one connection, each request under the header clock.
-    async fn serve(&self, stream: Stream, shutdown: &ShutdownWatch) {
-        let mut session = ServerSession::new_http1(stream);
-        let keepalive = match *shutdown.borrow() {
-            true => None,
-            false => self.limits.keepalive_secs(),
-        };
-        session.set_keepalive(keepalive);
-        // A new connection has the whole header time; a kept-alive one may first idle.
-        let deadline = self.limits.client_header_timeout;
-        let mut start = header_clock::Start::Now;
-        let clock = HeaderClock::default();
-        loop {
-            let work = self.app.process_new_http(session, shutdown);
-            let reused = match clock.within(deadline, start, work).await {
-                Some(reused) => reused,
-                None => {
-                    self.header_timeouts.inc();
-                    return;
-                }
-            };
-            let Some((stream, settings)) = reused.map(|r| r.consume()) else {
-                return;
-            };
-            session = ServerSession::new_http1(stream);
-            if let Some(settings) = settings {
-                settings.apply_to_session(&mut session);
-            }
-            // The idle wait before the next request is Pingora's keep-alive timer; the
-            // header deadline runs from the request's first bytes, as in nginx.
-            start = header_clock::Start::FirstBytes;
         }
     }
 }

@@ -17,6 +17,17 @@ pub struct PluginInstance {
     pub name: Arc<str>,
     /// The built plugin.
     pub plugin: Arc<dyn Plugin>,
+    /// Whether the plugin asked for an upstream handle ([`super::Shared::upstream_ref`]),
+    /// when built or since: it may send requests to an upstream.
+    pub chooses_upstream: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PluginInstance {
+    /// True when the plugin may send a request to an upstream (see `chooses_upstream`).
+    pub fn may_proxy(&self) -> bool {
+        self.chooses_upstream
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The plugins that run for a request: the server block's, then the route's.
@@ -79,6 +90,11 @@ impl PluginChain {
     /// The route's own plugins.
     pub fn route_part(&self) -> &[PluginInstance] {
         &self.plugins[self.server_len..]
+    }
+
+    /// True when a plugin of the chain may send the request to an upstream.
+    pub fn may_proxy(&self) -> bool {
+        self.plugins.iter().any(PluginInstance::may_proxy)
     }
 
     /// True when the chain has no plugin.

@@ -30,6 +30,10 @@ pub struct Shared {
     /// This plugin instance's identity across reloads and the state handed over to it
     /// (use [`Shared::carry`]).
     pub carry: super::PluginCarry,
+    /// Set when [`Shared::upstream_ref`] is called: the plugin being built may send
+    /// requests to an upstream, so its routes are never answered without the proxy
+    /// (`crate::proxy::direct`). The builder gives each plugin a fresh one.
+    pub chose_upstream: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// An upstream group a plugin may send requests to ([`RequestCtx::set_upstream`]), checked
@@ -58,6 +62,8 @@ impl Shared {
     ///
     /// [`RequestCtx::set_upstream`]: super::RequestCtx::set_upstream
     pub fn upstream_ref(&self, name: &str) -> Result<UpstreamRef, UnknownUpstream> {
+        self.chose_upstream
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         match self.upstreams.get_key_value(name) {
             Some((n, _)) => Ok(UpstreamRef(Arc::from(n.as_str()))),
             None => Err(UnknownUpstream(name.to_string())),

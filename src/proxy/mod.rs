@@ -14,6 +14,7 @@ mod body;
 mod cache;
 mod client;
 mod ctx;
+pub mod direct;
 mod errors;
 mod first_hop;
 mod forward;

@@ -15,6 +15,7 @@ use crate::drain::DrainWatch;
 use crate::generation::{Generation, Source, World};
 use crate::hot::HotService;
 use crate::plugin_api::Registry;
+use crate::proxy::direct::Direct;
 use crate::proxy::{EdgeProxy, Lingering};
 use crate::signals::{self, Signals};
 use crate::stream::StreamApp;
@@ -135,7 +136,9 @@ pub fn build_on(
         );
         let addrs = bound.block_addrs(index);
         let gate = listeners::gate(block, &addrs);
-        let guarded = Guarded::new(proxy, block.conn, &block.name).with_gate(gate.clone());
+        let guarded = Guarded::new(proxy, block.conn, &block.name)
+            .with_gate(gate.clone())
+            .with_direct(Direct::new(world.clone(), index));
         let mut svc = Service::new(block.name.to_string(), guarded);
         listeners::add(&mut svc, block, &addrs, gate)?;
         certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
