@@ -194,6 +194,9 @@ run: release
 test: deps-test test-tools $(CARGO_DEB)
 	$(CARGO) build --workspace --tests
 	$(CARGO) test --workspace --no-fail-fast
+	# The integration suite again with local routes answered by pingora-proxy too (the
+	# path `[server] direct_answers = false` takes; docs/direct.md): both paths stay right.
+	EDGEPROXY_DIRECT_ANSWERS=off $(CARGO) test -p edgeproxy-cli --test integration --no-fail-fast
 
 ## Validate a config: make check CONF=path
 check: build

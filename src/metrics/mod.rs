@@ -89,6 +89,15 @@ pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     )
 });
 
+/// Requests answered below pingora-proxy (`crate::proxy::direct`), by server block.
+pub static DIRECT_ANSWERS: Lazy<IntCounterVec> = Lazy::new(|| {
+    counter_vec(
+        "edgeproxy_direct_answers_total",
+        "Requests of local routes answered below pingora-proxy, by server block",
+        &["server"],
+    )
+});
+
 /// Connections closed because a request header took longer than `client_header_timeout`.
 pub static HEADER_TIMEOUTS: Lazy<IntCounterVec> = Lazy::new(|| {
     counter_vec(

@@ -42,6 +42,7 @@ const MAX_HEADERS: usize = 100;
 pub struct Direct {
     proxy: EdgeProxy,
     modules: HttpModules,
+    answered: prometheus::IntCounter,
 }
 
 /// A connection after a direct answer: its stream, the bytes already read of the next
@@ -71,7 +72,12 @@ impl Direct {
         let proxy = EdgeProxy::new(world, index);
         let mut modules = HttpModules::new();
         proxy.init_downstream_modules(&mut modules);
-        Direct { proxy, modules }
+        let answered = crate::metrics::DIRECT_ANSWERS.with_label_values(&[&proxy.name]);
+        Direct {
+            proxy,
+            modules,
+            answered,
+        }
     }
 
     /// The generation to choose on and what the block answers directly in it; `None`
@@ -153,6 +159,7 @@ impl Direct {
         if *shutdown.borrow() {
             session.set_keepalive(None);
         }
+        self.answered.inc();
         let mut ctx = Box::new(ProxyCtx::new(
             self.proxy.name.clone(),
             gen,

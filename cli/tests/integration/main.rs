@@ -23,6 +23,7 @@ mod cli;
 mod client_abort;
 mod client_limits;
 mod config_check;
+mod direct_answers;
 mod dist_bounded;
 mod dist_consul;
 mod dist_hash;
