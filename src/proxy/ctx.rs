@@ -93,7 +93,8 @@ pub fn next_request_id() -> String {
     let (nonce, count) = id.split_at_mut(8);
     put_hex(nonce, u64::from(*PROCESS_NONCE));
     put_hex(count, n);
-    id.iter().map(|&b| char::from(b)).collect()
+    // Hex digits only: always UTF-8.
+    std::str::from_utf8(&id).unwrap_or_default().to_owned()
 }
 
 /// Writes the low `out.len()` hex digits of `v` into `out` (lowercase, zero-padded).
