@@ -90,7 +90,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
                 Some(s) => Start::Next(s),
                 None => Start::First(keepalive),
             };
-            let answered = direct.answer(gen, stream, head, start, shutdown);
+            // Boxed: inline, its state would make every request's future (proxied ones
+            // too) as large as the phases', and that future is moved per request.
+            let answered = Box::pin(direct.answer(gen, stream, head, start, shutdown));
             return answered.await.map(Conn::Direct);
         }
         let session = session(stream, Some(head), settings, keepalive);
