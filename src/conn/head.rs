@@ -107,8 +107,13 @@ async fn first_read(
 }
 
 /// True when `buf` holds a whole request header (its blank line; a bare LF ends lines too).
+/// One pass over the line ends: a request header has a handful of them.
 pub fn complete(buf: &[u8]) -> bool {
-    memchr::memmem::find(buf, b"\n\r\n").is_some() || memchr::memmem::find(buf, b"\n\n").is_some()
+    memchr::memchr_iter(b'\n', buf).any(|i| match buf.get(i + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => buf.get(i + 2) == Some(&b'\n'),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -121,5 +126,8 @@ mod tests {
         assert!(complete(b"GET / HTTP/1.1\nHost: a\n\n"));
         assert!(!complete(b"GET / HTTP/1.1\r\nHost: a\r\n"));
         assert!(!complete(b"GET / HTTP/1.1\r\n"));
+        assert!(!complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r"));
+        assert!(complete(b"GET / HTTP/1.1\r\nHost: a\n\r\n"));
+        assert!(!complete(b""));
     }
 }

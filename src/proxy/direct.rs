@@ -28,7 +28,7 @@ use pingora::protocols::Stream;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::ShutdownWatch;
 use pingora::{Error, ErrorType};
-use tracing::error;
+use tracing::{error, info};
 
 use super::{EdgeProxy, ProxyCtx};
 use crate::assembly::DirectScope;
@@ -143,9 +143,12 @@ impl Direct {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {
+                // pingora-proxy answers a header it cannot parse with 400 too; a client
+                // gone mid-header is not an error of ours (logged at INFO, not ERROR).
                 if matches!(e.etype, ErrorType::InvalidHTTPHeader) {
                     let _ = downstream.respond_error(400).await;
                 }
+                info!("request header not read: {e}");
                 downstream.shutdown().await;
                 return None;
             }
