@@ -97,6 +97,7 @@ pub struct Guarded<A> {
     gate: Option<Gate>,
     direct: Option<Arc<Direct>>,
     closing: Arc<head::Closing>,
+    linger: Duration,
 }
 
 impl<A> Guarded<A> {
@@ -112,7 +113,22 @@ impl<A> Guarded<A> {
             gate: None,
             direct: None,
             closing: Arc::default(),
+            linger: Duration::ZERO,
         }
+    }
+
+    /// Keeps idle keep-alive connections open for `linger` after the listeners stop.
+    ///
+    /// When the service stops accepting (after a graceful upgrade handed the listeners
+    /// over), Pingora's `http_cleanup` at once closes every connection waiting for its next
+    /// request. A client that sends a request on such a connection at that moment sees the
+    /// connection closed under it — and so does a client whose connection was accepted just
+    /// before, but whose request had not arrived yet. The cleanup is delayed by `linger`:
+    /// those requests are still read and answered (with `Connection: close`, the process is
+    /// draining), and only connections that stayed idle for the whole period are closed.
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
     }
 
     /// Requests of local routes are answered by `direct`, below pingora-proxy.
@@ -168,6 +184,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     }
 
     async fn cleanup(&self) {
+        tokio::time::sleep(self.linger).await;
         self.app.http_cleanup().await;
         self.closing.close();
     }

@@ -78,7 +78,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
             let session = session(stream, prefix, settings, keepalive);
             return self.proxied(session, shutdown).await;
         };
-        let head = head::read(&mut stream, prefix, keepalive, &self.closing).await?;
+        // Boxed, as the direct answer below: kept out of the future of every request.
+        let head = Box::pin(head::read(&mut stream, prefix, keepalive, &self.closing)).await?;
         // The generation in force once the request is here is the one that answers it.
         let take = match direct.active() {
             Some((gen, DirectScope::All)) => Some(gen),

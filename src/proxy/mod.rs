@@ -22,14 +22,12 @@ mod grpc;
 mod hashkey;
 mod hot;
 mod limits;
-mod linger;
 mod local;
 mod log;
 mod peer;
 mod version;
 
 pub use ctx::{next_request_id, ProxyCtx};
-pub use linger::Lingering;
 
 use std::sync::Arc;
 use std::time::Duration;

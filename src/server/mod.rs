@@ -16,7 +16,7 @@ use crate::generation::{Generation, Source, World};
 use crate::hot::HotService;
 use crate::plugin_api::Registry;
 use crate::proxy::direct::Direct;
-use crate::proxy::{EdgeProxy, Lingering};
+use crate::proxy::EdgeProxy;
 use crate::signals::{self, Signals};
 use crate::stream::StreamApp;
 use crate::tls::reload::CertWatch;
@@ -130,15 +130,13 @@ pub fn build_on(
     let mut certs = Vec::new();
     for (index, block) in gen.app.servers.iter().enumerate() {
         let proxy = EdgeProxy::new(world.clone(), index);
-        let proxy = Lingering::new(
-            listeners::http_app(&server.configuration, block, proxy),
-            linger,
-        );
+        let proxy = listeners::http_app(&server.configuration, block, proxy);
         let addrs = bound.block_addrs(index);
         let gate = listeners::gate(block, &addrs);
         let guarded = Guarded::new(proxy, block.conn, &block.name)
             .with_gate(gate.clone())
-            .with_direct(Direct::new(world.clone(), index));
+            .with_direct(Direct::new(world.clone(), index))
+            .with_linger(linger);
         let mut svc = Service::new(block.name.to_string(), guarded);
         listeners::add(&mut svc, block, &addrs, gate)?;
         certs.extend(block.listen.iter().filter_map(|l| l.tls.clone()));
