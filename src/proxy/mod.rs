@@ -141,6 +141,7 @@ impl ProxyHttp for EdgeProxy {
         };
         // Server-level rewrite runs before routing (nginx: server rewrite, then location).
         let req = session.req_header_mut();
+        request::keep_original(req, &target, block.plugins.all());
         if let Some(resp) = run_rewrite(block.plugins.all(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }
@@ -170,6 +171,7 @@ impl ProxyHttp for EdgeProxy {
                 .await;
         }
         let req = session.req_header_mut();
+        request::keep_original(req, &target, route.chain.route_part());
         if let Some(resp) = run_rewrite(route.chain.route_part(), req, &mut ctx.req).await {
             return self.respond(session, ctx, resp).await;
         }

@@ -37,6 +37,8 @@ pub struct Target {
     pub host: String,
     /// The request-target now set on the request: `path` re-encoded, plus the query.
     pub forwarded: Vec<u8>,
+    /// The request-target as received (what `$request_uri` is).
+    pub original: Bytes,
 }
 
 /// The request-target exactly as the client sent it (fragment removed), kept in the
@@ -109,12 +111,26 @@ pub fn conform(req: &mut RequestHeader) -> Result<Target, Invalid> {
                 .map_err(|_| Invalid::Host(HostError::BadChar))?;
         }
     }
-    req.extensions_mut().insert(OriginalTarget(raw));
+    // Kept in the extensions once the request's target differs from it (here, or before a
+    // rewrite: [`keep_original`]); until then the target is the original.
+    if forwarded != raw || authority.is_some() {
+        req.extensions_mut().insert(OriginalTarget(raw.clone()));
+    }
     Ok(Target {
         path,
         host,
         forwarded,
+        original: raw,
     })
+}
+
+/// Keeps the target as received in the request's extensions ([`OriginalTarget`]) before
+/// the rewrite phase of `rewriters` (nothing to keep when there are none).
+pub fn keep_original<T>(req: &mut RequestHeader, target: &Target, rewriters: &[T]) {
+    if !rewriters.is_empty() && req.extensions.get::<OriginalTarget>().is_none() {
+        req.extensions_mut()
+            .insert(OriginalTarget(target.original.clone()));
+    }
 }
 
 /// Brings `target` up to date after rewrite plugins ran: when they changed the request's
@@ -231,11 +247,17 @@ mod tests {
 
     #[test]
     fn the_original_target_is_kept() {
+        let original = |r: &RequestHeader| {
+            let kept = r.extensions.get::<OriginalTarget>().map(|o| o.0.clone());
+            kept.unwrap_or_else(|| Bytes::copy_from_slice(r.raw_path()))
+        };
         for target in ["/x/../y?q", "/y?q"] {
             let mut r = req(target, &["h"], Version::HTTP_11);
-            conform(&mut r).unwrap();
-            let orig = r.extensions.get::<OriginalTarget>().map(|o| o.0.clone());
-            assert_eq!(orig.as_deref(), Some(target.as_bytes()));
+            let t = conform(&mut r).unwrap();
+            assert_eq!(original(&r), target.as_bytes());
+            keep_original(&mut r, &t, &[()]);
+            r.set_raw_path(b"/rewritten").unwrap();
+            assert_eq!(original(&r), target.as_bytes());
         }
     }
 
