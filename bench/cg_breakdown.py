@@ -321,8 +321,7 @@ def fmt(v):
 def table(title, rows, dumps, n, cost):
     """One markdown table: a row per component, a column per dump (`cost(dump, row)`)."""
     print()
-    print("| %s | %s |" % (title, " | ".join(
-        "%s (share)" % os.path.basename(d["prog"]) for d in dumps)))
+    print("| %s | %s |" % (title, " | ".join(d["label"] for d in dumps)))
     print("|---|%s" % ("---:|" * len(dumps)))
     print("| **total** | %s |" % " | ".join("**%s**" % fmt(d["total"] / n) for d in dumps))
     for row in rows:
@@ -360,8 +359,13 @@ def main():
     for path in args.dumps:
         selfc, calls, files, total, prog = load(path)
         nginx = bool(re.search(r"(^|/)nginx$", prog))
+        # Column: the program, and the instr job from the kept run dir (`instr-JOB/`).
+        job = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        label = os.path.basename(path).split(".cg.")[0] + (
+            " `%s`" % job[len("instr-"):] if job.startswith("instr-") else "")
         dumps.append({"self": selfc, "calls": calls, "files": files, "total": total,
                       "prog": prog, "nginx": nginx, "inc": inclusive(selfc, calls),
+                      "label": label,
                       "source_rows": NGINX_SOURCES if nginx else PINGORA_SOURCES})
         print("%s — %s instructions/request (%d requests)" % (prog, fmt(total / n), n))
     if len({d["nginx"] for d in dumps}) > 1:
