@@ -14,7 +14,7 @@
 `proxy`, `respond` and `instr` also run bare Pingora (--baseline) and Pingap (--pingap, or
 its cached build from `make -C bench pingap`; without it they run and say so).
 Every comparison runs all its proxies in the same job: the proxy under test is pinned to
-core 0 (`taskset -c 0`), wrk and the backend to core 1. Both proxies are started, then
+core 0 (`taskset -c 0`), wrk and the backend to core 1. All of them are started, then
 loaded one at a time, alternating order per repetition. Loopback only; every process is
 started in its own session and killed (by its id) on exit.
 """
