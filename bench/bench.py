@@ -275,8 +275,9 @@ def main():
                     help="a run with more hypervisor steal than this %% is noisy and rerun (5)")
     ap.add_argument("--noise-retries", type=int, default=2)
     ap.add_argument("--variant-preload", metavar="LIB",
-                    help="proxy bench: add a third target, edgeproxy with LD_PRELOAD=LIB "
-                         "(e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)")
+                    help="proxy bench: add edgeproxy with LD_PRELOAD=LIB (e.g. "
+                         "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2); proxy, respond and instr: "
+                         "Pingap with LD_PRELOAD=LIB too")
     ap.add_argument("--baseline", metavar="BIN",
                     help="proxy, respond and instr: add plain Pingora (cargo build --release "
                          "--example pingora_baseline) as another target")

@@ -2,7 +2,8 @@
 (compare.py): plain proxying (`bench.py proxy`, issue 2) and a local 32-byte answer with no
 upstream (`bench.py respond`, issue 23). Every run has edgeproxy and nginx, plus bare Pingora
 (bench/pingora_baseline.rs, `--baseline`) and Pingap (pingap_peer.py, `--pingap` or its cached
-build) when they are there, each with one worker thread pinned to the proxy core.
+build; with `--variant-preload LIB` also on that allocator) when they are there, each with one
+worker thread pinned to the proxy core.
 """
 
 import os
@@ -31,8 +32,8 @@ def bench_proxy(args):
         # Plain Pingora doing the same job (the three forwarding headers): what Pingora costs
         # without edgeproxy.
         targets.append(baseline(args, run, addr, "headers"))
-    if args.pingap:
-        targets.append(pingap(args, run, "proxy", subs))
+    targets += [pingap(args, run, "proxy", subs, name, lib)
+                for name, lib in pingap_peer.variants(args)]
     for t in targets:
         st, h, _ = get(port_of(t), "/hello")
         if st != 200 or h.get("X-Backend") != str(bport):
@@ -54,8 +55,8 @@ def bench_respond(args):
         # Answering in request_filter, with the client keep-alive deadline edgeproxy sets
         # (as instr.py's respond job).
         targets.append(baseline(args, run, "127.0.0.1:9", "respond", "timeouts"))
-    if args.pingap:
-        targets.append(pingap(args, run, "respond", {}))
+    targets += [pingap(args, run, "respond", {}, name, lib)
+                for name, lib in pingap_peer.variants(args)]
     for t in targets:
         st, _, body = get(port_of(t), "/hello")
         if st != 200 or len(body) != 32:
@@ -102,8 +103,8 @@ def baseline(args, run, backend_addr, *flags):
     return ready("pingora-baseline", p, port, run)
 
 
-def pingap(args, run, job, subs):
+def pingap(args, run, job, subs, name, preload):
     port = free_ports(1)[0]
-    p = pingap_peer.start_pingap("pingap", args.pingap, job, run,
-                                 dict(subs, LISTEN="127.0.0.1:%d" % port))
-    return ready("pingap", p, port, run)
+    p = pingap_peer.start_pingap(name, args.pingap, job, run,
+                                 dict(subs, LISTEN="127.0.0.1:%d" % port), preload=preload)
+    return ready(name, p, port, run)

@@ -133,14 +133,17 @@ def respond_targets(run, args):
 
 
 def pingap_target(run, args, job, subs):
-    """[("pingap", starter)] with bench/pingap/`job`.toml when Pingap is there, else []."""
-    def go():
-        port = free_ports(1)[0]
-        p = pingap_peer.start_pingap("pingap", args.pingap, job, run,
-                                     dict(subs, LISTEN="127.0.0.1:%d" % port),
-                                     wrap=valgrind(run, "pingap"))
-        return [("pingap", p)], port
-    return [("pingap", go)] if args.pingap else []
+    """[(name, starter)] of Pingap with bench/pingap/`job`.toml: as shipped and, with
+    `--variant-preload LIB`, on LIB (pingap_peer.variants); [] without Pingap."""
+    def starter(name, preload):
+        def go():
+            port = free_ports(1)[0]
+            p = pingap_peer.start_pingap(name, args.pingap, job, run,
+                                         dict(subs, LISTEN="127.0.0.1:%d" % port),
+                                         wrap=valgrind(run, name), preload=preload)
+            return [(name, p)], port
+        return go
+    return [(name, starter(name, lib)) for name, lib in pingap_peer.variants(args)]
 
 
 def baseline_target(run, args, backend_addr, *flags):

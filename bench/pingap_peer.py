@@ -6,7 +6,10 @@ built once by `make -C bench pingap` into the tools cache; the benchmarks run wi
 
 Its configs are bench/pingap/JOB.toml (`proxy`, `respond`), rendered like the others
 (@PLACEHOLDERS@), checked with `pingap -t` and run with one worker thread, no work stealing,
-no access log, pinned to the proxy core.
+no access log, pinned to the proxy core. Pingap as shipped allocates with glibc's malloc
+(its own allocator is for musl builds only) where edgeproxy and bare Pingora link jemalloc:
+with `--variant-preload LIB` the benchmarks also run `pingap+LIB` (LD_PRELOAD), the same
+binary on that allocator.
 """
 
 import os
@@ -35,9 +38,20 @@ def find(given):
     return None
 
 
-def start_pingap(name, binary, job, run_root, subs, wrap=None):
+def variants(args):
+    """[(target name, LD_PRELOAD or None)]: Pingap as shipped, and on `--variant-preload`."""
+    if not args.pingap:
+        return []
+    out = [("pingap", None)]
+    if args.variant_preload:
+        out.append(("pingap+" + os.path.basename(args.variant_preload).split(".")[0],
+                    args.variant_preload))
+    return out
+
+
+def start_pingap(name, binary, job, run_root, subs, wrap=None, preload=None):
     """Pingap with bench/pingap/`job`.toml rendered with `subs`, pinned to the proxy core;
-    `wrap` (valgrind's argv) runs it under a tool."""
+    `wrap` (valgrind's argv) runs it under a tool, `preload` on another malloc."""
     run = os.path.join(run_root, name)
     os.makedirs(run, exist_ok=True)
     conf = render(os.path.join(BENCH, "pingap", job + ".toml"), os.path.join(run, "pingap.toml"),
@@ -45,6 +59,7 @@ def start_pingap(name, binary, job, run_root, subs, wrap=None):
     t = subprocess.run([binary, "-t", "-c", conf], capture_output=True, text=True, timeout=60)
     if t.returncode != 0:
         die("pingap -t failed for %s:\n%s%s" % (conf, t.stdout, t.stderr))
-    p = start(name, (wrap or []) + [binary, "-c", conf], PROXY_CORE, run_root)
+    p = start(name, (wrap or []) + [binary, "-c", conf], PROXY_CORE, run_root,
+              env={"LD_PRELOAD": preload} if preload else None)
     STOP_SIGNAL[p.pid] = signal.SIGINT  # Pingora: SIGINT = fast shutdown
     return p
