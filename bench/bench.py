@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """edgeproxy vs nginx benchmarks (python3 stdlib only). See BENCHMARKS.md.
 
-  bench.py proxy    issue 2: plain proxying, nginx proxy_pass + upstream keepalive
+  bench.py proxy    issue 2: plain proxying, nginx proxy_pass + upstream keepalive (floor.py)
+  bench.py respond  issue 23: a local 32-byte answer, no upstream (floor.py)
   bench.py hash     issue 3: hash $arg_productId consistent vs balance = "hash"
   bench.py consul   issue 3: Consul KV write -> first request routed to the new node
   bench.py page     issue 4: product page, nginx + Lua vs the `page` plugin, per workload
@@ -10,8 +11,10 @@
   bench.py instr    issue 12: CPU instructions per request under callgrind (instr.py)
   bench.py all      everything above
 
-Every comparison runs both proxies in the same job: the proxy under test is pinned to
-core 0 (`taskset -c 0`), wrk and the backend to core 1. Both proxies are started, then
+`proxy`, `respond` and `instr` also run bare Pingora (--baseline) and Pingap (--pingap, or
+its cached build from `make -C bench pingap`; without it they run and say so).
+Every comparison runs all its proxies in the same job: the proxy under test is pinned to
+core 0 (`taskset -c 0`), wrk and the backend to core 1. All of them are started, then
 loaded one at a time, alternating order per repetition. Loopback only; every process is
 started in its own session and killed (by its id) on exit.
 """
@@ -33,61 +36,18 @@ import tempfile
 import time
 import urllib.request
 
+import pingap_peer
 from harness import *  # noqa: F401,F403 (the shared machinery)
 from compare import *  # noqa: F401,F403
 from harness import BENCH, LOAD_CORE, PROXY_CORE, REPO  # noqa: F401
 
+from floor import bench_proxy, bench_respond  # noqa: E402
 from pagebench import bench_page  # noqa: E402
 from twotier import bench_twotier  # noqa: E402
 from instr import bench_instr  # noqa: E402
 
 
 # ---------------------------------------------------------------- benchmarks
-
-def bench_proxy(args):
-    run = os.path.join(args.run_dir, "proxy")
-    os.makedirs(run)
-    bport, eport, nport = free_ports(3)
-    backend = start_backend(run, [bport])
-    addr = "127.0.0.1:%d" % bport
-    ep = start_edgeproxy("edgeproxy", args.edgeproxy, os.path.join(BENCH, "edgeproxy", "proxy.toml"),
-                         run, {"LISTEN": "127.0.0.1:%d" % eport, "BACKEND": addr})
-    ng = start_nginx("nginx", os.path.join(BENCH, "nginx", "proxy.conf"), PROXY_CORE, run,
-                     {"LISTEN": "127.0.0.1:%d" % nport, "BACKEND": addr})
-    wait_port(eport, ep, "edgeproxy", run)
-    wait_port(nport, ng, "nginx", run)
-    for port in (eport, nport):
-        st, h, body = get(port, "/hello")
-        if st != 200 or h.get("X-Backend") != str(bport):
-            die("proxy on %d did not reach the backend (status %s)" % (port, st))
-    targets = [Target("edgeproxy", "http://127.0.0.1:%d/hello" % eport, ep),
-               Target("nginx", "http://127.0.0.1:%d/hello" % nport, ng)]
-    if args.variant_preload:
-        # Experiment (no code change): the same binary with another malloc via LD_PRELOAD.
-        vport = free_ports(1)[0]
-        vname = "edgeproxy+" + os.path.basename(args.variant_preload).split(".")[0]
-        vp = start_edgeproxy(vname, args.edgeproxy, os.path.join(BENCH, "edgeproxy", "proxy.toml"),
-                             run, {"LISTEN": "127.0.0.1:%d" % vport, "BACKEND": addr},
-                             preload=args.variant_preload)
-        wait_port(vport, vp, vname, run)
-        targets.append(Target(vname, "http://127.0.0.1:%d/hello" % vport, vp))
-    if args.baseline:
-        # Plain Pingora (bench/pingora_baseline.rs) doing the same job (the three forwarding
-        # headers): what Pingora costs without edgeproxy.
-        bport2 = free_ports(1)[0]
-        bp = start("pingora-baseline", [args.baseline, "127.0.0.1:%d" % bport2, addr, "headers"],
-                   PROXY_CORE, run, env={"RUST_LOG": "warn"})
-        STOP_SIGNAL[bp.pid] = signal.SIGINT
-        wait_port(bport2, bp, "pingora-baseline", run)
-        targets.append(Target("pingora-baseline", "http://127.0.0.1:%d/hello" % bport2, bp))
-    s = compare("Plain proxying (issue 2): round robin / proxy_pass, upstream keep-alive",
-                targets, [backend], args, "plain", 1)
-    save(args.save_as or "proxy", s, args)
-    for t in targets:
-        stop(t.proc)
-    stop(backend)
-    return s
-
 
 def bench_hash(args):
     run = os.path.join(args.run_dir, "hash")
@@ -274,7 +234,8 @@ def check_tools(which):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", default=["all"],
-                    choices=["all", "proxy", "hash", "consul", "page", "twotier", "instr"])
+                    choices=["all", "proxy", "respond", "hash", "consul", "page", "twotier",
+                             "instr"])
     ap.add_argument("--edgeproxy", help="edgeproxy binary (default: $CARGO_TARGET_DIR or target/release)")
     ap.add_argument("--duration", type=int, default=10, help="seconds per measured run (10)")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up seconds per target (3)")
@@ -314,25 +275,33 @@ def main():
                     help="a run with more hypervisor steal than this %% is noisy and rerun (5)")
     ap.add_argument("--noise-retries", type=int, default=2)
     ap.add_argument("--variant-preload", metavar="LIB",
-                    help="proxy bench: add a third target, edgeproxy with LD_PRELOAD=LIB "
-                         "(e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)")
+                    help="proxy bench: add edgeproxy with LD_PRELOAD=LIB (e.g. "
+                         "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2); proxy, respond and instr: "
+                         "Pingap with LD_PRELOAD=LIB too")
     ap.add_argument("--baseline", metavar="BIN",
-                    help="proxy and instr: add plain Pingora (cargo build --release --example "
-                         "pingora_baseline) as another target")
-    ap.add_argument("--save-as", help="proxy and instr: results file name (default proxy, instr)")
+                    help="proxy, respond and instr: add plain Pingora (cargo build --release "
+                         "--example pingora_baseline) as another target")
+    ap.add_argument("--pingap", metavar="BIN",
+                    help="proxy, respond and instr: Pingap binary (default: the cached build "
+                         "of `make -C bench pingap`, %s, when present)" % pingap_peer.DEFAULT_BINARY)
+    ap.add_argument("--save-as", help="proxy, respond and instr: results file name (default: "
+                                      "the job's name)")
     ap.add_argument("--results", default=os.path.join(BENCH, "results"))
     ap.add_argument("--keep-run-dir", action="store_true",
                     help="keep the work dir (logs, rendered configs, callgrind dumps for "
                          "callgrind_annotate)")
     args = ap.parse_args()
-    which = (["proxy", "hash", "consul", "page", "twotier", "instr"] if "all" in args.which
-             else args.which)
+    which = (["proxy", "respond", "hash", "consul", "page", "twotier", "instr"]
+             if "all" in args.which else args.which)
     check_tools(which)
     args.edgeproxy = find_edgeproxy(args.edgeproxy)
+    args.pingap = (pingap_peer.find(args.pingap) if set(which) & {"proxy", "respond", "instr"}
+                   else None)
     args.run_dir = tempfile.mkdtemp(prefix="edgeproxy-bench-")
     log("edgeproxy %s; work dir %s; proxy on core %s, wrk + backend on core %s"
         % (args.edgeproxy, args.run_dir, PROXY_CORE, LOAD_CORE))
-    fns = {"proxy": bench_proxy, "hash": bench_hash, "consul": bench_consul, "page": bench_page,
+    fns = {"proxy": bench_proxy, "respond": bench_respond, "hash": bench_hash,
+           "consul": bench_consul, "page": bench_page,
            "twotier": bench_twotier, "instr": bench_instr}
     for w in which:
         fns[w](args)

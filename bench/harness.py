@@ -27,6 +27,9 @@ PROXY_CORE = "0"
 LOAD_CORE = "1"
 WRK_LUA = os.path.join(BENCH, "wrk", "bench.lua")
 TICK = os.sysconf("SC_CLK_TCK")
+# The nginx binary (BENCH_NGINX: e.g. the same version built with symbols, for cg_breakdown.py;
+# Debian's is stripped).
+NGINX = os.environ.get("BENCH_NGINX", "nginx")
 
 PROCS = []  # (name, Popen) of everything we started
 STOP_SIGNAL = {}  # pid -> signal that stops it fast (edgeproxy: SIGINT; SIGTERM is graceful)
@@ -161,11 +164,11 @@ def start_nginx(name, conf_src, core, run_root, subs, wrap=None):
             text = f.read()
         with open(conf, "w") as f:
             f.write(text.replace("daemon off;", "daemon off;\nmaster_process off;", 1))
-    t = subprocess.run(["nginx", "-t", "-q", "-p", run, "-c", conf, "-e", run + "/error.log"],
+    t = subprocess.run([NGINX, "-t", "-q", "-p", run, "-c", conf, "-e", run + "/error.log"],
                        capture_output=True, text=True, timeout=30)
     if t.returncode != 0:
         die("nginx -t failed for %s (%s):\n%s%s" % (name, conf, t.stdout, t.stderr))
-    return start(name, (wrap or []) + ["nginx", "-p", run, "-c", conf, "-e", run + "/error.log"],
+    return start(name, (wrap or []) + [NGINX, "-p", run, "-c", conf, "-e", run + "/error.log"],
                  core, run_root)
 
 
@@ -248,7 +251,7 @@ def machine():
                 model = line.split(":", 1)[1].strip()
                 break
     return {"nproc": os.cpu_count(), "cpu": model, "kernel": os.uname().release,
-            "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
+            "nginx": subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip(),
             "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 

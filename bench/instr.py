@@ -7,11 +7,12 @@ figure. Every target gets the same request sequence (seeded), so small differenc
 
 Jobs (`--instr-jobs`):
   respond      the local-response floor: a fixed 32-byte answer (edgeproxy `respond`
-               plugin, bare Pingora answering in `request_filter`, nginx `return 200`), no
-               upstream
+               plugin, bare Pingora answering in `request_filter`, Pingap's `mock` plugin,
+               nginx `return 200`), no upstream
   proxy        plain proxying: edgeproxy, bare Pingora doing the same job
                (`pingora-baseline`: the three forwarding headers; `-timeouts`: and the
-               deadlines edgeproxy enforces by default; `-noheaders`: neither), nginx
+               deadlines edgeproxy enforces by default; `-noheaders`: neither), Pingap (the
+               three headers and edgeproxy's deadlines, bench/pingap/proxy.toml), nginx
   page-NAME    the page of workload NAME (bench/workload.py): edgeproxy, nginx + Lua
   twotier      the two-tier system on the zipf workload (bench/twotier.py)
 """
@@ -27,6 +28,7 @@ from harness import (BENCH, LOAD_CORE, PROXY_CORE, STOP_SIGNAL, die, free_ports,
                      machine, save, start, start_backend, start_edgeproxy, start_nginx, stop,
                      wait_port)
 import pagebench
+import pingap_peer
 import twotier
 import workload
 
@@ -106,7 +108,7 @@ def proxy_targets(run, args, backend_addr):
         out += [("pingora-baseline", baseline("headers")),
                 ("pingora-baseline-timeouts", baseline("headers", "timeouts")),
                 ("pingora-baseline-noheaders", baseline())]
-    return out + [("nginx", nginx)]
+    return out + pingap_target(run, args, "proxy", {"BACKEND": backend_addr}) + [("nginx", nginx)]
 
 
 def respond_targets(run, args):
@@ -129,7 +131,22 @@ def respond_targets(run, args):
             # the same answer on pingora-core's session alone, without pingora-proxy
             ("pingora-core-session", baseline_target(run, args, "127.0.0.1:9", "respond",
                                                      "session"))] if args.baseline else []
-    return [("edgeproxy", edge)] + base + [("nginx", nginx)]
+    return ([("edgeproxy", edge)] + base + pingap_target(run, args, "respond", {})
+            + [("nginx", nginx)])
+
+
+def pingap_target(run, args, job, subs):
+    """[(name, starter)] of Pingap with bench/pingap/`job`.toml: as shipped and, with
+    `--variant-preload LIB`, on LIB (pingap_peer.variants); [] without Pingap."""
+    def starter(name, preload):
+        def go():
+            port = free_ports(1)[0]
+            p = pingap_peer.start_pingap(name, args.pingap, job, run,
+                                         dict(subs, LISTEN="127.0.0.1:%d" % port),
+                                         wrap=valgrind(run, name), preload=preload)
+            return [(name, p)], port
+        return go
+    return [(name, starter(name, lib)) for name, lib in pingap_peer.variants(args)]
 
 
 def baseline_target(run, args, backend_addr, *flags):
@@ -237,14 +254,16 @@ def print_instr(s):
     print()
     print("### " + s["title"])
     print()
-    print("| job | target | instructions/request | / nginx | / bare Pingora |")
-    print("|---|---|---:|---:|---:|")
+    print("| job | target | instructions/request | / nginx | / bare Pingora | / Pingap |")
+    print("|---|---|---:|---:|---:|---:|")
     for job, res in s["jobs"].items():
         ng = res.get("nginx", {}).get("per_request")
         base = res.get("pingora-baseline", {}).get("per_request")
+        peer = res.get("pingap", {}).get("per_request")
         for name, r in res.items():
-            print("| %s | %s | %.0f | %s | %s |" % (
+            print("| %s | %s | %.0f | %s | %s | %s |" % (
                 job, name, r["per_request"],
                 "%.2f" % (r["per_request"] / ng) if ng else "",
-                "%.2f" % (r["per_request"] / base) if base else ""))
+                "%.2f" % (r["per_request"] / base) if base else "",
+                "%.2f" % (r["per_request"] / peer) if peer else ""))
     print(flush=True)
