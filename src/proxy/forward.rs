@@ -5,6 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use pingora::http::RequestHeader;
 use pingora::Result;
 
+/// Parsed once (a `&str` name is parsed on every lookup).
+static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// Sets `X-Forwarded-For` (appending the client), `X-Real-IP` and `X-Request-Id`.
 pub fn add_forwarding_headers(
     req: &mut RequestHeader,
@@ -15,7 +18,7 @@ pub fn add_forwarding_headers(
         let ip = ip_text(addr.ip());
         let xff = match req
             .headers
-            .get("x-forwarded-for")
+            .get(&X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
         {
             Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),

@@ -30,7 +30,8 @@ const MAX_SEQUENCE: u64 = 1 << 16;
 /// Selection state for one member set.
 pub(crate) struct Balancer {
     pub(crate) members: Arc<Vec<ServerSpec>>,
-    index: HashMap<SocketAddr, usize>,
+    /// foldhash, not SipHash: looked up on every proxied response (passive health).
+    index: HashMap<SocketAddr, usize, foldhash::fast::RandomState>,
     pub(crate) health: Vec<Arc<PeerHealth>>,
     /// Requests in flight per member (bounded-load hashing), carried like `health`.
     load: Vec<Arc<PeerLoad>>,
@@ -65,7 +66,7 @@ struct Tier {
 impl Balancer {
     /// Builds the state for `members`, keeping health counters from `previous` by address.
     pub(crate) fn new(members: Vec<ServerSpec>, previous: Option<&Balancer>, hash: bool) -> Self {
-        let mut index = HashMap::with_capacity(members.len());
+        let mut index = HashMap::with_capacity_and_hasher(members.len(), Default::default());
         let mut health = Vec::with_capacity(members.len());
         let mut load = Vec::with_capacity(members.len());
         let total = previous.map_or_else(Default::default, |p| p.total.clone());
