@@ -88,6 +88,8 @@ impl World {
                 );
             }
         }
+        // Reading and assembling the config touched code requests never run again.
+        tokio::task::spawn_blocking(crate::resident::drop_unused_text);
         result
     }
 
