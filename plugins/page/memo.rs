@@ -16,7 +16,7 @@
 //! Size: the memo holds what its pages earn, up to `render_cache` (the configured bound).
 //! It starts at [`INITIAL`] (1 MiB) and doubles while it is full and at least a quarter of
 //! its lookups are answered from it; it halves (not below [`INITIAL`]) while fewer than a
-//! sixteenth are. Judged every 4,096 lookups (`memo_size.rs`). So a working set
+//! sixteenth are. Judged every 1,024 lookups (`memo_size.rs`). So a working set
 //! with reuse (Zipf traffic) gets the whole bound, while parameters that rarely repeat
 //! (uniform over more pages than fit) keep it at [`INITIAL`] instead of filling the bound
 //! with pages that are seldom asked for again (BENCHMARKS.md, "Memory at small working

@@ -13,7 +13,7 @@ use super::memo::Tier;
 pub const INITIAL: u64 = 1 << 20;
 
 /// Lookups between two judgements.
-pub const WINDOW: u64 = 4096;
+pub const WINDOW: u64 = 1024;
 
 /// A full memo whose pages answered at least this share of the window's lookups doubles.
 pub const GROW_SHARE: f64 = 0.25;
