@@ -30,13 +30,8 @@ pub fn drop_unused_text() -> usize {
         // anonymous copy): MADV_DONTNEED only unmaps its pages, and the next access maps
         // the same bytes from the file again. The running program's file cannot change
         // under it (writes to it fail with ETXTBSY; a replacement is another inode).
-        let rc = unsafe {
-            libc::madvise(
-                start as *mut libc::c_void,
-                end - start,
-                libc::MADV_DONTNEED,
-            )
-        };
+        let rc =
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         if rc == 0 {
             dropped += end - start;
         }

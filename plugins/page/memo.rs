@@ -280,7 +280,13 @@ impl Memo {
         for (k, v) in tier.pages.iter() {
             next.pages.insert(*k, v);
         }
-        tracing::debug!(from = tier.budget, to = budget, hits, lookups, "render cache resized");
+        tracing::debug!(
+            from = tier.budget,
+            to = budget,
+            hits,
+            lookups,
+            "render cache resized"
+        );
         BUDGET.add(gauge_bytes(budget) - gauge_bytes(tier.budget));
         self.tier.store(Some(Arc::new(next)));
     }

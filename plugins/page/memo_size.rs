@@ -88,7 +88,10 @@ mod tests {
         drive(&memo, &mut rng, 300, 20);
         assert_eq!(memo.budget(), 4 << 20, "1 -> 2 -> 4 MiB, then not full");
         let hits = drive(&memo, &mut rng, 300, 1);
-        assert!(hits > WINDOW * 9 / 10, "{hits} of {WINDOW}: the working set fits");
+        assert!(
+            hits > WINDOW * 9 / 10,
+            "{hits} of {WINDOW}: the working set fits"
+        );
     }
 
     #[test]
@@ -98,7 +101,11 @@ mod tests {
         drive(&memo, &mut rng, 300, 20);
         assert_eq!(memo.budget(), 2 << 20);
         let small = Memo::new(256 << 10);
-        assert_eq!(small.budget(), 256 << 10, "a bound below the start is the size");
+        assert_eq!(
+            small.budget(),
+            256 << 10,
+            "a bound below the start is the size"
+        );
         drive(&small, &mut rng, 300, 5);
         assert_eq!(small.budget(), 256 << 10);
         assert_eq!(Memo::new(0).budget(), 0, "off");

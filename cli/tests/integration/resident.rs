@@ -67,6 +67,10 @@ fn start_up_text_leaves_memory_and_the_process_keeps_serving_and_reloading() {
         .arg(&conf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(c.get(&url).send().unwrap().text().unwrap(), "two");
 }
