@@ -2,10 +2,9 @@
 //! text pages start-up touched, and keeps answering, reloading and answering again — the
 //! code comes back from the file as it runs.
 
-use std::process::Command;
 use std::time::Duration;
 
-use crate::common::edge::{binary, Edge, ANY_PORT};
+use crate::common::edge::{Edge, ANY_PORT};
 use crate::common::{client, wait_until};
 
 /// Resident KiB of the process's executable, read-only mappings of its own file.
@@ -59,18 +58,6 @@ fn start_up_text_leaves_memory_and_the_process_keeps_serving_and_reloading() {
     let c = client();
     let url = format!("http://{}/", edge.addr());
     assert_eq!(c.get(&url).send().unwrap().text().unwrap(), "one");
-    let conf = edge.path("edgeproxy.toml");
-    let dir = edge.dir.path().display().to_string();
-    std::fs::write(&conf, config("two").replace("{dir}", &dir)).unwrap();
-    let out = Command::new(binary())
-        .args(["-s", "reload", "-c"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    edge.reload_with(&config("two"));
     assert_eq!(c.get(&url).send().unwrap().text().unwrap(), "two");
 }
