@@ -246,27 +246,8 @@ pub fn run(app: App, registry: Registry, source: Source, opts: RunOptions) -> ! 
         world: Some(world),
         listen,
     };
-    drop_start_up_text_soon();
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });
     signals::exit(&p.pid_file, 0)
-}
-
-/// How long after start the start-up code is dropped from memory: by then Pingora's
-/// services and runtimes are up (they start inside `server.run`).
-const START_UP: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Drops the start-up code from memory once the server runs (`resident`), on a thread of
-/// its own that ends after.
-fn drop_start_up_text_soon() {
-    let spawned = std::thread::Builder::new()
-        .name("edgeproxy-trim".into())
-        .spawn(|| {
-            std::thread::sleep(START_UP);
-            crate::resident::drop_unused_text();
-        });
-    if let Err(e) = spawned {
-        tracing::debug!("start-up text stays resident: {e}");
-    }
 }
