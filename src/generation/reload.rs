@@ -88,9 +88,6 @@ impl World {
                 );
             }
         }
-        // Reading and assembling the config touched code requests never run again (a few
-        // milliseconds; on a thread of its own it would be one more thread per reload).
-        crate::resident::drop_unused_text();
         result
     }
 
