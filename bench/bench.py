@@ -263,6 +263,10 @@ def main():
     ap.add_argument("--instr-requests", type=int, default=3000,
                     help="instr: measured requests per target (3000)")
     ap.add_argument("--instr-conns", type=int, default=16, help="instr: connections (16)")
+    ap.add_argument("--instr-warm-dump", action="store_true",
+                    help="instr: also dump start-up, fill and warm-up before the measured "
+                         "requests (NAME.cg.PID.1; the measured ones are then .2), for "
+                         "bench/hot_order.py (with --keep-run-dir)")
     ap.add_argument("--changes", type=int, default=100, help="Consul KV changes (100)")
     ap.add_argument("--gap-ms", type=int, default=100,
                     help="Consul: pause between settling and the next write, uniform in [gap, 2*gap] ms (100)")

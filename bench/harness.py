@@ -173,7 +173,7 @@ def start_nginx(name, conf_src, core, run_root, subs, wrap=None):
 
 
 def start_edgeproxy(name, binary, conf_src, run_root, subs, core=PROXY_CORE, preload=None,
-                    wrap=None):
+                    wrap=None, env=None):
     run = os.path.join(run_root, name)
     os.makedirs(run, exist_ok=True)
     subs = dict(subs, RUN=run, BENCH=BENCH)
@@ -181,7 +181,7 @@ def start_edgeproxy(name, binary, conf_src, run_root, subs, core=PROXY_CORE, pre
     t = subprocess.run([binary, "-t", "-c", conf], capture_output=True, text=True, timeout=30)
     if t.returncode != 0:
         die("edgeproxy -t failed for %s:\n%s%s" % (conf, t.stdout, t.stderr))
-    env = {"EDGEPROXY_LOG": "warn"}
+    env = dict(env or {}, EDGEPROXY_LOG="warn")
     if preload:
         env["LD_PRELOAD"] = preload
     p = start(name, (wrap or []) + [binary, "-c", conf], core, run_root, env=env)

@@ -62,13 +62,15 @@ def dumped_total(run, name, pid):
     die("no callgrind dump for %s (pid %d) in %s" % (name, pid, run))
 
 
-def measure(run, name, procs, port, fill_paths, warm_paths, paths, n, conns):
+def measure(run, name, procs, port, fill_paths, warm_paths, paths, n, conns, warm_dump=False):
     """Requests every path of `fill_paths` (a list, or None) once, `warm_paths` n/5 times,
     zeroes the counters, drives `n` requests from `paths`, dumps: instructions per request."""
     if fill_paths:
         workload.drive(port, iter(fill_paths), len(fill_paths), conns)
     workload.drive(port, warm_paths, max(200, n // 5), conns)
     for _, p in procs:
+        if warm_dump:  # start-up, fill and warm-up in a dump of their own (hot_order.py)
+            control(p.pid, "-d")
         control(p.pid, "-z")
     secs, st = workload.drive(port, paths, n, conns)
     if set(st) != {200}:
@@ -203,7 +205,7 @@ def run_job(args, job, run):
         # Helpers of a system that do not run under valgrind (the hot system's Redis).
         profiled = [(pname, p) for pname, p in procs if pname not in twotier.UNPROFILED]
         res[name] = measure(run, name, profiled, port, list(fill) if fill else None, warm(),
-                            paths(), n, conns)
+                            paths(), n, conns, args.instr_warm_dump)
         for _, p in procs:
             stop(p)
     for p in support:

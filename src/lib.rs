@@ -56,6 +56,8 @@ pub mod redis_client;
 #[doc(hidden)]
 pub mod request;
 #[doc(hidden)]
+pub mod resident;
+#[doc(hidden)]
 pub mod router;
 pub mod server;
 #[doc(hidden)]

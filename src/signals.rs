@@ -57,8 +57,16 @@ impl ShutdownSignalWatch for Signals {
             return pingora::server::UnixShutdownSignalWatch.recv().await;
         };
         tracing::info!(listen = %self.listen, "edgeproxy running");
+        // Once the services run, start-up code leaves memory (src/resident.rs).
+        let start_up = tokio::time::sleep(START_UP);
+        tokio::pin!(start_up);
+        let mut started = false;
         loop {
             tokio::select! {
+                _ = &mut start_up, if !started => {
+                    started = true;
+                    crate::resident::drop_unused_text();
+                }
                 _ = quit.recv() => {
                     if upgrade_peer_waiting(&self.upgrade_sock, UPGRADE_PEER_WAIT).await {
                         tracing::info!("SIGQUIT: handing the listeners to the new process");
@@ -107,6 +115,10 @@ impl ShutdownSignalWatch for Signals {
         }
     }
 }
+
+/// How long after the process says it runs the start-up code is dropped from memory: by
+/// then every service has started.
+const START_UP: Duration = Duration::from_secs(2);
 
 /// True when a new process is listening on `sock` now or within `wait` (it binds the socket
 /// before it blocks waiting for the listeners).

@@ -12,16 +12,28 @@
 //! while (a doorkeeper of fingerprints, one per slot, overwritten by other keys), so
 //! one-off parameter pairs cost a hash and a probe, not an insert that evicts useful pages.
 //! A page already remembered with older versions is replaced at once.
+//!
+//! Size: the memo holds what its pages earn, up to `render_cache` (the configured bound).
+//! It starts at [`INITIAL`] (1 MiB) and doubles while it is full and at least a quarter of
+//! its lookups are answered from it; it halves (not below [`INITIAL`]) while fewer than a
+//! sixteenth are. Judged every 1,024 lookups (`memo_size.rs`). So a working set
+//! with reuse (Zipf traffic) gets the whole bound, while parameters that rarely repeat
+//! (uniform over more pages than fit) keep it at [`INITIAL`] instead of filling the bound
+//! with pages that are seldom asked for again (BENCHMARKS.md, "Memory at small working
+//! sets").
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use edgeproxy::kit::Version;
 use moka::sync::Cache;
 use once_cell::sync::Lazy;
+
+use super::memo_size::{INITIAL, WINDOW};
 
 /// Lookups answered with a remembered page.
 static HITS: Lazy<prometheus::IntCounter> = Lazy::new(|| {
@@ -39,8 +51,16 @@ static MISSES: Lazy<prometheus::IntCounter> = Lazy::new(|| {
     )
 });
 
+/// The bytes every render cache may hold now, summed (each grows and shrinks with use).
+static BUDGET: Lazy<prometheus::IntGauge> = Lazy::new(|| {
+    edgeproxy::kit::metrics::gauge(
+        "edgeproxy_page_render_cache_budget_bytes",
+        "Bytes the page render caches may hold now (they grow with reuse up to render_cache)",
+    )
+});
+
 /// One rendered page and what it was rendered from.
-struct Entry {
+pub(super) struct Entry {
     params: Box<[(Box<str>, Box<str>)]>,
     generation: u64,
     versions: Box<[Version]>,
@@ -57,11 +77,24 @@ pub enum Found {
     Nothing,
 }
 
-/// A bounded cache of rendered pages keyed by the request parameters.
+/// A cache of rendered pages keyed by the request parameters, sized by use (module docs).
 pub struct Memo {
-    pages: Option<Cache<u64, Arc<Entry>, KeyHasher>>,
-    door: Box<[AtomicU32]>,
+    /// The pages and their doorkeeper at the current size; `None` when off.
+    tier: ArcSwapOption<Tier>,
+    /// The configured bound (`render_cache`).
+    max: u64,
+    /// Lookups (low 32 bits) and hits (high 32 bits) of the current window.
+    window: AtomicU64,
+    /// Held while the size is judged and changed (one at a time).
+    resizing: Mutex<()>,
     hasher: KeyHasher,
+}
+
+/// The pages at one size, with a doorkeeper sized to match.
+pub(super) struct Tier {
+    pub(super) pages: Cache<u64, Arc<Entry>, KeyHasher>,
+    door: Box<[AtomicU32]>,
+    pub(super) budget: u64,
 }
 
 /// foldhash (seeded per process): SipHash took ~4% of a page's instructions here.
@@ -70,36 +103,68 @@ type KeyHasher = foldhash::fast::RandomState;
 /// Bytes of memo per doorkeeper slot (a 32 MiB memo remembers the last ~64k keys seen).
 const BYTES_PER_SLOT: u64 = 512;
 
+/// What an entry costs beside its page, key and versions: the entry, its boxes and moka's
+/// bookkeeping (hash table slot, entry info, deque node).
+const ENTRY_OVERHEAD: usize = 480;
+
+impl Tier {
+    /// Empty pages bounded to `budget` bytes.
+    pub(super) fn new(budget: u64) -> Tier {
+        let pages = Cache::builder()
+            .max_capacity(budget)
+            .weigher(|_: &u64, e: &Arc<Entry>| {
+                let key: usize = e.params.iter().map(|(k, v)| k.len() + v.len()).sum();
+                (e.html.len() + key + 8 * e.versions.len() + ENTRY_OVERHEAD)
+                    .try_into()
+                    .unwrap_or(u32::MAX)
+            })
+            .build_with_hasher(KeyHasher::default());
+        let slots = (budget / BYTES_PER_SLOT).clamp(1024, 1 << 22);
+        let slots = usize::try_from(slots.next_power_of_two()).unwrap_or(1 << 22);
+        Tier {
+            pages,
+            door: (0..slots).map(|_| AtomicU32::new(0)).collect(),
+            budget,
+        }
+    }
+
+    /// Doorkeeper: true when `key`'s fingerprint is in its slot, else puts it there.
+    fn seen_before(&self, key: u64) -> bool {
+        let slot = &self.door[(key as usize) & (self.door.len() - 1)];
+        let print = ((key >> 32) as u32) | 1;
+        if slot.load(Ordering::Relaxed) == print {
+            return true;
+        }
+        slot.store(print, Ordering::Relaxed);
+        false
+    }
+}
+
 impl Memo {
-    /// A memo bounded to `capacity_bytes` (rendered HTML and keys); 0 disables it.
+    /// A memo that may grow to `capacity_bytes` (rendered HTML, keys and bookkeeping);
+    /// 0 disables it.
     pub fn new(capacity_bytes: u64) -> Memo {
-        let pages = (capacity_bytes > 0).then(|| {
-            Cache::builder()
-                .max_capacity(capacity_bytes)
-                .weigher(|_: &u64, e: &Arc<Entry>| {
-                    let key: usize = e.params.iter().map(|(k, v)| k.len() + v.len()).sum();
-                    (e.html.len() + key + 8 * e.versions.len() + 96)
-                        .try_into()
-                        .unwrap_or(u32::MAX)
-                })
-                .build_with_hasher(KeyHasher::default())
-        });
         Lazy::force(&HITS);
         Lazy::force(&MISSES);
-        let slots = (capacity_bytes / BYTES_PER_SLOT).clamp(1024, 1 << 22);
-        let slots = usize::try_from(slots.next_power_of_two()).unwrap_or(1 << 22);
+        let tier = (capacity_bytes > 0).then(|| Arc::new(Tier::new(capacity_bytes.min(INITIAL))));
+        BUDGET.add(gauge_bytes(tier.as_ref().map_or(0, |t| t.budget)));
         Memo {
-            door: (0..if pages.is_some() { slots } else { 0 })
-                .map(|_| AtomicU32::new(0))
-                .collect(),
-            pages,
+            tier: ArcSwapOption::new(tier),
+            max: capacity_bytes,
+            window: AtomicU64::new(0),
+            resizing: Mutex::new(()),
             hasher: Default::default(),
         }
     }
 
     /// Whether the memo is on (capacity above 0).
     pub fn enabled(&self) -> bool {
-        self.pages.is_some()
+        self.max > 0
+    }
+
+    /// The bytes the memo may hold now (it grows and shrinks with use, up to the bound).
+    pub fn budget(&self) -> u64 {
+        self.tier.load().as_ref().map_or(0, |t| t.budget)
     }
 
     /// The key of these parameters.
@@ -122,10 +187,13 @@ impl Memo {
         versions: &[Version],
     ) -> Found {
         let found = self.find(key, params, generation, versions);
-        match found {
-            Found::Page(_) => HITS.inc(),
-            _ => MISSES.inc(),
+        let hit = matches!(found, Found::Page(_));
+        if hit {
+            HITS.inc();
+        } else {
+            MISSES.inc();
         }
+        self.count(hit);
         found
     }
 
@@ -136,7 +204,8 @@ impl Memo {
         generation: u64,
         versions: &[Version],
     ) -> Found {
-        let Some(e) = self.pages.as_ref().and_then(|p| p.get(&key)) else {
+        let tier = self.tier.load();
+        let Some(e) = tier.as_ref().and_then(|t| t.pages.get(&key)) else {
             return Found::Nothing;
         };
         let same_params = e.params.len() == params.len()
@@ -165,10 +234,11 @@ impl Memo {
         versions: &[Version],
         html: &Bytes,
     ) {
-        let Some(pages) = &self.pages else {
+        let tier = self.tier.load();
+        let Some(tier) = tier.as_ref() else {
             return;
         };
-        if !outdated && !self.seen_before(key) {
+        if !outdated && !tier.seen_before(key) {
             return;
         }
         let entry = Entry {
@@ -178,21 +248,59 @@ impl Memo {
                 .collect(),
             generation,
             versions: versions.into(),
-            html: html.clone(),
+            // A copy of exactly the page's bytes: the rendered buffer has room to spare.
+            html: Bytes::copy_from_slice(html),
         };
-        pages.insert(key, Arc::new(entry));
+        tier.pages.insert(key, Arc::new(entry));
     }
 
-    /// Doorkeeper: true when `key`'s fingerprint is in its slot, else puts it there.
-    fn seen_before(&self, key: u64) -> bool {
-        let slot = &self.door[(key as usize) & (self.door.len() - 1)];
-        let print = ((key >> 32) as u32) | 1;
-        if slot.load(Ordering::Relaxed) == print {
-            return true;
+    /// Counts a lookup; the one that ends a window judges the size.
+    fn count(&self, hit: bool) {
+        let add = if hit { (1 << 32) | 1 } else { 1 };
+        let before = self.window.fetch_add(add, Ordering::Relaxed);
+        if (before & 0xffff_ffff) + 1 == WINDOW {
+            let counts = self.window.swap(0, Ordering::Relaxed);
+            let lookups = (counts & 0xffff_ffff).max(1);
+            self.judge(counts >> 32, lookups);
         }
-        slot.store(print, Ordering::Relaxed);
-        false
     }
+
+    /// Grows, shrinks or keeps the size after a window of `lookups` with `hits`.
+    fn judge(&self, hits: u64, lookups: u64) {
+        let Ok(_one) = self.resizing.try_lock() else {
+            return;
+        };
+        let Some(tier) = self.tier.load_full() else {
+            return;
+        };
+        let Some(budget) = super::memo_size::next_budget(&tier, hits, lookups, self.max) else {
+            return;
+        };
+        let next = Tier::new(budget);
+        for (k, v) in tier.pages.iter() {
+            next.pages.insert(*k, v);
+        }
+        tracing::debug!(
+            from = tier.budget,
+            to = budget,
+            hits,
+            lookups,
+            "render cache resized"
+        );
+        BUDGET.add(gauge_bytes(budget) - gauge_bytes(tier.budget));
+        self.tier.store(Some(Arc::new(next)));
+    }
+}
+
+impl Drop for Memo {
+    fn drop(&mut self) {
+        BUDGET.sub(gauge_bytes(self.budget()));
+    }
+}
+
+/// A byte count as a gauge value.
+fn gauge_bytes(b: u64) -> i64 {
+    i64::try_from(b).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

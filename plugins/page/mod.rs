@@ -30,6 +30,7 @@ mod error;
 mod escape;
 mod jsonstr;
 mod memo;
+mod memo_size;
 mod missing;
 mod params;
 mod pattern;

@@ -71,6 +71,7 @@ mod reload_soak;
 mod reload_state;
 mod request_conformance;
 mod request_smuggling;
+mod resident;
 mod streams;
 mod tls;
 mod upstream_consul;

@@ -208,6 +208,21 @@ impl Edge {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// Writes `config` (`{dir}` replaced as at start) over the one [`Edge::start`] wrote
+    /// (`edgeproxy.toml`) and runs `edgeproxy -s reload` on it; panics when it is refused.
+    pub fn reload_with(&self, config: &str) {
+        let conf = self.path("edgeproxy.toml");
+        let dir = self.dir.path().display().to_string();
+        std::fs::write(&conf, config.replace("{dir}", &dir)).expect("write config");
+        let out = Command::new(binary())
+            .args(["-s", "reload", "-c"])
+            .arg(&conf)
+            .output()
+            .expect("edgeproxy -s reload");
+        let why = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "reload refused: {why}");
+    }
 }
 
 impl Drop for Edge {
