@@ -108,7 +108,8 @@ fn concurrent_cold_requests_on_every_node_cost_one_origin_fetch() {
         "one fetch for 90 requests on 3 nodes"
     );
     // The other nodes waited for the filler's fill; the filler's other requests waited
-    // behind its own cache lock.
+    // behind its own cache lock — or, arriving before the node's lock was taken, behind the
+    // fleet's (which one is arrival timing, so only the sum is asserted for them).
     let waits = |scope: &str| -> f64 {
         let series =
             format!("edgeproxy_http_cache_lock_waits_total{{cache=\"main\",scope=\"{scope}\"}}");
@@ -122,7 +123,8 @@ fn concurrent_cold_requests_on_every_node_cost_one_origin_fetch() {
         "cluster waits {}",
         waits("cluster")
     );
-    assert!(waits("node") >= 1.0, "node waits {}", waits("node"));
+    let (node, cluster) = (waits("node"), waits("cluster"));
+    assert!(node + cluster >= 3.0, "node waits {node}, cluster waits {cluster}");
 }
 
 #[test]
