@@ -124,7 +124,10 @@ fn concurrent_cold_requests_on_every_node_cost_one_origin_fetch() {
         waits("cluster")
     );
     let (node, cluster) = (waits("node"), waits("cluster"));
-    assert!(node + cluster >= 3.0, "node waits {node}, cluster waits {cluster}");
+    assert!(
+        node + cluster >= 3.0,
+        "node waits {node}, cluster waits {cluster}"
+    );
 }
 
 #[test]
