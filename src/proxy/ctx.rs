@@ -119,6 +119,14 @@ pub fn inbound_request_id(req: &pingora::http::RequestHeader) -> Option<String> 
     ok.then(|| v.to_string())
 }
 
+impl super::EdgeProxy {
+    /// A request's context on generation `gen` (pingora-proxy's `new_ctx` takes the current
+    /// one; a direct answer the one its first bytes were routed on).
+    pub(super) fn ctx_on(&self, gen: Arc<Generation>) -> Box<ProxyCtx> {
+        Box::new(ProxyCtx::new(self.name.clone(), gen, self.index))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

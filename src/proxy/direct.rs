@@ -163,11 +163,7 @@ impl Direct {
             session.set_keepalive(None);
         }
         self.answered.inc();
-        let mut ctx = Box::new(ProxyCtx::new(
-            self.proxy.name.clone(),
-            gen,
-            self.proxy.index,
-        ));
+        let mut ctx = self.proxy.ctx_on(gen);
         let answered = self.phases(&mut session, &mut ctx).await;
         let e = match answered {
             Ok(true) => None,

@@ -84,11 +84,7 @@ impl ProxyHttp for EdgeProxy {
     type CTX = Box<ProxyCtx>;
 
     fn new_ctx(&self) -> Box<ProxyCtx> {
-        Box::new(ProxyCtx::new(
-            self.name.clone(),
-            self.world.current(),
-            self.index,
-        ))
+        self.ctx_on(self.world.current())
     }
 
     /// Our compression module instead of Pingora's (see [`crate::compress`]), and the
