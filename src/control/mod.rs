@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::assembly::App;
 
+mod held_sockets;
+
 /// What `-s` asks the running instance to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Action {
@@ -91,7 +93,9 @@ pub enum ControlError {
 
 /// How long the old process goes on accepting after SIGQUIT: pingora-core 0.9.1's
 /// `CLOSE_TIMEOUT` (5 s, not configurable) after it sent its listeners, plus a margin for
-/// the hand-over and for its accept loops to see the shutdown broadcast.
+/// the hand-over and for its accept loops to see the shutdown broadcast. Used only where
+/// the old process's fd table cannot be read; otherwise `upgrade` waits until it closed
+/// the listeners it handed over.
 const OLD_ACCEPTS_FOR: Duration = Duration::from_millis(5_500);
 
 /// How long `upgrade` waits for the new process to reach the upgrade socket.
@@ -224,9 +228,18 @@ fn upgrade(
         std::thread::sleep(Duration::from_millis(20));
     }
     // Pingora's old process keeps accepting for a fixed CLOSE_TIMEOUT (5 s) after sending
-    // its listeners; only then its accept loops stop. Return once that is over, so every
-    // connection made after the command returns is the new process's.
-    while quit_sent.elapsed() < OLD_ACCEPTS_FOR && alive(old) {
+    // its listeners; only then its accept loops stop and close their listeners. Return once
+    // it closed them all, so every connection made after the command returns is the new
+    // process's. A fixed wait from the SIGQUIT was not enough: on a loaded machine the old
+    // process sent its listeners, or saw its shutdown, later than any margin.
+    let handed_over = held_sockets::shared(old, new);
+    let deadline = Instant::now() + OLD_ACCEPTS_FOR + START_WAIT;
+    let old_accepts = || match handed_over.is_empty() {
+        // No fd table to read (another user, no /proc): the fixed wait is all there is.
+        true => quit_sent.elapsed() < OLD_ACCEPTS_FOR,
+        false => held_sockets::still_holds(old, &handed_over),
+    };
+    while old_accepts() && alive(old) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(format!("edgeproxy: upgraded: pid {old} → {new}"))
