@@ -62,12 +62,22 @@ def dumped_total(run, name, pid):
     die("no callgrind dump for %s (pid %d) in %s" % (name, pid, run))
 
 
+# Seconds between the warm-up's end and zeroing the counters: one-off start-up work must
+# not land in the measured window. edgeproxy drops its start-up text from memory 2 s after
+# its services run (src/resident.rs), ~2.07M instructions on its main thread once: inside a
+# 2,000-request window that read as ~1,000 instructions per request. The services ran
+# before the warm-up's first answer (the port itself is bound earlier, at start-up).
+SETTLE = 2.5
+
+
 def measure(run, name, procs, port, fill_paths, warm_paths, paths, n, conns, warm_dump=False):
     """Requests every path of `fill_paths` (a list, or None) once, `warm_paths` n/5 times,
-    zeroes the counters, drives `n` requests from `paths`, dumps: instructions per request."""
+    waits SETTLE seconds, zeroes the counters, drives `n` requests from `paths`, dumps:
+    instructions per request."""
     if fill_paths:
         workload.drive(port, iter(fill_paths), len(fill_paths), conns)
     workload.drive(port, warm_paths, max(200, n // 5), conns)
+    time.sleep(SETTLE)
     for _, p in procs:
         if warm_dump:  # start-up, fill and warm-up in a dump of their own (hot_order.py)
             control(p.pid, "-d")

@@ -35,7 +35,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
         // A new connection has the whole header time; a kept-alive one may first idle.
         let deadline = self.limits.client_header_timeout;
         let mut start = header_clock::Start::Now;
-        let clock = HeaderClock::default();
+        let mut clock = HeaderClock::default();
         loop {
             let work = self.one(conn, shutdown);
             conn = match clock.within(deadline, start, work).await {

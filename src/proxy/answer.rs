@@ -21,58 +21,67 @@ pub struct Outcome {
     pub filter_failed: bool,
 }
 
+/// A local answer being written ([`EdgeProxy::respond`]): `Ok(true)`, the request is answered.
+pub(super) type Answering<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + 'a>>;
+
 impl EdgeProxy {
     /// Writes `resp` through the chain's filters; the request is answered.
-    pub(super) async fn respond(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
+    ///
+    /// Boxed: every phase that may answer awaits it, and inline its state (the filters',
+    /// the write's) would make each such phase's future as large — and pingora-proxy boxes
+    /// and copies each phase's future on every request, answered or not.
+    pub(super) fn respond<'a>(
+        &'a self,
+        session: &'a mut Session,
+        ctx: &'a mut ProxyCtx,
         resp: Response,
-    ) -> Result<bool> {
-        let (chain, req) = ctx.chain_and_req();
-        let status = local::write_local(session, chain, req, resp).await?;
-        ctx.outcome.local_status = Some(status);
-        Ok(true)
+    ) -> Answering<'a> {
+        Box::pin(async move {
+            let (chain, req) = ctx.chain_and_req();
+            let status = local::write_local(session, chain, req, resp).await?;
+            ctx.outcome.local_status = Some(status);
+            Ok(true)
+        })
     }
 
     /// A 400 for a request-target or `Host` we refuse; the connection closes.
-    pub(super) async fn bad_request(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
+    pub(super) fn bad_request<'a>(
+        &'a self,
+        session: &'a mut Session,
+        ctx: &'a mut ProxyCtx,
         why: Invalid,
-    ) -> Result<bool> {
+    ) -> Answering<'a> {
         self.refuse_and_close(session, ctx, 400, &why.to_string())
-            .await
     }
 
     /// Refuses a request whose header we will not act on (malformed, ambiguous, over a
     /// limit): its body, if any, is not read, so the connection is not reused (nginx does
     /// the same for 400, 413, 414, 431 and 501).
-    pub(super) async fn refuse_and_close(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
+    pub(super) fn refuse_and_close<'a>(
+        &'a self,
+        session: &'a mut Session,
+        ctx: &'a mut ProxyCtx,
         status: u16,
         why: &str,
-    ) -> Result<bool> {
+    ) -> Answering<'a> {
         session.set_keepalive(None);
         ctx.outcome.error = Some(format!("bad request: {why}"));
         let resp = Response::error(status, why, &ctx.req.request_id);
-        self.respond(session, ctx, resp).await
+        self.respond(session, ctx, resp)
     }
 
     /// An error answer (404, 413, ...) that keeps the connection.
-    pub(super) async fn refuse(
-        &self,
-        session: &mut Session,
-        ctx: &mut ProxyCtx,
+    pub(super) fn refuse<'a>(
+        &'a self,
+        session: &'a mut Session,
+        ctx: &'a mut ProxyCtx,
         status: u16,
         why: &str,
-    ) -> Result<bool> {
+    ) -> Answering<'a> {
         ctx.outcome.error = Some(why.to_string());
         let resp = Response::error(status, why, &ctx.req.request_id);
-        self.respond(session, ctx, resp).await
+        self.respond(session, ctx, resp)
     }
 }
 

@@ -129,6 +129,20 @@ impl EdgeProxy {
             };
             return Ok(None);
         };
+        // Boxed: the read's state would otherwise sit in `request_filter`'s future, which
+        // pingora-proxy boxes and copies on every request, body or not.
+        Box::pin(self.read_ahead(session, ctx, route, len)).await
+    }
+
+    /// Reads the whole body (`len` bytes at most, known to fit the retry buffer) and runs
+    /// the body phase on it.
+    async fn read_ahead(
+        &self,
+        session: &mut Session,
+        ctx: &mut ProxyCtx,
+        route: &Route,
+        len: usize,
+    ) -> Result<Option<bool>> {
         // Before the first read: the retry buffer is cleared when the body reader starts.
         session.enable_retry_buffering();
         let mut buf = BytesMut::with_capacity(len);

@@ -40,7 +40,7 @@ pub(super) async fn finished(
     }
     cache::finished(session, ctx);
     if let (Some(status), Some(took)) = (ctx.upstream.status, ctx.upstream.time) {
-        if let Some(group) = ctx.gen.group(&ctx.req) {
+        if let Some(group) = &ctx.upstream.group {
             group.metrics().response(status, took);
         }
     }

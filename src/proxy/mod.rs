@@ -294,8 +294,8 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut Box<ProxyCtx>,
     ) -> Result<()> {
         cache::announce(req, ctx);
-        if let Some(group) = ctx.gen.clone().group(&ctx.req) {
-            peer::require_h2(group, req, ctx)?;
+        if let Some(group) = ctx.upstream.group.clone() {
+            peer::require_h2(&group, req, ctx)?;
         }
         ctx.grpc.upstream_request(session, req)?;
         forward::add_forwarding_headers(req, ctx.req.client_addr, &ctx.req.request_id)

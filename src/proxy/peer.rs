@@ -14,7 +14,7 @@ use super::hashkey;
 use crate::upstream::UpstreamGroup;
 
 /// A request's attempts at its upstream.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Attempts {
     /// Peers already tried (skipped on retry).
     pub tried: Vec<std::net::SocketAddr>,
@@ -27,6 +27,22 @@ pub struct Attempts {
     /// The current attempt counted in flight to its member (groups with
     /// `hash_balance_factor`); replaced by the next attempt, given back when the request ends.
     pub load: Option<crate::upstream::LoadTicket>,
+    /// The group the attempts went to, resolved once by the first `upstream_peer` (later
+    /// phases count and report against it without looking it up again).
+    pub group: Option<Arc<UpstreamGroup>>,
+}
+
+impl std::fmt::Debug for Attempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempts")
+            .field("tried", &self.tried)
+            .field("started", &self.started)
+            .field("time", &self.time)
+            .field("status", &self.status)
+            .field("load", &self.load)
+            .field("group", &self.group.as_ref().map(|g| g.name()))
+            .finish()
+    }
 }
 
 /// `upstream_peer`: the peer for this attempt in the request's group (500 without one).
@@ -35,6 +51,9 @@ pub(super) fn for_request(session: &Session, ctx: &mut ProxyCtx) -> Result<Box<H
     let Some(group) = gen.group(&ctx.req) else {
         return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
     };
+    if ctx.upstream.group.is_none() {
+        ctx.upstream.group = Some(group.clone());
+    }
     choose(group, session, ctx)
 }
 
@@ -169,7 +188,7 @@ pub(super) fn connect_failed(peer: &HttpPeer, ctx: &mut ProxyCtx, mut e: Box<Err
 /// The member answered with `resp`: a success for passive health, the time to the answer
 /// and its status for the log, a gRPC status in the header (trailers-only) for the log.
 pub(super) fn answered(resp: &pingora::http::ResponseHeader, ctx: &mut ProxyCtx) {
-    if let (Some(group), Some(addr)) = (ctx.gen.group(&ctx.req), ctx.req.upstream_addr) {
+    if let (Some(group), Some(addr)) = (&ctx.upstream.group, ctx.req.upstream_addr) {
         group.report_success(addr);
     }
     ctx.upstream.time = ctx.upstream.started.map(|t| t.elapsed());
