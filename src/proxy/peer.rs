@@ -16,8 +16,9 @@ use crate::upstream::UpstreamGroup;
 /// A request's attempts at its upstream.
 #[derive(Default)]
 pub struct Attempts {
-    /// Peers already tried (skipped on retry).
-    pub tried: Vec<std::net::SocketAddr>,
+    /// Peers already tried (skipped on retry). Two inline: a request rarely tries more,
+    /// and the first attempt's push allocated on every proxied request.
+    pub tried: smallvec::SmallVec<[std::net::SocketAddr; 2]>,
     /// When the first peer was chosen.
     pub started: Option<std::time::Instant>,
     /// Time from choosing the peer to its response header.

@@ -69,17 +69,25 @@ fn reg_name(host: &[u8]) -> Result<String, HostError> {
     if host.is_empty() {
         return Err(HostError::EmptyLabel);
     }
-    if !host
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
-        return Err(HostError::BadChar);
+    // One pass (it runs on every request): lowercased as it is checked; a bad character
+    // is reported before an empty label, wherever each is.
+    let mut name = String::with_capacity(host.len());
+    let (mut empty_label, mut after_dot) = (false, true);
+    for &b in host {
+        match b {
+            b'.' => {
+                empty_label |= after_dot;
+                after_dot = true;
+            }
+            b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') => after_dot = false,
+            _ => return Err(HostError::BadChar),
+        }
+        name.push(char::from(b.to_ascii_lowercase()));
     }
-    if host.first() == Some(&b'.') || host.windows(2).any(|w| w == b"..") {
-        return Err(HostError::EmptyLabel);
+    match empty_label {
+        true => Err(HostError::EmptyLabel),
+        false => Ok(name),
     }
-    // Only ASCII is left, so this is the same text.
-    Ok(String::from_utf8_lossy(host).to_ascii_lowercase())
 }
 
 /// RFC 3986 allows an empty port (`host:`); otherwise it is a number up to 65535.
