@@ -22,8 +22,7 @@ pub struct Outcome {
 }
 
 /// A local answer being written ([`EdgeProxy::respond`]): `Ok(true)`, the request is answered.
-pub(super) type Answering<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + 'a>>;
+pub(super) type Answering<'a> = futures::future::BoxFuture<'a, Result<bool>>;
 
 impl EdgeProxy {
     /// Writes `resp` through the chain's filters; the request is answered.

@@ -48,14 +48,17 @@ impl std::fmt::Debug for Attempts {
 
 /// `upstream_peer`: the peer for this attempt in the request's group (500 without one).
 pub(super) fn for_request(session: &Session, ctx: &mut ProxyCtx) -> Result<Box<HttpPeer>> {
-    let gen = ctx.gen.clone();
-    let Some(group) = gen.group(&ctx.req) else {
-        return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
+    let group = match &ctx.upstream.group {
+        Some(g) => g.clone(), // a retry: the group the first attempt resolved
+        None => {
+            let Some(g) = ctx.gen.group(&ctx.req).cloned() else {
+                return Error::e_explain(ErrorType::HTTPStatus(500), "route has no upstream group");
+            };
+            ctx.upstream.group = Some(g.clone());
+            g
+        }
     };
-    if ctx.upstream.group.is_none() {
-        ctx.upstream.group = Some(group.clone());
-    }
-    choose(group, session, ctx)
+    choose(&group, session, ctx)
 }
 
 /// The peer for this attempt of the request, or 502 when the group has no live member left.
@@ -171,8 +174,7 @@ fn tls_peer(
 /// `fail_to_connect`: counts the failure against the member (passive health, metrics,
 /// status API) and says whether the request may try another member.
 pub(super) fn connect_failed(peer: &HttpPeer, ctx: &mut ProxyCtx, mut e: Box<Error>) -> Box<Error> {
-    let gen = ctx.gen.clone();
-    if let Some(group) = gen.group(&ctx.req) {
+    if let Some(group) = ctx.upstream.group.clone() {
         let why = format!("connect to {peer} failed: {e}");
         if let Some(addr) = ctx.req.upstream_addr {
             group.report_failure(addr, &why);
