@@ -143,7 +143,7 @@ struct Parent<'a> {
 }
 
 /// `client_header_timeout`, `client_body_timeout`, `keepalive_timeout`, `max_connections`,
-/// `http2_max_concurrent_streams`.
+/// `http2_max_concurrent_streams`, `lingering_time`, `lingering_timeout`.
 fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
     let def = ConnLimits::default();
     let mut positive = |key: &'static str, default| match t.duration(d, key) {
@@ -160,6 +160,7 @@ fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
     };
     let client_header_timeout = positive("client_header_timeout", def.client_header_timeout);
     let client_body_timeout = positive("client_body_timeout", def.client_body_timeout);
+    let lingering_timeout = positive("lingering_timeout", def.lingering_timeout);
     ConnLimits {
         client_header_timeout,
         client_body_timeout,
@@ -173,6 +174,11 @@ fn read_conn_limits(d: &mut Diagnostics, t: &Tbl) -> ConnLimits {
         http2_max_concurrent_streams: t
             .int(d, "http2_max_concurrent_streams", 1..=10_000)
             .map_or(def.http2_max_concurrent_streams, |v| v.value as u32),
+        // Zero is allowed: no lingering close (nginx `lingering_close off`).
+        lingering_time: t
+            .duration(d, "lingering_time")
+            .unwrap_or(def.lingering_time),
+        lingering_timeout,
     }
 }
 

@@ -55,11 +55,17 @@ pub struct ConnLimits {
     pub max_connections: usize,
     /// Concurrent streams an HTTP/2 client may open on one connection.
     pub http2_max_concurrent_streams: u32,
+    /// Longest a closing connection keeps reading (and discarding) a request body the
+    /// answer did not need, so the client reads the answer instead of a reset; zero: close
+    /// at once (nginx `lingering_time`, `lingering_close off`).
+    pub lingering_time: Duration,
+    /// Longest wait for more of that body before closing (nginx `lingering_timeout`).
+    pub lingering_timeout: Duration,
 }
 
 impl Default for ConnLimits {
     /// nginx's defaults: 60 s header, 60 s body, 75 s keep-alive; 10000 connections; 128
-    /// HTTP/2 streams per connection.
+    /// HTTP/2 streams per connection; lingering close for up to 30 s, 5 s between reads.
     fn default() -> Self {
         ConnLimits {
             client_header_timeout: Duration::from_secs(60),
@@ -67,6 +73,8 @@ impl Default for ConnLimits {
             keepalive_timeout: Duration::from_secs(75),
             max_connections: 10_000,
             http2_max_concurrent_streams: 128,
+            lingering_time: Duration::from_secs(30),
+            lingering_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -66,6 +66,11 @@ pub fn needs_upgrade(old: &App, new: &ConfigSpec) -> Option<String> {
                 "http2_max_concurrent_streams",
                 a.http2_max_concurrent_streams != b.http2_max_concurrent_streams,
             ),
+            ("lingering_time", a.lingering_time != b.lingering_time),
+            (
+                "lingering_timeout",
+                a.lingering_timeout != b.lingering_timeout,
+            ),
         ];
         if let Some((key, _)) = changed.iter().find(|(_, c)| *c) {
             return Some(format!("[[servers]] `{}` {key}", o.name));

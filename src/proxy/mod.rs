@@ -22,6 +22,7 @@ mod grpc;
 mod hashkey;
 mod hot;
 mod limits;
+mod linger;
 mod local;
 mod log;
 mod peer;
@@ -388,6 +389,7 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Box<ProxyCtx>) {
-        log::finished(&self.requests, session, e, ctx).await
+        log::finished(&self.requests, session, e, ctx).await;
+        linger::drain_before_close(session, &self.conn).await;
     }
 }

@@ -174,6 +174,7 @@ listen = ["127.0.0.1:18083"]
 client_header_timeout = "0s"
 keepalive_timeout = "soon"
 max_connections = 0
+lingering_timeout = "0s"
 
 [[servers.routes]]
 path_prefix = "/a//b/"
@@ -192,11 +193,12 @@ path = "/x;y"
         format!("{p}:3:1: error: `client_header_timeout` must be more than zero"),
         format!("{p}:4:21: error: `keepalive_timeout`: invalid duration"),
         format!("{p}:5:19: error: `max_connections` = 0 is out of range"),
-        format!("{p}:8:15: error: path \"/a//b/\" never matches"),
-        format!("{p}:9:10: error: host \"api.example.com:8080\" never matches"),
-        format!("{p}:9:34: error: invalid host name \"a b\""),
-        format!("{p}:12:8: error: path \"/caf%C3%A9\" never matches"),
-        format!("{p}:15:8: error: path \"/x;y\" never matches"),
+        format!("{p}:6:1: error: `lingering_timeout` must be more than zero"),
+        format!("{p}:9:15: error: path \"/a//b/\" never matches"),
+        format!("{p}:10:10: error: host \"api.example.com:8080\" never matches"),
+        format!("{p}:10:34: error: invalid host name \"a b\""),
+        format!("{p}:13:8: error: path \"/caf%C3%A9\" never matches"),
+        format!("{p}:16:8: error: path \"/x;y\" never matches"),
     ] {
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
     }

@@ -55,6 +55,7 @@ mod http_cache;
 mod http_cache_cluster;
 mod http_cache_reload;
 mod lifecycle;
+mod lingering_close;
 mod log_flood;
 mod metrics_e2e;
 mod packaging;
