@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The hot-code order file (cli/hot-symbols.txt): every function of the edgeproxy binary that
-ran while it answered requests, as the linker's `--symbol-ordering-file` wants it (mangled
-names, hottest first), so that the code requests run sits together in the text instead of
+ran while it answered requests, hottest first, by demangled name (`nm -C`: no symbol hash, no
+`.llvm.N` suffix, so the list outlives code changes and build profiles; cli/build.rs's link
+wrapper maps the names to each build's own symbols for the linker's
+`--symbol-ordering-file`), so that the code requests run sits together in the text instead of
 being spread over all of it (BENCHMARKS.md, "Memory at small working sets"). Python 3 stdlib
 and binutils' `nm`.
 
@@ -11,9 +13,9 @@ and binutils' `nm`.
       --then DIR/instr-*/edgeproxy.cg.*.1 > cli/hot-symbols.txt
 
 DUMP: callgrind dumps of edgeproxy (`edgeproxy.cg.PID.N` in the work dir). Functions are
-matched to the binary's symbols by their demangled names (the dumps are demangled), so a
-name shared by several symbols lists all of them. A stale file is harmless: names that no
-longer exist are ignored by the linker, new functions are laid out as before.
+matched to the binary's symbols by their demangled names (the dumps are demangled); a name
+shared by several symbols (generic instances) lays out all of them. A stale file is
+harmless: names that no longer exist are skipped, new functions are laid out as before.
 """
 
 import argparse
@@ -59,14 +61,14 @@ def costs(dump, binary_name):
 def symbols(binary):
     """{demangled name without hash: [mangled names]} of the binary's text symbols."""
     def nm(extra):
-        r = subprocess.run(["nm", "--defined-only"] + extra + [binary], capture_output=True,
+        r = subprocess.run(["nm", "-p", "--defined-only"] + extra + [binary], capture_output=True,
                            text=True, check=True)
         return r.stdout.splitlines()
     table = collections.defaultdict(list)
     for raw, pretty in zip(nm([]), nm(["-C"])):
         a, b = raw.split(" ", 2), pretty.split(" ", 2)
         if len(a) == 3 and a[1] in "tTwW" and len(b) == 3:
-            table[b[2]].append(a[2])
+            table[re.sub(r"\.llvm\.\d+$", "", b[2])].append(a[2])
     return table
 
 
@@ -90,18 +92,18 @@ def main():
     order = [fn for fn, _ in hot.most_common()]
     order += [fn for fn, _ in then.most_common() if fn not in hot]
     total = set(order)
+    symbols_laid_out = 0
     for fn in order:
-        mangled = table.get(fn) or table.get(re.sub(r"::h[0-9a-f]{16}$", "", fn))
-        if not mangled:
+        name = fn if fn in table else re.sub(r"::h[0-9a-f]{16}$", "", fn)
+        if name not in table or name in seen:
             continue
         found += 1
-        for m in mangled:
-            if m not in seen:
-                seen.add(m)
-                lines.append(m)
+        seen.add(name)
+        lines.append(name)
+        symbols_laid_out += len(table[name])
     print("\n".join(lines))
-    print("hot_order: %d functions ran, %d matched, %d symbols"
-          % (len(total), found, len(lines)), file=sys.stderr)
+    print("hot_order: %d functions ran, %d matched, %d names (%d symbols in this build)"
+          % (len(total), found, len(lines), symbols_laid_out), file=sys.stderr)
     return 0
 
 
