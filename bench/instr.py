@@ -17,6 +17,7 @@ Jobs (`--instr-jobs`):
   twotier      the two-tier system on the zipf workload (bench/twotier.py)
 """
 
+import collections
 import os
 import re
 import shutil
@@ -33,10 +34,15 @@ import twotier
 import workload
 
 
+# Extra callgrind options, e.g. BENCH_CALLGRIND_ARGS="--cache-sim=yes": the cache misses a
+# run simulates (I1, D1, last level) are then logged per request beside the instructions.
+EXTRA = os.environ.get("BENCH_CALLGRIND_ARGS", "").split()
+
+
 def valgrind(run, name):
     # Uncompressed names: every dump (one per `-d`) is readable by callgrind_annotate alone.
     return ["valgrind", "--tool=callgrind", "--compress-strings=no",
-            "--callgrind-out-file=%s/%s.cg.%%p" % (run, name)]
+            "--callgrind-out-file=%s/%s.cg.%%p" % (run, name)] + EXTRA
 
 
 def control(pid, what):
@@ -46,8 +52,9 @@ def control(pid, what):
         die("callgrind_control %s %d failed:\n%s%s" % (what, pid, r.stdout, r.stderr))
 
 
-def dumped_total(run, name, pid):
-    """Instruction count of the last dump of process `pid`."""
+def dumped_totals(run, name, pid):
+    """{event: count} of the last dump of process `pid` (Ir: instructions; with
+    --cache-sim=yes also I1mr, D1mr, D1mw, ILmr, DLmr, DLmw)."""
     deadline = time.time() + 60
     prefix = "%s.cg.%d." % (name, pid)
     while time.time() < deadline:
@@ -55,9 +62,11 @@ def dumped_total(run, name, pid):
                        key=lambda f: int(f.rsplit(".", 1)[1]))
         if dumps:
             with open(os.path.join(run, dumps[-1])) as f:
-                m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
-            if m:
-                return int(m.group(1))
+                text = f.read()
+            events = re.search(r"^events:\s+(.*)$", text, re.M)
+            m = re.search(r"^totals:\s+([\d ]+)$", text, re.M)
+            if events and m:
+                return dict(zip(events.group(1).split(), map(int, m.group(1).split())))
         time.sleep(0.2)
     die("no callgrind dump for %s (pid %d) in %s" % (name, pid, run))
 
@@ -86,12 +95,17 @@ def measure(run, name, procs, port, fill_paths, warm_paths, paths, n, conns, war
     if set(st) != {200}:
         die("%s: statuses %s during the measured requests" % (name, st))
     time.sleep(0.5)  # let the last responses' bookkeeping (log phase) finish
-    total = 0
+    totals = collections.Counter()
     for pname, p in procs:
         control(p.pid, "-d")
-        total += dumped_total(run, pname, p.pid)
+        totals.update(dumped_totals(run, pname, p.pid))
+    total = totals["Ir"]
     log("%-22s %8.0f instructions/request (%d requests, %.1fs under valgrind)"
         % (name, total / n, n, secs))
+    misses = ["%s %.0f" % (e, totals[e] / n) for e in ("I1mr", "D1mr", "D1mw", "ILmr", "DLmr",
+                                                       "DLmw") if e in totals]
+    if misses:
+        log("%-22s simulated cache misses/request: %s" % (name, ", ".join(misses)))
     return {"instructions": total, "requests": n, "per_request": total / n, "seconds": secs}
 
 

@@ -180,31 +180,47 @@ impl TieredCache {
                 return Ok(Lookup::of(e, level));
             }
         }
-        let token = format!(
-            "{}-{}",
-            inner.token_base,
-            inner.token_seq.fetch_add(1, Ordering::Relaxed)
-        );
-        let miss = Miss {
-            key,
-            ttls,
-            l1: &inner.l1,
-            redis: inner.redis.as_deref(),
-            token: &token,
-        };
-        match inner.flight.run(key, || miss.resolve(loader)).await {
-            Ok((entry, level)) => {
-                inner.metrics.lookup(level);
-                Ok(Lookup::of(entry, level))
+        self.load(key, ttls, loader).await
+    }
+
+    /// The rest of [`get`](Self::get) after an L1 miss: L2, then the origin, one round per
+    /// key. Boxed: inline, its state (the Redis and origin rounds) would make every lookup's
+    /// future as large, L1 hits included, and a caller that moves lookups around (`join_all`
+    /// over a page's sources) would copy it per request.
+    fn load<'a>(
+        &'a self,
+        key: &'a str,
+        ttls: &'a Ttls,
+        loader: &'a dyn Loader,
+    ) -> futures::future::BoxFuture<'a, Result<Lookup, CacheError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let token = format!(
+                "{}-{}",
+                inner.token_base,
+                inner.token_seq.fetch_add(1, Ordering::Relaxed)
+            );
+            let miss = Miss {
+                key,
+                ttls,
+                l1: &inner.l1,
+                redis: inner.redis.as_deref(),
+                token: &token,
+            };
+            match inner.flight.run(key, || miss.resolve(loader)).await {
+                Ok((entry, level)) => {
+                    inner.metrics.lookup(level);
+                    Ok(Lookup::of(entry, level))
+                }
+                Err(source) => {
+                    inner.metrics.lookup_errors.inc();
+                    Err(CacheError::Origin {
+                        key: key.to_string(),
+                        source,
+                    })
+                }
             }
-            Err(source) => {
-                inner.metrics.lookup_errors.inc();
-                Err(CacheError::Origin {
-                    key: key.to_string(),
-                    source,
-                })
-            }
-        }
+        })
     }
 
     /// Drops `key` from this node's L1, deletes it in Redis and tells every other node to
