@@ -15,10 +15,8 @@
 //! the answer's, not the drain's. HTTP/2 needs none of this: a refused stream is reset,
 //! not the connection.
 
-use std::time::Duration;
-
 use pingora::proxy::Session;
-use tokio::time::{timeout, Instant};
+use tokio::time::timeout;
 use tracing::debug;
 
 use crate::conn::ConnLimits;
@@ -36,27 +34,25 @@ pub(super) async fn drain_before_close(session: &mut Session, limits: &ConnLimit
     {
         return;
     }
-    let deadline = Instant::now() + limits.lingering_time;
-    // Flushes what is buffered, then FIN (TLS: close_notify first); reading stays open.
-    if timeout(limits.lingering_timeout, downstream.shutdown())
-        .await
-        .is_err()
-    {
-        return; // the client reads nothing either
-    }
-    let mut discarded = 0u64;
-    loop {
-        let wait = limits
-            .lingering_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
-        if wait == Duration::ZERO {
-            break;
+    let drain = async {
+        // Flushes what is buffered, then FIN (TLS: close_notify first); reading stays open.
+        if timeout(limits.lingering_timeout, downstream.shutdown())
+            .await
+            .is_err()
+        {
+            return 0; // the client reads nothing either
         }
-        match timeout(wait, downstream.read_request_body()).await {
-            Ok(Ok(Some(chunk))) => discarded += chunk.len() as u64,
-            // The body ended, the client closed, a read failed or timed out: close now.
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break,
+        let mut discarded = 0u64;
+        // Until the body ends, the client closes, a read fails or waits too long.
+        while let Ok(Ok(Some(chunk))) =
+            timeout(limits.lingering_timeout, downstream.read_request_body()).await
+        {
+            discarded += chunk.len() as u64;
         }
+        discarded
+    };
+    match timeout(limits.lingering_time, drain).await {
+        Ok(discarded) => debug!("lingering close: {discarded} unread body bytes discarded"),
+        Err(_) => debug!("lingering close: lingering_time reached"),
     }
-    debug!("lingering close: {discarded} unread body bytes discarded");
 }
