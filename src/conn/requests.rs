@@ -8,6 +8,7 @@
 //! the next request is not looked at first.
 
 use bytes::BytesMut;
+use futures::future::BoxFuture;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
@@ -100,9 +101,18 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
         self.proxied(session, shutdown).await
     }
 
-    async fn proxied(&self, session: ServerSession, shutdown: &ShutdownWatch) -> Option<Conn> {
-        let reused = self.app.process_new_http(session, shutdown).await?;
-        Some(Conn::Proxied(reused))
+    /// pingora-proxy answers the request of `session`. Boxed: the session (~700 bytes) lives
+    /// in it, and inline it would make every request's future (direct ones too) that large,
+    /// and that future is moved per request.
+    fn proxied<'a>(
+        &'a self,
+        session: ServerSession,
+        shutdown: &'a ShutdownWatch,
+    ) -> BoxFuture<'a, Option<Conn>> {
+        Box::pin(async move {
+            let reused = self.app.process_new_http(session, shutdown).await?;
+            Some(Conn::Proxied(reused))
+        })
     }
 }
 

@@ -145,18 +145,15 @@ impl Direct {
             Err(e) => {
                 // pingora-proxy answers a header it cannot parse with 400 too; a client
                 // gone mid-header is not an error of ours (logged at INFO, not ERROR).
-                if matches!(e.etype, ErrorType::InvalidHTTPHeader) {
-                    let _ = downstream.respond_error(400).await;
-                }
                 info!("request header not read: {e}");
-                downstream.shutdown().await;
+                let status = matches!(e.etype, ErrorType::InvalidHTTPHeader).then_some(400);
+                Box::pin(refuse(downstream, status)).await;
                 return None;
             }
         }
         // As pingora-proxy: CONNECT is not proxied (nor answered) here.
         if downstream.req_header().method == http::Method::CONNECT {
-            let _ = downstream.respond_error(405).await;
-            downstream.shutdown().await;
+            Box::pin(refuse(downstream, Some(405))).await;
             return None;
         }
         if *shutdown.borrow() {
@@ -226,4 +223,14 @@ impl Direct {
         session.downstream_session.on_proxy_failure(e);
         res.can_reuse_downstream
     }
+}
+
+/// A request refused before its phases (a header that cannot be read, CONNECT): the error
+/// answer when `status` says so, then the connection closes. Apart, and boxed by the
+/// caller, so the rare path adds nothing to every request's future.
+async fn refuse(downstream: &mut pingora::protocols::http::ServerSession, status: Option<u16>) {
+    if let Some(status) = status {
+        let _ = downstream.respond_error(status).await;
+    }
+    downstream.shutdown().await;
 }
