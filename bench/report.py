@@ -52,6 +52,7 @@ def comparison(s):
     out.append("Per repetition (req/s at max): " + "; ".join(
         "%s %s" % (name, ", ".join("%.0f" % x["rps"] for x in t["runs"]))
         for name, t in s["targets"].items()))
+    out.extend(spread(s))
     if "mapping_agreement" in s:
         m = s["mapping_agreement"]
         out.append("")
@@ -59,6 +60,27 @@ def comparison(s):
                    % (m["same_backend"], m["keys"]))
     out.append("")
     return "\n".join(out)
+
+
+def spread(s):
+    """The spread over repetitions: edgeproxy / X per repetition, for every other target X.
+    Repetition i of every target ran in the same round (bench/compare.py alternates the
+    order), so the pairs share the machine's state of that moment."""
+    ts = s["targets"]
+    e = ts.get("edgeproxy")
+    if not e:
+        return []
+    out = []
+    for name, t in ts.items():
+        if name == "edgeproxy" or len(t["runs"]) != len(e["runs"]):
+            continue
+        rps = [a["rps"] / b["rps"] for a, b in zip(e["runs"], t["runs"]) if b["rps"]]
+        p99 = [a["p99_us"] / b["p99_us"] for a, b in zip(e["runs"], t["runs"]) if b["p99_us"]]
+        if rps:
+            out.append("edgeproxy / %s per repetition: req/s %s (spread %.2f–%.2f), p99 %s."
+                       % (name, ", ".join("%.2f" % x for x in rps), min(rps), max(rps),
+                          ", ".join("%.2f" % x for x in p99)))
+    return [""] + out if out else []
 
 
 def consul(s):
@@ -92,7 +114,7 @@ def instr(s):
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results")
-    names = ["proxy", "proxy-jemalloc", "hash", "page"]
+    names = ["proxy", "respond", "proxy-jemalloc", "hash", "page"]
     names += sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json")
                     and (f.startswith("page-") or f.startswith("twotier")))
     for name in names:

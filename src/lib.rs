@@ -14,6 +14,8 @@
 
 pub mod assembly;
 #[doc(hidden)]
+pub mod boxed;
+#[doc(hidden)]
 pub mod cache;
 #[doc(hidden)]
 pub mod cidr;

@@ -17,6 +17,7 @@ use pingora::server::ShutdownWatch;
 use super::header_clock::{self, HeaderClock};
 use super::{head, Guarded};
 use crate::assembly::DirectScope;
+use crate::boxed::in_box;
 use crate::proxy::direct::{Answered, Start};
 
 /// Where a connection stands between two requests.
@@ -80,7 +81,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
             return self.proxied(session, shutdown).await;
         };
         // Boxed, as the direct answer below: kept out of the future of every request.
-        let head = Box::pin(head::read(&mut stream, prefix, keepalive, &self.closing)).await?;
+        let head = in_box!(head::read(&mut stream, prefix, keepalive, &self.closing)).await?;
         // The generation in force once the request is here is the one that answers it.
         let take = match direct.active() {
             Some((gen, DirectScope::All)) => Some(gen),
@@ -94,7 +95,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
             };
             // Boxed: inline, its state would make every request's future (proxied ones
             // too) as large as the phases', and that future is moved per request.
-            let answered = Box::pin(direct.answer(gen, stream, head, start, shutdown));
+            let answered = in_box!(direct.answer(gen, stream, head, start, shutdown));
             return answered.await.map(Conn::Direct);
         }
         let session = session(stream, Some(head), settings, keepalive);
@@ -109,7 +110,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
         session: ServerSession,
         shutdown: &'a ShutdownWatch,
     ) -> BoxFuture<'a, Option<Conn>> {
-        Box::pin(async move {
+        in_box!(async move {
             let reused = self.app.process_new_http(session, shutdown).await?;
             Some(Conn::Proxied(reused))
         })
