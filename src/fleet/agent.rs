@@ -243,27 +243,38 @@ const REFRESH: Duration = Duration::from_secs(3);
 
 impl Agent {
     /// Writes this node's status when it differs from the last one written.
-    async fn report(&self, last: &tokio::sync::Mutex<Option<super::manifest::NodeStatus>>) {
+    async fn report(&self, last: &mut Option<super::manifest::NodeStatus>) {
         let Some(s) = super::node::status() else {
             return;
         };
-        let mut last = last.lock().await;
         if last.as_ref() != Some(&*s) && self.managed.node.report(&s).await.is_ok() {
             *last = Some((*s).clone());
         }
     }
 
-    /// Refreshes the request counters in the status and reports it, every [`REFRESH`].
-    async fn refresh(&self, last: &tokio::sync::Mutex<Option<super::manifest::NodeStatus>>) {
+    /// Reports the status: when [`follow`](Self::follow) asks (a version applied or
+    /// refused, the source unreadable), and every [`REFRESH`] with fresh request counters.
+    /// Its own task, so a status write that hangs (Consul hanging: up to its 5 s timeout)
+    /// never holds up following the fleet's versions.
+    async fn reporter(&self, asked: &tokio::sync::Notify) {
+        let mut last = None;
+        // A clock of its own, so frequent asks do not put the refresh off.
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + REFRESH, REFRESH);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep(REFRESH).await;
-            let (version, refused) = self.managed.state();
-            self.managed.node.set_status(version, refused);
-            self.report(last).await;
+            let refresh = tokio::select! {
+                _ = every.tick() => true,
+                _ = asked.notified() => false,
+            };
+            if refresh {
+                let (version, refused) = self.managed.state();
+                self.managed.node.set_status(version, refused);
+            }
+            self.report(&mut last).await;
         }
     }
 
-    async fn follow(&self, last: &tokio::sync::Mutex<Option<super::manifest::NodeStatus>>) {
+    async fn follow(&self, report: &tokio::sync::Notify) {
         let node = &self.managed.node;
         let (mut index, mut backoff) = (0u64, FIRST_BACKOFF);
         loop {
@@ -293,7 +304,7 @@ impl Agent {
                     b
                 }
             };
-            self.report(last).await;
+            report.notify_one();
             tokio::time::sleep(wait).await;
         }
     }
@@ -302,11 +313,11 @@ impl Agent {
 #[async_trait]
 impl BackgroundService for Agent {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let last = tokio::sync::Mutex::new(None);
+        let report = tokio::sync::Notify::new();
         tokio::select! {
             _ = shutdown.changed() => {}
-            _ = self.follow(&last) => {}
-            _ = self.refresh(&last) => {}
+            _ = self.follow(&report) => {}
+            _ = self.reporter(&report) => {}
         }
     }
 }

@@ -15,7 +15,7 @@ const PREFIX: &str = "fleet";
 
 /// A node's bootstrap file: the fleet source, and the same listeners and admin route as
 /// every version (listeners cannot change in place).
-fn bootstrap(consul: &str, name: &str, tags: &[&str]) -> String {
+pub(crate) fn bootstrap(consul: &str, name: &str, tags: &[&str]) -> String {
     let tags: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
     format!(
         "[server]\nnode_name = \"{name}\"\npid_file = \"{{dir}}/edge.pid\"\nupgrade_sock = \"{{dir}}/edge.sock\"\n\
@@ -34,7 +34,7 @@ fn body(text: &str) -> String {
 }
 
 /// A version directory: the document and `body.txt` = `text`.
-fn version_dir(text: &str) -> tempfile::TempDir {
+pub(crate) fn version_dir(text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let doc = format!("\n{}", body(text));
     std::fs::write(dir.path().join("edgeproxy.toml"), doc).unwrap();
@@ -61,13 +61,13 @@ fn config(consul: &ConsulDouble, args: &[&str], env: &[(&str, &str)]) -> Output 
         .unwrap()
 }
 
-fn push(consul: &ConsulDouble, dir: &Path, extra: &[&str]) -> Output {
+pub(crate) fn push(consul: &ConsulDouble, dir: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["push", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
     config(consul, &args, &[])
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "stdout: {}\nstderr: {}",
@@ -82,13 +82,13 @@ fn node(consul: &ConsulDouble, name: &str, tags: &[&str]) -> Edge {
 }
 
 /// Starts a node on bootstrap file `cfg` (whose `body.txt` says "bootstrap").
-fn start_node(cfg: &str) -> Edge {
+pub(crate) fn start_node(cfg: &str) -> Edge {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("body.txt"), "bootstrap").unwrap();
     Edge::start_in(dir, "edgeproxy", cfg)
 }
 
-fn answer(edge: &Edge) -> String {
+pub(crate) fn answer(edge: &Edge) -> String {
     crate::common::client()
         .get(format!("http://{}/", edge.addr()))
         .send()

@@ -38,6 +38,7 @@ mod edge_real_ip;
 mod edge_redirect;
 mod edge_sni_h2c;
 mod fleet_config;
+mod fleet_status_hang;
 mod gateway_forged_headers;
 mod gateway_gray_release;
 mod gateway_ip_restriction;

@@ -42,6 +42,8 @@ struct Shared {
     kv: Mutex<Kv>,
     fail_500: AtomicBool,
     hang: AtomicBool,
+    /// Hang only the transactions that write a node's status (`…/status/…` keys).
+    hang_status: AtomicBool,
     requests: AtomicU64,
     parked: AtomicUsize,
     queries: Mutex<Vec<String>>,
@@ -151,6 +153,12 @@ impl ConsulDouble {
         self.shared.hang.store(on, SeqCst);
     }
 
+    /// While on, transactions that write a fleet node's status hang as [`hang`](Self::hang)
+    /// does; everything else is answered.
+    pub fn hang_status_writes(&self, on: bool) {
+        self.shared.hang_status.store(on, SeqCst);
+    }
+
     /// Require this `X-Consul-Token` (403 otherwise); `None` = no ACLs.
     pub fn require_token(&self, token: Option<&str>) {
         *self.shared.token.lock().unwrap() = token.map(str::to_string);
@@ -228,6 +236,12 @@ fn handle(shared: &Shared, req: &Request, gate: &Gate) -> Option<Response> {
         return reply(403, None, b"ACL not found");
     }
     if req.path() == "/v1/txn" && req.method == "PUT" {
+        if shared.hang_status.load(SeqCst)
+            && String::from_utf8_lossy(&req.body).contains("/status/")
+        {
+            gate.wait(None, || false);
+            return None;
+        }
         let delay = *shared.txn_delay.lock().unwrap();
         std::thread::sleep(delay);
         let answer = txn(&mut shared.kv.lock().unwrap(), &req.body);
