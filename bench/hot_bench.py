@@ -136,9 +136,12 @@ def main():
     ap.add_argument("--results", default=os.path.join(b.BENCH, "results"))
     ap.add_argument("--targets", help="only these targets, comma-separated (default: all)")
     args = ap.parse_args()
-    variants = [v for v in VARIANTS if not args.targets or v[0] in args.targets.split(",")]
-    if not variants:
-        b.die("--targets: none of %s" % ", ".join(v[0] for v in VARIANTS))
+    known = [v[0] for v in VARIANTS]
+    wanted = args.targets.split(",") if args.targets else known
+    unknown = [t for t in wanted if t not in known]
+    if unknown:
+        b.die("--targets: unknown %s (known: %s)" % (", ".join(unknown), ", ".join(known)))
+    variants = [v for v in VARIANTS if v[0] in wanted]
     args.edgeproxy = b.find_edgeproxy(args.edgeproxy)
     for tool in ("wrk", "nginx", "taskset", "redis-server"):
         if not b.shutil.which(tool):

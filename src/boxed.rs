@@ -10,12 +10,21 @@
 //!
 //! A macro, not a function: a function would receive the future already built.
 
+/// `Box<T>` of the expression `$value`, built in its box: the allocation first, then the
+/// value, built into it (arguments run left to right). For large values built per request
+/// (`Box::new` builds them on the stack and copies them).
+macro_rules! boxed {
+    ($value:expr) => {
+        ::std::boxed::Box::write(::std::boxed::Box::new_uninit(), $value)
+    };
+}
+pub(crate) use boxed;
+
 /// `Pin<Box<F>>` of the future expression `$fut`, built in its box (see the module doc).
 macro_rules! in_box {
     ($fut:expr) => {{
-        // Arguments run left to right: the allocation, then the future, built into it. The
-        // `let` keeps a caller's expected type (`BoxFuture`'s `dyn`) out of the inference.
-        let boxed = ::std::boxed::Box::write(::std::boxed::Box::new_uninit(), $fut);
+        // The `let` keeps a caller's expected type (`BoxFuture`'s `dyn`) out of the inference.
+        let boxed = $crate::boxed::boxed!($fut);
         ::std::boxed::Box::into_pin(boxed)
     }};
 }
@@ -28,5 +37,11 @@ mod tests {
         let n = 41;
         let boxed: std::pin::Pin<Box<_>> = in_box!(async move { n + 1 });
         assert_eq!(boxed.await, 42);
+    }
+
+    #[test]
+    fn a_value_boxed_in_place_is_the_value() {
+        let b: Box<[u64; 100]> = boxed!([7; 100]);
+        assert_eq!(b[99], 7);
     }
 }

@@ -193,7 +193,7 @@ impl TieredCache {
         ttls: &'a Ttls,
         loader: &'a dyn Loader,
     ) -> futures::future::BoxFuture<'a, Result<Lookup, CacheError>> {
-        Box::pin(async move {
+        crate::boxed::in_box!(async move {
             let inner = &self.inner;
             let token = format!(
                 "{}-{}",

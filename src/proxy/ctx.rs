@@ -129,12 +129,8 @@ impl super::EdgeProxy {
     /// A request's context on generation `gen` (pingora-proxy's `new_ctx` takes the current
     /// one; a direct answer the one its first bytes were routed on).
     pub(super) fn ctx_on(&self, gen: Arc<Generation>) -> Box<ProxyCtx> {
-        // Allocated first, then built in the box (`Box::new` would build the ~700 bytes on
-        // the stack and copy them: `crate::boxed`).
-        Box::write(
-            Box::new_uninit(),
-            ProxyCtx::new(self.name.clone(), gen, self.index),
-        )
+        // Built in its box (`Box::new` would build the ~700 bytes on the stack and copy them).
+        crate::boxed::boxed!(ProxyCtx::new(self.name.clone(), gen, self.index))
     }
 }
 

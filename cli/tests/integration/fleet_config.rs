@@ -98,18 +98,24 @@ pub(crate) fn answer(edge: &Edge) -> String {
 
 /// Waits (bounded) until `edge` answers `text`; fails with its log otherwise.
 fn serves(edge: &Edge, text: &str) {
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
-        if answer(edge) == text {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
+    assert!(
+        answers_within(edge, text, Duration::from_secs(5)),
         "never answered {text:?} (answers {:?}):\n{}",
         answer(edge),
         edge.stderr()
     );
+}
+
+/// True once `edge` answers `text`, within `within`.
+pub(crate) fn answers_within(edge: &Edge, text: &str, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if answer(edge) == text {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 fn status_of(consul: &ConsulDouble, node: &str) -> serde_json::Value {

@@ -3,22 +3,10 @@
 //! version loop never waits on it (it did, up to the write's 5 s timeout, which made
 //! `fleet_config::consul_down…` flaky).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::consul::ConsulDouble;
-use crate::fleet_config::{answer, bootstrap, ok, push, start_node, version_dir};
-
-/// True once `edge` answers `text` within `within`.
-fn answers_within(edge: &crate::common::edge::Edge, text: &str, within: Duration) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if answer(edge) == text {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
+use crate::fleet_config::{answer, answers_within, bootstrap, ok, push, start_node, version_dir};
 
 #[test]
 fn a_hanging_status_write_never_holds_up_the_next_version() {
